@@ -1,0 +1,357 @@
+//! Label-set declarations and parsing.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::cron::CronSchedule;
+use crate::value::{LabelValue, ParallelLimit, VersionPattern, parse_csv, parse_whole_number};
+
+/// The value type of a label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelKind {
+    /// Any string; the empty string means "absent".
+    Text,
+    /// A whole number >= 0.
+    WholeNumber,
+    /// Comma-separated names, trimmed; `min_items` of them at least.
+    List { min_items: usize },
+    /// A five-field cron expression (UTC, both day fields must match).
+    Cron,
+    /// Comma-separated regular expressions matched anywhere in a version.
+    Patterns,
+    /// `N` or `N%`.
+    Limit,
+}
+
+impl LabelKind {
+    fn describe(self) -> &'static str {
+        match self {
+            LabelKind::Text => "string",
+            LabelKind::WholeNumber => "whole number >= 0",
+            LabelKind::List { min_items: 0 } => "comma-separated list",
+            LabelKind::List { .. } => "comma-separated list, at least one item",
+            LabelKind::Cron => "cron expression (5 fields, UTC)",
+            LabelKind::Patterns => "comma-separated regular expressions",
+            LabelKind::Limit => "whole number or percentage (`N` or `N%`)",
+        }
+    }
+}
+
+/// One declared setting of a capability.
+#[derive(Debug, Clone, Copy)]
+pub struct LabelDecl {
+    /// The `<setting>` part of `sre-capabilities.<capability>.<setting>`; for a group
+    /// (a map keyed by the rest of the key) it ends with a `.`.
+    pub setting: &'static str,
+    pub kind: LabelKind,
+    pub required: bool,
+    /// One line for generated docs and CLI help.
+    pub summary: &'static str,
+}
+
+impl LabelDecl {
+    /// Whether this declaration is a group-by-prefix map (`sector-deps.<sector>`).
+    pub fn is_group(&self) -> bool {
+        self.setting.ends_with('.')
+    }
+}
+
+/// One label that failed validation. Displays as `label <key>: <reason>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("label {key}: {reason}")]
+pub struct LabelError {
+    pub key: String,
+    pub reason: String,
+}
+
+/// A capability's whole label set.
+#[derive(Debug, Clone, Copy)]
+pub struct LabelSetDecl {
+    /// `aus` in `sre-capabilities.aus.soak-days`.
+    pub capability: &'static str,
+    pub labels: &'static [LabelDecl],
+}
+
+/// The result of parsing a label map: typed values of the labels that are valid,
+/// and one error per label that is not.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParsedLabels {
+    values: BTreeMap<&'static str, LabelValue>,
+    groups: BTreeMap<&'static str, BTreeMap<String, LabelValue>>,
+    pub errors: Vec<LabelError>,
+}
+
+impl ParsedLabels {
+    pub fn get(&self, setting: &str) -> Option<&LabelValue> {
+        self.values.get(setting)
+    }
+
+    pub fn text(&self, setting: &str) -> Option<&str> {
+        match self.values.get(setting) {
+            Some(LabelValue::Text(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn whole_number(&self, setting: &str) -> Option<u64> {
+        match self.values.get(setting) {
+            Some(LabelValue::WholeNumber(n)) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// A list setting; absent lists are empty.
+    pub fn list(&self, setting: &str) -> &[String] {
+        match self.values.get(setting) {
+            Some(LabelValue::List(items)) => items,
+            _ => &[],
+        }
+    }
+
+    pub fn cron(&self, setting: &str) -> Option<&CronSchedule> {
+        match self.values.get(setting) {
+            Some(LabelValue::Cron(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// A pattern setting; absent lists are empty.
+    pub fn patterns(&self, setting: &str) -> &[VersionPattern] {
+        match self.values.get(setting) {
+            Some(LabelValue::Patterns(p)) => p,
+            _ => &[],
+        }
+    }
+
+    /// The entries of a group setting (`sector-deps.`), keyed by the key's rest.
+    pub fn group(&self, setting: &str) -> impl Iterator<Item = (&str, &LabelValue)> {
+        self.groups
+            .get(setting)
+            .into_iter()
+            .flat_map(|m| m.iter().map(|(k, v)| (k.as_str(), v)))
+    }
+
+    pub fn is_valid(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+impl LabelSetDecl {
+    /// `sre-capabilities.<capability>.`
+    pub fn prefix(&self) -> String {
+        format!("{}{}.", crate::PREFIX, self.capability)
+    }
+
+    /// The full label key of a setting.
+    pub fn key(&self, setting: &str) -> String {
+        format!("{}{setting}", self.prefix())
+    }
+
+    /// The declaration a full label key belongs to, and for groups the key's rest.
+    pub fn lookup<'k>(&self, key: &'k str) -> Option<(&'static LabelDecl, &'k str)> {
+        let prefix = self.prefix();
+        let setting = key.strip_prefix(prefix.as_str())?;
+        self.labels.iter().find_map(|d| {
+            if d.is_group() {
+                setting.strip_prefix(d.setting).map(|rest| (d, rest))
+            } else {
+                (setting == d.setting).then_some((d, ""))
+            }
+        })
+    }
+
+    /// Validate one value for a full key, as the CLI does before writing.
+    pub fn validate(&self, key: &str, value: &str) -> Result<LabelValue, LabelError> {
+        let (decl, _) = self.lookup(key).ok_or_else(|| LabelError {
+            key: key.to_owned(),
+            reason: format!("not a label of capability {:?}", self.capability),
+        })?;
+        parse_value(decl.kind, value).map_err(|reason| LabelError {
+            key: key.to_owned(),
+            reason,
+        })
+    }
+
+    /// Parse every declared label out of `labels` (a full OCM label map; keys of
+    /// other capabilities and unknown settings are ignored — spec R25). Missing
+    /// mandatory labels and invalid values become errors, all collected.
+    pub fn parse(&self, labels: &BTreeMap<String, String>) -> ParsedLabels {
+        let mut out = ParsedLabels::default();
+        let prefix = self.prefix();
+        for decl in self.labels {
+            if decl.is_group() {
+                let group_prefix = format!("{prefix}{}", decl.setting);
+                let mut entries = BTreeMap::new();
+                for (key, value) in labels.range(group_prefix.clone()..) {
+                    let Some(rest) = key.strip_prefix(group_prefix.as_str()) else {
+                        break;
+                    };
+                    match parse_value(decl.kind, value) {
+                        Ok(v) => {
+                            entries.insert(rest.to_owned(), v);
+                        }
+                        Err(reason) => out.errors.push(LabelError {
+                            key: key.clone(),
+                            reason,
+                        }),
+                    }
+                }
+                out.groups.insert(decl.setting, entries);
+                continue;
+            }
+            let key = format!("{prefix}{}", decl.setting);
+            match labels.get(&key) {
+                None if decl.required => out.errors.push(LabelError {
+                    key,
+                    reason: format!("missing mandatory label ({})", decl.kind.describe()),
+                }),
+                None => {}
+                Some(value) => match parse_value(decl.kind, value) {
+                    Ok(v) => {
+                        out.values.insert(decl.setting, v);
+                    }
+                    Err(reason) => out.errors.push(LabelError { key, reason }),
+                },
+            }
+        }
+        out
+    }
+
+    /// A Markdown table documenting the label set.
+    pub fn markdown_table(&self) -> String {
+        let mut s = String::from("| label | type | mandatory | meaning |\n|---|---|---|---|\n");
+        for d in self.labels {
+            let key = if d.is_group() {
+                format!("{}<name>", self.key(d.setting))
+            } else {
+                self.key(d.setting)
+            };
+            let _ = writeln!(
+                s,
+                "| `{key}` | {} | {} | {} |",
+                d.kind.describe(),
+                if d.required { "yes" } else { "no" },
+                d.summary
+            );
+        }
+        s
+    }
+}
+
+fn parse_value(kind: LabelKind, value: &str) -> Result<LabelValue, String> {
+    match kind {
+        LabelKind::Text => Ok(LabelValue::Text(value.trim().to_owned())),
+        LabelKind::WholeNumber => parse_whole_number(value)
+            .map(LabelValue::WholeNumber)
+            .map_err(|()| format!("expected a whole number >= 0, got {value:?}")),
+        LabelKind::List { min_items } => {
+            let items = parse_csv(value)?;
+            if items.len() < min_items {
+                return Err(format!(
+                    "expected at least {min_items} comma-separated item{}, got {value:?}",
+                    if min_items == 1 { "" } else { "s" }
+                ));
+            }
+            Ok(LabelValue::List(items))
+        }
+        LabelKind::Cron => CronSchedule::parse(value)
+            .map(LabelValue::Cron)
+            .map_err(|e| e.to_string()),
+        LabelKind::Patterns => parse_csv(value)?
+            .iter()
+            .map(|p| VersionPattern::parse(p))
+            .collect::<Result<Vec<_>, _>>()
+            .map(LabelValue::Patterns),
+        LabelKind::Limit => ParallelLimit::parse(value).map(LabelValue::Limit),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SET: LabelSetDecl = LabelSetDecl {
+        capability: "demo",
+        labels: &[
+            LabelDecl {
+                setting: "soak-days",
+                kind: LabelKind::WholeNumber,
+                required: true,
+                summary: "days",
+            },
+            LabelDecl {
+                setting: "workloads",
+                kind: LabelKind::List { min_items: 1 },
+                required: true,
+                summary: "w",
+            },
+            LabelDecl {
+                setting: "schedule",
+                kind: LabelKind::Cron,
+                required: false,
+                summary: "s",
+            },
+            LabelDecl {
+                setting: "deps.",
+                kind: LabelKind::List { min_items: 0 },
+                required: false,
+                summary: "d",
+            },
+        ],
+    };
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn messages_name_the_label_and_the_reason() {
+        let p = SET.parse(&labels(&[("sre-capabilities.demo.soak-days", "-1")]));
+        let msgs: Vec<String> = p.errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            msgs,
+            [
+                "label sre-capabilities.demo.soak-days: expected a whole number >= 0, got \"-1\"",
+                "label sre-capabilities.demo.workloads: missing mandatory label (comma-separated list, at least one item)",
+            ]
+        );
+    }
+
+    #[test]
+    fn groups_collect_by_prefix_and_ignore_other_keys() {
+        let p = SET.parse(&labels(&[
+            ("sre-capabilities.demo.soak-days", "3"),
+            ("sre-capabilities.demo.workloads", "a, b"),
+            ("sre-capabilities.demo.deps.prod", "stage,dev"),
+            ("sre-capabilities.demo.deps.dev", ""),
+            ("sre-capabilities.demo.unknown", "x"),
+            ("sre-capabilities.other.soak-days", "x"),
+        ]));
+        assert!(p.is_valid(), "{:?}", p.errors);
+        assert_eq!(p.whole_number("soak-days"), Some(3));
+        assert_eq!(p.list("workloads"), ["a", "b"]);
+        let deps: Vec<_> = p.group("deps.").map(|(k, _)| k.to_owned()).collect();
+        assert_eq!(deps, ["dev", "prod"]);
+    }
+
+    #[test]
+    fn validate_single_values_for_the_cli() {
+        assert!(
+            SET.validate("sre-capabilities.demo.schedule", "0 * * * *")
+                .is_ok()
+        );
+        let err = SET
+            .validate("sre-capabilities.demo.schedule", "0 48 * * *")
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("label sre-capabilities.demo.schedule: invalid cron"),
+            "{err}"
+        );
+        assert!(SET.validate("sre-capabilities.demo.nope", "1").is_err());
+        assert!(SET.validate("sre-capabilities.demo.deps.x", "a,b").is_ok());
+    }
+}
