@@ -1,0 +1,342 @@
+//! The HTTP surface: OCM's REST API, the SSO token endpoint and the `/_sim`
+//! control endpoints, assembled into one axum router.
+//!
+//! * [`accounts`] — AMS: labels, subscriptions, organizations, current account.
+//! * [`clusters`] — CS: clusters, node pools, upgrade policies, version gates,
+//!   gate agreements.
+//! * [`service_logs`] — service logs.
+//! * [`admin`] — `/_sim/*` knobs and the token endpoint.
+//!
+//! Every `/api/` request passes one gate ([`api_gate`]) that counts it by route
+//! template, adds the configured latency, checks the bearer token and applies
+//! injected faults, in that order, before a handler sees it.
+
+pub mod accounts;
+pub mod admin;
+pub mod clusters;
+pub mod service_logs;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes, to_bytes};
+use axum::extract::{FromRequestParts, MatchedPath, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+use crate::Simulator;
+use crate::control::RequestFacts;
+use crate::error::{ApiError, Service};
+use crate::search::{Query as Search, parse_order, sort_by_terms};
+use crate::world::Rejection;
+
+/// Build the whole router for a simulator.
+pub fn router(sim: Simulator) -> Router {
+    let api = Router::new()
+        .merge(accounts::routes())
+        .merge(clusters::routes())
+        .merge(service_logs::routes())
+        .route_layer(from_fn_with_state(sim.clone(), api_gate));
+    let permits = Arc::new(Semaphore::new(sim.config().max_concurrent_requests.max(1)));
+    Router::new()
+        .merge(api)
+        .merge(admin::routes())
+        .fallback(not_found)
+        .layer(from_fn_with_state(permits, bounded))
+        .with_state(sim)
+}
+
+/// Bounded concurrency: at most `max_concurrent_requests` handlers run at once.
+async fn bounded(State(permits): State<Arc<Semaphore>>, req: Request, next: Next) -> Response {
+    // The semaphore is never closed, so acquiring only fails if it were; answer
+    // 503 rather than panic in that case.
+    match permits.acquire().await {
+        Ok(_permit) => next.run(req).await,
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
+
+async fn not_found(req: Request) -> ApiError {
+    let path = req.uri().path().to_owned();
+    ApiError::not_found(
+        Service::of_path(&path),
+        format!("The requested resource '{path}' doesn't exist"),
+    )
+}
+
+/// The subject of the bearer token a request carried (set by [`api_gate`]).
+#[derive(Debug, Clone)]
+pub struct Caller(pub String);
+
+/// Count, delay, authenticate and maybe fail an `/api/` request.
+async fn api_gate(State(sim): State<Simulator>, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let service = Service::of_path(&path);
+    let template = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| path.clone(), |m| m.as_str().to_owned());
+    let latency = sim.with_control(|c| {
+        c.count_request(method.as_str(), &template);
+        c.latency
+    });
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+
+    let now = sim.now();
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let subject = token.and_then(|t| sim.with_tokens(|store| store.subject(t)));
+    let Some(subject) = subject else {
+        let reason = if token.is_some() {
+            "Invalid or expired access token"
+        } else {
+            "Request is missing an access token (Authorization: Bearer)"
+        };
+        return ApiError::unauthorized(service, reason)
+            .at(now)
+            .into_response();
+    };
+
+    // Organizations the request touches, for organization-scoped faults. A
+    // service-log POST names its cluster in the body, so buffer it (small).
+    let (req, body_cluster) = if method == Method::POST && path.ends_with("/cluster_logs") {
+        let (parts, body) = req.into_parts();
+        let Ok(bytes) = to_bytes(body, 4 * 1024 * 1024).await else {
+            return ApiError::bad_request(service, "Request body is too large or unreadable")
+                .at(now)
+                .into_response();
+        };
+        let cluster = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| {
+            v.get("cluster_uuid")
+                .or_else(|| v.get("cluster_id"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+        (Request::from_parts(parts, Body::from(bytes)), cluster)
+    } else {
+        (req, None)
+    };
+    let organizations = sim.with_world(|w| {
+        let mut orgs = touched_organizations(w, &path, req.uri().query().unwrap_or(""));
+        if let Some(org) =
+            body_cluster.and_then(|c| w.organization_of_cluster(&c).map(str::to_owned))
+        {
+            orgs.push(org);
+        }
+        orgs
+    });
+    let facts = RequestFacts {
+        method: method.as_str(),
+        path: &path,
+        organizations: &organizations,
+    };
+    if let Some(fault) = sim.with_control(|c| c.take_fault(&facts)) {
+        let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        return ApiError::new(service, status, format!("Injected fault: {status}"))
+            .at(now)
+            .with_retry_after(fault.retry_after)
+            .into_response();
+    }
+
+    let mut req = req;
+    req.extensions_mut().insert(Caller(subject));
+    next.run(req).await
+}
+
+/// Organizations whose objects a path (and query) names.
+fn touched_organizations(world: &crate::world::World, path: &str, query: &str) -> Vec<String> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let mut out = Vec::new();
+    for pair in segments.windows(2) {
+        let org = match pair {
+            ["clusters", id] => world.organization_of_cluster(id),
+            ["subscriptions", id] => world.organization_of_subscription(id),
+            ["organizations", id] => world.organization(id).ok().map(|o| o.org.id.as_str()),
+            _ => None,
+        };
+        if let Some(org) = org {
+            out.push(org.to_owned());
+        }
+    }
+    if path.starts_with("/api/service_logs/") {
+        for pair in query.split('&') {
+            if let Some((k, v)) = pair.split_once('=')
+                && (k == "cluster_uuid" || k == "cluster_id")
+                && let Some(org) = world.organization_of_cluster(v)
+            {
+                out.push(org.to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// Query parameters; a malformed query string is a 400 with OCM's body.
+#[derive(Debug, Clone, Default)]
+pub struct Params(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Params, ApiError> {
+        Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
+            .map(|Query(map)| Params(map))
+            .map_err(|e| {
+                ApiError::bad_request(
+                    Service::of_path(parts.uri.path()),
+                    format!("Invalid query string: {e}"),
+                )
+            })
+    }
+}
+
+impl Params {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    /// A boolean flag such as `fetchLabels=true`.
+    pub fn flag(&self, key: &str) -> bool {
+        self.get(key)
+            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "t" | "1" | "yes"))
+    }
+}
+
+/// Parse a JSON request body into OCM's 400 on failure.
+pub fn json_body(service: Service, bytes: &Bytes) -> Result<Value, ApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(service, format!("Request body is not valid JSON: {e}")))
+}
+
+/// Turn a world rejection into OCM's error for a service.
+pub fn reject(service: Service, now: jiff::Timestamp) -> impl Fn(Rejection) -> ApiError {
+    move |rejection| {
+        let err = match rejection {
+            Rejection::NotFound(reason) => ApiError::not_found(service, reason),
+            Rejection::Conflict(reason) => ApiError::conflict(service, reason),
+            Rejection::Invalid { reason, details } => {
+                let err = ApiError::bad_request(service, reason);
+                match details {
+                    Some(d) => err.with_details(d),
+                    None => err,
+                }
+            }
+        };
+        err.at(now)
+    }
+}
+
+/// How a collection can be listed.
+#[derive(Debug, Clone, Copy)]
+pub struct ListSpec {
+    pub kind: &'static str,
+    /// Resource name used in error messages.
+    pub resource: &'static str,
+    pub service: Service,
+    /// Attributes usable in `search` and `order` (`None`: no `search` support;
+    /// the parameter is ignored, as OCM's policy collections ignore it).
+    pub fields: Option<&'static [&'static str]>,
+    pub bools: &'static [&'static str],
+    /// Attributes usable in `order`.
+    pub order_fields: &'static [&'static str],
+}
+
+/// Filter, order and page a collection: `items` are `(search view, served JSON)`.
+pub fn list(
+    spec: &ListSpec,
+    items: Vec<(Value, Value)>,
+    params: &Params,
+    max_page_size: Option<usize>,
+) -> Result<Value, ApiError> {
+    let bad = |reason: String| ApiError::bad_request(spec.service, reason);
+    let page = match params.get("page") {
+        None => 1,
+        Some(p) => match p.trim().parse::<usize>() {
+            Ok(n) if n >= 1 => n,
+            _ => return Err(bad(format!("Invalid page '{p}': must be an integer >= 1"))),
+        },
+    };
+    let size = match params.get("size") {
+        None => 100,
+        Some(s) => s
+            .trim()
+            .parse::<usize>()
+            .map_err(|_| bad(format!("Invalid size '{s}': must be an integer >= 0")))?,
+    };
+    let size = max_page_size.map_or(size, |cap| size.min(cap));
+
+    let mut items = items;
+    if let (Some(fields), Some(text)) = (spec.fields, params.get("search"))
+        && !text.trim().is_empty()
+    {
+        let query = Search::parse(text).map_err(|e| ApiError::search(spec.service, &e))?;
+        query
+            .check(spec.resource, fields, spec.bools)
+            .map_err(|e| ApiError::search(spec.service, &e))?;
+        items.retain(|(view, _)| query.matches(view));
+    }
+    let order = params.get("order").or_else(|| params.get("orderBy"));
+    if let Some(clause) = order.filter(|c| !c.trim().is_empty()) {
+        let terms = parse_order(clause, spec.order_fields)
+            .map_err(|e| ApiError::search(spec.service, &e))?;
+        // Sort views and carry the served JSON along by sorting indices.
+        let mut views: Vec<Value> = items
+            .iter()
+            .enumerate()
+            .map(|(i, (view, _))| {
+                let mut v = view.clone();
+                if let Some(obj) = v.as_object_mut() {
+                    obj.insert("__index".to_owned(), json!(i));
+                }
+                v
+            })
+            .collect();
+        sort_by_terms(&mut views, &terms);
+        let mut slots: Vec<Option<(Value, Value)>> = items.into_iter().map(Some).collect();
+        items = views
+            .iter()
+            .filter_map(|v| v.get("__index").and_then(Value::as_u64))
+            .filter_map(|i| usize::try_from(i).ok())
+            .filter_map(|i| slots.get_mut(i).and_then(Option::take))
+            .collect();
+    }
+    let total = items.len();
+    let page_items: Vec<Value> = items
+        .into_iter()
+        .skip((page - 1).saturating_mul(size))
+        .take(size)
+        .map(|(_, served)| served)
+        .collect();
+    Ok(json!({
+        "kind": spec.kind,
+        "page": page,
+        "size": page_items.len(),
+        "total": total,
+        "items": page_items,
+    }))
+}
+
+/// A collection OCM does not page (per-owner label lists).
+pub fn unpaged(kind: &str, items: &[Value]) -> Value {
+    json!({"kind": kind, "page": 1, "size": items.len(), "total": items.len(), "items": items})
+}
+
+/// `201 Created` with a JSON body.
+pub fn created(body: Value) -> Response {
+    (StatusCode::CREATED, axum::Json(body)).into_response()
+}

@@ -1,0 +1,1262 @@
+//! The simulated OCM world: every object the API serves, and the rules that
+//! change it.
+//!
+//! The world is seeded from a [`Fleet`] and then evolves through API writes and
+//! the simulated clock ([`crate::progression`]). Objects the scenario format does
+//! not name (subscriptions, label ids, creation timestamps) get deterministic
+//! values so two runs of one scenario serve byte-identical answers:
+//!
+//! * subscription id = `<cluster id>-sub`;
+//! * label, policy, agreement and service-log ids come from one counter
+//!   (`label-000001`, `policy-000002`, ...), in scenario order;
+//! * creation timestamps count seconds up from `now - 30 days` in scenario
+//!   order, so `order=creation_timestamp` returns clusters in scenario order (the
+//!   planner's discovery order).
+//!
+//! Operations return [`Rejection`] — what went wrong in domain terms; the HTTP
+//! layer turns it into OCM's error body for the right service.
+
+use std::collections::BTreeMap;
+
+use jiff::{SignedDuration, Timestamp};
+use semver::Version;
+use serde::Serialize;
+use serde_json::{Value, json};
+use srecap_fleet::model::derive_available_upgrades;
+use srecap_fleet::{
+    Cluster, Fleet, Organization, PolicyState, Release, ScheduleType, UpgradePolicy, VersionData,
+    VersionGate,
+};
+
+use crate::config::SimConfig;
+
+/// Why an operation on the world was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Rejection {
+    /// The addressed object does not exist (HTTP 404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is invalid (HTTP 400).
+    #[error("{reason}")]
+    Invalid {
+        reason: String,
+        details: Option<Value>,
+    },
+    /// The request conflicts with an existing object (HTTP 409).
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl Rejection {
+    pub fn invalid(reason: impl Into<String>) -> Rejection {
+        Rejection::Invalid {
+            reason: reason.into(),
+            details: None,
+        }
+    }
+}
+
+/// An organization and its creation time.
+#[derive(Debug, Clone)]
+pub struct OrgRecord {
+    /// Labels are kept in [`World::labels`]; this copy's map is empty.
+    pub org: Organization,
+    pub created_at: Timestamp,
+}
+
+/// A cluster with its subscription.
+#[derive(Debug, Clone)]
+pub struct ClusterRecord {
+    /// Labels, policies and agreements live in the world's own collections; this
+    /// copy's fields for them are empty.
+    pub cluster: Cluster,
+    pub subscription_id: String,
+    pub created_at: Timestamp,
+    /// Upgrades of this cluster end `failed` instead of `completed` (a knob).
+    pub fail_upgrades: bool,
+}
+
+/// Who a label belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LabelOwner {
+    Subscription(String),
+    Organization(String),
+}
+
+/// An AMS label.
+#[derive(Debug, Clone)]
+pub struct LabelRecord {
+    pub id: String,
+    pub owner: LabelOwner,
+    pub key: String,
+    pub value: String,
+    pub internal: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Which collection an upgrade policy lives in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyScope {
+    /// `/clusters/{id}/upgrade_policies` (state served via `/state`).
+    Classic,
+    /// `/clusters/{id}/control_plane/upgrade_policies` (ROSA HCP).
+    ControlPlane,
+    /// `/clusters/{id}/node_pools/{np}/upgrade_policies` (ROSA HCP).
+    NodePool(String),
+}
+
+impl PolicyScope {
+    pub fn upgrade_type(&self) -> &'static str {
+        match self {
+            PolicyScope::Classic => "OSD",
+            PolicyScope::ControlPlane => "ControlPlane",
+            PolicyScope::NodePool(_) => "NodePool",
+        }
+    }
+}
+
+/// An upgrade policy with the bookkeeping progression needs.
+#[derive(Debug, Clone)]
+pub struct PolicyRecord {
+    pub cluster_id: String,
+    pub scope: PolicyScope,
+    pub policy: UpgradePolicy,
+    pub enable_minor_version_upgrades: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// When the upgrade started (set on `started`).
+    pub started_at: Option<Timestamp>,
+    /// When the policy reached a terminal state.
+    pub finished_at: Option<Timestamp>,
+}
+
+impl PolicyRecord {
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self.policy.state,
+            PolicyState::Completed | PolicyState::Failed | PolicyState::Cancelled
+        )
+    }
+
+    /// The `description` OCM pairs with the state value (wording is the sim's).
+    pub fn state_description(&self) -> &'static str {
+        match self.policy.state {
+            PolicyState::Scheduled => "Upgrade scheduled.",
+            PolicyState::Pending => "Upgrade pending.",
+            PolicyState::Started => "Upgrade in progress.",
+            PolicyState::Delayed => "Upgrade delayed: the cluster is not healthy.",
+            PolicyState::Completed => "Upgrade completed.",
+            PolicyState::Failed => "Upgrade failed.",
+            PolicyState::Cancelled => "Upgrade cancelled.",
+            PolicyState::Other(_) => "",
+        }
+    }
+}
+
+/// A version gate agreement.
+#[derive(Debug, Clone)]
+pub struct AgreementRecord {
+    pub id: String,
+    pub cluster_id: String,
+    pub gate_id: String,
+    pub agreed_at: Timestamp,
+}
+
+/// A service log entry, as stored and served.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServiceLog {
+    pub id: String,
+    pub cluster_uuid: String,
+    pub cluster_id: String,
+    pub subscription_id: String,
+    pub service_name: String,
+    pub summary: String,
+    pub description: String,
+    pub severity: String,
+    pub internal_only: bool,
+    pub log_type: String,
+    pub event_stream_id: String,
+    pub username: String,
+    pub created_by: String,
+    pub doc_references: Vec<String>,
+    pub timestamp: Timestamp,
+    pub created_at: Timestamp,
+}
+
+/// Severities the service-log model allows.
+pub const SEVERITIES: &[&str] = &[
+    "Debug",
+    "Info",
+    "Low",
+    "Moderate",
+    "Warning",
+    "Important",
+    "Major",
+    "Error",
+    "Critical",
+    "Fatal",
+];
+
+/// Log types the service-log model allows.
+pub const LOG_TYPES: &[&str] = &[
+    "clustercreate-details",
+    "clustercreate-high-level",
+    "clusterremove-details",
+    "clusterremove-high-level",
+    "cluster-state-updates",
+];
+
+/// The whole simulated OCM state.
+#[derive(Debug, Clone)]
+pub struct World {
+    pub now: Timestamp,
+    pub environment: String,
+    pub version_data: BTreeMap<String, VersionData>,
+    pub organizations: Vec<OrgRecord>,
+    pub clusters: Vec<ClusterRecord>,
+    pub labels: Vec<LabelRecord>,
+    pub policies: Vec<PolicyRecord>,
+    pub agreements: Vec<AgreementRecord>,
+    pub version_gates: Vec<VersionGate>,
+    pub gates_created_at: Timestamp,
+    pub releases: Vec<Release>,
+    pub service_logs: Vec<ServiceLog>,
+    seq: u64,
+}
+
+impl World {
+    /// Seed the world from a fleet.
+    pub fn new(fleet: Fleet) -> World {
+        let epoch = fleet.now - SignedDuration::from_hours(24 * 30);
+        let mut world = World {
+            now: fleet.now,
+            environment: fleet.environment,
+            version_data: fleet.version_data,
+            organizations: Vec::new(),
+            clusters: Vec::new(),
+            labels: Vec::new(),
+            policies: Vec::new(),
+            agreements: Vec::new(),
+            version_gates: fleet.version_gates,
+            gates_created_at: epoch,
+            releases: fleet.releases,
+            service_logs: Vec::new(),
+            seq: 0,
+        };
+        let mut tick = 0i64;
+        let mut next_instant = || {
+            tick += 1;
+            epoch + SignedDuration::from_secs(tick)
+        };
+        for mut org in fleet.organizations {
+            let created_at = next_instant();
+            for (key, value) in std::mem::take(&mut org.labels) {
+                let id = world.next_id("label");
+                world.labels.push(LabelRecord {
+                    id,
+                    owner: LabelOwner::Organization(org.id.clone()),
+                    key,
+                    value,
+                    internal: false,
+                    created_at,
+                    updated_at: created_at,
+                });
+            }
+            world.organizations.push(OrgRecord { org, created_at });
+        }
+        for mut cluster in fleet.clusters {
+            let created_at = next_instant();
+            let subscription_id = format!("{}-sub", cluster.id);
+            for (key, value) in std::mem::take(&mut cluster.labels) {
+                let id = world.next_id("label");
+                world.labels.push(LabelRecord {
+                    id,
+                    owner: LabelOwner::Subscription(subscription_id.clone()),
+                    key,
+                    value,
+                    internal: false,
+                    created_at,
+                    updated_at: created_at,
+                });
+            }
+            let scope = if cluster.is_hcp() {
+                PolicyScope::ControlPlane
+            } else {
+                PolicyScope::Classic
+            };
+            for policy in std::mem::take(&mut cluster.upgrade_policies) {
+                world.seed_policy(&cluster.id, scope.clone(), policy, created_at);
+            }
+            for pool in &mut cluster.node_pools {
+                for policy in std::mem::take(&mut pool.upgrade_policies) {
+                    let scope = PolicyScope::NodePool(pool.id.clone());
+                    world.seed_policy(&cluster.id, scope, policy, created_at);
+                }
+            }
+            for gate_id in std::mem::take(&mut cluster.gate_agreements) {
+                let id = world.next_id("agreement");
+                world.agreements.push(AgreementRecord {
+                    id,
+                    cluster_id: cluster.id.clone(),
+                    gate_id,
+                    agreed_at: created_at,
+                });
+            }
+            world.clusters.push(ClusterRecord {
+                cluster,
+                subscription_id,
+                created_at,
+                fail_upgrades: false,
+            });
+        }
+        world
+    }
+
+    fn seed_policy(
+        &mut self,
+        cluster_id: &str,
+        scope: PolicyScope,
+        policy: UpgradePolicy,
+        created_at: Timestamp,
+    ) {
+        let now = self.now;
+        let started_at = match policy.state {
+            PolicyState::Started => Some(policy.next_run.unwrap_or(now).min(now)),
+            _ => None,
+        };
+        let finished_at = match policy.state {
+            PolicyState::Completed | PolicyState::Failed | PolicyState::Cancelled => Some(now),
+            _ => None,
+        };
+        self.policies.push(PolicyRecord {
+            cluster_id: cluster_id.to_owned(),
+            scope,
+            policy,
+            enable_minor_version_upgrades: false,
+            created_at,
+            updated_at: created_at,
+            started_at,
+            finished_at,
+        });
+    }
+
+    /// A fresh id: `<prefix>-<counter>`.
+    pub fn next_id(&mut self, prefix: &str) -> String {
+        self.seq += 1;
+        format!("{prefix}-{:06}", self.seq)
+    }
+
+    /// The world as a fleet snapshot: what the planner would read from OCM now.
+    /// Service logs are not part of a fleet.
+    pub fn fleet(&self) -> Fleet {
+        let organizations = self
+            .organizations
+            .iter()
+            .map(|rec| {
+                let mut org = rec.org.clone();
+                org.labels = self.labels_of(&LabelOwner::Organization(org.id.clone()));
+                org
+            })
+            .collect();
+        let clusters = self
+            .clusters
+            .iter()
+            .map(|rec| {
+                let mut cluster = rec.cluster.clone();
+                cluster.labels =
+                    self.labels_of(&LabelOwner::Subscription(rec.subscription_id.clone()));
+                cluster.available_upgrades = self.available_upgrades(rec);
+                let top = if cluster.is_hcp() {
+                    PolicyScope::ControlPlane
+                } else {
+                    PolicyScope::Classic
+                };
+                cluster.upgrade_policies = self.policies_in(&cluster.id, &top);
+                for pool in &mut cluster.node_pools {
+                    pool.upgrade_policies =
+                        self.policies_in(&cluster.id, &PolicyScope::NodePool(pool.id.clone()));
+                }
+                cluster.gate_agreements = self
+                    .agreements
+                    .iter()
+                    .filter(|a| a.cluster_id == cluster.id)
+                    .map(|a| a.gate_id.clone())
+                    .collect();
+                cluster
+            })
+            .collect();
+        Fleet {
+            now: self.now,
+            environment: self.environment.clone(),
+            organizations,
+            clusters,
+            version_gates: self.version_gates.clone(),
+            releases: self.releases.clone(),
+            version_data: self.version_data.clone(),
+        }
+    }
+
+    fn labels_of(&self, owner: &LabelOwner) -> BTreeMap<String, String> {
+        self.labels
+            .iter()
+            .filter(|l| &l.owner == owner)
+            .map(|l| (l.key.clone(), l.value.clone()))
+            .collect()
+    }
+
+    fn policies_in(&self, cluster_id: &str, scope: &PolicyScope) -> Vec<UpgradePolicy> {
+        self.policies
+            .iter()
+            .filter(|p| p.cluster_id == cluster_id && &p.scope == scope)
+            .map(|p| p.policy.clone())
+            .collect()
+    }
+
+    // ----- lookups -------------------------------------------------------------
+
+    pub fn cluster(&self, id: &str) -> Result<&ClusterRecord, Rejection> {
+        self.clusters
+            .iter()
+            .find(|c| c.cluster.id == id)
+            .ok_or_else(|| Rejection::NotFound(format!("Cluster '{id}' not found")))
+    }
+
+    pub fn cluster_mut(&mut self, id: &str) -> Result<&mut ClusterRecord, Rejection> {
+        self.clusters
+            .iter_mut()
+            .find(|c| c.cluster.id == id)
+            .ok_or_else(|| Rejection::NotFound(format!("Cluster '{id}' not found")))
+    }
+
+    pub fn cluster_by_subscription(
+        &self,
+        subscription_id: &str,
+    ) -> Result<&ClusterRecord, Rejection> {
+        self.clusters
+            .iter()
+            .find(|c| c.subscription_id == subscription_id)
+            .ok_or_else(|| {
+                Rejection::NotFound(format!("Subscription '{subscription_id}' not found"))
+            })
+    }
+
+    pub fn organization(&self, id: &str) -> Result<&OrgRecord, Rejection> {
+        self.organizations
+            .iter()
+            .find(|o| o.org.id == id)
+            .ok_or_else(|| Rejection::NotFound(format!("Organization '{id}' not found")))
+    }
+
+    /// The organization owning the object a path names (for fault injection).
+    pub fn organization_of_cluster(&self, cluster_id_or_uuid: &str) -> Option<&str> {
+        self.clusters
+            .iter()
+            .find(|c| {
+                c.cluster.id == cluster_id_or_uuid || c.cluster.external_id == cluster_id_or_uuid
+            })
+            .map(|c| c.cluster.organization.as_str())
+    }
+
+    pub fn organization_of_subscription(&self, subscription_id: &str) -> Option<&str> {
+        self.clusters
+            .iter()
+            .find(|c| c.subscription_id == subscription_id)
+            .map(|c| c.cluster.organization.as_str())
+    }
+
+    /// The upgrades OCM offers the cluster right now: the scenario's explicit
+    /// list (trimmed as the cluster upgrades), or derived from the release
+    /// catalog at the simulated `now`, so publication dates take effect as the
+    /// clock moves.
+    pub fn available_upgrades(&self, rec: &ClusterRecord) -> Vec<Version> {
+        let c = &rec.cluster;
+        if c.available_upgrades_explicit {
+            c.available_upgrades.clone()
+        } else {
+            derive_available_upgrades(&self.releases, &c.version, &c.channel_group, self.now)
+        }
+    }
+
+    /// Versions a node pool may move to: newer than the pool, not newer than the
+    /// control plane; the control plane's version plus published releases between.
+    pub fn node_pool_upgrades(&self, rec: &ClusterRecord, pool_version: &Version) -> Vec<Version> {
+        let cp = &rec.cluster.version;
+        let mut out: Vec<Version> = self
+            .releases
+            .iter()
+            .filter(|r| r.published <= self.now)
+            .filter(|r| r.channel_groups.contains(&rec.cluster.channel_group))
+            .map(|r| r.version.clone())
+            .chain(std::iter::once(cp.clone()))
+            .filter(|v| v > pool_version && v <= cp)
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    // ----- labels --------------------------------------------------------------
+
+    /// Check that a label owner exists.
+    pub fn check_owner(&self, owner: &LabelOwner) -> Result<(), Rejection> {
+        match owner {
+            LabelOwner::Subscription(id) => self.cluster_by_subscription(id).map(|_| ()),
+            LabelOwner::Organization(id) => self.organization(id).map(|_| ()),
+        }
+    }
+
+    pub fn label(&self, owner: &LabelOwner, key: &str) -> Result<&LabelRecord, Rejection> {
+        self.check_owner(owner)?;
+        self.labels
+            .iter()
+            .find(|l| &l.owner == owner && l.key == key)
+            .ok_or_else(|| Rejection::NotFound(format!("Label '{key}' not found")))
+    }
+
+    pub fn create_label(
+        &mut self,
+        owner: LabelOwner,
+        key: &str,
+        value: &str,
+        internal: bool,
+    ) -> Result<&LabelRecord, Rejection> {
+        self.check_owner(&owner)?;
+        if key.is_empty() {
+            return Err(Rejection::invalid("Label key must not be empty"));
+        }
+        if self.labels.iter().any(|l| l.owner == owner && l.key == key) {
+            return Err(Rejection::Conflict(format!(
+                "Label with key '{key}' already exists"
+            )));
+        }
+        let id = self.next_id("label");
+        let now = self.now;
+        self.labels.push(LabelRecord {
+            id,
+            owner,
+            key: key.to_owned(),
+            value: value.to_owned(),
+            internal,
+            created_at: now,
+            updated_at: now,
+        });
+        Ok(self.labels.last().expect("just pushed"))
+    }
+
+    pub fn update_label(
+        &mut self,
+        owner: &LabelOwner,
+        key: &str,
+        value: &str,
+    ) -> Result<&LabelRecord, Rejection> {
+        self.label(owner, key)?;
+        let now = self.now;
+        let label = self
+            .labels
+            .iter_mut()
+            .find(|l| &l.owner == owner && l.key == key)
+            .expect("checked above");
+        value.clone_into(&mut label.value);
+        label.updated_at = now;
+        Ok(label)
+    }
+
+    pub fn delete_label(&mut self, owner: &LabelOwner, key: &str) -> Result<(), Rejection> {
+        self.label(owner, key)?;
+        self.labels.retain(|l| !(&l.owner == owner && l.key == key));
+        Ok(())
+    }
+
+    // ----- clusters ------------------------------------------------------------
+
+    /// Switch a cluster's channel (`PATCH /clusters/{id}` with `channel`).
+    pub fn switch_channel(&mut self, cluster_id: &str, channel: &str) -> Result<(), Rejection> {
+        let rec = self.cluster(cluster_id)?;
+        let Some((group, _, _)) = parse_channel(channel) else {
+            return Err(Rejection::invalid(format!(
+                "Invalid channel format: '{channel}'. Channel must follow Y-stream format (e.g., stable-4.16, eus-4.16)"
+            )));
+        };
+        if group != rec.cluster.channel_group {
+            return Err(Rejection::invalid(format!(
+                "Channel '{channel}' does not belong to the cluster's channel group '{}'",
+                rec.cluster.channel_group
+            )));
+        }
+        if channel != rec.cluster.channel
+            && !rec.cluster.available_channels.iter().any(|c| c == channel)
+        {
+            return Err(Rejection::invalid(format!(
+                "Channel '{channel}' is not available for version '{}' of cluster '{cluster_id}'. Available channels: [{}]",
+                rec.cluster.version,
+                rec.cluster.available_channels.join(", ")
+            )));
+        }
+        channel.clone_into(&mut self.cluster_mut(cluster_id)?.cluster.channel);
+        Ok(())
+    }
+
+    /// Move a cluster (control plane) to a new version, as a completed upgrade does.
+    pub fn set_cluster_version(&mut self, cluster_id: &str, version: &Version) {
+        let Ok(rec) = self.cluster_mut(cluster_id) else {
+            return;
+        };
+        let c = &mut rec.cluster;
+        c.version = version.clone();
+        // An explicit list stays explicit: OCM still offers the listed releases
+        // that are newer than where the cluster now is.
+        c.available_upgrades.retain(|v| v > version);
+        // Channels for an older minor no longer contain the cluster's version.
+        c.available_channels.retain(|ch| {
+            parse_channel(ch)
+                .is_some_and(|(_, major, minor)| (major, minor) >= (version.major, version.minor))
+        });
+    }
+
+    // ----- upgrade policies ----------------------------------------------------
+
+    pub fn policy(
+        &self,
+        cluster_id: &str,
+        scope: &PolicyScope,
+        id: &str,
+    ) -> Result<&PolicyRecord, Rejection> {
+        self.cluster(cluster_id)?;
+        self.policies
+            .iter()
+            .find(|p| p.cluster_id == cluster_id && &p.scope == scope && p.policy.id == id)
+            .ok_or_else(|| Rejection::NotFound(format!("Upgrade policy '{id}' not found")))
+    }
+
+    pub fn policies_of(&self, cluster_id: &str, scope: &PolicyScope) -> Vec<&PolicyRecord> {
+        self.policies
+            .iter()
+            .filter(|p| p.cluster_id == cluster_id && &p.scope == scope)
+            .collect()
+    }
+
+    /// Validate and (unless `dry_run`) store a new upgrade policy (spec §5.4).
+    pub fn create_policy(
+        &mut self,
+        cluster_id: &str,
+        scope: PolicyScope,
+        body: &Value,
+        config: &SimConfig,
+        dry_run: bool,
+    ) -> Result<Option<PolicyRecord>, Rejection> {
+        let request = PolicyRequest::parse(body, &scope, cluster_id)?;
+        let rec = self.cluster(cluster_id)?;
+        let cluster = &rec.cluster;
+        let pool_version = match &scope {
+            PolicyScope::NodePool(np) => Some(
+                cluster
+                    .node_pools
+                    .iter()
+                    .find(|p| &p.id == np)
+                    .map(|p| p.version.clone())
+                    .ok_or_else(|| Rejection::NotFound(format!("Node pool '{np}' not found")))?,
+            ),
+            _ => None,
+        };
+        match scope {
+            PolicyScope::Classic if cluster.is_hcp() => {
+                return Err(Rejection::invalid(format!(
+                    "Cluster '{cluster_id}' has a hosted control plane: schedule upgrades with control_plane/upgrade_policies"
+                )));
+            }
+            PolicyScope::ControlPlane | PolicyScope::NodePool(_) if !cluster.is_hcp() => {
+                return Err(Rejection::invalid(format!(
+                    "Cluster '{cluster_id}' is not a hosted control plane cluster"
+                )));
+            }
+            _ => {}
+        }
+
+        let next_run = self.first_run(&request, config)?;
+        if cluster.state != "ready" {
+            return Err(Rejection::invalid(format!(
+                "Cluster '{cluster_id}' is in state '{}'; upgrades can only be scheduled for ready clusters",
+                cluster.state
+            )));
+        }
+        if let Some(existing) = self
+            .policies
+            .iter()
+            .find(|p| p.cluster_id == cluster_id && p.scope == scope && !p.is_terminal())
+        {
+            let what = match &scope {
+                PolicyScope::NodePool(np) => format!("node pool '{np}' of cluster '{cluster_id}'"),
+                _ => format!("cluster '{cluster_id}'"),
+            };
+            return Err(Rejection::invalid(format!(
+                "There is already a pending upgrade policy '{}' for {what}",
+                existing.policy.id
+            )));
+        }
+        if let (ScheduleType::Manual, Some(version)) = (request.schedule_type, &request.version) {
+            let (available, subject) = match &pool_version {
+                Some(pv) => (
+                    self.node_pool_upgrades(rec, pv),
+                    format!("node pool '{}'", request_pool(&scope)),
+                ),
+                None => (
+                    self.available_upgrades(rec),
+                    format!("cluster '{cluster_id}'"),
+                ),
+            };
+            if !available.contains(version) {
+                return Err(Rejection::invalid(format!(
+                    "Version '{version}' is not a valid upgrade for {subject}. Available upgrades: [{}]",
+                    available
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            if pool_version.is_none() {
+                self.check_gates(rec, version)?;
+            }
+        }
+
+        if dry_run {
+            return Ok(None);
+        }
+        let id = self.next_id("policy");
+        let now = self.now;
+        self.policies.push(PolicyRecord {
+            cluster_id: cluster_id.to_owned(),
+            scope,
+            policy: UpgradePolicy {
+                id,
+                version: request.version,
+                next_run: Some(next_run),
+                state: PolicyState::Scheduled,
+                schedule_type: request.schedule_type,
+                schedule: request.schedule,
+            },
+            enable_minor_version_upgrades: request.enable_minor_version_upgrades,
+            created_at: now,
+            updated_at: now,
+            started_at: None,
+            finished_at: None,
+        });
+        Ok(self.policies.last().cloned())
+    }
+
+    /// When a new policy first runs. Manual policies need a `next_run` far
+    /// enough ahead (spec §5.4 (2)); automatic ones take the next cron occurrence.
+    fn first_run(
+        &self,
+        request: &PolicyRequest,
+        config: &SimConfig,
+    ) -> Result<Timestamp, Rejection> {
+        match request.schedule_type {
+            ScheduleType::Manual => {
+                let next_run = request.next_run.ok_or_else(|| {
+                    Rejection::invalid("Next run is required for a manual upgrade policy")
+                })?;
+                if next_run < self.now {
+                    return Err(Rejection::invalid(format!(
+                        "Upgrade policy next run '{next_run}' is in the past"
+                    )));
+                }
+                if next_run < self.now + config.min_lead_time {
+                    return Err(Rejection::invalid(format!(
+                        "Upgrade policy next run '{next_run}' must be at least {} minutes in the future (current time {})",
+                        config.min_lead_time.as_secs() / 60,
+                        self.now
+                    )));
+                }
+                Ok(next_run)
+            }
+            ScheduleType::Automatic => {
+                let schedule = request.schedule.as_deref().unwrap_or_default();
+                next_cron(schedule, self.now).ok_or_else(|| {
+                    Rejection::invalid(format!(
+                        "Schedule '{schedule}' is not a valid cron schedule"
+                    ))
+                })
+            }
+        }
+    }
+
+    /// Spec §5.4 (5): a minor upgrade needs agreements to every applicable gate.
+    fn check_gates(&self, rec: &ClusterRecord, target: &Version) -> Result<(), Rejection> {
+        let current = &rec.cluster.version;
+        if (target.major, target.minor) <= (current.major, current.minor) {
+            return Ok(());
+        }
+        let prefix = format!("{}.{}", target.major, target.minor);
+        let missing: Vec<&VersionGate> = self
+            .version_gates
+            .iter()
+            .filter(|g| g.version_raw_id_prefix == prefix)
+            .filter(|g| !g.sts_only || rec.cluster.sts)
+            .filter(|g| {
+                !self
+                    .agreements
+                    .iter()
+                    .any(|a| a.cluster_id == rec.cluster.id && a.gate_id == g.id)
+            })
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(Rejection::Invalid {
+            reason: "missing gate agreements".to_owned(),
+            details: Some(Value::Array(
+                missing.iter().map(|g| self.render_gate(g)).collect(),
+            )),
+        })
+    }
+
+    /// Delete a policy (`DELETE .../upgrade_policies/{id}`).
+    pub fn delete_policy(
+        &mut self,
+        cluster_id: &str,
+        scope: &PolicyScope,
+        id: &str,
+    ) -> Result<(), Rejection> {
+        self.policy(cluster_id, scope, id)?;
+        self.policies
+            .retain(|p| !(p.cluster_id == cluster_id && &p.scope == scope && p.policy.id == id));
+        Ok(())
+    }
+
+    /// `PATCH .../{id}/state`: only cancelling is a client's to do.
+    pub fn set_policy_state(
+        &mut self,
+        cluster_id: &str,
+        scope: &PolicyScope,
+        id: &str,
+        value: &str,
+    ) -> Result<&PolicyRecord, Rejection> {
+        self.policy(cluster_id, scope, id)?;
+        if value != "cancelled" {
+            return Err(Rejection::invalid(format!(
+                "Upgrade policy state can only be set to 'cancelled', not '{value}'"
+            )));
+        }
+        let now = self.now;
+        let rec = self
+            .policies
+            .iter_mut()
+            .find(|p| p.cluster_id == cluster_id && &p.scope == scope && p.policy.id == id)
+            .expect("checked above");
+        if rec.is_terminal() || rec.policy.state == PolicyState::Started {
+            return Err(Rejection::invalid(format!(
+                "Upgrade policy '{id}' is '{}' and cannot be cancelled",
+                rec.policy.state.as_str()
+            )));
+        }
+        rec.policy.state = PolicyState::Cancelled;
+        rec.finished_at = Some(now);
+        rec.updated_at = now;
+        Ok(rec)
+    }
+
+    // ----- gate agreements -----------------------------------------------------
+
+    pub fn create_agreement(
+        &mut self,
+        cluster_id: &str,
+        gate_id: &str,
+    ) -> Result<&AgreementRecord, Rejection> {
+        let rec = self.cluster(cluster_id)?;
+        let gate = self
+            .version_gates
+            .iter()
+            .find(|g| g.id == gate_id)
+            .ok_or_else(|| Rejection::invalid(format!("Version gate '{gate_id}' not found")))?;
+        let current = &rec.cluster.version;
+        let newer = parse_minor(&gate.version_raw_id_prefix)
+            .is_some_and(|(major, minor)| (major, minor) > (current.major, current.minor));
+        if !newer {
+            return Err(Rejection::invalid(format!(
+                "Version gate '{gate_id}' is for {} which is not newer than the cluster's version {current}",
+                gate.version_raw_id_prefix
+            )));
+        }
+        if self
+            .agreements
+            .iter()
+            .any(|a| a.cluster_id == cluster_id && a.gate_id == gate_id)
+        {
+            return Err(Rejection::invalid(format!(
+                "Version gate agreement for gate '{gate_id}' already exists for cluster '{cluster_id}'"
+            )));
+        }
+        let id = self.next_id("agreement");
+        let now = self.now;
+        self.agreements.push(AgreementRecord {
+            id,
+            cluster_id: cluster_id.to_owned(),
+            gate_id: gate_id.to_owned(),
+            agreed_at: now,
+        });
+        Ok(self.agreements.last().expect("just pushed"))
+    }
+
+    pub fn delete_agreement(&mut self, cluster_id: &str, id: &str) -> Result<(), Rejection> {
+        self.cluster(cluster_id)?;
+        let before = self.agreements.len();
+        self.agreements
+            .retain(|a| !(a.cluster_id == cluster_id && a.id == id));
+        if self.agreements.len() == before {
+            return Err(Rejection::NotFound(format!(
+                "Version gate agreement '{id}' not found"
+            )));
+        }
+        Ok(())
+    }
+
+    // ----- service logs --------------------------------------------------------
+
+    /// Store a service log (`POST /api/service_logs/v1/cluster_logs`).
+    pub fn create_service_log(
+        &mut self,
+        body: &Value,
+        username: &str,
+    ) -> Result<&ServiceLog, Rejection> {
+        let text = |field: &str| string_field(body, field);
+        let cluster_uuid = text("cluster_uuid")?;
+        let cluster_id = text("cluster_id")?;
+        let rec = match (&cluster_uuid, &cluster_id) {
+            (Some(uuid), _) => self
+                .clusters
+                .iter()
+                .find(|c| &c.cluster.external_id == uuid)
+                .ok_or_else(|| {
+                    Rejection::invalid(format!("Cluster with uuid '{uuid}' not found"))
+                })?,
+            (None, Some(id)) => self
+                .clusters
+                .iter()
+                .find(|c| &c.cluster.id == id)
+                .ok_or_else(|| Rejection::invalid(format!("Cluster '{id}' not found")))?,
+            (None, None) => {
+                return Err(Rejection::invalid(
+                    "Either 'cluster_uuid' or 'cluster_id' is required",
+                ));
+            }
+        };
+        let summary = text("summary")?.unwrap_or_default();
+        if summary.trim().is_empty() {
+            return Err(Rejection::invalid("Field 'summary' is required"));
+        }
+        let severity = text("severity")?.unwrap_or_else(|| "Info".to_owned());
+        if !SEVERITIES.contains(&severity.as_str()) {
+            return Err(Rejection::invalid(format!(
+                "Invalid severity '{severity}': must be one of {}",
+                SEVERITIES.join(", ")
+            )));
+        }
+        let log_type = text("log_type")?.unwrap_or_else(|| "cluster-state-updates".to_owned());
+        if !LOG_TYPES.contains(&log_type.as_str()) {
+            return Err(Rejection::invalid(format!(
+                "Invalid log_type '{log_type}': must be one of {}",
+                LOG_TYPES.join(", ")
+            )));
+        }
+        let internal_only = bool_field(body, "internal_only")?;
+        let doc_references = match body.get("doc_references") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    Rejection::invalid("Field 'doc_references' must be a list of strings")
+                })?,
+            Some(_) => {
+                return Err(Rejection::invalid(
+                    "Field 'doc_references' must be a list of strings",
+                ));
+            }
+        };
+        let (uuid, cid, sid) = (
+            rec.cluster.external_id.clone(),
+            rec.cluster.id.clone(),
+            rec.subscription_id.clone(),
+        );
+        let service_name = text("service_name")?.unwrap_or_default();
+        let description = text("description")?.unwrap_or_default();
+        let id = self.next_id("log");
+        let event_stream_id = text("event_stream_id")?.unwrap_or_else(|| id.clone());
+        let now = self.now;
+        self.service_logs.push(ServiceLog {
+            id,
+            cluster_uuid: uuid,
+            cluster_id: cid,
+            subscription_id: sid,
+            service_name,
+            summary,
+            description,
+            severity,
+            internal_only,
+            log_type,
+            event_stream_id,
+            username: username.to_owned(),
+            created_by: username.to_owned(),
+            doc_references,
+            timestamp: now,
+            created_at: now,
+        });
+        Ok(self.service_logs.last().expect("just pushed"))
+    }
+
+    // ----- knobs ---------------------------------------------------------------
+
+    /// Set a cluster's health, state or upgrade-failure flag (`/_sim/clusters/{id}`).
+    pub fn set_cluster_condition(
+        &mut self,
+        cluster_id: &str,
+        healthy: Option<bool>,
+        state: Option<String>,
+        fail_upgrades: Option<bool>,
+    ) -> Result<(), Rejection> {
+        let rec = self.cluster_mut(cluster_id)?;
+        if let Some(h) = healthy {
+            rec.cluster.healthy = h;
+        }
+        if let Some(s) = state {
+            rec.cluster.state = s;
+        }
+        if let Some(f) = fail_upgrades {
+            rec.fail_upgrades = f;
+        }
+        Ok(())
+    }
+
+    /// Gate JSON, as listed and as embedded in errors and agreements.
+    pub fn render_gate(&self, gate: &VersionGate) -> Value {
+        json!({
+            "kind": "VersionGate",
+            "id": gate.id,
+            "href": format!("/api/clusters_mgmt/v1/version_gates/{}", gate.id),
+            "version_raw_id_prefix": gate.version_raw_id_prefix,
+            "label": gate.label,
+            "value": gate.version_raw_id_prefix,
+            "sts_only": gate.sts_only,
+            "cluster_condition": "",
+            "description": format!("Gate {} for OpenShift {}", gate.label, gate.version_raw_id_prefix),
+            "documentation_url": "",
+            "warning_message": "",
+            "creation_timestamp": self.gates_created_at.to_string(),
+        })
+    }
+}
+
+/// An optional string field of a JSON body.
+fn string_field(body: &Value, field: &str) -> Result<Option<String>, Rejection> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(Rejection::invalid(format!(
+            "Field '{field}' must be a string, got {other}"
+        ))),
+    }
+}
+
+/// An optional boolean field of a JSON body (absent: false).
+fn bool_field(body: &Value, field: &str) -> Result<bool, Rejection> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(Rejection::invalid(format!(
+            "Field '{field}' must be a boolean, got {other}"
+        ))),
+    }
+}
+
+fn request_pool(scope: &PolicyScope) -> &str {
+    match scope {
+        PolicyScope::NodePool(np) => np,
+        _ => "",
+    }
+}
+
+/// A validated policy creation body.
+struct PolicyRequest {
+    schedule_type: ScheduleType,
+    version: Option<Version>,
+    next_run: Option<Timestamp>,
+    schedule: Option<String>,
+    enable_minor_version_upgrades: bool,
+}
+
+impl PolicyRequest {
+    fn parse(
+        body: &Value,
+        scope: &PolicyScope,
+        cluster_id: &str,
+    ) -> Result<PolicyRequest, Rejection> {
+        if !body.is_object() {
+            return Err(Rejection::invalid(
+                "Upgrade policy body must be a JSON object",
+            ));
+        }
+        let text = |field: &str| -> Result<Option<&str>, Rejection> {
+            match body.get(field) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.as_str())),
+                Some(other) => Err(Rejection::invalid(format!(
+                    "Field '{field}' must be a string, got {other}"
+                ))),
+            }
+        };
+        let schedule_type = match text("schedule_type")? {
+            Some("manual") => ScheduleType::Manual,
+            Some("automatic") => ScheduleType::Automatic,
+            Some(other) => {
+                return Err(Rejection::invalid(format!(
+                    "Schedule type '{other}' is not valid: must be 'manual' or 'automatic'"
+                )));
+            }
+            None => return Err(Rejection::invalid("Schedule type is required")),
+        };
+        if let Some(upgrade_type) = text("upgrade_type")?
+            && upgrade_type != scope.upgrade_type()
+        {
+            return Err(Rejection::invalid(format!(
+                "Upgrade type '{upgrade_type}' is not valid for this collection: expected '{}'",
+                scope.upgrade_type()
+            )));
+        }
+        if let Some(body_cluster) = text("cluster_id")?
+            && body_cluster != cluster_id
+        {
+            return Err(Rejection::invalid(format!(
+                "Cluster id '{body_cluster}' in the body does not match cluster '{cluster_id}'"
+            )));
+        }
+        let version = text("version")?
+            .map(|v| {
+                Version::parse(v.strip_prefix("openshift-v").unwrap_or(v)).map_err(|e| {
+                    Rejection::invalid(format!("Version '{v}' is not a valid version: {e}"))
+                })
+            })
+            .transpose()?;
+        let next_run = text("next_run")?
+            .map(|s| {
+                s.parse::<Timestamp>().map_err(|e| {
+                    Rejection::invalid(format!("Next run '{s}' is not an RFC 3339 timestamp: {e}"))
+                })
+            })
+            .transpose()?;
+        let schedule = text("schedule")?.map(str::to_owned);
+        let enable_minor_version_upgrades = bool_field(body, "enable_minor_version_upgrades")?;
+        match schedule_type {
+            ScheduleType::Manual => {
+                if next_run.is_none() {
+                    return Err(Rejection::invalid(
+                        "Next run is required for a manual upgrade policy",
+                    ));
+                }
+                if version.is_none() {
+                    return Err(Rejection::invalid(
+                        "Version is required for a manual upgrade policy",
+                    ));
+                }
+            }
+            ScheduleType::Automatic => {
+                let Some(s) = schedule.as_deref() else {
+                    return Err(Rejection::invalid(
+                        "Schedule is required for an automatic upgrade policy",
+                    ));
+                };
+                if parse_cron(s).is_none() {
+                    return Err(Rejection::invalid(format!(
+                        "Schedule '{s}' is not a valid 5-field cron expression"
+                    )));
+                }
+            }
+        }
+        Ok(PolicyRequest {
+            schedule_type,
+            version,
+            next_run,
+            schedule,
+            enable_minor_version_upgrades,
+        })
+    }
+}
+
+/// A 5-field cron expression (OCM takes no seconds field).
+pub fn parse_cron(schedule: &str) -> Option<croner::Cron> {
+    if schedule.split_whitespace().count() != 5 {
+        return None;
+    }
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Disallowed)
+        .build()
+        .parse(schedule)
+        .ok()
+}
+
+/// The first occurrence of a cron schedule strictly after `after` (UTC).
+pub fn next_cron(schedule: &str, after: Timestamp) -> Option<Timestamp> {
+    let cron = parse_cron(schedule)?;
+    let zoned = after.to_zoned(jiff::tz::TimeZone::UTC);
+    cron.find_next_occurrence(&zoned, false)
+        .ok()
+        .map(|z| z.timestamp())
+}
+
+/// `<group>-<major>.<minor>` split into its parts.
+pub fn parse_channel(channel: &str) -> Option<(&str, u64, u64)> {
+    let (group, rest) = channel.split_once('-')?;
+    if !matches!(group, "stable" | "fast" | "candidate" | "eus") {
+        return None;
+    }
+    let (major, minor) = parse_minor(rest)?;
+    Some((group, major, minor))
+}
+
+/// `major.minor` as numbers.
+fn parse_minor(text: &str) -> Option<(u64, u64)> {
+    let (major, minor) = text.split_once('.')?;
+    if major.is_empty()
+        || minor.is_empty()
+        || !major.bytes().all(|b| b.is_ascii_digit())
+        || !minor.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channels_parse_only_in_y_stream_form() {
+        assert_eq!(parse_channel("stable-4.16"), Some(("stable", 4, 16)));
+        assert_eq!(parse_channel("eus-4.16"), Some(("eus", 4, 16)));
+        assert_eq!(parse_channel("stable"), None);
+        assert_eq!(parse_channel("weird-4.16"), None);
+        assert_eq!(parse_channel("stable-4"), None);
+        assert_eq!(parse_channel("stable-4.x"), None);
+    }
+
+    #[test]
+    fn cron_next_occurrence_is_strictly_after() {
+        let t: Timestamp = "2026-11-21T10:00:00Z".parse().unwrap();
+        assert_eq!(
+            next_cron("0 * * * *", t),
+            Some("2026-11-21T11:00:00Z".parse().unwrap())
+        );
+        assert_eq!(
+            next_cron("0 6 * * 1", t),
+            Some("2026-11-23T06:00:00Z".parse().unwrap())
+        );
+        assert!(
+            parse_cron("0 0 6 * * 1").is_none(),
+            "six fields are not OCM cron"
+        );
+        assert!(parse_cron("nonsense").is_none());
+    }
+}
