@@ -50,6 +50,9 @@ impl Product {
 }
 
 /// One OCM cluster together with its subscription labels.
+// The flags mirror OCM's cluster record one to one; folding them into an enum
+// would only obscure that mapping.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cluster {
     pub name: String,
@@ -97,7 +100,10 @@ impl Cluster {
     /// Whether the cluster has any upgrade policy: classic, control plane or node pool.
     pub fn has_any_policy(&self) -> bool {
         !self.upgrade_policies.is_empty()
-            || self.node_pools.iter().any(|p| !p.upgrade_policies.is_empty())
+            || self
+                .node_pools
+                .iter()
+                .any(|p| !p.upgrade_policies.is_empty())
     }
 }
 
@@ -197,7 +203,7 @@ pub struct VersionGate {
     pub sts_only: bool,
 }
 
-/// An OpenShift release known to the simulator.
+/// An `OpenShift` release known to the simulator.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Release {
     pub version: Version,
@@ -221,6 +227,23 @@ impl Fleet {
         now: Timestamp,
     ) -> Vec<Version> {
         derive_available_upgrades(&self.releases, version, channel_group, now)
+    }
+
+    /// Re-derive `available_upgrades` at `self.now` for every cluster whose list was
+    /// derived rather than given (`available_upgrades_explicit == false`).
+    ///
+    /// Derived lists depend on `now` (releases become available when published), so
+    /// whoever moves `now` — `--now`, the simulator's clock — calls this afterwards.
+    pub fn refresh_available_upgrades(&mut self) {
+        let (releases, now) = (&self.releases, self.now);
+        for cluster in self
+            .clusters
+            .iter_mut()
+            .filter(|c| !c.available_upgrades_explicit)
+        {
+            cluster.available_upgrades =
+                derive_available_upgrades(releases, &cluster.version, &cluster.channel_group, now);
+        }
     }
 }
 
