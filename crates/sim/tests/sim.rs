@@ -1571,3 +1571,41 @@ async fn shutdown_drains_and_stops_serving() {
         "no longer listening"
     );
 }
+
+#[tokio::test]
+async fn serves_a_scenario_file() {
+    let text = r"
+now: 2026-11-21T10:00:00Z
+organizations:
+  - id: org-a
+clusters:
+  - name: prod-1
+    organization: org-a
+    version: 4.14.5
+    labels:
+      sre-capabilities.aus.soak-days: 2
+releases:
+  - {version: 4.14.6, channel_groups: [stable], published: 2026-11-01T00:00:00Z}
+  - {version: 4.14.7, channel_groups: [stable], published: 2026-11-22T00:00:00Z}
+";
+    let fleet = srecap_fleet::parse_scenario(text, "inline.yaml", t0()).unwrap();
+    let h = Harness::new(fleet, SimConfig::default()).await;
+    let labels = h
+        .search(
+            &format!("{AMS}/labels"),
+            "key='sre-capabilities.aus.soak-days'",
+        )
+        .await;
+    assert_eq!(labels[0]["value"], "2");
+    assert_eq!(labels[0]["subscription_id"], "prod-1-id-sub");
+    let (_, c) = h.get(&format!("{CS}/clusters/prod-1-id"), &[]).await;
+    assert_eq!(c["external_id"], "prod-1-uuid");
+    assert_eq!(c["channel"], "stable-4.14");
+    assert_eq!(c["version"]["available_upgrades"], json!(["4.14.6"]));
+    h.advance(14 * 60).await;
+    let (_, c) = h.get(&format!("{CS}/clusters/prod-1-id"), &[]).await;
+    assert_eq!(
+        c["version"]["available_upgrades"],
+        json!(["4.14.6", "4.14.7"])
+    );
+}
