@@ -1,0 +1,171 @@
+//! Version gates: which apply to a cluster and which it has not agreed to (§9).
+
+use semver::Version;
+use srecap_fleet::{Cluster, VersionGate};
+
+pub const GATE_OCP: &str = "api.openshift.com/gate-ocp";
+pub const GATE_STS: &str = "api.openshift.com/gate-sts";
+pub const GATE_INGRESS: &str = "api.openshift.com/gate-ingress";
+
+/// `major.minor` of a version.
+pub fn minor_prefix(v: &Version) -> String {
+    format!("{}.{}", v.major, v.minor)
+}
+
+/// Whether `gate` applies to `cluster` (R94): its minor is offered by OCM's
+/// `available_upgrades` (not the HCP-augmented list), lies beyond the cluster's
+/// current minor, and a handler for its label declares it applicable.
+pub fn applicable(gate: &VersionGate, cluster: &Cluster) -> bool {
+    let Ok(gate_minor) = format!("{}.0", gate.version_raw_id_prefix).parse::<Version>() else {
+        return false;
+    };
+    let offered = cluster
+        .available_upgrades
+        .iter()
+        .any(|v| minor_prefix(v) == gate.version_raw_id_prefix);
+    let current_minor = Version::new(cluster.version.major, cluster.version.minor, 0);
+    let handled = match gate.label.as_str() {
+        GATE_OCP | GATE_INGRESS => true,
+        GATE_STS => cluster.sts,
+        _ => false,
+    };
+    offered && current_minor < gate_minor && handled
+}
+
+/// The applicable gates for `target`'s minor that `cluster` has not agreed to
+/// (R92 (a)).
+pub fn missing_for<'g>(
+    gates: &'g [VersionGate],
+    cluster: &Cluster,
+    target: &Version,
+) -> Vec<&'g VersionGate> {
+    let prefix = minor_prefix(target);
+    gates
+        .iter()
+        .filter(|g| g.version_raw_id_prefix == prefix)
+        .filter(|g| applicable(g, cluster))
+        .filter(|g| !cluster.gate_agreements.contains(&g.id))
+        .collect()
+}
+
+/// Whether any gate could matter for this cluster at all: lets the reconciler
+/// fetch gate agreements only for clusters where a decision may need them.
+pub fn any_applicable(gates: &[VersionGate], cluster: &Cluster) -> bool {
+    gates.iter().any(|g| applicable(g, cluster))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use srecap_fleet::Product;
+
+    fn cluster(
+        product: Product,
+        hypershift: bool,
+        sts: bool,
+        available: &[&str],
+        agreed: &[&str],
+    ) -> Cluster {
+        Cluster {
+            name: "c".into(),
+            organization: "o".into(),
+            id: "c-id".into(),
+            external_id: "c-uuid".into(),
+            version: "4.12.17".parse().unwrap(),
+            channel_group: "stable".into(),
+            channel: "stable-4.12".into(),
+            available_upgrades: available.iter().map(|v| v.parse().unwrap()).collect(),
+            available_upgrades_explicit: true,
+            available_channels: vec![],
+            product,
+            hypershift,
+            sts,
+            state: "ready".into(),
+            healthy: true,
+            labels: std::collections::BTreeMap::default(),
+            node_pools: vec![],
+            upgrade_policies: vec![],
+            gate_agreements: agreed.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    fn gate(id: &str, prefix: &str, label: &str) -> VersionGate {
+        VersionGate {
+            id: id.into(),
+            version_raw_id_prefix: prefix.into(),
+            label: label.into(),
+            sts_only: false,
+        }
+    }
+
+    #[test]
+    fn w22_r94_gate_applicability() {
+        let gates = [gate("ocp-4.13", "4.13", GATE_OCP)];
+        let target: Version = "4.13.1".parse().unwrap();
+        for (p, h, s) in [
+            (Product::Osd, false, false),
+            (Product::Rosa, false, false),
+            (Product::Rosa, false, true),
+            (Product::Rosa, true, true),
+        ] {
+            assert!(
+                missing_for(
+                    &gates,
+                    &cluster(p, h, s, &["4.13.1"], &["ocp-4.13"]),
+                    &target
+                )
+                .is_empty()
+            );
+        }
+        for (p, s) in [
+            (Product::Osd, false),
+            (Product::Rosa, false),
+            (Product::Rosa, true),
+        ] {
+            assert_eq!(
+                missing_for(&gates, &cluster(p, false, s, &["4.13.1"], &[]), &target).len(),
+                1
+            );
+        }
+        assert!(!any_applicable(
+            &gates,
+            &cluster(Product::Osd, false, false, &[], &[])
+        ));
+        assert!(!any_applicable(
+            &gates,
+            &cluster(Product::Osd, false, false, &["4.12.18"], &[])
+        ));
+    }
+
+    #[test]
+    fn r94_sts_gates_only_for_sts_and_unknown_labels_never() {
+        let sts = [gate("sts-4.13", "4.13", GATE_STS)];
+        let target: Version = "4.13.1".parse().unwrap();
+        assert!(
+            missing_for(
+                &sts,
+                &cluster(Product::Rosa, false, false, &["4.13.1"], &[]),
+                &target
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            missing_for(
+                &sts,
+                &cluster(Product::Osd, false, true, &["4.13.1"], &[]),
+                &target
+            )
+            .len(),
+            1
+        );
+        let other = [gate("x", "4.13", "api.openshift.com/some-gate")];
+        assert!(
+            missing_for(
+                &other,
+                &cluster(Product::Rosa, false, false, &["4.13.1"], &[]),
+                &target
+            )
+            .is_empty()
+        );
+    }
+}

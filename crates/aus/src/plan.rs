@@ -1,0 +1,254 @@
+//! The output of planning: the JSON contract of `srecap aus plan` (`spec/scenario.md`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use jiff::Timestamp;
+use serde::{Serialize, Serializer};
+use srecap_fleet::VersionData;
+
+/// The plan for a whole fleet.
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetPlan {
+    #[serde(serialize_with = "rfc3339")]
+    pub now: Timestamp,
+    /// Every organization with a discovered AUS cluster, sorted by id.
+    pub organizations: Vec<OrgPlan>,
+}
+
+/// The plan for one organization.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrgPlan {
+    pub org_id: String,
+    pub validation_errors: ValidationErrors,
+    /// Upgrade policies in decision order, then channel switches (R7, R93).
+    pub actions: Vec<Action>,
+    /// One entry per cluster without an action.
+    pub clusters: Vec<Explanation>,
+    /// The organization's own history after this pass's update (unchanged when the
+    /// organization has validation errors, R75).
+    pub version_data: VersionData,
+    /// Facts the reconciler needs besides the actions (metrics, persistence).
+    #[serde(skip)]
+    pub details: OrgDetails,
+}
+
+impl OrgPlan {
+    pub fn has_validation_errors(&self) -> bool {
+        !self.validation_errors.is_empty()
+    }
+}
+
+/// Data of a pass that is not part of the plan contract.
+#[derive(Debug, Clone, Default)]
+pub struct OrgDetails {
+    pub org_name: String,
+    /// Whether `version_data` was updated and must be saved (false when frozen).
+    pub history_updated: bool,
+    /// Valid clusters, in processing order.
+    pub valid_clusters: Vec<ValidCluster>,
+    /// Clusters held back by missing gate agreements (R92 (b)).
+    pub missing_gates: Vec<MissingGates>,
+    /// Remaining soak days per cluster and version (R126), before this pass's actions.
+    pub remaining_soak_days: Vec<RemainingSoak>,
+}
+
+/// A cluster whose labels are valid: what the info metric shows (§15).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidCluster {
+    pub cluster_id: String,
+    pub external_id: String,
+    pub name: String,
+    pub channel: String,
+    /// Oldest of control plane and node pools (R79).
+    pub current_version: String,
+    pub schedule: String,
+    pub sector: String,
+    pub mutexes: Vec<String>,
+    pub soak_days: u64,
+    pub workloads: Vec<String>,
+    pub product: String,
+    pub hypershift: bool,
+    pub healthy: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MissingGates {
+    pub cluster_id: String,
+    pub external_id: String,
+    pub version_prefix: String,
+    pub gates: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemainingSoak {
+    pub external_id: String,
+    pub version: String,
+    /// Days left, or a marker: -1 scheduled, -2 started, -3 started >= 6 h ago,
+    /// -4 blocked.
+    pub value: f64,
+}
+
+/// Validation errors of an organization (R51).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ValidationErrors {
+    pub organization: Vec<String>,
+    /// Cluster external id -> messages.
+    pub clusters: BTreeMap<String, Vec<String>>,
+}
+
+impl ValidationErrors {
+    pub fn is_empty(&self) -> bool {
+        self.organization.is_empty() && self.clusters.is_empty()
+    }
+
+    /// R51: clusters with errors plus organization errors.
+    pub fn count(&self) -> usize {
+        self.organization.len() + self.clusters.len()
+    }
+}
+
+/// Something AUS creates or changes in OCM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Action {
+    /// A classic cluster upgrade policy.
+    UpgradePolicy {
+        cluster: String,
+        cluster_id: String,
+        version: String,
+        #[serde(serialize_with = "rfc3339")]
+        next_run: Timestamp,
+    },
+    /// A ROSA HCP control-plane upgrade policy.
+    ControlPlaneUpgradePolicy {
+        cluster: String,
+        cluster_id: String,
+        version: String,
+        #[serde(serialize_with = "rfc3339")]
+        next_run: Timestamp,
+    },
+    /// A ROSA HCP node-pool upgrade policy.
+    NodePoolUpgradePolicy {
+        cluster: String,
+        cluster_id: String,
+        node_pool: String,
+        version: String,
+        #[serde(serialize_with = "rfc3339")]
+        next_run: Timestamp,
+    },
+    /// A y-stream channel switch.
+    ChannelSwitch {
+        cluster: String,
+        cluster_id: String,
+        from_channel: String,
+        to_channel: String,
+    },
+}
+
+impl Action {
+    pub fn cluster(&self) -> &str {
+        match self {
+            Action::UpgradePolicy { cluster, .. }
+            | Action::ControlPlaneUpgradePolicy { cluster, .. }
+            | Action::NodePoolUpgradePolicy { cluster, .. }
+            | Action::ChannelSwitch { cluster, .. } => cluster,
+        }
+    }
+
+    pub fn cluster_id(&self) -> &str {
+        match self {
+            Action::UpgradePolicy { cluster_id, .. }
+            | Action::ControlPlaneUpgradePolicy { cluster_id, .. }
+            | Action::NodePoolUpgradePolicy { cluster_id, .. }
+            | Action::ChannelSwitch { cluster_id, .. } => cluster_id,
+        }
+    }
+
+    /// The `type` tag of the JSON contract.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::UpgradePolicy { .. } => "upgrade_policy",
+            Action::ControlPlaneUpgradePolicy { .. } => "control_plane_upgrade_policy",
+            Action::NodePoolUpgradePolicy { .. } => "node_pool_upgrade_policy",
+            Action::ChannelSwitch { .. } => "channel_switch",
+        }
+    }
+}
+
+/// Why a cluster got no action (§20), as a stable machine-readable code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    ValidationError,
+    OrgValidationError,
+    NotReady,
+    Mutex,
+    MaxParallel,
+    ExistingPolicy,
+    OutsideSchedule,
+    NoUpgrades,
+    BlockedVersion,
+    InheritedVersion,
+    SectorDependency,
+    SoakDays,
+    VersionGate,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 13] = [
+        Reason::ValidationError,
+        Reason::OrgValidationError,
+        Reason::NotReady,
+        Reason::Mutex,
+        Reason::MaxParallel,
+        Reason::ExistingPolicy,
+        Reason::OutsideSchedule,
+        Reason::NoUpgrades,
+        Reason::BlockedVersion,
+        Reason::InheritedVersion,
+        Reason::SectorDependency,
+        Reason::SoakDays,
+        Reason::VersionGate,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::ValidationError => "validation-error",
+            Reason::OrgValidationError => "org-validation-error",
+            Reason::NotReady => "not-ready",
+            Reason::Mutex => "mutex",
+            Reason::MaxParallel => "max-parallel",
+            Reason::ExistingPolicy => "existing-policy",
+            Reason::OutsideSchedule => "outside-schedule",
+            Reason::NoUpgrades => "no-upgrades",
+            Reason::BlockedVersion => "blocked-version",
+            Reason::InheritedVersion => "inherited-version",
+            Reason::SectorDependency => "sector-dependency",
+            Reason::SoakDays => "soak-days",
+            Reason::VersionGate => "version-gate",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why one cluster got no action.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Explanation {
+    pub cluster: String,
+    /// Always `skipped`.
+    pub decision: &'static str,
+    pub reason: Reason,
+    pub detail: String,
+}
+
+/// RFC 3339 UTC with whole seconds and `Z` (R96).
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's serialize_with signature
+fn rfc3339<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&crate::schedule::whole_seconds(*t))
+}

@@ -1,0 +1,873 @@
+//! The per-organization decision procedure (§8) and its lock bookkeeping (§5).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+
+use jiff::{SignedDuration, Timestamp};
+use semver::Version;
+use srecap_fleet::{Cluster, Organization, PolicyState, UpgradePolicy, VersionData, VersionGate};
+use srecap_labels::VersionPattern;
+
+use crate::channel;
+use crate::gate;
+use crate::plan::{
+    Action, Explanation, MissingGates, OrgDetails, OrgPlan, Reason, RemainingSoak, ValidCluster,
+    ValidationErrors,
+};
+use crate::policy::{ClusterPolicy, OrgPolicy};
+use crate::schedule::{self, CLUSTER_DELAY, CLUSTER_WINDOW, Window};
+use crate::sector::Sectors;
+use crate::soak::{self, Report, SoakTable, Source};
+
+/// Everything the planner needs to decide one organization's pass.
+#[derive(Debug, Clone)]
+pub struct OrgInput<'a> {
+    pub environment: &'a str,
+    pub org: &'a Organization,
+    /// The organization's discovered clusters (AUS label, ready), in discovery order.
+    pub clusters: Vec<&'a Cluster>,
+    /// The organization's stored history (`None`: never stored).
+    pub history: Option<&'a VersionData>,
+    /// Stored histories of the verified organizations it inherits from.
+    pub sources: Vec<Source<'a>>,
+    /// Organization errors found outside its own labels (inheritance network).
+    pub extra_org_errors: Vec<String>,
+    pub version_gates: &'a [VersionGate],
+    pub now: Timestamp,
+    /// Test-only faults that break one promise of the planner, so the invariant
+    /// auditor of the fleet simulation can be shown to catch each violation.
+    pub faults: Faults,
+}
+
+/// Deliberate planner bugs, for testing the auditors. All off by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)] // independent switches
+pub struct Faults {
+    pub ignore_blocked_versions: bool,
+    pub ignore_soak_days: bool,
+    pub ignore_schedule: bool,
+    pub ignore_mutexes: bool,
+    pub ignore_sector_dependencies: bool,
+}
+
+/// A valid cluster with its parsed policy.
+struct Spec<'a> {
+    cluster: &'a Cluster,
+    policy: ClusterPolicy,
+    sector: Option<usize>,
+    /// `mutexes` plus the cluster id (R54).
+    mutexes: Vec<String>,
+    /// Discovery position, for output order.
+    position: usize,
+}
+
+/// Why a max-upgrade check (R57) held a cluster back.
+enum Hold {
+    Mutex {
+        mutex: String,
+        holder: usize,
+    },
+    MaxParallel {
+        sector: usize,
+        mutex: String,
+        upgrading: usize,
+        limit: u64,
+    },
+}
+
+/// Plan one organization's pass.
+pub fn plan_org(input: &OrgInput<'_>) -> OrgPlan {
+    let mut errors = ValidationErrors::default();
+    let (org_policy, org_label_errors) = OrgPolicy::from_labels(&input.org.labels);
+    errors.organization.extend(org_label_errors);
+    errors
+        .organization
+        .extend(input.extra_org_errors.iter().cloned());
+    let sectors = Sectors::new(&org_policy.sectors);
+    // Deviation (R36, §18 G2): a cycle is this organization's validation error.
+    errors.organization.extend(sectors.cycle_errors());
+
+    let mut explanations: Vec<(usize, Explanation)> = Vec::new();
+    let mut specs: Vec<Spec<'_>> = Vec::new();
+    for (position, cluster) in input.clusters.iter().copied().enumerate() {
+        let policy = match ClusterPolicy::from_labels(&cluster.labels) {
+            Ok(p) => p,
+            Err(messages) => {
+                explanations.push((
+                    position,
+                    explain(cluster, Reason::ValidationError, messages.join("; ")),
+                ));
+                errors
+                    .clusters
+                    .insert(cluster.external_id.clone(), messages);
+                continue;
+            }
+        };
+        let sector = match policy
+            .sector
+            .as_deref()
+            .map(|name| (name, sectors.id(name)))
+        {
+            None => None,
+            Some((_, Some(id))) => Some(id),
+            Some((name, None)) => {
+                {
+                    // R37. The organization message is added once, not once per
+                    // cluster (§18 G33).
+                    let org_msg = format!("sector {name} not found in organization");
+                    if !errors.organization.contains(&org_msg) {
+                        errors.organization.push(org_msg);
+                    }
+                    let msg = format!(
+                        "cluster {} references unknown sector {name}",
+                        cluster.external_id
+                    );
+                    explanations.push((
+                        position,
+                        explain(cluster, Reason::ValidationError, msg.clone()),
+                    ));
+                    errors
+                        .clusters
+                        .entry(cluster.external_id.clone())
+                        .or_default()
+                        .push(msg);
+                    continue;
+                }
+            }
+        };
+        let mut mutexes: Vec<String> = policy.mutexes.clone();
+        if !mutexes.contains(&cluster.id) {
+            mutexes.push(cluster.id.clone());
+        }
+        specs.push(Spec {
+            cluster,
+            policy,
+            sector,
+            mutexes,
+            position,
+        });
+    }
+    // R53: lower versions first, then fewer soak days; stable, so ties keep
+    // discovery order. Sorted once (the reference re-sorted per insertion, G31).
+    specs.sort_by(|a, b| {
+        a.cluster
+            .version
+            .cmp(&b.cluster.version)
+            .then(a.policy.soak_days.cmp(&b.policy.soak_days))
+    });
+
+    let mut details = OrgDetails {
+        org_name: input.org.name.clone(),
+        valid_clusters: specs.iter().map(valid_cluster).collect(),
+        ..OrgDetails::default()
+    };
+
+    if !errors.is_empty() {
+        // R6: an organization with any validation error is frozen: no history
+        // update, no actions.
+        let summary = frozen_summary(&errors);
+        for spec in &specs {
+            explanations.push((
+                spec.position,
+                explain(spec.cluster, Reason::OrgValidationError, summary.clone()),
+            ));
+        }
+        explanations.sort_by_key(|(p, _)| *p);
+        return OrgPlan {
+            org_id: input.org.id.clone(),
+            validation_errors: errors,
+            actions: Vec::new(),
+            clusters: explanations.into_iter().map(|(_, e)| e).collect(),
+            version_data: input.history.cloned().unwrap_or_default(),
+            details,
+        };
+    }
+
+    // §6: check in, save, aggregate.
+    let mut own = input.history.cloned().unwrap_or_default();
+    let reports: Vec<Report<'_>> = specs
+        .iter()
+        .map(|s| Report {
+            cluster_name: &s.cluster.name,
+            version: &s.cluster.version,
+            workloads: &s.policy.workloads,
+            soaks: s.cluster.healthy,
+        })
+        .collect();
+    soak::check_in(&mut own, &reports, input.now);
+    let table = SoakTable::aggregate(&own, &input.sources);
+    details.history_updated = true;
+
+    let mut decider = Decider::new(input, &org_policy, &sectors, &specs, &table);
+    details.remaining_soak_days = decider.remaining_soak_days();
+    let (actions, switches) = decider.run(&mut explanations, &mut details.missing_gates);
+    explanations.sort_by_key(|(p, _)| *p);
+
+    let mut all_actions = actions;
+    all_actions.extend(switches);
+    OrgPlan {
+        org_id: input.org.id.clone(),
+        validation_errors: errors,
+        actions: all_actions,
+        clusters: explanations.into_iter().map(|(_, e)| e).collect(),
+        version_data: own,
+        details,
+    }
+}
+
+fn explain(cluster: &Cluster, reason: Reason, detail: String) -> Explanation {
+    Explanation {
+        cluster: cluster.name.clone(),
+        decision: "skipped",
+        reason,
+        detail,
+    }
+}
+
+fn frozen_summary(errors: &ValidationErrors) -> String {
+    let mut s = format!(
+        "organization has {} validation error(s), so AUS plans nothing for it this pass",
+        errors.count()
+    );
+    if !errors.organization.is_empty() {
+        let _ = write!(s, "; organization: {}", errors.organization.join("; "));
+    }
+    if !errors.clusters.is_empty() {
+        let ids: Vec<&str> = errors.clusters.keys().map(String::as_str).collect();
+        let _ = write!(s, "; invalid clusters: {}", ids.join(", "));
+    }
+    s
+}
+
+fn valid_cluster(spec: &Spec<'_>) -> ValidCluster {
+    let c = spec.cluster;
+    let oldest = c
+        .node_pools
+        .iter()
+        .map(|p| &p.version)
+        .chain(std::iter::once(&c.version))
+        .min()
+        .unwrap_or(&c.version);
+    ValidCluster {
+        cluster_id: c.id.clone(),
+        external_id: c.external_id.clone(),
+        name: c.name.clone(),
+        channel: c.channel.clone(),
+        current_version: oldest.to_string(),
+        schedule: spec.policy.schedule.to_string(),
+        sector: spec.policy.sector.clone().unwrap_or_default(),
+        mutexes: spec.policy.mutexes.clone(),
+        soak_days: spec.policy.soak_days,
+        workloads: spec.policy.workloads.clone(),
+        product: c.product.as_str().to_owned(),
+        hypershift: c.is_hcp(),
+        healthy: c.healthy,
+    }
+}
+
+/// Every existing policy of a cluster: classic or control plane, and node pools'.
+fn existing_policies(c: &Cluster) -> Vec<&UpgradePolicy> {
+    c.upgrade_policies
+        .iter()
+        .chain(c.node_pools.iter().flat_map(|p| p.upgrade_policies.iter()))
+        .collect()
+}
+
+/// Available upgrades of a cluster (R80): OCM's list, with the control-plane version
+/// prepended when a node pool is behind (the node-pool catch-up target).
+fn available_upgrades(c: &Cluster) -> Vec<&Version> {
+    let oldest = c.node_pools.iter().map(|p| &p.version).min();
+    let behind = oldest.is_some_and(|o| *o < c.version);
+    let mut out: Vec<&Version> = Vec::with_capacity(c.available_upgrades.len() + 1);
+    if behind && !c.available_upgrades.contains(&c.version) {
+        out.push(&c.version);
+    }
+    out.extend(c.available_upgrades.iter());
+    out
+}
+
+/// The decision run of one organization: lock tables and caches.
+struct Decider<'p, 'a> {
+    input: &'p OrgInput<'a>,
+    org_policy: &'p OrgPolicy,
+    sectors: &'p Sectors,
+    specs: &'p [Spec<'a>],
+    table: &'p SoakTable,
+    own_has_stats: bool,
+    /// mutex -> spec index of the last cluster that took it (R55 `locked`).
+    locked: HashMap<&'p str, usize>,
+    /// (sector, mutex) -> clusters of the sector upgrading under it.
+    sector_upgrading: HashMap<(usize, &'p str), usize>,
+    /// (sector, mutex) -> member clusters of the sector having the mutex.
+    sector_members: HashMap<(usize, &'p str), usize>,
+    /// (sector, workload) -> lowest control-plane version of the sector's members
+    /// with that workload.
+    sector_min: HashMap<(usize, &'p str), &'a Version>,
+    /// (sector, workload) -> (dependency sector, its lowest version): the binding
+    /// floor over the first-populated dependencies (R89), memoised.
+    dependency_floor: HashMap<(usize, &'p str), Option<(usize, &'a Version)>>,
+    /// Slot per schedule expression: many clusters share one.
+    windows: HashMap<&'p str, Window>,
+    marked: Vec<bool>,
+}
+
+impl<'p, 'a> Decider<'p, 'a> {
+    fn new(
+        input: &'p OrgInput<'a>,
+        org_policy: &'p OrgPolicy,
+        sectors: &'p Sectors,
+        specs: &'p [Spec<'a>],
+        table: &'p SoakTable,
+    ) -> Self {
+        let mut sector_members: HashMap<(usize, &'p str), usize> = HashMap::new();
+        let mut sector_min: HashMap<(usize, &'p str), &'a Version> = HashMap::new();
+        for spec in specs {
+            let Some(s) = spec.sector else { continue };
+            for m in &spec.mutexes {
+                *sector_members.entry((s, m.as_str())).or_default() += 1;
+            }
+            for w in &spec.policy.workloads {
+                sector_min
+                    .entry((s, w.as_str()))
+                    .and_modify(|v| {
+                        if spec.cluster.version < **v {
+                            *v = &spec.cluster.version;
+                        }
+                    })
+                    .or_insert(&spec.cluster.version);
+            }
+        }
+        Decider {
+            input,
+            org_policy,
+            sectors,
+            specs,
+            table,
+            own_has_stats: !specs.is_empty(),
+            locked: HashMap::new(),
+            sector_upgrading: HashMap::new(),
+            sector_members,
+            sector_min,
+            dependency_floor: HashMap::new(),
+            windows: HashMap::new(),
+            marked: vec![false; specs.len()],
+        }
+    }
+
+    /// R55: mark a cluster upgrading.
+    fn mark(&mut self, i: usize) {
+        if std::mem::replace(&mut self.marked[i], true) {
+            return;
+        }
+        let specs: &'p [Spec<'a>] = self.specs;
+        let spec = &specs[i];
+        for m in &spec.mutexes {
+            self.locked.insert(m, i);
+            if let Some(s) = spec.sector {
+                *self.sector_upgrading.entry((s, m.as_str())).or_default() += 1;
+            }
+        }
+    }
+
+    /// R57: the max-upgrade check.
+    fn hold(&self, i: usize) -> Option<Hold> {
+        if self.input.faults.ignore_mutexes {
+            return None;
+        }
+        let spec = &self.specs[i];
+        let limit = spec
+            .sector
+            .and_then(|s| self.sectors.max_parallel(s).map(|l| (s, l)));
+        match limit {
+            None => spec.mutexes.iter().find_map(|m| {
+                self.locked.get(m.as_str()).map(|&holder| Hold::Mutex {
+                    mutex: m.clone(),
+                    holder,
+                })
+            }),
+            Some((s, limit)) => {
+                // R58: only upgrades inside the sector count.
+                let counts: Vec<usize> = spec
+                    .mutexes
+                    .iter()
+                    .map(|m| {
+                        self.sector_upgrading
+                            .get(&(s, m.as_str()))
+                            .copied()
+                            .unwrap_or(0)
+                    })
+                    .collect();
+                if counts.iter().sum::<usize>() == 0 {
+                    return None;
+                }
+                spec.mutexes.iter().zip(counts).find_map(|(m, upgrading)| {
+                    let members = self
+                        .sector_members
+                        .get(&(s, m.as_str()))
+                        .copied()
+                        .unwrap_or(1);
+                    let l = limit.limit_for(members);
+                    (upgrading as u64 >= l).then(|| Hold::MaxParallel {
+                        sector: s,
+                        mutex: m.clone(),
+                        upgrading,
+                        limit: l,
+                    })
+                })
+            }
+        }
+    }
+
+    fn hold_explanation(&self, i: usize, hold: Hold) -> Explanation {
+        let cluster = self.specs[i].cluster;
+        match hold {
+            Hold::Mutex { holder, .. } if holder == i => {
+                let policies = existing_policies(cluster);
+                explain(
+                    cluster,
+                    Reason::ExistingPolicy,
+                    describe_policies(&policies),
+                )
+            }
+            Hold::Mutex { mutex, holder } => explain(
+                cluster,
+                Reason::Mutex,
+                format!(
+                    "mutex {mutex} is held by cluster {} which is upgrading",
+                    self.specs[holder].cluster.name
+                ),
+            ),
+            Hold::MaxParallel {
+                sector,
+                mutex,
+                upgrading,
+                limit,
+            } => explain(
+                cluster,
+                Reason::MaxParallel,
+                format!(
+                    "sector {} allows {limit} parallel upgrade(s) under mutex {mutex}; {upgrading} upgrading",
+                    self.sectors.name(sector)
+                ),
+            ),
+        }
+    }
+
+    fn window(&mut self, i: usize) -> Window {
+        let schedule = &self.specs[i].policy.schedule;
+        if self.input.faults.ignore_schedule {
+            let slot = schedule::whole_seconds(self.input.now + CLUSTER_DELAY);
+            return Window::Open(slot);
+        }
+        let now = self.input.now;
+        *self
+            .windows
+            .entry(self.specs[i].policy.schedule.as_str())
+            .or_insert_with(|| schedule::window(schedule, now, CLUSTER_DELAY, CLUSTER_WINDOW))
+    }
+
+    /// The first pattern (organization's, then cluster's) blocking `version`.
+    fn blocked_by(&self, i: usize, version: &str) -> Option<&'p str> {
+        if self.input.faults.ignore_blocked_versions {
+            return None;
+        }
+        let specs: &'p [Spec<'a>] = self.specs;
+        let org: &'p OrgPolicy = self.org_policy;
+        org.blocked_versions
+            .iter()
+            .chain(&specs[i].policy.blocked_versions)
+            .find(|p| p.matches(version))
+            .map(VersionPattern::as_str)
+    }
+
+    /// The lowest version among the first-populated dependencies of `sector` for
+    /// `workload` (R89), memoised.
+    fn dependency_floor(
+        &mut self,
+        sector: usize,
+        workload: &'p str,
+    ) -> Option<(usize, &'a Version)> {
+        if let Some(f) = self.dependency_floor.get(&(sector, workload)) {
+            return *f;
+        }
+        let sector_min = &self.sector_min;
+        let deps = self
+            .sectors
+            .first_populated(sector, &|d| sector_min.contains_key(&(d, workload)));
+        let floor = deps
+            .into_iter()
+            .map(|d| (d, self.sector_min[&(d, workload)]))
+            .min_by(|a, b| a.1.cmp(b.1));
+        self.dependency_floor.insert((sector, workload), floor);
+        floor
+    }
+
+    /// R88 conditions for one unblocked candidate: `Ok` or the first failure.
+    fn conditions(&mut self, i: usize, candidate: &Version) -> Result<(), Explanation> {
+        let specs: &'p [Spec<'a>] = self.specs;
+        let spec = &specs[i];
+        let cluster = spec.cluster;
+        if let Some(s) = spec.sector {
+            if let Err((workload, min)) =
+                self.table
+                    .inherited_check(self.own_has_stats, candidate, &spec.policy.workloads)
+            {
+                let whose = workload.map_or_else(
+                    || "the lowest version in the organizations it inherits from".to_owned(),
+                    |w| format!("the lowest version running workload {w} in the organizations it inherits from"),
+                );
+                return Err(explain(
+                    cluster,
+                    Reason::InheritedVersion,
+                    format!("{candidate} is newer than {min}, {whose}"),
+                ));
+            }
+            if !self.input.faults.ignore_sector_dependencies {
+                for w in &spec.policy.workloads {
+                    if let Some((d, min)) = self.dependency_floor(s, w)
+                        && min < candidate
+                    {
+                        return Err(explain(
+                            cluster,
+                            Reason::SectorDependency,
+                            format!(
+                                "{candidate} is ahead of sector {} (dependency of sector {}), whose lowest version for workload {w} is {min}",
+                                self.sectors.name(d),
+                                self.sectors.name(s)
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        if self.input.faults.ignore_soak_days {
+            return Ok(());
+        }
+        let needed = spec.policy.soak_days as f64;
+        let version = candidate.to_string();
+        let short: Vec<String> = spec
+            .policy
+            .workloads
+            .iter()
+            .filter_map(|w| {
+                let soaked = self.table.soak_days(&version, w);
+                (soaked < needed).then(|| {
+                    format!(
+                        "{version} soaked {:.2} of {} days for workload {w}",
+                        soaked, spec.policy.soak_days
+                    )
+                })
+            })
+            .collect();
+        if short.is_empty() {
+            Ok(())
+        } else {
+            Err(explain(cluster, Reason::SoakDays, short.join("; ")))
+        }
+    }
+
+    /// R88: the highest candidate that is not blocked and meets its conditions, or
+    /// the explanation of why none qualifies.
+    fn choose(&mut self, i: usize) -> Result<Version, Explanation> {
+        let cluster = self.specs[i].cluster;
+        let mut candidates: Vec<&Version> = available_upgrades(cluster);
+        candidates.sort_by(|a, b| b.cmp(a));
+        if candidates.is_empty() {
+            return Err(explain(
+                cluster,
+                Reason::NoUpgrades,
+                format!("OCM offers no upgrade from {}", cluster.version),
+            ));
+        }
+        let mut first_failure: Option<Explanation> = None;
+        let mut blocked: Vec<String> = Vec::new();
+        for candidate in candidates {
+            let version = candidate.to_string();
+            if let Some(p) = self.blocked_by(i, &version) {
+                blocked.push(format!("{version} by {p}"));
+                continue;
+            }
+            match self.conditions(i, candidate) {
+                Ok(()) => return Ok(candidate.clone()),
+                Err(e) => {
+                    first_failure.get_or_insert(e);
+                }
+            }
+        }
+        Err(first_failure.unwrap_or_else(|| {
+            explain(
+                cluster,
+                Reason::BlockedVersion,
+                format!("every available version is blocked: {}", blocked.join(", ")),
+            )
+        }))
+    }
+
+    fn channel_switch(&self, i: usize) -> Option<Action> {
+        let c = self.specs[i].cluster;
+        channel::switch_target(&c.channel, &c.available_channels).map(|to| Action::ChannelSwitch {
+            cluster: c.name.clone(),
+            cluster_id: c.id.clone(),
+            from_channel: c.channel.clone(),
+            to_channel: to,
+        })
+    }
+
+    /// The decision loop (§8): actions in decision order, channel switches, and
+    /// explanations for the clusters left alone.
+    fn run(
+        &mut self,
+        explanations: &mut Vec<(usize, Explanation)>,
+        missing_gates: &mut Vec<MissingGates>,
+    ) -> (Vec<Action>, Vec<Action>) {
+        // R56: clusters with any existing policy hold their mutexes.
+        for i in 0..self.specs.len() {
+            if self.specs[i].cluster.has_any_policy() {
+                self.mark(i);
+            }
+        }
+        let now = self.input.now;
+        let mut actions = Vec::new();
+        let mut switches = Vec::new();
+        for i in 0..self.specs.len() {
+            let spec = &self.specs[i];
+            let cluster = spec.cluster;
+            let position = spec.position;
+            // R81: HCP node-pool catch-up.
+            if cluster.is_hcp() {
+                if let Some(hold) = self.hold(i) {
+                    explanations.push((position, self.hold_explanation(i, hold)));
+                    continue;
+                }
+                if let Some(pool) = cluster
+                    .node_pools
+                    .iter()
+                    .find(|p| p.version < cluster.version)
+                {
+                    actions.push(Action::NodePoolUpgradePolicy {
+                        cluster: cluster.name.clone(),
+                        cluster_id: cluster.id.clone(),
+                        node_pool: pool.id.clone(),
+                        version: cluster.version.to_string(),
+                        next_run: schedule::whole_seconds(now + CLUSTER_DELAY),
+                    });
+                    self.mark(i);
+                    continue;
+                }
+            }
+            // R82, deviation G7: several policies skip the cluster, not the org.
+            let policies = existing_policies(cluster);
+            if !policies.is_empty() {
+                explanations.push((
+                    position,
+                    explain(
+                        cluster,
+                        Reason::ExistingPolicy,
+                        describe_policies(&policies),
+                    ),
+                ));
+                continue;
+            }
+            // R83: schedule window.
+            let slot = match self.window(i) {
+                Window::Open(slot) => slot,
+                Window::Closed(next) => {
+                    if let Some(switch) = self.channel_switch(i) {
+                        switches.push(switch);
+                    } else {
+                        explanations.push((
+                            position,
+                            explain(cluster, Reason::OutsideSchedule, describe_closed(next, now)),
+                        ));
+                    }
+                    continue;
+                }
+            };
+            // R86.
+            if let Some(hold) = self.hold(i) {
+                explanations.push((position, self.hold_explanation(i, hold)));
+                continue;
+            }
+            // R88, R91.
+            let version = match self.choose(i) {
+                Ok(v) => v,
+                Err(why) => {
+                    if let Some(switch) = self.channel_switch(i) {
+                        switches.push(switch);
+                    } else {
+                        explanations.push((position, why));
+                    }
+                    continue;
+                }
+            };
+            // R92.
+            let missing = gate::missing_for(self.input.version_gates, cluster, &version);
+            if !missing.is_empty() {
+                let prefix = gate::minor_prefix(&version);
+                let list: Vec<String> = missing
+                    .iter()
+                    .map(|g| format!("{} ({})", g.id, g.label))
+                    .collect();
+                explanations.push((
+                    position,
+                    explain(
+                        cluster,
+                        Reason::VersionGate,
+                        format!(
+                            "{version} needs agreement to version gate(s) for {prefix}: {}",
+                            list.join(", ")
+                        ),
+                    ),
+                ));
+                missing_gates.push(MissingGates {
+                    cluster_id: cluster.id.clone(),
+                    external_id: cluster.external_id.clone(),
+                    version_prefix: prefix,
+                    gates: missing.iter().map(|g| g.id.clone()).collect(),
+                });
+                continue;
+            }
+            let (cluster_name, cluster_id, version) = (
+                cluster.name.clone(),
+                cluster.id.clone(),
+                version.to_string(),
+            );
+            actions.push(if cluster.is_hcp() {
+                Action::ControlPlaneUpgradePolicy {
+                    cluster: cluster_name,
+                    cluster_id,
+                    version,
+                    next_run: slot,
+                }
+            } else {
+                Action::UpgradePolicy {
+                    cluster: cluster_name,
+                    cluster_id,
+                    version,
+                    next_run: slot,
+                }
+            });
+            self.mark(i);
+        }
+        (actions, switches)
+    }
+
+    /// R126: remaining soak days per cluster and available version, before this
+    /// pass's decisions.
+    fn remaining_soak_days(&self) -> Vec<RemainingSoak> {
+        let mut out = Vec::new();
+        let now = self.input.now;
+        for spec in self.specs {
+            let c = spec.cluster;
+            let mut versions: Vec<&Version> = available_upgrades(c);
+            if versions.is_empty() {
+                continue;
+            }
+            // Deviation (R126 step 1, G29): sort rather than trust OCM's order.
+            versions.sort();
+            let current = existing_policies(c).into_iter().last();
+            let k = spec.policy.soak_days as f64;
+            let mut higher_ready = false;
+            let mut reported: Vec<RemainingSoak> = Vec::new();
+            for v in versions.iter().rev() {
+                let vs = v.to_string();
+                let soaked = spec
+                    .policy
+                    .workloads
+                    .iter()
+                    .map(|w| (self.table.soak_days(&vs, w) * 100.0).round() / 100.0)
+                    .fold(f64::INFINITY, f64::min);
+                let remaining = (k - soaked).max(0.0);
+                let value = match current {
+                    Some(p) if p.version.as_ref() == Some(*v) => match p.state {
+                        PolicyState::Scheduled => -1.0,
+                        PolicyState::Started | PolicyState::Delayed => {
+                            let long = p.next_run.is_some_and(|t| {
+                                now.duration_since(t) >= SignedDuration::from_hours(6)
+                            });
+                            if long { -3.0 } else { -2.0 }
+                        }
+                        _ => remaining,
+                    },
+                    _ if self
+                        .org_policy
+                        .blocked_versions
+                        .iter()
+                        .chain(&spec.policy.blocked_versions)
+                        .any(|p| p.matches(&vs)) =>
+                    {
+                        -4.0
+                    }
+                    _ => remaining,
+                };
+                if value >= 0.0 && higher_ready {
+                    continue;
+                }
+                if value == 0.0 || (-3.0..=-1.0).contains(&value) {
+                    higher_ready = true;
+                }
+                reported.push(RemainingSoak {
+                    external_id: c.external_id.clone(),
+                    version: vs,
+                    value,
+                });
+            }
+            reported.reverse();
+            out.extend(reported);
+        }
+        out
+    }
+}
+
+fn describe_policies(policies: &[&UpgradePolicy]) -> String {
+    let list: Vec<String> = policies
+        .iter()
+        .map(|p| {
+            let mut s = format!("policy {} ({}", p.id, p.schedule_type.as_str());
+            if let Some(v) = &p.version {
+                let _ = write!(s, ", to {v}");
+            }
+            let _ = write!(s, ", {}", p.state.as_str());
+            if let Some(t) = p.next_run {
+                let _ = write!(s, ", next run {}", schedule::whole_seconds(t));
+            }
+            s.push(')');
+            s
+        })
+        .collect();
+    if policies.len() > 1 {
+        format!(
+            "{} upgrade policies exist; AUS expects at most one and leaves this cluster alone: {}",
+            policies.len(),
+            list.join(", ")
+        )
+    } else {
+        format!("an upgrade policy already exists: {}", list.join(", "))
+    }
+}
+
+fn describe_closed(next: Option<Timestamp>, now: Timestamp) -> String {
+    match next {
+        Some(t) => {
+            let d = t.duration_since(now);
+            format!(
+                "next maintenance slot {t} is {}h{:02}m away; AUS books only slots within 2 hours",
+                d.as_hours(),
+                (d.as_mins() % 60)
+            )
+        }
+        None => "the schedule has no future fire time".to_owned(),
+    }
+}
+
+/// Group clusters by organization id, keeping discovery order (used by callers
+/// that hold a whole fleet).
+pub fn by_org<'a>(
+    clusters: impl IntoIterator<Item = &'a Cluster>,
+) -> BTreeMap<&'a str, Vec<&'a Cluster>> {
+    let mut map: BTreeMap<&str, Vec<&Cluster>> = BTreeMap::new();
+    for c in clusters {
+        map.entry(c.organization.as_str()).or_default().push(c);
+    }
+    map
+}
