@@ -6,7 +6,9 @@
 //! API invalidates the token and repeats the call once with a fresh one.
 //!
 //! Collections are read with [`OcmClient::pages`], which follows §2.4: `size=100`,
-//! and keep asking while `page * size < total` and the last page was non-empty.
+//! and keep asking while fewer than `total` items were seen and the last page was
+//! non-empty (§2.4 asks for `page * size < total`; counting items is the same when
+//! the server honours `size`, and still complete when it caps it).
 //! Search filters with long `in` lists are split into several queries of at most
 //! [`MAX_IN_VALUES`] values and the results de-duplicated by id.
 
@@ -510,7 +512,8 @@ impl OcmClient {
 
     // ---- paging ----------------------------------------------------------------
 
-    /// Every item of a collection, page by page (§2.4). `query` must not contain
+    /// Every item of a collection, page by page (§2.4), as a stream: pages are
+    /// fetched as the stream is consumed. `query` must not contain
     /// `page` or `size`; it should carry an order parameter for stable paging.
     pub fn pages<T>(
         &self,
@@ -521,7 +524,8 @@ impl OcmClient {
         T: DeserializeOwned + Send + 'static,
     {
         let client = self.clone();
-        stream::try_unfold(Some(1u64), move |next| {
+        // State: the next page to ask for (None when done) and items seen so far.
+        stream::try_unfold((Some(1u64), 0u64), move |(next, seen)| {
             let client = client.clone();
             let path = path.clone();
             let mut query = query.clone();
@@ -532,8 +536,13 @@ impl OcmClient {
                 query.push(("page", page_no.to_string()));
                 query.push(("size", PAGE_SIZE.to_string()));
                 let page: Page<T> = client.get(&path, &query).await?;
-                let more = !page.items.is_empty() && page_no.saturating_mul(PAGE_SIZE) < page.total;
-                Ok(Some((page.items, more.then_some(page_no + 1))))
+                let seen = seen + page.items.len() as u64;
+                // Counting items rather than `page * size` keeps paging complete
+                // when the server caps the page size below what was asked (then
+                // page numbers count in the capped size); an empty page always
+                // ends, so a wrong `total` cannot loop forever.
+                let more = !page.items.is_empty() && seen < page.total;
+                Ok(Some((page.items, (more.then_some(page_no + 1), seen))))
             }
         })
         .map_ok(|items| stream::iter(items.into_iter().map(Ok)))

@@ -131,7 +131,7 @@ mod tests {
             Duration::from_secs(2)
         );
         assert_eq!(
-            p.honour(computed, Some(Duration::from_secs(3600))),
+            p.honour(computed, Some(Duration::from_hours(1))),
             p.max_retry_after
         );
     }
