@@ -1084,6 +1084,10 @@ async fn one_big_clock_jump_ends_like_small_steps_and_explicit_lists_are_trimmed
         .post(&format!("{CS}/clusters/prod-2-id/upgrade_policies"), &json!({"version": "4.14.6", "schedule_type": "manual", "next_run": in_minutes(now, 60)}))
         .await;
     assert_eq!(status, StatusCode::CREATED);
+    // Exactly next_run + upgrade_duration in one jump: the upgrade started at
+    // next_run, not when the clock was told, so it is already done.
+    h.advance(60 + 90).await;
+    assert_eq!(h.sim().fleet().clusters[1].version, v("4.14.6"));
     let (status, _) = h
         .control(
             reqwest::Method::POST,

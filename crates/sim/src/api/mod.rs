@@ -7,7 +7,7 @@
 //! * [`service_logs`] — service logs.
 //! * [`admin`] — `/_sim/*` knobs and the token endpoint.
 //!
-//! Every `/api/` request passes one gate ([`api_gate`]) that counts it by route
+//! Every `/api/` request passes one gate (`api_gate`) that counts it by route
 //! template, adds the configured latency, checks the bearer token and applies
 //! injected faults, in that order, before a handler sees it.
 
@@ -69,7 +69,7 @@ async fn not_found(req: Request) -> ApiError {
     )
 }
 
-/// The subject of the bearer token a request carried (set by [`api_gate`]).
+/// The subject of the bearer token a request carried (set by `api_gate`).
 #[derive(Debug, Clone)]
 pub struct Caller(pub String);
 
