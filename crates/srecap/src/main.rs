@@ -1,1 +1,85 @@
-fn main() {}
+//! `srecap`: SRE capabilities for OpenShift fleets.
+//!
+//! A thin binary over the workspace's libraries: argument parsing and validation
+//! without I/O ([`cli`]), then one function per command. `main` prints the whole
+//! error chain and maps failures to documented exit codes:
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success (for `aus plan`: the scenario was read, even if organizations have validation errors) |
+//! | 1 | the command failed at run time (OCM unreachable, I/O error, ...) |
+//! | 2 | bad input: command-line usage, or a scenario/file that cannot be read |
+//!
+//! A closed standard output (`srecap aus plan | head`) is success, not an error.
+
+mod cli;
+mod plan_view;
+mod serve;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{AusCommand, Cli, Command, SimCommand};
+
+/// A failure with its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    /// Bad input: exit code 2.
+    pub fn input(error: impl Into<anyhow::Error>) -> Failure {
+        Failure {
+            code: 2,
+            error: error.into(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Failure {
+        Failure { code: 1, error }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli::init_tracing(&cli.global);
+    let result = match cli.command {
+        Command::Aus { command } => match command {
+            AusCommand::Plan(args) => plan_view::run(&args),
+        },
+        Command::Sim { command } => match command {
+            SimCommand::Serve(args) => serve::run(&args),
+        },
+        Command::Completion { shell } => {
+            cli::print_completion(shell);
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            if is_broken_pipe(&failure.error) {
+                return ExitCode::SUCCESS;
+            }
+            let mut stderr = io::stderr().lock();
+            let _ = writeln!(stderr, "error: {}", failure.error);
+            for cause in failure.error.chain().skip(1) {
+                let _ = writeln!(stderr, "  caused by: {cause}");
+            }
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|e| e.downcast_ref::<io::Error>())
+        .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
+}

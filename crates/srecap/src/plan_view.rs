@@ -1,0 +1,165 @@
+//! `srecap aus plan`: plan a scenario offline and show the result.
+
+use std::fmt::Write as _;
+use std::io::{self, Write as _};
+
+use anyhow::Context as _;
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use jiff::Timestamp;
+use srecap_aus::{Action, FleetOptions, FleetPlan, plan_fleet};
+use srecap_fleet::Fleet;
+
+use crate::Failure;
+use crate::cli::{PlanArgs, PlanOutput};
+
+pub fn run(args: &PlanArgs) -> Result<(), Failure> {
+    let fleet = load(&args.scenario, args.now)?;
+    let plan = plan_fleet(&fleet, fleet.now, &FleetOptions::default());
+    let mut out = io::stdout().lock();
+    match args.output() {
+        PlanOutput::Json => {
+            serde_json::to_writer_pretty(&mut out, &plan).context("writing the plan")?;
+            writeln!(out).context("writing the plan")?;
+        }
+        PlanOutput::Table => write!(out, "{}", render_table(&plan)).context("writing the plan")?,
+    }
+    Ok(())
+}
+
+/// Load a scenario; `now` overrides the scenario's `now` (and the upgrades OCM
+/// offers at that instant are derived again from the release catalog).
+pub fn load(path: &std::path::Path, now: Option<Timestamp>) -> Result<Fleet, Failure> {
+    let mut fleet = srecap_fleet::load_scenario(path, Timestamp::now()).map_err(Failure::input)?;
+    if let Some(now) = now {
+        fleet.now = now;
+        let releases = fleet.releases.clone();
+        for c in fleet
+            .clusters
+            .iter_mut()
+            .filter(|c| !c.available_upgrades_explicit)
+        {
+            c.available_upgrades = srecap_fleet::model::derive_available_upgrades(
+                &releases,
+                &c.version,
+                &c.channel_group,
+                now,
+            );
+        }
+    }
+    Ok(fleet)
+}
+
+/// The plan for people: per organization, its errors, actions and held-back clusters.
+pub fn render_table(plan: &FleetPlan) -> String {
+    let mut s = format!("AUS plan at {}\n", plan.now);
+    if plan.organizations.is_empty() {
+        s.push_str("\nNo organization has a cluster with an sre-capabilities.aus.* label.\n");
+    }
+    for org in &plan.organizations {
+        let _ = writeln!(
+            s,
+            "\nOrganization {} ({})",
+            org.org_id, org.details.org_name
+        );
+        if org.has_validation_errors() {
+            let _ = writeln!(
+                s,
+                "  {} validation error(s): nothing is planned for this organization until they are fixed",
+                org.validation_errors.count()
+            );
+            for m in &org.validation_errors.organization {
+                let _ = writeln!(s, "  - organization: {m}");
+            }
+            for (cluster, messages) in &org.validation_errors.clusters {
+                for m in messages {
+                    let _ = writeln!(s, "  - cluster {cluster}: {m}");
+                }
+            }
+        }
+        if org.actions.is_empty() {
+            s.push_str("  No actions.\n");
+        } else {
+            let mut t = table(["action", "cluster", "target", "node pool", "next run"]);
+            for a in &org.actions {
+                let row: [String; 5] = match a {
+                    Action::UpgradePolicy {
+                        cluster,
+                        version,
+                        next_run,
+                        ..
+                    } => [
+                        "upgrade".into(),
+                        cluster.clone(),
+                        version.clone(),
+                        String::new(),
+                        next_run.to_string(),
+                    ],
+                    Action::ControlPlaneUpgradePolicy {
+                        cluster,
+                        version,
+                        next_run,
+                        ..
+                    } => [
+                        "control-plane upgrade".into(),
+                        cluster.clone(),
+                        version.clone(),
+                        String::new(),
+                        next_run.to_string(),
+                    ],
+                    Action::NodePoolUpgradePolicy {
+                        cluster,
+                        node_pool,
+                        version,
+                        next_run,
+                        ..
+                    } => [
+                        "node-pool upgrade".into(),
+                        cluster.clone(),
+                        version.clone(),
+                        node_pool.clone(),
+                        next_run.to_string(),
+                    ],
+                    Action::ChannelSwitch {
+                        cluster,
+                        from_channel,
+                        to_channel,
+                        ..
+                    } => [
+                        "channel switch".into(),
+                        cluster.clone(),
+                        format!("{from_channel} -> {to_channel}"),
+                        String::new(),
+                        String::new(),
+                    ],
+                };
+                t.add_row(row);
+            }
+            s.push_str(&indent(&t.to_string()));
+        }
+        if !org.clusters.is_empty() {
+            let mut t = table(["cluster", "held back by", "detail"]);
+            for e in &org.clusters {
+                t.add_row([e.cluster.clone(), e.reason.to_string(), e.detail.clone()]);
+            }
+            s.push_str(&indent(&t.to_string()));
+        }
+    }
+    s
+}
+
+fn table<const N: usize>(header: [&str; N]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(160)
+        .set_header(header);
+    t
+}
+
+fn indent(block: &str) -> String {
+    let mut out = String::with_capacity(block.len() + 64);
+    for line in block.lines() {
+        let _ = writeln!(out, "  {line}");
+    }
+    out
+}
