@@ -590,3 +590,33 @@ pub(super) fn version_data_key_line(text: &str, key: &str) -> Option<u64> {
 pub(super) fn line_of<T>(spanned: &Spanned<T>) -> Option<u64> {
     Some(spanned.referenced.line()).filter(|&l| l > 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_steps_quote_keys_with_punctuation() {
+        assert_eq!(key_segment("clusters", true), "clusters");
+        assert_eq!(key_segment("org-a", false), ".org-a");
+        assert_eq!(key_segment("4.14.6", false), "[\"4.14.6\"]");
+        assert_eq!(
+            key_segment("sre-capabilities.aus.soak-days", false),
+            "[\"sre-capabilities.aus.soak-days\"]"
+        );
+        assert_eq!(key_segment("", false), "[\"\"]");
+    }
+
+    #[test]
+    fn parser_wording_is_normalised() {
+        let problem = located(Some(3), None, "unknown field `x`, expected `a` or `b`");
+        assert_eq!(problem.reason, "unknown field (expected a or b)");
+        let problem = located(Some(3), None, "missing field `version`");
+        assert_eq!(
+            (problem.path.as_str(), problem.reason.as_str()),
+            ("version", "missing required field")
+        );
+        let problem = located(None, None, "something else");
+        assert_eq!(problem.reason, "something else");
+    }
+}
