@@ -1113,3 +1113,41 @@ async fn empty_in_lists_make_no_request_and_metrics_use_templates() {
         "{events:?}"
     );
 }
+
+#[tokio::test]
+async fn slow_answers_time_out_and_post_is_not_repeated_after_a_timeout() {
+    let h = Harness::start_with(small_fleet(), SimConfig::default(), |c| {
+        c.request_timeout = Duration::from_millis(150);
+        c.retry.max_retries = 1;
+    })
+    .await;
+    h.client.authenticate().await.unwrap();
+    h.sim().set_latency(Duration::from_millis(600));
+
+    let err = h.client.list_version_gates().await.unwrap_err();
+    assert!(matches!(err, OcmError::Timeout { .. }), "{err:?}");
+    assert!(err.to_string().contains(endpoints::VERSION_GATES), "{err}");
+    assert_eq!(
+        h.recorder.outcomes("GET", endpoints::VERSION_GATES),
+        vec![Outcome::Timeout, Outcome::Timeout],
+        "an idempotent GET is tried again"
+    );
+
+    let log = NewClusterLog {
+        cluster_uuid: "prod-1-uuid".into(),
+        service_name: "advanced-upgrade-scheduler".into(),
+        summary: "s".into(),
+        description: "d".into(),
+        severity: Severity::Info,
+        internal_only: None,
+        log_type: None,
+        doc_references: Vec::new(),
+    };
+    let err = h.client.create_service_log(&log).await.unwrap_err();
+    assert!(matches!(err, OcmError::Timeout { .. }), "{err:?}");
+    assert_eq!(
+        h.recorder.outcomes("POST", endpoints::CLUSTER_LOGS),
+        vec![Outcome::Timeout],
+        "the server may have acted on the POST, so it is not sent again"
+    );
+}
