@@ -906,3 +906,86 @@ fn every_golden_fixture_loads() {
         );
     }
 }
+
+/// `examples/fleet.yaml`, the demo fleet: it loads, and keeps the shape the demo
+/// relies on.
+#[test]
+fn example_fleet_loads() {
+    let path = repo_root().join("examples/fleet.yaml");
+    let fleet = load_scenario(&path, wall_clock()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(fleet.now, at("2026-11-20T22:00:00Z"));
+    assert_eq!(fleet.organizations.len(), 3);
+    assert_eq!(fleet.clusters.len(), 60);
+
+    let sector = |c: &Cluster| c.labels.get("sre-capabilities.aus.sector").cloned();
+    for name in ["dev", "stage", "prod"] {
+        let n = fleet
+            .clusters
+            .iter()
+            .filter(|c| sector(c).as_deref() == Some(name))
+            .count();
+        assert!(n >= 10, "{n} clusters in sector {name}");
+    }
+    let hcp: Vec<&Cluster> = fleet.clusters.iter().filter(|c| c.is_hcp()).collect();
+    assert!(hcp.len() >= 5, "{} ROSA HCP clusters", hcp.len());
+    assert!(hcp.iter().all(|c| !c.node_pools.is_empty()));
+    assert!(
+        fleet
+            .clusters
+            .iter()
+            .any(|c| c.product == Product::Rosa && !c.hypershift)
+    );
+    assert!(fleet.clusters.iter().any(|c| c.product == Product::Osd));
+
+    // Releases flow during a long simulation: some are still to be published.
+    let published = |c: &Cluster| {
+        fleet
+            .releases
+            .iter()
+            .any(|r| r.version == c.version && r.published <= fleet.now)
+    };
+    assert!(
+        fleet.clusters.iter().all(published),
+        "clusters run released versions"
+    );
+    let future = fleet
+        .releases
+        .iter()
+        .filter(|r| r.published > fleet.now)
+        .count();
+    assert!(future >= 8, "{future} releases after now");
+    // Upgrades come from the catalog, never listed by hand.
+    assert!(
+        fleet
+            .clusters
+            .iter()
+            .all(|c| !c.available_upgrades_explicit)
+    );
+    let behind = fleet
+        .clusters
+        .iter()
+        .filter(|c| !c.available_upgrades.is_empty())
+        .count();
+    assert!(behind >= 40, "{behind} clusters have upgrades available");
+
+    let org_labels = |id: &str| &fleet.organization(id).expect("org exists").labels;
+    assert_eq!(
+        org_labels("org-data")["sre-capabilities.aus.version-data.inherit"],
+        "org-platform"
+    );
+    assert_eq!(
+        org_labels("org-platform")["sre-capabilities.aus.version-data.publish"],
+        "org-data"
+    );
+    assert_eq!(
+        org_labels("org-platform")["sre-capabilities.aus.sector-max-parallel-upgrades.prod"],
+        "50%"
+    );
+    assert_eq!(fleet.version_data.len(), 3);
+    assert!(
+        fleet
+            .version_data
+            .values()
+            .all(|d| d.check_in.is_some() && !d.versions.is_empty())
+    );
+}
