@@ -65,9 +65,10 @@ pub enum AusCommand {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// Scenario file (YAML or JSON), see spec/scenario.md.
+    /// Scenario file (YAML or JSON). Default: the embedded example fleet
+    /// (`examples/fleet.yaml`).
     #[arg(long, short = 's', value_name = "FILE")]
-    pub scenario: PathBuf,
+    pub scenario: Option<PathBuf>,
     /// Evaluate at this instant (RFC 3339) instead of the scenario's `now`.
     #[arg(long, value_name = "TIME")]
     pub now: Option<Timestamp>,
@@ -101,9 +102,10 @@ pub enum SimCommand {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Scenario file (YAML or JSON).
+    /// Scenario file (YAML or JSON). Default: the embedded example fleet
+    /// (`examples/fleet.yaml`).
     #[arg(long, short = 's', value_name = "FILE")]
-    pub scenario: PathBuf,
+    pub scenario: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8000")]
     pub listen: SocketAddr,

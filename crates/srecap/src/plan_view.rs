@@ -13,7 +13,7 @@ use crate::Failure;
 use crate::cli::{PlanArgs, PlanOutput};
 
 pub fn run(args: &PlanArgs) -> Result<(), Failure> {
-    let fleet = load(&args.scenario, args.now)?;
+    let fleet = load(args.scenario.as_deref(), args.now)?;
     let plan = plan_fleet(&fleet, fleet.now, &FleetOptions::default());
     let mut out = io::stdout().lock();
     match args.output() {
@@ -26,10 +26,23 @@ pub fn run(args: &PlanArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Load a scenario; `now` overrides the scenario's `now` (and the upgrades OCM
-/// offers at that instant are derived again from the release catalog).
-pub fn load(path: &std::path::Path, now: Option<Timestamp>) -> Result<Fleet, Failure> {
-    let mut fleet = srecap_fleet::load_scenario(path, Timestamp::now()).map_err(Failure::input)?;
+/// The example fleet, embedded so that the main commands work on a fresh machine
+/// without any file.
+pub const EXAMPLE_FLEET: &str = include_str!("../../../examples/fleet.yaml");
+
+/// Load a scenario (the embedded example when `path` is `None`); `now` overrides
+/// the scenario's `now` (and the upgrades OCM offers at that instant are derived
+/// again from the release catalog).
+pub fn load(path: Option<&std::path::Path>, now: Option<Timestamp>) -> Result<Fleet, Failure> {
+    let mut fleet = match path {
+        Some(path) => srecap_fleet::load_scenario(path, Timestamp::now()),
+        None => srecap_fleet::parse_scenario(
+            EXAMPLE_FLEET,
+            "examples/fleet.yaml (embedded)",
+            Timestamp::now(),
+        ),
+    }
+    .map_err(Failure::input)?;
     if let Some(now) = now {
         fleet.now = now;
         let releases = fleet.releases.clone();

@@ -8,7 +8,7 @@ use crate::cli::ServeArgs;
 use crate::plan_view::load;
 
 pub fn run(args: &ServeArgs) -> Result<(), Failure> {
-    let fleet = load(&args.scenario, None)?;
+    let fleet = load(args.scenario.as_deref(), None)?;
     let config = SimConfig {
         client_id: args.client_id.clone(),
         client_secret: args.client_secret.clone(),

@@ -221,3 +221,18 @@ fn sim_serve_serves_a_scenario_until_stopped() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn the_example_fleet_is_embedded_as_the_default_scenario() {
+    let embedded = plan_json(&[]);
+    let from_file = plan_json(&["--scenario", "examples/fleet.yaml"]);
+    assert_eq!(embedded, from_file);
+    assert_eq!(embedded["organizations"].as_array().unwrap().len(), 3);
+    let actions: usize = embedded["organizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["actions"].as_array().unwrap().len())
+        .sum();
+    assert!(actions > 0, "the example fleet has work to do at its `now`");
+}
