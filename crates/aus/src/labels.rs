@@ -103,3 +103,22 @@ pub const ORG_LABELS: LabelSetDecl = LabelSetDecl {
         },
     ],
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The README's label tables are generated from these declarations; keep them in
+    /// sync (regenerate with the table this test prints on failure).
+    #[test]
+    fn readme_label_tables_match_the_declarations() {
+        let readme = include_str!("../../../README.md");
+        for (what, set) in [("cluster", CLUSTER_LABELS), ("organization", ORG_LABELS)] {
+            let table = set.markdown_table();
+            assert!(
+                readme.contains(&table),
+                "README.md lacks the {what} label table:\n{table}"
+            );
+        }
+    }
+}
