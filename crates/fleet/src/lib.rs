@@ -21,6 +21,7 @@
 pub mod history;
 pub mod model;
 pub mod scenario;
+pub mod synthetic;
 
 pub use history::{Stats, VersionData, VersionHistory, WorkloadHistory};
 pub use model::{
