@@ -61,6 +61,73 @@ pub enum AusCommand {
     /// Exit code 0 when the scenario was read (organizations with validation errors
     /// are data, not failures); 2 when it cannot be read.
     Plan(PlanArgs),
+    /// Run the AUS reconciler against OCM: discover opted-in clusters, plan, create
+    /// upgrade policies and channel switches, keep the soak history, send feedback
+    /// as service logs, and expose metrics.
+    Run(RunArgs),
+}
+
+/// How to reach OCM; shared by every command that talks to it.
+#[derive(Debug, Clone, Args)]
+pub struct OcmArgs {
+    /// OCM API URL or alias (production, stage, integration). Default: the
+    /// `ocm login` configuration's URL, else https://api.openshift.com.
+    #[arg(long, env = "OCM_URL", value_name = "URL")]
+    pub ocm_url: Option<String>,
+    /// SSO token endpoint. Default: Red Hat SSO (or the `ocm login` configuration's).
+    #[arg(long, value_name = "URL")]
+    pub token_url: Option<String>,
+    /// Service-account client id (client-credentials grant); env OCM_CLIENT_ID.
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// Service-account client secret; env OCM_CLIENT_SECRET.
+    #[arg(long, value_name = "SECRET", hide_env_values = true)]
+    pub client_secret: Option<String>,
+    /// File holding an offline token (refresh-token grant); env OCM_OFFLINE_TOKEN
+    /// gives the token itself. Without any of these, the `ocm login`
+    /// configuration ($OCM_CONFIG or ~/.config/ocm/ocm.json) is used.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// OCM requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub ocm: OcmArgs,
+    /// Run one pass and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Time between passes.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub interval: jiff::SignedDuration,
+    /// Change nothing in OCM and nothing in the state store; print the plan.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// State store: `sqlite:PATH` or `memory:`. Default:
+    /// sqlite:$XDG_DATA_HOME/srecap/state.db (~/.local/share/srecap/state.db).
+    #[arg(long, value_name = "URL", env = "SRECAP_STATE")]
+    pub state: Option<String>,
+    /// Reconcile only these organizations (repeatable).
+    #[arg(long = "org", value_name = "ID")]
+    pub orgs: Vec<String>,
+    /// Never reconcile these organizations (repeatable; wins over --org).
+    #[arg(long = "exclude-org", value_name = "ID")]
+    pub exclude_orgs: Vec<String>,
+    /// Serve /metrics, /healthz and /readyz on this address.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Evaluate the pass as if the time were TIME (RFC 3339); only with --once.
+    #[arg(long, value_name = "TIME", requires = "once")]
+    pub now: Option<Timestamp>,
+    /// OCM environment name: state keys and the `ocm_env` metric label.
+    #[arg(long, default_value = "production")]
+    pub environment: String,
+    /// Output of the pass's plan with --once (default: table on a terminal, JSON otherwise).
+    #[arg(long, short = 'o', value_enum)]
+    pub output: Option<PlanOutput>,
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,7 @@
 
 mod cli;
 mod plan_view;
+mod run;
 mod serve;
 
 use std::io::{self, Write};
@@ -52,6 +53,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Aus { command } => match command {
             AusCommand::Plan(args) => plan_view::run(&args),
+            AusCommand::Run(args) => run::run(&args),
         },
         Command::Sim { command } => match command {
             SimCommand::Serve(args) => serve::run(&args),

@@ -1,0 +1,387 @@
+//! Discovery: the clusters that opted in to AUS, their organizations and the
+//! version gates, in a constant number of fleet-wide calls (§2, §16); and the
+//! per-cluster reads a decision needs (§10.2), made only for those clusters.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use futures::TryFutureExt;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use jiff::Timestamp;
+use srecap_aus::gate;
+use srecap_fleet::{
+    Cluster, Fleet, NodePool, Organization, PolicyState, Product, ScheduleType, UpgradePolicy,
+    VersionGate,
+};
+use srecap_ocm::model::{self as wire, LabelType};
+use srecap_ocm::{Filter, OcmClient, OcmError};
+
+use crate::error::PassError;
+
+/// The AUS label prefix in OCM search syntax.
+const AUS_LIKE: &str = "sre-capabilities.aus.%";
+
+/// The fleet-wide view of one environment, before per-cluster details.
+#[derive(Debug, Clone)]
+pub struct Discovered {
+    pub fleet: Fleet,
+    /// Organizations whose data could not be used (bad API answers), with why.
+    pub broken_orgs: BTreeMap<String, String>,
+}
+
+/// Fleet-wide discovery (R10–R17): label search, subscriptions, clusters,
+/// organization labels, organizations, version gates. Constant in the number of
+/// calls except for paging and `in (...)` chunks of 100 ids.
+pub async fn discover(
+    client: &OcmClient,
+    environment: &str,
+    now: Timestamp,
+) -> Result<Discovered, OcmError> {
+    let sub_labels = client
+        .search_labels(&Filter::like("key", AUS_LIKE).and(Filter::eq("type", "Subscription")))
+        .await?;
+    let sub_ids: BTreeSet<String> = sub_labels
+        .iter()
+        .filter(|l| {
+            l.label_type
+                .as_ref()
+                .is_none_or(|t| *t == LabelType::Subscription)
+        })
+        .filter_map(|l| l.subscription_id.clone())
+        .collect();
+
+    let subscriptions = if sub_ids.is_empty() {
+        Vec::new()
+    } else {
+        client
+            .list_subscriptions(Some(
+                &Filter::in_("id", sub_ids.iter().cloned())
+                    .and(Filter::eq("managed", "true"))
+                    .and(Filter::in_("status", ["Active", "Reserved"])),
+            ))
+            .await?
+    };
+    let subs_by_id: HashMap<&str, &wire::Subscription> =
+        subscriptions.iter().map(|s| (s.id.as_str(), s)).collect();
+
+    let clusters = if subscriptions.is_empty() {
+        Vec::new()
+    } else {
+        client
+            .list_clusters(Some(
+                &Filter::eq("managed", "true")
+                    .and(Filter::in_("product.id", ["osd", "rosa"]))
+                    .and(Filter::eq("state", "ready"))
+                    .and(Filter::in_(
+                        "subscription.id",
+                        subscriptions.iter().map(|s| s.id.clone()),
+                    )),
+            ))
+            .await?
+    };
+
+    let org_labels = client
+        .search_labels(&Filter::like("key", AUS_LIKE).and(Filter::eq("type", "Organization")))
+        .await?;
+    let mut labels_by_org: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for l in &org_labels {
+        if let Some(org) = &l.organization_id {
+            labels_by_org
+                .entry(org.clone())
+                .or_default()
+                .insert(l.key.clone(), l.value.clone());
+        }
+    }
+    let org_ids: BTreeSet<String> = subscriptions
+        .iter()
+        .filter_map(|s| s.organization_id.clone())
+        .chain(labels_by_org.keys().cloned())
+        .collect();
+    let orgs = if org_ids.is_empty() {
+        Vec::new()
+    } else {
+        client
+            .list_organizations(Some(&Filter::in_("id", org_ids.iter().cloned())))
+            .await?
+    };
+    let names: HashMap<&str, &str> = orgs
+        .iter()
+        .map(|o| (o.id.as_str(), o.name.as_deref().unwrap_or(o.id.as_str())))
+        .collect();
+    let version_gates = client
+        .list_version_gates()
+        .await?
+        .into_iter()
+        .map(|g| VersionGate {
+            id: g.id,
+            version_raw_id_prefix: g.version_raw_id_prefix,
+            label: g.label,
+            sts_only: g.sts_only,
+        })
+        .collect();
+
+    let mut broken_orgs = BTreeMap::new();
+    let mut fleet_clusters = Vec::new();
+    // R17: keep OCM's order (creation timestamp), with a deterministic fallback.
+    for c in &clusters {
+        let Some(sub) = c.subscription_id().and_then(|id| subs_by_id.get(id)) else {
+            continue;
+        };
+        let Some(org) = sub.organization_id.clone() else {
+            continue;
+        };
+        match convert_cluster(c, sub, &org) {
+            Ok(cluster) => fleet_clusters.push(cluster),
+            Err(reason) => {
+                tracing::warn!(cluster = %c.id, org = %org, %reason, "unusable cluster record from OCM");
+                broken_orgs.entry(org).or_insert(reason);
+            }
+        }
+    }
+    let organizations = org_ids
+        .iter()
+        .map(|id| Organization {
+            id: id.clone(),
+            name: names
+                .get(id.as_str())
+                .map_or_else(|| id.clone(), |n| (*n).to_owned()),
+            labels: labels_by_org.get(id).cloned().unwrap_or_default(),
+        })
+        .collect();
+    Ok(Discovered {
+        fleet: Fleet {
+            now,
+            environment: environment.to_owned(),
+            organizations,
+            clusters: fleet_clusters,
+            version_gates,
+            releases: Vec::new(),
+            version_data: BTreeMap::new(),
+        },
+        broken_orgs,
+    })
+}
+
+/// A wire cluster as a fleet cluster; a bad answer names the field at fault.
+fn convert_cluster(
+    c: &wire::Cluster,
+    sub: &wire::Subscription,
+    org: &str,
+) -> Result<Cluster, String> {
+    let version = c
+        .raw_version()
+        .map_err(|e| format!("cluster {}: {e}", c.id))?;
+    let available_upgrades = c
+        .available_upgrades()
+        .map_err(|e| format!("cluster {}: {e}", c.id))?;
+    let product = match c.product_id() {
+        Some("rosa") => Product::Rosa,
+        _ => Product::Osd,
+    };
+    let channel_group = c
+        .version
+        .as_ref()
+        .and_then(|v| v.channel_group.clone())
+        .unwrap_or_else(|| "stable".to_owned());
+    Ok(Cluster {
+        name: c.name.clone().unwrap_or_else(|| c.id.clone()),
+        organization: org.to_owned(),
+        id: c.id.clone(),
+        external_id: c.external_id.clone().unwrap_or_default(),
+        channel: c
+            .channel
+            .clone()
+            .unwrap_or_else(|| srecap_fleet::model::default_channel(&channel_group, &version)),
+        channel_group,
+        available_upgrades,
+        available_upgrades_explicit: true,
+        available_channels: c
+            .version
+            .as_ref()
+            .and_then(|v| v.available_channels.clone())
+            .unwrap_or_default(),
+        version,
+        product,
+        hypershift: c.is_hcp(),
+        sts: c.is_sts(),
+        state: "ready".to_owned(),
+        // No health provider is configured: every cluster soaks (R47–R49).
+        healthy: true,
+        labels: sub
+            .labels
+            .iter()
+            .filter(|l| l.key.starts_with("sre-capabilities."))
+            .map(|l| (l.key.clone(), l.value.clone()))
+            .collect(),
+        node_pools: Vec::new(),
+        upgrade_policies: Vec::new(),
+        gate_agreements: Vec::new(),
+    })
+}
+
+fn convert_policy(
+    p: &wire::UpgradePolicy,
+    state: Option<&wire::PolicyStateValue>,
+) -> Result<UpgradePolicy, String> {
+    let version = p
+        .target_version()
+        .map_err(|e| format!("upgrade policy {}: {e}", p.id))?;
+    Ok(UpgradePolicy {
+        id: p.id.clone(),
+        version,
+        next_run: p.next_run,
+        state: state.map_or(PolicyState::Other("unknown".into()), |s| {
+            PolicyState::parse(s.as_str())
+        }),
+        schedule_type: match p.schedule_type {
+            Some(wire::ScheduleType::Automatic) => ScheduleType::Automatic,
+            _ => ScheduleType::Manual,
+        },
+        schedule: p.schedule.clone(),
+    })
+}
+
+/// Which per-cluster facts to read for a cluster.
+#[derive(Debug, Clone, Copy)]
+pub struct Needs {
+    pub policies: bool,
+    pub gate_agreements: bool,
+}
+
+/// Read, for the given clusters, what a decision needs: existing policies (and
+/// classic policies' states), node pools and their policies (HCP), and gate
+/// agreements — concurrently, at most `concurrency` clusters at a time. Available
+/// channels, which list answers lack, are read once per version (R103).
+pub async fn enrich(
+    client: &OcmClient,
+    clusters: &mut [Cluster],
+    needs: &[Needs],
+    gates: &[VersionGate],
+    concurrency: usize,
+) -> Result<(), PassError> {
+    let results: Vec<(usize, Details)> =
+        stream::iter(clusters.iter().enumerate().filter_map(|(i, c)| {
+            let n = needs[i];
+            (n.policies || n.gate_agreements).then(|| {
+                let want_gates = n.gate_agreements && gate::any_applicable(gates, c);
+                details(client, c.id.clone(), c.is_hcp(), n.policies, want_gates)
+                    .map_ok(move |d| (i, d))
+            })
+        }))
+        .buffer_unordered(concurrency.max(1))
+        .try_collect()
+        .await?;
+    for (i, d) in results {
+        let c = &mut clusters[i];
+        c.upgrade_policies = d.policies;
+        c.node_pools = d.node_pools;
+        c.gate_agreements = d.agreements;
+    }
+    // Channels: one GET per version whose clusters sit on a y-stream channel whose
+    // successor might be offered (R103), cached by version.
+    let mut by_version: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, c) in clusters.iter().enumerate() {
+        if needs[i].policies
+            && c.available_channels.is_empty()
+            && srecap_aus::channel::next_channel(&c.channel).is_some()
+        {
+            by_version
+                .entry(format!("{}/{}", c.version, c.channel_group))
+                .or_default()
+                .push(i);
+        }
+    }
+    let lookups: Vec<(Vec<usize>, Vec<String>)> = stream::iter(by_version.into_values().map(|idx| {
+        let id = clusters[idx[0]].id.clone();
+        async move {
+            // A failed lookup counts as "no channels" (R103), logged.
+            let channels = match client.get_cluster(&id).await {
+                Ok(c) => c.version.and_then(|v| v.available_channels).unwrap_or_default(),
+                Err(e) => {
+                    tracing::warn!(cluster = %id, error = %e, "reading available channels failed; assuming none");
+                    Vec::new()
+                }
+            };
+            (idx, channels)
+        }
+    }))
+    .buffer_unordered(concurrency.max(1))
+    .collect()
+    .await;
+    for (idx, channels) in lookups {
+        for i in idx {
+            clusters[i].available_channels.clone_from(&channels);
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Default)]
+struct Details {
+    policies: Vec<UpgradePolicy>,
+    node_pools: Vec<NodePool>,
+    agreements: Vec<String>,
+}
+
+async fn details(
+    client: &OcmClient,
+    id: String,
+    hcp: bool,
+    policies: bool,
+    agreements: bool,
+) -> Result<Details, PassError> {
+    let mut d = Details::default();
+    let bad = |reason: String| PassError::BadAnswer {
+        cluster: id.clone(),
+        reason,
+    };
+    if policies {
+        if hcp {
+            for p in client.list_control_plane_upgrade_policies(&id).await? {
+                d.policies
+                    .push(convert_policy(&p, p.state.as_ref().map(|s| &s.value)).map_err(&bad)?);
+            }
+            for pool in client.list_node_pools(&id).await? {
+                let version = pool
+                    .raw_version()
+                    .map_err(|e| bad(format!("node pool {}: {e}", pool.id)))?;
+                let mut pool_policies = Vec::new();
+                for p in client
+                    .list_node_pool_upgrade_policies(&id, &pool.id)
+                    .await?
+                {
+                    pool_policies.push(
+                        convert_policy(&p, p.state.as_ref().map(|s| &s.value)).map_err(&bad)?,
+                    );
+                }
+                d.node_pools.push(NodePool {
+                    id: pool.id,
+                    version,
+                    upgrade_policies: pool_policies,
+                });
+            }
+        } else {
+            for p in client.list_upgrade_policies(&id).await? {
+                let state = match &p.state {
+                    Some(s) => Some(s.value.clone()),
+                    // R97: a failing state read is "unknown state", not an error.
+                    None => client
+                        .get_upgrade_policy_state(&id, &p.id)
+                        .await
+                        .ok()
+                        .map(|s| s.value),
+                };
+                d.policies
+                    .push(convert_policy(&p, state.as_ref()).map_err(&bad)?);
+            }
+        }
+    }
+    if agreements {
+        d.agreements = client
+            .list_gate_agreements(&id)
+            .await?
+            .into_iter()
+            .map(|a| a.version_gate.id)
+            .collect();
+    }
+    Ok(d)
+}
