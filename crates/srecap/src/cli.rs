@@ -64,28 +64,28 @@ pub enum AusCommand {
     /// Run the AUS reconciler against OCM: discover opted-in clusters, plan, create
     /// upgrade policies and channel switches, keep the soak history, send feedback
     /// as service logs, and expose metrics.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 }
 
 /// How to reach OCM; shared by every command that talks to it.
 #[derive(Debug, Clone, Args)]
 pub struct OcmArgs {
     /// OCM API URL or alias (production, stage, integration). Default: the
-    /// `ocm login` configuration's URL, else https://api.openshift.com.
+    /// `ocm login` configuration's URL, else `https://api.openshift.com`.
     #[arg(long, env = "OCM_URL", value_name = "URL")]
     pub ocm_url: Option<String>,
     /// SSO token endpoint. Default: Red Hat SSO (or the `ocm login` configuration's).
     #[arg(long, value_name = "URL")]
     pub token_url: Option<String>,
-    /// Service-account client id (client-credentials grant); env OCM_CLIENT_ID.
+    /// Service-account client id (client-credentials grant); env `OCM_CLIENT_ID`.
     #[arg(long, value_name = "ID")]
     pub client_id: Option<String>,
-    /// Service-account client secret; env OCM_CLIENT_SECRET.
+    /// Service-account client secret; env `OCM_CLIENT_SECRET`.
     #[arg(long, value_name = "SECRET", hide_env_values = true)]
     pub client_secret: Option<String>,
-    /// File holding an offline token (refresh-token grant); env OCM_OFFLINE_TOKEN
+    /// File holding an offline token (refresh-token grant); env `OCM_OFFLINE_TOKEN`
     /// gives the token itself. Without any of these, the `ocm login`
-    /// configuration ($OCM_CONFIG or ~/.config/ocm/ocm.json) is used.
+    /// configuration (`$OCM_CONFIG` or `~/.config/ocm/ocm.json`) is used.
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
     /// OCM requests in flight at once.
@@ -107,7 +107,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// State store: `sqlite:PATH` or `memory:`. Default:
-    /// sqlite:$XDG_DATA_HOME/srecap/state.db (~/.local/share/srecap/state.db).
+    /// `sqlite:$XDG_DATA_HOME/srecap/state.db` (`~/.local/share/srecap/state.db`).
     #[arg(long, value_name = "URL", env = "SRECAP_STATE")]
     pub state: Option<String>,
     /// Reconcile only these organizations (repeatable).

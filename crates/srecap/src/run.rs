@@ -99,7 +99,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
                     // back an open store transaction; the next start resumes cleanly.
                     () = &mut shutdown => break,
                 }
-                let pause = std::time::Duration::try_from(args.interval).unwrap_or(std::time::Duration::from_secs(300));
+                let pause = std::time::Duration::try_from(args.interval).unwrap_or(std::time::Duration::from_mins(5));
                 tokio::select! {
                     () = tokio::time::sleep(pause) => {}
                     () = &mut shutdown => break,
