@@ -633,6 +633,16 @@ impl<'p, 'a> Decider<'p, 'a> {
             let spec = &self.specs[i];
             let cluster = spec.cluster;
             let position = spec.position;
+            // Deviation (§18 G19): an HCP cluster with any pending policy is left
+            // alone before node-pool catch-up. The reference relied on the
+            // cluster's own-id mutex for that, which a sector max-parallel of 2 or
+            // more lets through, so a repeated pass would book a second node-pool
+            // policy while the first is pending.
+            if cluster.is_hcp() && cluster.has_any_policy() {
+                let policies = existing_policies(cluster);
+                explanations.push((position, explain(cluster, Reason::ExistingPolicy, describe_policies(&policies))));
+                continue;
+            }
             // R81: HCP node-pool catch-up.
             if cluster.is_hcp() {
                 if let Some(hold) = self.hold(i) {

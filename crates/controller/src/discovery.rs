@@ -249,8 +249,7 @@ pub struct Needs {
 
 /// Read, for the given clusters, what a decision needs: existing policies (and
 /// classic policies' states), node pools and their policies (HCP), and gate
-/// agreements — concurrently, at most `concurrency` clusters at a time. Available
-/// channels, which list answers lack, are read once per version (R103).
+/// agreements — concurrently, at most `concurrency` clusters at a time.
 pub async fn enrich(
     client: &OcmClient,
     clusters: &mut [Cluster],
@@ -275,42 +274,6 @@ pub async fn enrich(
         c.upgrade_policies = d.policies;
         c.node_pools = d.node_pools;
         c.gate_agreements = d.agreements;
-    }
-    // Channels: one GET per version whose clusters sit on a y-stream channel whose
-    // successor might be offered (R103), cached by version.
-    let mut by_version: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (i, c) in clusters.iter().enumerate() {
-        if needs[i].policies
-            && c.available_channels.is_empty()
-            && srecap_aus::channel::next_channel(&c.channel).is_some()
-        {
-            by_version
-                .entry(format!("{}/{}", c.version, c.channel_group))
-                .or_default()
-                .push(i);
-        }
-    }
-    let lookups: Vec<(Vec<usize>, Vec<String>)> = stream::iter(by_version.into_values().map(|idx| {
-        let id = clusters[idx[0]].id.clone();
-        async move {
-            // A failed lookup counts as "no channels" (R103), logged.
-            let channels = match client.get_cluster(&id).await {
-                Ok(c) => c.version.and_then(|v| v.available_channels).unwrap_or_default(),
-                Err(e) => {
-                    tracing::warn!(cluster = %id, error = %e, "reading available channels failed; assuming none");
-                    Vec::new()
-                }
-            };
-            (idx, channels)
-        }
-    }))
-    .buffer_unordered(concurrency.max(1))
-    .collect()
-    .await;
-    for (idx, channels) in lookups {
-        for i in idx {
-            clusters[i].available_channels.clone_from(&channels);
-        }
     }
     Ok(())
 }
@@ -384,4 +347,27 @@ async fn details(
             .collect();
     }
     Ok(d)
+}
+
+/// Available channels of the given clusters (R103), which cluster list answers
+/// lack: one GET per cluster, concurrently. A failed read counts as "no channels"
+/// and is logged, as in the reference.
+pub async fn available_channels(
+    client: &OcmClient,
+    ids: Vec<String>,
+    concurrency: usize,
+) -> HashMap<String, Vec<String>> {
+    stream::iter(ids.into_iter().map(|id| async move {
+        let channels = match client.get_cluster(&id).await {
+            Ok(c) => c.version.and_then(|v| v.available_channels).unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(cluster = %id, error = %e, "reading available channels failed; assuming none");
+                Vec::new()
+            }
+        };
+        (id, channels)
+    }))
+    .buffer_unordered(concurrency.max(1))
+    .collect()
+    .await
 }

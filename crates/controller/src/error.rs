@@ -18,6 +18,9 @@ pub enum PassError {
     /// Some channel switches failed (R104); the ones that succeeded stay done.
     #[error("{} channel switch(es) failed: {}", .0.len(), .0.join("; "))]
     ChannelSwitches(Vec<String>),
+    /// The health provider could not be read.
+    #[error(transparent)]
+    Health(#[from] crate::health::HealthError),
     /// Some service logs could not be written.
     #[error("{} service log(s) could not be sent: {}", .0.len(), .0.join("; "))]
     Feedback(Vec<String>),

@@ -22,6 +22,7 @@
 pub mod discovery;
 pub mod error;
 pub mod feedback;
+pub mod health;
 pub mod metrics;
 pub mod reconciler;
 pub mod server;

@@ -14,7 +14,7 @@ use semver::Version;
 use srecap_aus::inheritance::Network;
 use srecap_aus::planner::{Faults, OrgInput, plan_org};
 use srecap_aus::soak::Source;
-use srecap_aus::{Action, FleetPlan, OrgPlan};
+use srecap_aus::{Action, FleetPlan, OrgPlan, Reason};
 use srecap_fleet::{Cluster, Fleet, VersionData};
 use srecap_ocm::OcmClient;
 use srecap_ocm::model::NewUpgradePolicy;
@@ -40,6 +40,8 @@ pub struct Config {
     pub concurrency: usize,
     /// Test-only planner faults.
     pub faults: Faults,
+    /// Cluster health (none: every cluster counts as healthy).
+    pub health: Option<crate::health::HealthProvider>,
 }
 
 impl Default for Config {
@@ -51,6 +53,7 @@ impl Default for Config {
             dry_run: false,
             concurrency: 8,
             faults: Faults::default(),
+            health: None,
         }
     }
 }
@@ -94,6 +97,7 @@ impl PassReport {
 #[derive(Debug, Clone)]
 pub struct Reconciler {
     client: OcmClient,
+    http: reqwest::Client,
     store: Store,
     config: Config,
     metrics: Arc<Metrics>,
@@ -109,6 +113,7 @@ impl Reconciler {
         metrics.environment_seen();
         Reconciler {
             client,
+            http: reqwest::Client::new(),
             store,
             config,
             metrics,
@@ -297,6 +302,50 @@ impl Reconciler {
             self.config.concurrency,
         )
         .await?;
+        if let Some(provider) = &self.config.health {
+            let unhealthy = provider.unhealthy(&self.http, &org.id).await?;
+            for c in &mut owned {
+                // Only enforced errors stop soaking (R67).
+                c.healthy = !(provider.enforced && unhealthy.contains(&c.external_id));
+            }
+        }
+
+        // Channel switches are tried only for clusters the decision leaves alone
+        // for a schedule or version reason (R100): plan once without channels to
+        // learn which, and read the channels of just those (one GET each).
+        let stored_for_probe = self.store.load(&key).await?;
+        let first = plan_org(&with(&base, &owned, stored_for_probe.as_ref()));
+        let candidates: Vec<String> = first
+            .clusters
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.reason,
+                    Reason::OutsideSchedule
+                        | Reason::NoUpgrades
+                        | Reason::BlockedVersion
+                        | Reason::InheritedVersion
+                        | Reason::SectorDependency
+                        | Reason::SoakDays
+                )
+            })
+            .filter_map(|e| owned.iter().find(|c| c.name == e.cluster))
+            .filter(|c| {
+                c.available_channels.is_empty()
+                    && srecap_aus::channel::next_channel(&c.channel).is_some()
+            })
+            .map(|c| c.id.clone())
+            .collect();
+        if !candidates.is_empty() {
+            let channels =
+                discovery::available_channels(&self.client, candidates, self.config.concurrency)
+                    .await;
+            for c in &mut owned {
+                if let Some(ch) = channels.get(&c.id) {
+                    c.available_channels.clone_from(ch);
+                }
+            }
+        }
 
         // One transaction per organization and pass: read, update, save (R75).
         let plan = if self.config.dry_run {

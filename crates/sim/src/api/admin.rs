@@ -10,11 +10,12 @@
 //! | `POST /_sim/clusters/{id}` | `{"healthy"?, "state"?, "fail_upgrades"?}` | cluster conditions |
 //! | `POST /_sim/releases` | `{"version", "channel_groups", "published"}` | add a release |
 //! | `GET /_sim/fleet` | – | the current state as a scenario-model `Fleet` |
+//! | `GET /telemeter/api/v1/query` | `?query=` | Telemeter-like firing critical alerts of unhealthy clusters (health provider) |
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use axum::extract::{Form, Path, State};
+use axum::extract::{Query, Form, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -43,6 +44,51 @@ pub fn routes() -> Router<Simulator> {
         .route("/_sim/clusters/{id}", post(set_cluster))
         .route("/_sim/releases", post(add_release))
         .route("/_sim/fleet", get(get_fleet))
+        .route(TELEMETER_QUERY_PATH, get(telemeter_query))
+}
+
+/// A Telemeter-like Prometheus instant-query endpoint (AUS health provider,
+/// spec R48): every unhealthy cluster has one firing critical alert labelled with
+/// its external id (`_id`) and organization. A `organization="..."` matcher in the
+/// query restricts the answer to that organization; the rest of the query is not
+/// evaluated.
+pub const TELEMETER_QUERY_PATH: &str = "/telemeter/api/v1/query";
+
+#[derive(Debug, Deserialize)]
+struct PromQuery {
+    #[serde(default)]
+    query: String,
+}
+
+async fn telemeter_query(State(sim): State<Simulator>, Query(q): Query<PromQuery>) -> Json<Value> {
+    let org = q
+        .query
+        .split("organization=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(ToOwned::to_owned);
+    let now = sim.now();
+    let fleet = sim.fleet();
+    let result: Vec<Value> = fleet
+        .clusters
+        .iter()
+        .filter(|c| !c.healthy)
+        .filter(|c| org.as_ref().is_none_or(|o| *o == c.organization))
+        .map(|c| {
+            json!({
+                "metric": {
+                    "__name__": "alerts",
+                    "alertname": "ClusterOperatorDegraded",
+                    "alertstate": "firing",
+                    "severity": "critical",
+                    "_id": c.external_id,
+                    "organization": c.organization,
+                },
+                "value": [now.as_second(), "1"],
+            })
+        })
+        .collect();
+    Json(json!({"status": "success", "data": {"resultType": "vector", "result": result}}))
 }
 
 /// A plain-JSON error for the control surface (it is not OCM).
