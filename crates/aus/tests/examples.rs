@@ -802,7 +802,7 @@ fn w12_r22_r32_r88_blocked_versions() {
 }
 
 #[test]
-fn w14_r53_processing_order() {
+fn w14_r40_r53_processing_order() {
     let cases: [(&str, &[&str]); 3] = [
         ("w14-sorted-version", &["cluster1", "cluster2", "cluster3"]),
         ("w14-sorted-soakdays", &["cluster1", "cluster2", "cluster3"]),
@@ -1096,7 +1096,7 @@ fn w22_r92_r94_version_gate_applicability() {
 // W24–W27, W31: labels, sectors and inheritance as the organization declares them.
 
 #[test]
-fn w24_r24_r26_r27_cluster_label_validation() {
+fn w24_r24_r26_r27_r39_cluster_label_validation() {
     let (_, plan) = example("w24-valid-labels");
     let o = org(&plan, "org-1-id");
     assert!(o.validation_errors.is_empty());
@@ -1215,7 +1215,7 @@ fn w26_r43_r45_inheritance_network() {
 }
 
 #[test]
-fn w27_r33_r34_sectors_from_organization_labels() {
+fn w27_r31_r33_r34_sectors_from_organization_labels() {
     let (_, plan) = example("w27-sectors-from-labels");
     let o = org(&plan, "org-1-id");
     assert!(

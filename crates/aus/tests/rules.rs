@@ -662,7 +662,7 @@ fn r54_own_cluster_id_is_an_implicit_mutex() {
 }
 
 #[test]
-fn r56_any_existing_policy_holds_the_mutexes() {
+fn r56_r97_any_existing_policy_holds_the_mutexes() {
     for (state, schedule_type) in [
         ("completed", "manual"),
         ("failed", "manual"),
@@ -1004,10 +1004,11 @@ fn r86_the_window_is_checked_before_locks() {
 }
 
 #[test]
-fn r88_the_highest_qualifying_candidate_wins() {
+fn r78_r88_the_highest_qualifying_candidate_wins() {
     let mut d = doc(
         &[("org-1", &[])],
         &[
+            // OCM's list is taken as given (R78), unsorted; R88 sorts it.
             C::due("c").label("soak-days", "1").set(
                 "available_upgrades",
                 json!(["4.12.20", "4.12.18", "4.12.19"]),
@@ -1121,7 +1122,7 @@ fn r96_next_run_has_whole_seconds() {
 // §11 Channel switches.
 
 #[test]
-fn r100_channel_switch_is_tried_only_outside_the_window_or_without_a_version() {
+fn r91_r100_channel_switch_is_tried_only_outside_the_window_or_without_a_version() {
     let offered = json!(["stable-4.12", "stable-4.13"]);
     let mut d = doc(
         &[("org-1", &[])],
@@ -1176,7 +1177,7 @@ fn r100_channel_switch_is_tried_only_outside_the_window_or_without_a_version() {
 // §15.3 Remaining soak days (R126), the rows of W20.
 
 #[test]
-fn r126_remaining_soak_days_w20_rows() {
+fn r80_r126_remaining_soak_days_w20_rows() {
     let row = |name: &str, available: Value, soak: &str| {
         C::due(name)
             .set("version", json!("4.13.0"))
@@ -1734,7 +1735,7 @@ fn r45_unverified_inheritance() {
 }
 
 #[test]
-fn r46_self_inheritance() {
+fn r46_r74_self_inheritance() {
     // Deviation (R46, §18 G9): an organization validation error, not a failed pass.
     assert_eq!(
         org_error(&[
