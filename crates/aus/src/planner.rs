@@ -135,9 +135,13 @@ pub fn plan_org(input: &OrgInput<'_>) -> OrgPlan {
                 }
             }
         };
-        let mut mutexes: Vec<String> = policy.mutexes.clone();
-        if !mutexes.contains(&cluster.id) {
-            mutexes.push(cluster.id.clone());
+        // A set: a cluster counts once per mutex however often a label lists it
+        // (R55 keeps sets of cluster ids); label order is kept for messages.
+        let mut mutexes: Vec<String> = Vec::with_capacity(policy.mutexes.len() + 1);
+        for m in policy.mutexes.iter().chain(std::iter::once(&cluster.id)) {
+            if !mutexes.contains(m) {
+                mutexes.push(m.clone());
+            }
         }
         specs.push(Spec {
             cluster,
@@ -152,7 +156,7 @@ pub fn plan_org(input: &OrgInput<'_>) -> OrgPlan {
     specs.sort_by(|a, b| {
         a.cluster
             .version
-            .cmp(&b.cluster.version)
+            .cmp_precedence(&b.cluster.version)
             .then(a.policy.soak_days.cmp(&b.policy.soak_days))
     });
 
@@ -246,7 +250,7 @@ fn valid_cluster(spec: &Spec<'_>) -> ValidCluster {
         .iter()
         .map(|p| &p.version)
         .chain(std::iter::once(&c.version))
-        .min()
+        .min_by(|a, b| a.cmp_precedence(b))
         .unwrap_or(&c.version);
     ValidCluster {
         cluster_id: c.id.clone(),
@@ -276,8 +280,12 @@ fn existing_policies(c: &Cluster) -> Vec<&UpgradePolicy> {
 /// Available upgrades of a cluster (R80): OCM's list, with the control-plane version
 /// prepended when a node pool is behind (the node-pool catch-up target).
 fn available_upgrades(c: &Cluster) -> Vec<&Version> {
-    let oldest = c.node_pools.iter().map(|p| &p.version).min();
-    let behind = oldest.is_some_and(|o| *o < c.version);
+    let oldest = c
+        .node_pools
+        .iter()
+        .map(|p| &p.version)
+        .min_by(|a, b| a.cmp_precedence(b));
+    let behind = oldest.is_some_and(|o| o.cmp_precedence(&c.version).is_lt());
     let mut out: Vec<&Version> = Vec::with_capacity(c.available_upgrades.len() + 1);
     if behind && !c.available_upgrades.contains(&c.version) {
         out.push(&c.version);
@@ -330,7 +338,7 @@ impl<'p, 'a> Decider<'p, 'a> {
                 sector_min
                     .entry((s, w.as_str()))
                     .and_modify(|v| {
-                        if spec.cluster.version < **v {
+                        if spec.cluster.version.cmp_precedence(v).is_lt() {
                             *v = &spec.cluster.version;
                         }
                     })
@@ -497,7 +505,7 @@ impl<'p, 'a> Decider<'p, 'a> {
         let floor = deps
             .into_iter()
             .map(|d| (d, self.sector_min[&(d, workload)]))
-            .min_by(|a, b| a.1.cmp(b.1));
+            .min_by(|a, b| a.1.cmp_precedence(b.1));
         self.dependency_floor.insert((sector, workload), floor);
         floor
     }
@@ -525,7 +533,7 @@ impl<'p, 'a> Decider<'p, 'a> {
             if !self.input.faults.ignore_sector_dependencies {
                 for w in &spec.policy.workloads {
                     if let Some((d, min)) = self.dependency_floor(s, w)
-                        && min < candidate
+                        && min.cmp_precedence(candidate).is_lt()
                     {
                         return Err(explain(
                             cluster,
@@ -571,7 +579,7 @@ impl<'p, 'a> Decider<'p, 'a> {
     fn choose(&mut self, i: usize) -> Result<Version, Explanation> {
         let cluster = self.specs[i].cluster;
         let mut candidates: Vec<&Version> = available_upgrades(cluster);
-        candidates.sort_by(|a, b| b.cmp(a));
+        candidates.sort_by(|a, b| b.cmp_precedence(a));
         if candidates.is_empty() {
             return Err(explain(
                 cluster,
@@ -640,7 +648,14 @@ impl<'p, 'a> Decider<'p, 'a> {
             // policy while the first is pending.
             if cluster.is_hcp() && cluster.has_any_policy() {
                 let policies = existing_policies(cluster);
-                explanations.push((position, explain(cluster, Reason::ExistingPolicy, describe_policies(&policies))));
+                explanations.push((
+                    position,
+                    explain(
+                        cluster,
+                        Reason::ExistingPolicy,
+                        describe_policies(&policies),
+                    ),
+                ));
                 continue;
             }
             // R81: HCP node-pool catch-up.
@@ -652,7 +667,7 @@ impl<'p, 'a> Decider<'p, 'a> {
                 if let Some(pool) = cluster
                     .node_pools
                     .iter()
-                    .find(|p| p.version < cluster.version)
+                    .find(|p| p.version.cmp_precedence(&cluster.version).is_lt())
                 {
                     actions.push(Action::NodePoolUpgradePolicy {
                         cluster: cluster.name.clone(),
@@ -774,7 +789,7 @@ impl<'p, 'a> Decider<'p, 'a> {
                 continue;
             }
             // Deviation (R126 step 1, G29): sort rather than trust OCM's order.
-            versions.sort();
+            versions.sort_by(|a, b| a.cmp_precedence(b));
             let current = existing_policies(c).into_iter().last();
             let k = spec.policy.soak_days as f64;
             let mut higher_ready = false;

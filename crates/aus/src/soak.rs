@@ -88,13 +88,13 @@ pub fn stats(reports: &[Report<'_>]) -> Option<Stats> {
             per_workload
                 .entry(w)
                 .and_modify(|v| {
-                    if r.version < *v {
+                    if r.version.cmp_precedence(v).is_lt() {
                         *v = r.version;
                     }
                 })
                 .or_insert(r.version);
         }
-        if min.is_none_or(|m| r.version < m) {
+        if min.is_none_or(|m| r.version.cmp_precedence(m).is_lt()) {
             min = Some(r.version);
         }
     }
@@ -198,12 +198,12 @@ impl SoakTable {
         if workloads.iter().all(|w| inh.per_workload.contains_key(w)) {
             for w in workloads {
                 let min = &inh.per_workload[w];
-                if candidate > min {
+                if candidate.cmp_precedence(min).is_gt() {
                     return Err((Some(w.clone()), min.clone()));
                 }
             }
             Ok(())
-        } else if candidate > &inh.min_version {
+        } else if candidate.cmp_precedence(&inh.min_version).is_gt() {
             Err((None, inh.min_version.clone()))
         } else {
             Ok(())
@@ -230,14 +230,14 @@ fn merge_stats(into: &mut Option<InheritedStats>, theirs: &Stats) {
             });
         }
         Some(acc) => {
-            if min_version < acc.min_version {
+            if min_version.cmp_precedence(&acc.min_version).is_lt() {
                 acc.min_version = min_version;
             }
             for (w, v) in per_workload {
                 acc.per_workload
                     .entry(w)
                     .and_modify(|cur| {
-                        if v < *cur {
+                        if v.cmp_precedence(cur).is_lt() {
                             *cur = v.clone();
                         }
                     })

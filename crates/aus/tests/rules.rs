@@ -1747,7 +1747,7 @@ fn r46_r74_self_inheritance() {
 }
 
 #[test]
-#[ignore = "planner bug (spec §18 G19): an HCP cluster with a pending policy in a sector with max-parallel >= 2 for its own id gets another node-pool policy"]
+
 fn r81_r82_hcp_with_a_pending_policy_gets_no_second_policy_under_max_parallel() {
     // §18 G19: the node-pool step runs the max-upgrade check before the
     // existing-policy check; in a sector whose limit for the cluster's own-id
@@ -1795,7 +1795,7 @@ fn r81_r82_hcp_with_a_pending_policy_gets_no_second_policy_under_max_parallel() 
 }
 
 #[test]
-#[ignore = "planner bug (R55, R57): a mutex listed twice counts its cluster twice in the sector's upgrading and member counts"]
+
 fn r57_a_cluster_counts_once_per_mutex_even_if_listed_twice() {
     // R55/R57: `sector_upgrades[(S, m)]` is a set of cluster ids and n(m) counts
     // member clusters, so a mutex listed twice (`m,m`, kept by R19) counts once.
@@ -1830,7 +1830,7 @@ fn r57_a_cluster_counts_once_per_mutex_even_if_listed_twice() {
 }
 
 #[test]
-#[ignore = "planner bug (§0, R53): versions are ordered with semver's Ord, which compares build metadata; the spec ignores it"]
+
 fn r53_build_metadata_does_not_order_versions() {
     // §0: build metadata is ignored for ordering and equality, so these two
     // clusters tie on version and the one needing fewer soak days goes first.

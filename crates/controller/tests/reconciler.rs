@@ -225,3 +225,243 @@ async fn a_pass_does_what_plan_predicts_for_every_golden_fleet_and_a_second_pass
     }
     assert_eq!(checked, 40);
 }
+
+fn example() -> Fleet {
+    load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/fleet.yaml"))
+}
+
+/// The history survives a restart (a new store on the same file) and soak days
+/// accumulate as cluster-days with the simulator's clock (R65–R68, R75).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_survives_restarts_and_soak_days_accumulate_with_the_clock() {
+    let fleet = example();
+    let world = World::new(fleet.clone()).await;
+    let t0 = fleet.now;
+    world.reconciler(false).await.pass(t0).await.unwrap();
+    let key = |org: &str| StateKey::new("production", org).unwrap();
+    let first = world
+        .store()
+        .await
+        .load(&key("org-platform"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.check_in, Some(t0));
+
+    world
+        .sim
+        .sim
+        .advance(SignedDuration::from_hours(24))
+        .unwrap();
+    let t1 = world.sim.sim.now();
+    // A new reconciler and a new store handle: a restarted process.
+    world.reconciler(false).await.pass(t1).await.unwrap();
+    let second = world
+        .store()
+        .await
+        .load(&key("org-platform"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.check_in, Some(t1));
+
+    // Expected increment per (version, workload): one day per healthy cluster that
+    // still runs that version and was already reporting it.
+    let now_fleet = world.sim.sim.fleet();
+    let mut checked = 0;
+    for (version, vh) in &first.versions {
+        for (workload, wh) in &vh.workloads {
+            let n = now_fleet
+                .clusters
+                .iter()
+                .filter(|c| c.organization == "org-platform" && c.healthy && c.state == "ready")
+                .filter(|c| c.version.to_string() == *version)
+                .filter(|c| {
+                    srecap_aus::policy::ClusterPolicy::from_labels(&c.labels)
+                        .is_ok_and(|p| p.workloads.iter().any(|w| w == workload))
+                })
+                .filter(|c| wh.reporting.contains(&c.name))
+                .count();
+            let after = second.versions[version].workloads[workload].soak_days;
+            #[allow(clippy::cast_precision_loss)]
+            let expected = wh.soak_days + n as f64;
+            assert!(
+                (after - expected).abs() < 1e-9,
+                "{version}/{workload}: {after} vs {expected}"
+            );
+            checked += usize::from(n > 0);
+        }
+    }
+    assert!(checked > 0, "some entries must have soaked");
+}
+
+/// A cluster with broken labels gets one service log, not one per pass (R119–R122),
+/// and its organization plans nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_labels_get_one_service_log_not_one_per_pass() {
+    let fleet = load(&fixture("ref-027.yaml"));
+    let world = World::new(fleet.clone()).await;
+    world.sim.sim.reset_request_counts();
+    for hour in 0..3 {
+        let now = fleet.now + SignedDuration::from_hours(hour);
+        if hour > 0 {
+            world.sim.sim.set_now(now).unwrap();
+        }
+        let report = world.reconciler(false).await.pass(now).await.unwrap();
+        assert!(
+            report
+                .orgs
+                .iter()
+                .all(|o| o.result.as_ref().is_ok_and(|p| p.actions.is_empty()))
+        );
+    }
+    let logs = world.sim.sim.service_logs();
+    let aus: Vec<_> = logs
+        .iter()
+        .filter(|l| l.service_name == srecap_aus::INTEGRATION)
+        .collect();
+    assert_eq!(aus.len(), 1, "{aus:#?}");
+    assert_eq!(aus[0].cluster_uuid, "org-1-c004-uuid");
+    assert_eq!(aus[0].summary, "Cluster upgrade policy validation errors");
+    assert!(
+        aus[0]
+            .description
+            .starts_with("- label sre-capabilities.aus.schedule: "),
+        "{}",
+        aus[0].description
+    );
+    // The frozen organization is never asked for per-cluster data, and nothing is
+    // created for it.
+    let counts = world.sim.sim.request_counts();
+    assert!(
+        counts.keys().all(|k| !k.contains("upgrade_policies")),
+        "{counts:?}"
+    );
+}
+
+/// Organization errors reach every valid cluster of the organization (R121).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organization_errors_reach_every_valid_cluster_once() {
+    let fleet = load(&fixture("ref-007.yaml"));
+    let world = World::new(fleet.clone()).await;
+    world.reconciler(false).await.pass(fleet.now).await.unwrap();
+    world.reconciler(false).await.pass(fleet.now).await.unwrap();
+    let expected = plan_fleet(&fleet, fleet.now, &FleetOptions::default());
+    let valid: BTreeSet<String> = expected.organizations[0]
+        .details
+        .valid_clusters
+        .iter()
+        .map(|c| c.external_id.clone())
+        .collect();
+    let logs = world.sim.sim.service_logs();
+    let got: Vec<String> = logs
+        .iter()
+        .filter(|l| l.summary == "AUS configuration error on organization")
+        .map(|l| l.cluster_uuid.clone())
+        .collect();
+    assert_eq!(
+        got.len(),
+        valid.len(),
+        "one log per valid cluster, not per pass"
+    );
+    assert_eq!(got.into_iter().collect::<BTreeSet<_>>(), valid);
+}
+
+/// An organization whose API calls fail does not stop the others (R123), and the
+/// failure is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organization_whose_calls_fail_does_not_stop_the_others() {
+    let fleet = example();
+    let expected = plan_fleet(&fleet, fleet.now, &FleetOptions::default());
+    let world = World::new(fleet.clone()).await;
+    world.sim.sim.add_fault(Fault {
+        status: 503,
+        path_prefix: None,
+        method: None,
+        organization: Some("org-payments".into()),
+        count: None,
+        retry_after: None,
+    });
+    let report = world.reconciler(false).await.pass(fleet.now).await.unwrap();
+    for o in &report.orgs {
+        if o.org_id == "org-payments" {
+            let e = o.result.as_ref().unwrap_err();
+            assert!(e.to_string().contains("503"), "{e}");
+        } else {
+            let plan = o.result.as_ref().unwrap();
+            let want = expected
+                .organizations
+                .iter()
+                .find(|p| p.org_id == o.org_id)
+                .unwrap();
+            assert_eq!(action_set(&plan.actions), action_set(&want.actions));
+        }
+    }
+    let text = world.metrics.encode();
+    assert!(
+        text.contains(r#"aus_organization_reconcile_errors_total{integration="advanced-upgrade-scheduler",ocm_env="production",org_id="org-payments"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"aus_organization_reconcile_errors_total{integration="advanced-upgrade-scheduler",ocm_env="production",org_id="org-platform"} 0"#));
+}
+
+/// `--dry-run` changes nothing in OCM and nothing in the store (R8).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_leaves_ocm_and_the_store_untouched() {
+    for fleet in [example(), load(&fixture("ref-027.yaml"))] {
+        let world = World::new(fleet.clone()).await;
+        let (policies, channels) = (world.policies(), world.channels());
+        let store = world.store().await;
+        let keys: Vec<StateKey> = fleet
+            .version_data
+            .keys()
+            .map(|o| StateKey::new("production", o.as_str()).unwrap())
+            .collect();
+        let histories = store.load_many(&keys).await.unwrap();
+        let report = world.reconciler(true).await.pass(fleet.now).await.unwrap();
+        assert!(report.orgs.iter().any(|o| {
+            o.result
+                .as_ref()
+                .is_ok_and(|p| !p.actions.is_empty() || p.has_validation_errors())
+        }));
+        assert_eq!(world.policies(), policies);
+        assert_eq!(world.channels(), channels);
+        assert!(
+            world
+                .sim
+                .sim
+                .service_logs()
+                .iter()
+                .all(|l| l.service_name != srecap_aus::INTEGRATION)
+        );
+        assert_eq!(
+            world.store().await.load_many(&keys).await.unwrap(),
+            histories
+        );
+        let posts: u64 = world
+            .sim
+            .sim
+            .request_counts()
+            .iter()
+            .filter(|(k, _)| k.starts_with("POST") || k.starts_with("PATCH"))
+            .map(|(_, v)| v)
+            .sum();
+        assert_eq!(posts, 0);
+    }
+}
+
+/// The AUS metrics of a pass over a known scenario (names and labels of §15).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_of_a_pass() {
+    let fleet = load(&fixture("ref-012.yaml"));
+    let world = World::new(fleet.clone()).await;
+    world.reconciler(false).await.pass(fleet.now).await.unwrap();
+    let text = world.metrics.encode();
+    let aus: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("aus_") || l.starts_with("# TYPE aus_"))
+        .collect();
+    insta::assert_snapshot!("metrics_ref_012", aus.join("\n"));
+    assert!(text.contains("srecap_ocm_requests_total{"));
+    assert!(text.ends_with("# EOF\n"));
+}
