@@ -125,6 +125,14 @@ pub struct RunArgs {
     /// OCM environment name: state keys and the `ocm_env` metric label.
     #[arg(long, default_value = "production")]
     pub environment: String,
+    /// Telemeter-like Prometheus API for cluster health (firing critical alerts per
+    /// cluster `_id`). Unhealthy clusters do not add soak time. Default: no health
+    /// provider (every cluster counts as healthy).
+    #[arg(long, value_name = "URL")]
+    pub health_prometheus: Option<String>,
+    /// Health errors are informational only: unhealthy clusters still soak.
+    #[arg(long, requires = "health_prometheus")]
+    pub health_not_enforced: bool,
     /// Output of the pass's plan with --once (default: table on a terminal, JSON otherwise).
     #[arg(long, short = 'o', value_enum)]
     pub output: Option<PlanOutput>,

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 use jiff::Timestamp;
+use srecap_controller::health::HealthProvider;
 use srecap_controller::server::{self, Health};
 use srecap_controller::{Config, Metrics, Reconciler};
 use srecap_ocm::{ClientConfig, ConnectionOptions, Credentials, OcmClient};
@@ -54,6 +55,10 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             exclude: args.exclude_orgs.clone(),
             dry_run: args.dry_run,
             concurrency: args.ocm.concurrency.max(1),
+            health: args.health_prometheus.as_ref().map(|url| HealthProvider {
+                url: url.clone(),
+                enforced: !args.health_not_enforced,
+            }),
             ..Config::default()
         };
         let reconciler = Reconciler::new(client, store, config, metrics.clone());
