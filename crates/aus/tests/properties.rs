@@ -496,6 +496,11 @@ impl Cron {
     }
 }
 
+/// Version precedence (spec §0): build metadata is ignored for ordering.
+fn older(a: &Version, b: &Version) -> bool {
+    a.cmp_precedence(b).is_lt()
+}
+
 fn floor_minute(t: Timestamp) -> Timestamp {
     Timestamp::from_second(t.as_second().div_euclid(60) * 60).expect("in range")
 }
@@ -763,8 +768,8 @@ impl Audit<'_> {
                 }
             }
             self.locks(id, c, &ready, &holders);
-            // R55: the lock tables hold sets of clusters; a cluster booked again
-            // (an HCP node pool while another policy exists, §18 G19) counts once.
+            // R55: the lock tables hold sets of clusters; a cluster that already
+            // holds a policy and is booked again counts once.
             if !holders.iter().any(|h| h.id == c.id) {
                 holders.push(c);
             }
@@ -781,7 +786,7 @@ impl Audit<'_> {
     ) {
         // R81: the first pool behind the control plane, to the control-plane version,
         // at now + 6 minutes in whole seconds.
-        let first_behind = c.node_pools.iter().find(|p| p.version < c.version);
+        let first_behind = c.node_pools.iter().find(|p| older(&p.version, &c.version));
         if !c.is_hcp() || first_behind.is_none_or(|p| p.id != pool) {
             self.fail(
                 "node-pool",
@@ -821,7 +826,11 @@ impl Audit<'_> {
         soak: &SoakOracle,
     ) {
         // R78, R88: only what OCM offers.
-        if !c.available_upgrades.contains(v) {
+        if !c
+            .available_upgrades
+            .iter()
+            .any(|u| u.cmp_precedence(v).is_eq())
+        {
             self.fail(
                 "available",
                 org_id,
@@ -870,9 +879,9 @@ impl Audit<'_> {
                             sector(m).as_deref() == Some(d.as_str()) && workloads(m).contains(&w)
                         })
                         .map(|m| &m.version)
-                        .min();
+                        .min_by(|a, b| a.cmp_precedence(b));
                     if let Some(floor) = floor
-                        && floor < v
+                        && older(floor, v)
                     {
                         self.fail(
                             "sector-dependency",
@@ -1161,12 +1170,12 @@ impl SoakOracle {
                 match &mut inherited {
                     None => inherited = Some((min, per)),
                     Some((gmin, pmin)) => {
-                        if min < *gmin {
+                        if older(&min, gmin) {
                             *gmin = min;
                         }
                         for (w, v) in per {
                             let e = pmin.entry(w).or_insert_with(|| v.clone());
-                            if v < *e {
+                            if older(&v, e) {
                                 *e = v;
                             }
                         }
@@ -1195,12 +1204,12 @@ impl SoakOracle {
         };
         if workloads.iter().all(|w| per.contains_key(w)) {
             for w in workloads {
-                if candidate > &per[w] {
+                if older(&per[w], candidate) {
                     return Err(format!("{candidate} is past inherited {} of {w}", per[w]));
                 }
             }
             Ok(())
-        } else if candidate > min {
+        } else if older(min, candidate) {
             Err(format!("{candidate} is past the inherited minimum {min}"))
         } else {
             Ok(())
