@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use futures::TryFutureExt;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use jiff::Timestamp;
-use srecap_aus::gate;
 use srecap_fleet::{
     Cluster, Fleet, NodePool, Organization, PolicyState, Product, ScheduleType, UpgradePolicy,
     VersionGate,
@@ -240,40 +239,29 @@ fn convert_policy(
     })
 }
 
-/// Which per-cluster facts to read for a cluster.
-#[derive(Debug, Clone, Copy)]
-pub struct Needs {
-    pub policies: bool,
-    pub gate_agreements: bool,
-}
-
-/// Read, for the given clusters, what a decision needs: existing policies (and
-/// classic policies' states), node pools and their policies (HCP), and gate
-/// agreements — concurrently, at most `concurrency` clusters at a time.
-pub async fn enrich(
+/// Read the existing policies (and classic policies' states) and, for ROSA HCP,
+/// the node pools and their policies of the clusters marked in `wanted` —
+/// concurrently, at most `concurrency` clusters at a time.
+pub async fn existing_policies(
     client: &OcmClient,
     clusters: &mut [Cluster],
-    needs: &[Needs],
-    gates: &[VersionGate],
+    wanted: &[bool],
     concurrency: usize,
 ) -> Result<(), PassError> {
-    let results: Vec<(usize, Details)> =
-        stream::iter(clusters.iter().enumerate().filter_map(|(i, c)| {
-            let n = needs[i];
-            (n.policies || n.gate_agreements).then(|| {
-                let want_gates = n.gate_agreements && gate::any_applicable(gates, c);
-                details(client, c.id.clone(), c.is_hcp(), n.policies, want_gates)
-                    .map_ok(move |d| (i, d))
-            })
-        }))
-        .buffer_unordered(concurrency.max(1))
-        .try_collect()
-        .await?;
+    let results: Vec<(usize, Details)> = stream::iter(
+        clusters
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| wanted[i])
+            .map(|(i, c)| details(client, c.id.clone(), c.is_hcp()).map_ok(move |d| (i, d))),
+    )
+    .buffer_unordered(concurrency.max(1))
+    .try_collect()
+    .await?;
     for (i, d) in results {
         let c = &mut clusters[i];
         c.upgrade_policies = d.policies;
         c.node_pools = d.node_pools;
-        c.gate_agreements = d.agreements;
     }
     Ok(())
 }
@@ -282,22 +270,15 @@ pub async fn enrich(
 struct Details {
     policies: Vec<UpgradePolicy>,
     node_pools: Vec<NodePool>,
-    agreements: Vec<String>,
 }
 
-async fn details(
-    client: &OcmClient,
-    id: String,
-    hcp: bool,
-    policies: bool,
-    agreements: bool,
-) -> Result<Details, PassError> {
+async fn details(client: &OcmClient, id: String, hcp: bool) -> Result<Details, PassError> {
     let mut d = Details::default();
     let bad = |reason: String| PassError::BadAnswer {
         cluster: id.clone(),
         reason,
     };
-    if policies {
+    {
         if hcp {
             for p in client.list_control_plane_upgrade_policies(&id).await? {
                 d.policies
@@ -338,14 +319,6 @@ async fn details(
             }
         }
     }
-    if agreements {
-        d.agreements = client
-            .list_gate_agreements(&id)
-            .await?
-            .into_iter()
-            .map(|a| a.version_gate.id)
-            .collect();
-    }
     Ok(d)
 }
 
@@ -369,5 +342,26 @@ pub async fn available_channels(
     }))
     .buffer_unordered(concurrency.max(1))
     .collect()
+    .await
+}
+
+/// Gate agreements (ids of the agreed version gates) of the given clusters, one GET
+/// each, concurrently.
+pub async fn gate_agreements(
+    client: &OcmClient,
+    ids: Vec<String>,
+    concurrency: usize,
+) -> Result<HashMap<String, Vec<String>>, OcmError> {
+    stream::iter(ids.into_iter().map(|id| async move {
+        let agreed = client
+            .list_gate_agreements(&id)
+            .await?
+            .into_iter()
+            .map(|a| a.version_gate.id)
+            .collect();
+        Ok::<_, OcmError>((id, agreed))
+    }))
+    .buffer_unordered(concurrency.max(1))
+    .try_collect()
     .await
 }

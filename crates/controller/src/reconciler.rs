@@ -5,12 +5,14 @@
 //! isolation: an error in one is logged and counted and the others proceed (R123);
 //! a user's configuration error is data, never a failure.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures::stream::{self, StreamExt};
 use jiff::Timestamp;
 use semver::Version;
+use srecap_aus::gate;
 use srecap_aus::inheritance::Network;
 use srecap_aus::planner::{Faults, OrgInput, plan_org};
 use srecap_aus::soak::Source;
@@ -20,7 +22,7 @@ use srecap_ocm::OcmClient;
 use srecap_ocm::model::NewUpgradePolicy;
 use srecap_store::{HistoryStore, HistoryTxn, StateKey, Store};
 
-use crate::discovery::{self, Needs};
+use crate::discovery;
 use crate::error::PassError;
 use crate::feedback;
 use crate::metrics::{Metrics, PassGauges};
@@ -170,62 +172,71 @@ impl Reconciler {
         let sources = self.store.load_many(&source_keys).await?;
 
         let gauges = PassGauges::new(env);
-        let mut outcomes = Vec::new();
-        // R4, R14: selected organizations with at least one discovered cluster, in
-        // a deterministic order.
-        for (org_id, clusters) in &by_org {
-            if !self.selects(org_id) {
-                continue;
-            }
-            let Some(org) = fleet.organization(org_id) else {
-                continue;
-            };
-            self.metrics.org_reconciled(org_id);
-            let mut failed_actions = Vec::new();
-            let result = if let Some(reason) = discovered.broken_orgs.get(*org_id) {
-                Err(PassError::BadAnswer {
-                    cluster: String::new(),
-                    reason: reason.clone(),
-                })
-            } else {
-                let resolution = network.resolve(org_id);
-                let org_sources: Vec<Source<'_>> = resolution
-                    .verified
-                    .iter()
-                    .filter_map(|(e, id)| {
-                        let key = StateKey::new(e.as_str(), id.as_str()).ok()?;
-                        sources.get(&key).map(|h| Source {
-                            environment: e,
-                            org_id: id,
-                            history: h,
+        // R4, R14: selected organizations with at least one discovered cluster.
+        // Organizations are isolated, so they are reconciled concurrently; the
+        // client's limit bounds the requests in flight, and the store serializes
+        // the short history transactions.
+        let selected: Vec<(&str, &Vec<&Cluster>, &srecap_fleet::Organization)> = by_org
+            .iter()
+            .filter(|(org_id, _)| self.selects(org_id))
+            .filter_map(|(org_id, clusters)| Some((*org_id, clusters, fleet.organization(org_id)?)))
+            .collect();
+        let mut outcomes: Vec<OrgOutcome> =
+            stream::iter(selected.into_iter().map(|(org_id, clusters, org)| {
+                let (network, sources, gauges, discovered) =
+                    (&network, &sources, &gauges, &discovered);
+                async move {
+                    self.metrics.org_reconciled(org_id);
+                    let mut failed_actions = Vec::new();
+                    let result = if let Some(reason) = discovered.broken_orgs.get(org_id) {
+                        Err(PassError::BadAnswer {
+                            cluster: String::new(),
+                            reason: reason.clone(),
                         })
-                    })
-                    .collect();
-                self.org_pass(
-                    fleet,
-                    org,
-                    clusters,
-                    org_sources,
-                    resolution.errors,
-                    now,
-                    &gauges,
-                    &mut failed_actions,
-                )
-                .await
-            };
-            match &result {
-                Ok(plan) => gauges.org(org_id, plan),
-                Err(e) => {
-                    tracing::error!(org = %org_id, error = %e, "organization pass failed");
-                    self.metrics.org_failed(org_id);
+                    } else {
+                        let resolution = network.resolve(org_id);
+                        let org_sources: Vec<Source<'_>> = resolution
+                            .verified
+                            .iter()
+                            .filter_map(|(e, id)| {
+                                let key = StateKey::new(e.as_str(), id.as_str()).ok()?;
+                                sources.get(&key).map(|h| Source {
+                                    environment: e,
+                                    org_id: id,
+                                    history: h,
+                                })
+                            })
+                            .collect();
+                        self.org_pass(
+                            fleet,
+                            org,
+                            clusters,
+                            org_sources,
+                            resolution.errors,
+                            now,
+                            gauges,
+                            &mut failed_actions,
+                        )
+                        .await
+                    };
+                    match &result {
+                        Ok(plan) => gauges.org(org_id, plan),
+                        Err(e) => {
+                            tracing::error!(org = %org_id, error = %e, "organization pass failed");
+                            self.metrics.org_failed(org_id);
+                        }
+                    }
+                    OrgOutcome {
+                        org_id: org_id.to_owned(),
+                        result,
+                        failed_actions,
+                    }
                 }
-            }
-            outcomes.push(OrgOutcome {
-                org_id: (*org_id).to_owned(),
-                result,
-                failed_actions,
-            });
-        }
+            }))
+            .buffer_unordered(self.config.concurrency.max(1))
+            .collect()
+            .await;
+        outcomes.sort_by(|a, b| a.org_id.cmp(&b.org_id));
         if outcomes.iter().all(|o| o.result.is_ok()) {
             #[allow(clippy::cast_precision_loss)]
             gauges.succeeded_at(Timestamp::now().as_millisecond() as f64 / 1000.0);
@@ -276,32 +287,22 @@ impl Reconciler {
             });
         }
 
-        // Per-cluster reads, only for the organization's valid clusters.
+        // Per-cluster reads, only for the organization's valid clusters: existing
+        // policies and node pools now; gate agreements and available channels
+        // below, only for the clusters whose decision turns on them.
         let mut owned: Vec<Cluster> = clusters.iter().map(|c| (*c).clone()).collect();
-        let valid: std::collections::HashSet<&str> = probe
+        let valid: HashSet<&str> = probe
             .details
             .valid_clusters
             .iter()
             .map(|c| c.cluster_id.as_str())
             .collect();
-        let needs: Vec<Needs> = owned
+        let wanted: Vec<bool> = owned
             .iter()
-            .map(|c| {
-                let v = valid.contains(c.id.as_str());
-                Needs {
-                    policies: v,
-                    gate_agreements: v,
-                }
-            })
+            .map(|c| valid.contains(c.id.as_str()))
             .collect();
-        discovery::enrich(
-            &self.client,
-            &mut owned,
-            &needs,
-            &fleet.version_gates,
-            self.config.concurrency,
-        )
-        .await?;
+        discovery::existing_policies(&self.client, &mut owned, &wanted, self.config.concurrency)
+            .await?;
         if let Some(provider) = &self.config.health {
             let unhealthy = provider.unhealthy(&self.http, &org.id).await?;
             for c in &mut owned {
@@ -309,12 +310,62 @@ impl Reconciler {
                 c.healthy = !(provider.enforced && unhealthy.contains(&c.external_id));
             }
         }
+        let index: HashMap<String, usize> = owned
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.clone(), i))
+            .collect();
+
+        // Gate agreements (R92): plan with every not-yet-read cluster assumed to
+        // have agreed, read the agreements of the clusters that would then get a
+        // policy to a gated minor, and plan again until no new cluster needs them.
+        // Missing agreements only ever remove a policy (and free its mutexes), so
+        // this converges, usually in one or two rounds.
+        let all_gates: Vec<String> = fleet.version_gates.iter().map(|g| g.id.clone()).collect();
+        let mut read = vec![false; owned.len()];
+        for c in &mut owned {
+            c.gate_agreements.clone_from(&all_gates);
+        }
+        let stored_for_probe = self.store.load(&key).await?;
+        let first = loop {
+            let plan = plan_org(&with(&base, &owned, stored_for_probe.as_ref()));
+            let wanted: Vec<usize> = plan
+                .actions
+                .iter()
+                .filter_map(|a| match a {
+                    Action::UpgradePolicy {
+                        cluster, version, ..
+                    }
+                    | Action::ControlPlaneUpgradePolicy {
+                        cluster, version, ..
+                    } => {
+                        let i = *index.get(cluster)?;
+                        let v: Version = version.parse().ok()?;
+                        let mut bare = owned[i].clone();
+                        bare.gate_agreements.clear();
+                        (!read[i] && !gate::missing_for(&fleet.version_gates, &bare, &v).is_empty())
+                            .then_some(i)
+                    }
+                    _ => None,
+                })
+                .collect();
+            if wanted.is_empty() {
+                break plan;
+            }
+            let ids = wanted.iter().map(|&i| owned[i].id.clone()).collect();
+            let agreements =
+                discovery::gate_agreements(&self.client, ids, self.config.concurrency).await?;
+            for i in wanted {
+                read[i] = true;
+                owned[i].gate_agreements =
+                    agreements.get(&owned[i].id).cloned().unwrap_or_default();
+            }
+        };
 
         // Channel switches are tried only for clusters the decision leaves alone
-        // for a schedule or version reason (R100): plan once without channels to
-        // learn which, and read the channels of just those (one GET each).
-        let stored_for_probe = self.store.load(&key).await?;
-        let first = plan_org(&with(&base, &owned, stored_for_probe.as_ref()));
+        // for a schedule or version reason (R100): read the channels of just those
+        // (one GET each; cluster lists lack them). Switches mark no mutex, so the
+        // rest of the plan does not change.
         let candidates: Vec<String> = first
             .clusters
             .iter()
@@ -329,7 +380,7 @@ impl Reconciler {
                         | Reason::SoakDays
                 )
             })
-            .filter_map(|e| owned.iter().find(|c| c.name == e.cluster))
+            .filter_map(|e| index.get(&e.cluster).map(|&i| &owned[i]))
             .filter(|c| {
                 c.available_channels.is_empty()
                     && srecap_aus::channel::next_channel(&c.channel).is_some()
@@ -363,98 +414,42 @@ impl Reconciler {
         Ok(plan)
     }
 
-    /// Apply upgrade policies in order, then channel switches (R99, R104).
+    /// Apply upgrade policies, then channel switches (R99, R104). Each action
+    /// concerns a different cluster, so they are sent concurrently (bounded); an
+    /// OCM rejection of one is logged and the others go on.
     async fn apply(
         &self,
         plan: &OrgPlan,
         gauges: &PassGauges,
         failed: &mut Vec<String>,
     ) -> Result<(), PassError> {
+        let (switches, policies): (Vec<&Action>, Vec<&Action>) = plan
+            .actions
+            .iter()
+            .partition(|a| matches!(a, Action::ChannelSwitch { .. }));
         let mut switch_errors = Vec::new();
-        for action in &plan.actions {
-            let result = match action {
-                Action::UpgradePolicy {
-                    cluster_id,
-                    version,
-                    next_run,
-                    ..
-                } => {
-                    let v = parse(version, cluster_id)?;
-                    self.client
-                        .create_upgrade_policy(
-                            cluster_id,
-                            &NewUpgradePolicy::classic(&v, *next_run),
-                        )
-                        .await
-                        .map(|_| ())
-                }
-                Action::ControlPlaneUpgradePolicy {
-                    cluster_id,
-                    version,
-                    next_run,
-                    ..
-                } => {
-                    let v = parse(version, cluster_id)?;
-                    self.client
-                        .create_control_plane_upgrade_policy(
-                            cluster_id,
-                            &NewUpgradePolicy::control_plane(cluster_id, &v, *next_run),
-                        )
-                        .await
-                        .map(|_| ())
-                }
-                Action::NodePoolUpgradePolicy {
-                    cluster_id,
-                    node_pool,
-                    version,
-                    next_run,
-                    ..
-                } => {
-                    let v = parse(version, cluster_id)?;
-                    self.client
-                        .create_node_pool_upgrade_policy(
-                            cluster_id,
-                            node_pool,
-                            &NewUpgradePolicy::node_pool(cluster_id, &v, *next_run),
-                        )
-                        .await
-                        .map(|_| ())
-                }
-                Action::ChannelSwitch {
-                    cluster_id,
-                    from_channel,
-                    to_channel,
-                    ..
-                } => {
-                    let r = self
-                        .client
-                        .patch_cluster_channel(cluster_id, to_channel)
-                        .await
-                        .map(|_| ());
-                    match &r {
-                        Ok(()) => {
-                            let uuid = plan
-                                .details
-                                .valid_clusters
-                                .iter()
-                                .find(|c| c.cluster_id == *cluster_id)
-                                .map_or("", |c| c.external_id.as_str());
-                            gauges.channel_switched(&plan.org_id, uuid, from_channel, to_channel);
-                        }
-                        Err(e) => switch_errors
-                            .push(format!("{cluster_id} {from_channel} -> {to_channel}: {e}")),
+        for group in [policies, switches] {
+            let results: Vec<(&Action, Result<(), PassError>)> =
+                stream::iter(group.into_iter().map(|action| async move {
+                    (action, self.apply_one(plan, action, gauges).await)
+                }))
+                .buffer_unordered(self.config.concurrency.max(1))
+                .collect()
+                .await;
+            for (action, result) in results {
+                self.metrics.action(action.kind(), result.is_ok());
+                match result {
+                    Ok(()) => {
+                        tracing::info!(org = %plan.org_id, cluster = %action.cluster(), action = action.kind(), "applied");
                     }
-                    r
-                }
-            };
-            self.metrics.action(action.kind(), result.is_ok());
-            match result {
-                Ok(()) => {
-                    tracing::info!(org = %plan.org_id, cluster = %action.cluster(), action = action.kind(), "applied");
-                }
-                Err(e) => {
-                    tracing::warn!(org = %plan.org_id, cluster = %action.cluster(), action = action.kind(), error = %e, "OCM rejected an action");
-                    failed.push(format!("{} {}: {e}", action.kind(), action.cluster()));
+                    Err(e) => {
+                        tracing::warn!(org = %plan.org_id, cluster = %action.cluster(), action = action.kind(), error = %e, "OCM rejected an action");
+                        let line = format!("{} {}: {e}", action.kind(), action.cluster());
+                        if matches!(action, Action::ChannelSwitch { .. }) {
+                            switch_errors.push(line.clone());
+                        }
+                        failed.push(line);
+                    }
                 }
             }
         }
@@ -465,16 +460,97 @@ impl Reconciler {
         }
     }
 
-    /// Service logs for an organization with validation errors (§14.1).
+    async fn apply_one(
+        &self,
+        plan: &OrgPlan,
+        action: &Action,
+        gauges: &PassGauges,
+    ) -> Result<(), PassError> {
+        match action {
+            Action::UpgradePolicy {
+                cluster_id,
+                version,
+                next_run,
+                ..
+            } => {
+                let v = parse(version, cluster_id)?;
+                self.client
+                    .create_upgrade_policy(cluster_id, &NewUpgradePolicy::classic(&v, *next_run))
+                    .await?;
+            }
+            Action::ControlPlaneUpgradePolicy {
+                cluster_id,
+                version,
+                next_run,
+                ..
+            } => {
+                let v = parse(version, cluster_id)?;
+                self.client
+                    .create_control_plane_upgrade_policy(
+                        cluster_id,
+                        &NewUpgradePolicy::control_plane(cluster_id, &v, *next_run),
+                    )
+                    .await?;
+            }
+            Action::NodePoolUpgradePolicy {
+                cluster_id,
+                node_pool,
+                version,
+                next_run,
+                ..
+            } => {
+                let v = parse(version, cluster_id)?;
+                self.client
+                    .create_node_pool_upgrade_policy(
+                        cluster_id,
+                        node_pool,
+                        &NewUpgradePolicy::node_pool(cluster_id, &v, *next_run),
+                    )
+                    .await?;
+            }
+            Action::ChannelSwitch {
+                cluster_id,
+                from_channel,
+                to_channel,
+                ..
+            } => {
+                self.client
+                    .patch_cluster_channel(cluster_id, to_channel)
+                    .await?;
+                let uuid = plan
+                    .details
+                    .valid_clusters
+                    .iter()
+                    .find(|c| c.cluster_id == *cluster_id)
+                    .map_or("", |c| c.external_id.as_str());
+                gauges.channel_switched(&plan.org_id, uuid, from_channel, to_channel);
+            }
+        }
+        Ok(())
+    }
+
+    /// Service logs for an organization with validation errors (§14.1), sent
+    /// concurrently (one per cluster).
     async fn feedback(&self, plan: &OrgPlan, now: Timestamp) -> Result<(), PassError> {
+        let notices = feedback::notices(plan);
+        let results: Vec<(String, Result<bool, srecap_ocm::OcmError>)> =
+            stream::iter(notices.iter().map(|notice| async move {
+                (
+                    notice.cluster_uuid.clone(),
+                    feedback::send(&self.client, notice, now).await,
+                )
+            }))
+            .buffer_unordered(self.config.concurrency.max(1))
+            .collect()
+            .await;
         let mut errors = Vec::new();
-        for notice in feedback::notices(plan) {
-            match feedback::send(&self.client, &notice, now).await {
+        for (uuid, result) in results {
+            match result {
                 Ok(true) => self.metrics.service_log("sent"),
                 Ok(false) => self.metrics.service_log("duplicate"),
                 Err(e) => {
                     self.metrics.service_log("error");
-                    errors.push(format!("{}: {e}", notice.cluster_uuid));
+                    errors.push(format!("{uuid}: {e}"));
                 }
             }
         }
