@@ -1,12 +1,17 @@
 //! The per-organization decision procedure (§8) and its lock bookkeeping (§5).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use rustc_hash::FxHashMap;
 use std::fmt::Write as _;
 
 use jiff::{SignedDuration, Timestamp};
 use semver::Version;
 use srecap_fleet::{Cluster, Organization, PolicyState, UpgradePolicy, VersionData, VersionGate};
-use srecap_labels::VersionPattern;
+use srecap_labels::{LabelParser, VersionPattern};
+
+use crate::labels::CLUSTER_LABELS;
 
 use crate::channel;
 use crate::gate;
@@ -89,8 +94,9 @@ pub fn plan_org(input: &OrgInput<'_>) -> OrgPlan {
 
     let mut explanations: Vec<(usize, Explanation)> = Vec::new();
     let mut specs: Vec<Spec<'_>> = Vec::new();
+    let mut parser = LabelParser::new(CLUSTER_LABELS);
     for (position, cluster) in input.clusters.iter().copied().enumerate() {
-        let policy = match ClusterPolicy::from_labels(&cluster.labels) {
+        let policy = match ClusterPolicy::parse_with(&mut parser, &cluster.labels) {
             Ok(p) => p,
             Err(messages) => {
                 explanations.push((
@@ -300,22 +306,22 @@ struct Decider<'p, 'a> {
     org_policy: &'p OrgPolicy,
     sectors: &'p Sectors,
     specs: &'p [Spec<'a>],
-    table: &'p SoakTable,
+    table: &'p SoakTable<'p>,
     own_has_stats: bool,
     /// mutex -> spec index of the last cluster that took it (R55 `locked`).
-    locked: HashMap<&'p str, usize>,
+    locked: FxHashMap<&'p str, usize>,
     /// (sector, mutex) -> clusters of the sector upgrading under it.
-    sector_upgrading: HashMap<(usize, &'p str), usize>,
+    sector_upgrading: FxHashMap<(usize, &'p str), usize>,
     /// (sector, mutex) -> member clusters of the sector having the mutex.
-    sector_members: HashMap<(usize, &'p str), usize>,
+    sector_members: FxHashMap<(usize, &'p str), usize>,
     /// (sector, workload) -> lowest control-plane version of the sector's members
     /// with that workload.
-    sector_min: HashMap<(usize, &'p str), &'a Version>,
+    sector_min: FxHashMap<(usize, &'p str), &'a Version>,
     /// (sector, workload) -> (dependency sector, its lowest version): the binding
     /// floor over the first-populated dependencies (R89), memoised.
-    dependency_floor: HashMap<(usize, &'p str), Option<(usize, &'a Version)>>,
+    dependency_floor: FxHashMap<(usize, &'p str), Option<(usize, &'a Version)>>,
     /// Slot per schedule expression: many clusters share one.
-    windows: HashMap<&'p str, Window>,
+    windows: FxHashMap<&'p str, Window>,
     marked: Vec<bool>,
 }
 
@@ -325,10 +331,10 @@ impl<'p, 'a> Decider<'p, 'a> {
         org_policy: &'p OrgPolicy,
         sectors: &'p Sectors,
         specs: &'p [Spec<'a>],
-        table: &'p SoakTable,
+        table: &'p SoakTable<'p>,
     ) -> Self {
-        let mut sector_members: HashMap<(usize, &'p str), usize> = HashMap::new();
-        let mut sector_min: HashMap<(usize, &'p str), &'a Version> = HashMap::new();
+        let mut sector_members: FxHashMap<(usize, &'p str), usize> = FxHashMap::default();
+        let mut sector_min: FxHashMap<(usize, &'p str), &'a Version> = FxHashMap::default();
         for spec in specs {
             let Some(s) = spec.sector else { continue };
             for m in &spec.mutexes {
@@ -352,12 +358,12 @@ impl<'p, 'a> Decider<'p, 'a> {
             specs,
             table,
             own_has_stats: !specs.is_empty(),
-            locked: HashMap::new(),
-            sector_upgrading: HashMap::new(),
+            locked: FxHashMap::default(),
+            sector_upgrading: FxHashMap::default(),
             sector_members,
             sector_min,
-            dependency_floor: HashMap::new(),
-            windows: HashMap::new(),
+            dependency_floor: FxHashMap::default(),
+            windows: FxHashMap::default(),
             marked: vec![false; specs.len()],
         }
     }
@@ -510,8 +516,17 @@ impl<'p, 'a> Decider<'p, 'a> {
         floor
     }
 
-    /// R88 conditions for one unblocked candidate: `Ok` or the first failure.
-    fn conditions(&mut self, i: usize, candidate: &Version) -> Result<(), Explanation> {
+    /// R88 conditions for one unblocked candidate (`version` is its string):
+    /// `Ok`, or the first failing condition. With `explain` false the detail text
+    /// is not built: only the first failing candidate's explanation is kept, and
+    /// formatting one per candidate would dominate the cost of a plan.
+    fn conditions(
+        &mut self,
+        i: usize,
+        candidate: &Version,
+        version: &str,
+        explain_it: bool,
+    ) -> Result<(), Option<Explanation>> {
         let specs: &'p [Spec<'a>] = self.specs;
         let spec = &specs[i];
         let cluster = spec.cluster;
@@ -520,30 +535,34 @@ impl<'p, 'a> Decider<'p, 'a> {
                 self.table
                     .inherited_check(self.own_has_stats, candidate, &spec.policy.workloads)
             {
-                let whose = workload.map_or_else(
-                    || "the lowest version in the organizations it inherits from".to_owned(),
-                    |w| format!("the lowest version running workload {w} in the organizations it inherits from"),
-                );
-                return Err(explain(
-                    cluster,
-                    Reason::InheritedVersion,
-                    format!("{candidate} is newer than {min}, {whose}"),
-                ));
+                return Err(explain_it.then(|| {
+                    let whose = workload.map_or_else(
+                        || "the lowest version in the organizations it inherits from".to_owned(),
+                        |w| format!("the lowest version running workload {w} in the organizations it inherits from"),
+                    );
+                    explain(
+                        cluster,
+                        Reason::InheritedVersion,
+                        format!("{candidate} is newer than {min}, {whose}"),
+                    )
+                }));
             }
             if !self.input.faults.ignore_sector_dependencies {
                 for w in &spec.policy.workloads {
                     if let Some((d, min)) = self.dependency_floor(s, w)
                         && min.cmp_precedence(candidate).is_lt()
                     {
-                        return Err(explain(
-                            cluster,
-                            Reason::SectorDependency,
-                            format!(
-                                "{candidate} is ahead of sector {} (dependency of sector {}), whose lowest version for workload {w} is {min}",
-                                self.sectors.name(d),
-                                self.sectors.name(s)
-                            ),
-                        ));
+                        return Err(explain_it.then(|| {
+                            explain(
+                                cluster,
+                                Reason::SectorDependency,
+                                format!(
+                                    "{candidate} is ahead of sector {} (dependency of sector {}), whose lowest version for workload {w} is {min}",
+                                    self.sectors.name(d),
+                                    self.sectors.name(s)
+                                ),
+                            )
+                        }));
                     }
                 }
             }
@@ -552,26 +571,31 @@ impl<'p, 'a> Decider<'p, 'a> {
             return Ok(());
         }
         let needed = spec.policy.soak_days as f64;
-        let version = candidate.to_string();
-        let short: Vec<String> = spec
+        let met = spec
             .policy
             .workloads
             .iter()
-            .filter_map(|w| {
-                let soaked = self.table.soak_days(&version, w);
-                (soaked < needed).then(|| {
-                    format!(
-                        "{version} soaked {:.2} of {} days for workload {w}",
-                        soaked, spec.policy.soak_days
-                    )
-                })
-            })
-            .collect();
-        if short.is_empty() {
-            Ok(())
-        } else {
-            Err(explain(cluster, Reason::SoakDays, short.join("; ")))
+            .all(|w| self.table.soak_days(version, w) >= needed);
+        if met {
+            return Ok(());
         }
+        Err(explain_it.then(|| {
+            let short: Vec<String> = spec
+                .policy
+                .workloads
+                .iter()
+                .filter_map(|w| {
+                    let soaked = self.table.soak_days(version, w);
+                    (soaked < needed).then(|| {
+                        format!(
+                            "{version} soaked {soaked:.2} of {} days for workload {w}",
+                            spec.policy.soak_days
+                        )
+                    })
+                })
+                .collect();
+            explain(cluster, Reason::SoakDays, short.join("; "))
+        }))
     }
 
     /// R88: the highest candidate that is not blocked and meets its conditions, or
@@ -595,10 +619,12 @@ impl<'p, 'a> Decider<'p, 'a> {
                 blocked.push(format!("{version} by {p}"));
                 continue;
             }
-            match self.conditions(i, candidate) {
+            match self.conditions(i, candidate, &version, first_failure.is_none()) {
                 Ok(()) => return Ok(candidate.clone()),
                 Err(e) => {
-                    first_failure.get_or_insert(e);
+                    if first_failure.is_none() {
+                        first_failure = e;
+                    }
                 }
             }
         }
@@ -780,6 +806,12 @@ impl<'p, 'a> Decider<'p, 'a> {
     /// R126: remaining soak days per cluster and available version, before this
     /// pass's decisions.
     fn remaining_soak_days(&self) -> Vec<RemainingSoak> {
+        // Per distinct version: its string and whether the organization blocks it;
+        // per (version, workload): rounded soak days. A fleet has thousands of
+        // clusters but few versions, and formatting and regex matching per
+        // cluster and version would dominate the pass.
+        let mut facts: FxHashMap<&Version, (Rc<str>, bool)> = FxHashMap::default();
+        let mut soaked_cache: FxHashMap<(&Version, &str), f64> = FxHashMap::default();
         let mut out = Vec::new();
         let now = self.input.now;
         for spec in self.specs {
@@ -795,12 +827,27 @@ impl<'p, 'a> Decider<'p, 'a> {
             let mut higher_ready = false;
             let mut reported: Vec<RemainingSoak> = Vec::new();
             for v in versions.iter().rev() {
-                let vs = v.to_string();
+                let (vs, org_blocked) = facts
+                    .entry(v)
+                    .or_insert_with(|| {
+                        let vs: Rc<str> = v.to_string().into();
+                        let blocked = self
+                            .org_policy
+                            .blocked_versions
+                            .iter()
+                            .any(|p| p.matches(&vs));
+                        (vs, blocked)
+                    })
+                    .clone();
                 let soaked = spec
                     .policy
                     .workloads
                     .iter()
-                    .map(|w| (self.table.soak_days(&vs, w) * 100.0).round() / 100.0)
+                    .map(|w| {
+                        *soaked_cache.entry((v, w.as_str())).or_insert_with(|| {
+                            (self.table.soak_days(&vs, w) * 100.0).round() / 100.0
+                        })
+                    })
                     .fold(f64::INFINITY, f64::min);
                 let remaining = (k - soaked).max(0.0);
                 let value = match current {
@@ -814,12 +861,8 @@ impl<'p, 'a> Decider<'p, 'a> {
                         }
                         _ => remaining,
                     },
-                    _ if self
-                        .org_policy
-                        .blocked_versions
-                        .iter()
-                        .chain(&spec.policy.blocked_versions)
-                        .any(|p| p.matches(&vs)) =>
+                    _ if org_blocked
+                        || spec.policy.blocked_versions.iter().any(|p| p.matches(&vs)) =>
                     {
                         -4.0
                     }
@@ -833,7 +876,7 @@ impl<'p, 'a> Decider<'p, 'a> {
                 }
                 reported.push(RemainingSoak {
                     external_id: c.external_id.clone(),
-                    version: vs,
+                    version: vs.to_string(),
                     value,
                 });
             }

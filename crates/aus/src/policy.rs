@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use srecap_labels::{CronSchedule, LabelValue, ParallelLimit, VersionPattern};
+use srecap_labels::{CronSchedule, LabelParser, LabelValue, ParallelLimit, VersionPattern};
 
 use crate::labels::{
     BLOCKED_VERSIONS, CLUSTER_LABELS, INHERIT, MUTEXES, ORG_LABELS, PUBLISH, SCHEDULE, SECTOR,
@@ -26,7 +26,16 @@ impl ClusterPolicy {
     /// Parse a cluster's subscription labels. Errors are `label <key>: <reason>`
     /// messages, one per failing label (R24, R26).
     pub fn from_labels(labels: &BTreeMap<String, String>) -> Result<Self, Vec<String>> {
-        let parsed = CLUSTER_LABELS.parse(labels);
+        Self::parse_with(&mut LabelParser::new(CLUSTER_LABELS), labels)
+    }
+
+    /// [`ClusterPolicy::from_labels`] with a parser shared across the clusters of
+    /// a pass, so each distinct schedule and pattern is parsed once.
+    pub fn parse_with(
+        parser: &mut LabelParser,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<Self, Vec<String>> {
+        let parsed = parser.parse(labels);
         if !parsed.is_valid() {
             return Err(parsed.errors.iter().map(ToString::to_string).collect());
         }

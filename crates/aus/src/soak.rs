@@ -1,7 +1,10 @@
 //! Soak history: the per-pass check-in, stats, and aggregation of inherited
 //! history (§6).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use jiff::Timestamp;
 use semver::Version;
@@ -39,13 +42,12 @@ pub fn check_in(history: &mut VersionData, reports: &[Report<'_>], now: Timestam
     // Group reports by (version, workload) so each history entry is touched once
     // and membership in `reporting` is a hash lookup: O(n) for n clusters, where the
     // reference scanned the list per cluster (O(n²) on a big version).
-    let mut groups: Vec<((String, &str), Vec<&str>)> = Vec::new();
-    let mut slot: HashMap<(String, &str), usize> = HashMap::new();
+    let mut groups: Vec<((&Version, &str), Vec<&str>)> = Vec::new();
+    let mut slot: FxHashMap<(&Version, &str), usize> = FxHashMap::default();
     for r in reports.iter().filter(|r| r.soaks) {
-        let version = r.version.to_string();
         for w in r.workloads {
-            let key = (version.clone(), w.as_str());
-            let i = *slot.entry(key.clone()).or_insert_with(|| {
+            let key = (r.version, w.as_str());
+            let i = *slot.entry(key).or_insert_with(|| {
                 groups.push((key, Vec::new()));
                 groups.len() - 1
             });
@@ -55,20 +57,32 @@ pub fn check_in(history: &mut VersionData, reports: &[Report<'_>], now: Timestam
     for ((version, workload), names) in groups {
         let entry = history
             .versions
-            .entry(version)
+            .entry(version.to_string())
             .or_default()
             .workloads
             .entry(workload.to_owned())
             .or_default();
-        let mut seen: HashSet<String> = entry.reporting.iter().cloned().collect();
-        for name in names {
-            if seen.contains(name) {
-                entry.soak_days += delta_days;
-            } else {
-                seen.insert(name.to_owned());
-                entry.reporting.push(name.to_owned());
+        let (repeats, fresh) = {
+            let seen: FxHashSet<&str> = entry.reporting.iter().map(String::as_str).collect();
+            let mut fresh: Vec<&str> = Vec::new();
+            let mut fresh_set: FxHashSet<&str> = FxHashSet::default();
+            let mut repeats = 0_usize;
+            for name in names {
+                if seen.contains(name) || fresh_set.contains(name) {
+                    repeats += 1;
+                } else {
+                    fresh_set.insert(name);
+                    fresh.push(name);
+                }
             }
+            (repeats, fresh)
+        };
+        // One addition per reporting cluster, as the reference accumulates: the
+        // same floating-point sums for the same reports.
+        for _ in 0..repeats {
+            entry.soak_days += delta_days;
         }
+        entry.reporting.extend(fresh.into_iter().map(str::to_owned));
     }
     if !backwards {
         history.check_in = Some(now);
@@ -119,8 +133,10 @@ pub struct Source<'a> {
 /// The history a decision uses: own history plus inherited soak days, and the
 /// inherited stats (R70–R72).
 #[derive(Debug, Clone, Default)]
-pub struct SoakTable {
-    pub history: VersionData,
+pub struct SoakTable<'a> {
+    /// Borrowed when nothing is inherited: the history of a big organization is
+    /// large (every cluster's name per version and workload) and is not copied.
+    pub history: Cow<'a, VersionData>,
     pub inherited_stats: Option<InheritedStats>,
 }
 
@@ -131,9 +147,15 @@ pub struct InheritedStats {
     pub per_workload: HashMap<String, Version>,
 }
 
-impl SoakTable {
+impl<'a> SoakTable<'a> {
     /// Aggregate `own` (already updated for this pass) with its verified sources.
-    pub fn aggregate(own: &VersionData, sources: &[Source<'_>]) -> SoakTable {
+    pub fn aggregate(own: &'a VersionData, sources: &[Source<'_>]) -> SoakTable<'a> {
+        if sources.is_empty() {
+            return SoakTable {
+                history: Cow::Borrowed(own),
+                inherited_stats: None,
+            };
+        }
         let mut history = own.clone();
         let known: HashSet<String> = own
             .versions
@@ -166,7 +188,7 @@ impl SoakTable {
             }
         }
         SoakTable {
-            history,
+            history: Cow::Owned(history),
             inherited_stats,
         }
     }
@@ -450,8 +472,9 @@ mod tests {
 
     #[test]
     fn w19_soak_threshold_lookups() {
+        let stored = stored();
         let table = SoakTable {
-            history: stored(),
+            history: Cow::Borrowed(&stored),
             inherited_stats: None,
         };
         assert!((table.soak_days("4.12.1", "workload1") - 21.0).abs() < 1e-12);

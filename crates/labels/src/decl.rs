@@ -1,13 +1,13 @@
 //! Label-set declarations and parsing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 use crate::cron::CronSchedule;
 use crate::value::{LabelValue, ParallelLimit, VersionPattern, parse_csv, parse_whole_number};
 
 /// The value type of a label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LabelKind {
     /// Any string; the empty string means "absent".
     Text,
@@ -176,45 +176,7 @@ impl LabelSetDecl {
     /// other capabilities and unknown settings are ignored — spec R25). Missing
     /// mandatory labels and invalid values become errors, all collected.
     pub fn parse(&self, labels: &BTreeMap<String, String>) -> ParsedLabels {
-        let mut out = ParsedLabels::default();
-        let prefix = self.prefix();
-        for decl in self.labels {
-            if decl.is_group() {
-                let group_prefix = format!("{prefix}{}", decl.setting);
-                let mut entries = BTreeMap::new();
-                for (key, value) in labels.range(group_prefix.clone()..) {
-                    let Some(rest) = key.strip_prefix(group_prefix.as_str()) else {
-                        break;
-                    };
-                    match parse_value(decl.kind, value) {
-                        Ok(v) => {
-                            entries.insert(rest.to_owned(), v);
-                        }
-                        Err(reason) => out.errors.push(LabelError {
-                            key: key.clone(),
-                            reason,
-                        }),
-                    }
-                }
-                out.groups.insert(decl.setting, entries);
-                continue;
-            }
-            let key = format!("{prefix}{}", decl.setting);
-            match labels.get(&key) {
-                None if decl.required => out.errors.push(LabelError {
-                    key,
-                    reason: format!("missing mandatory label ({})", decl.kind.describe()),
-                }),
-                None => {}
-                Some(value) => match parse_value(decl.kind, value) {
-                    Ok(v) => {
-                        out.values.insert(decl.setting, v);
-                    }
-                    Err(reason) => out.errors.push(LabelError { key, reason }),
-                },
-            }
-        }
-        out
+        LabelParser::new(*self).parse(labels)
     }
 
     /// A Markdown table documenting the label set.
@@ -235,6 +197,85 @@ impl LabelSetDecl {
             );
         }
         s
+    }
+}
+
+/// Parses many label maps of one label set, remembering every distinct value it
+/// has parsed: a fleet has thousands of clusters but a handful of distinct
+/// schedules and patterns, and parsing a cron expression (with its never-fires
+/// probe) or compiling a regex dominates the cost of a plan otherwise.
+#[derive(Debug, Clone)]
+pub struct LabelParser {
+    decl: LabelSetDecl,
+    /// Full key (or group prefix) of each declaration, in declaration order.
+    keys: Vec<String>,
+    values: HashMap<LabelKind, HashMap<String, Result<LabelValue, String>>>,
+}
+
+impl LabelParser {
+    pub fn new(decl: LabelSetDecl) -> LabelParser {
+        let keys = decl.labels.iter().map(|d| decl.key(d.setting)).collect();
+        LabelParser {
+            decl,
+            keys,
+            values: HashMap::new(),
+        }
+    }
+
+    fn value(&mut self, kind: LabelKind, raw: &str) -> Result<LabelValue, String> {
+        let known = self.values.entry(kind).or_default();
+        if let Some(v) = known.get(raw) {
+            return v.clone();
+        }
+        let v = parse_value(kind, raw);
+        known.insert(raw.to_owned(), v.clone());
+        v
+    }
+
+    /// See [`LabelSetDecl::parse`].
+    pub fn parse(&mut self, labels: &BTreeMap<String, String>) -> ParsedLabels {
+        let mut out = ParsedLabels::default();
+        for (i, decl) in self.decl.labels.iter().enumerate() {
+            if decl.is_group() {
+                let mut entries = BTreeMap::new();
+                let group_prefix = &self.keys[i];
+                let found: Vec<(&String, &String)> = labels
+                    .range::<String, _>(group_prefix..)
+                    .take_while(|(k, _)| k.starts_with(group_prefix.as_str()))
+                    .collect();
+                for (key, value) in found {
+                    let rest = &key[self.keys[i].len()..];
+                    match self.value(decl.kind, value) {
+                        Ok(v) => {
+                            entries.insert(rest.to_owned(), v);
+                        }
+                        Err(reason) => out.errors.push(LabelError {
+                            key: key.clone(),
+                            reason,
+                        }),
+                    }
+                }
+                out.groups.insert(decl.setting, entries);
+                continue;
+            }
+            match labels.get(&self.keys[i]) {
+                None if decl.required => out.errors.push(LabelError {
+                    key: self.keys[i].clone(),
+                    reason: format!("missing mandatory label ({})", decl.kind.describe()),
+                }),
+                None => {}
+                Some(value) => match self.value(decl.kind, value) {
+                    Ok(v) => {
+                        out.values.insert(decl.setting, v);
+                    }
+                    Err(reason) => out.errors.push(LabelError {
+                        key: self.keys[i].clone(),
+                        reason,
+                    }),
+                },
+            }
+        }
+        out
     }
 }
 

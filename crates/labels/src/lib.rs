@@ -27,7 +27,7 @@ mod decl;
 mod value;
 
 pub use cron::{CronError, CronSchedule};
-pub use decl::{LabelDecl, LabelError, LabelKind, LabelSetDecl, ParsedLabels};
+pub use decl::{LabelDecl, LabelError, LabelKind, LabelParser, LabelSetDecl, ParsedLabels};
 pub use value::{LabelValue, ParallelLimit, VersionPattern};
 
 /// Prefix shared by every SRE-capability label.
