@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde::{Serialize, Serializer};
@@ -64,9 +65,9 @@ pub struct ValidCluster {
     pub current_version: String,
     pub schedule: String,
     pub sector: String,
-    pub mutexes: Vec<String>,
+    pub mutexes: Arc<[String]>,
     pub soak_days: u64,
-    pub workloads: Vec<String>,
+    pub workloads: Arc<[String]>,
     pub product: String,
     pub hypershift: bool,
     pub healthy: bool,

@@ -340,7 +340,7 @@ impl<'p, 'a> Decider<'p, 'a> {
             for m in &spec.mutexes {
                 *sector_members.entry((s, m.as_str())).or_default() += 1;
             }
-            for w in &spec.policy.workloads {
+            for w in spec.policy.workloads.iter() {
                 sector_min
                     .entry((s, w.as_str()))
                     .and_modify(|v| {
@@ -489,7 +489,7 @@ impl<'p, 'a> Decider<'p, 'a> {
         let org: &'p OrgPolicy = self.org_policy;
         org.blocked_versions
             .iter()
-            .chain(&specs[i].policy.blocked_versions)
+            .chain(specs[i].policy.blocked_versions.iter())
             .find(|p| p.matches(version))
             .map(VersionPattern::as_str)
     }
@@ -548,7 +548,7 @@ impl<'p, 'a> Decider<'p, 'a> {
                 }));
             }
             if !self.input.faults.ignore_sector_dependencies {
-                for w in &spec.policy.workloads {
+                for w in spec.policy.workloads.iter() {
                     if let Some((d, min)) = self.dependency_floor(s, w)
                         && min.cmp_precedence(candidate).is_lt()
                     {

@@ -1,6 +1,7 @@
 //! Cluster and organization policies, parsed from labels.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use srecap_labels::{CronSchedule, LabelParser, LabelValue, ParallelLimit, VersionPattern};
 
@@ -12,14 +13,14 @@ use crate::labels::{
 /// The AUS policy of one cluster (R39).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClusterPolicy {
-    pub workloads: Vec<String>,
+    pub workloads: Arc<[String]>,
     pub schedule: CronSchedule,
     pub soak_days: u64,
-    pub mutexes: Vec<String>,
+    pub mutexes: Arc<[String]>,
     /// `None` for an absent or empty `sector` label (R29).
     pub sector: Option<String>,
-    pub blocked_versions: Vec<VersionPattern>,
-    pub version_gate_approvals: Vec<String>,
+    pub blocked_versions: Arc<[VersionPattern]>,
+    pub version_gate_approvals: Arc<[String]>,
 }
 
 impl ClusterPolicy {
@@ -48,16 +49,16 @@ impl ClusterPolicy {
             ]);
         };
         Ok(ClusterPolicy {
-            workloads: parsed.list(WORKLOADS).to_vec(),
+            workloads: parsed.shared_list(WORKLOADS),
             schedule: schedule.clone(),
             soak_days,
-            mutexes: parsed.list(MUTEXES).to_vec(),
+            mutexes: parsed.shared_list(MUTEXES),
             sector: parsed
                 .text(SECTOR)
                 .filter(|s| !s.is_empty())
                 .map(ToOwned::to_owned),
-            blocked_versions: parsed.patterns(BLOCKED_VERSIONS).to_vec(),
-            version_gate_approvals: parsed.list(VERSION_GATE_APPROVALS).to_vec(),
+            blocked_versions: parsed.shared_patterns(BLOCKED_VERSIONS),
+            version_gate_approvals: parsed.shared_list(VERSION_GATE_APPROVALS),
         })
     }
 }
@@ -93,10 +94,10 @@ impl OrgPolicy {
             let LabelValue::List(items) = value else {
                 continue;
             };
-            for item in items {
+            for item in items.iter() {
                 deps.entry(item.clone()).or_default();
             }
-            deps.insert(name.to_owned(), items.clone());
+            deps.insert(name.to_owned(), items.to_vec());
         }
         // R33: a sector exists iff it is named by a sector-deps key or value; a
         // max-parallel label for another name is ignored.
@@ -146,7 +147,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(p.soak_days, 0);
-        assert_eq!(p.workloads, ["workload"]);
+        assert_eq!(*p.workloads, ["workload"]);
         assert!(p.mutexes.is_empty());
         assert_eq!(p.sector, None);
 
@@ -158,9 +159,9 @@ mod tests {
             ("mutexes", "m1"),
         ]))
         .unwrap();
-        assert_eq!(p.workloads, ["wl-1", "wl-2"]);
+        assert_eq!(*p.workloads, ["wl-1", "wl-2"]);
         assert_eq!(p.sector.as_deref(), Some("a"));
-        assert_eq!(p.mutexes, ["m1"]);
+        assert_eq!(*p.mutexes, ["m1"]);
     }
 
     #[test]

@@ -1110,8 +1110,8 @@ fn w24_r24_r26_r27_r39_cluster_label_validation() {
     let c2 = &o.details.valid_clusters[1];
     assert_eq!(c2.name, "cluster-2");
     assert_eq!((c2.soak_days, c2.sector.as_str()), (5, "a"));
-    assert_eq!(c2.workloads, ["wl-1", "wl-2"]);
-    assert_eq!(c2.mutexes, ["m1"]);
+    assert_eq!(*c2.workloads, ["wl-1", "wl-2"]);
+    assert_eq!(*c2.mutexes, ["m1"]);
 
     let (fleet, plan) = example("w24-invalid-labels");
     let o = org(&plan, "org-1-id");

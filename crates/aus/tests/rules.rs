@@ -356,7 +356,7 @@ fn r18_labels_of_other_capabilities_are_ignored() {
         )],
     );
     assert!(o.validation_errors.is_empty());
-    assert_eq!(o.details.valid_clusters[0].mutexes, Vec::<String>::new());
+    assert!(o.details.valid_clusters[0].mutexes.is_empty());
     assert_eq!(acted(&o), [("c", "upgrade_policy")]);
 }
 
@@ -364,7 +364,7 @@ fn r18_labels_of_other_capabilities_are_ignored() {
 fn r19_csv_items_are_trimmed_and_empty_items_rejected() {
     // Deviation (§18 G18): items are trimmed and empty items are an error.
     let o = plan1(&[], &[C::due("c").label("workloads", "a, b")]);
-    assert_eq!(o.details.valid_clusters[0].workloads, ["a", "b"]);
+    assert_eq!(*o.details.valid_clusters[0].workloads, ["a", "b"]);
     let wls: Vec<&String> = o.version_data.versions["4.12.17"]
         .workloads
         .keys()
@@ -918,8 +918,8 @@ fn r79_current_version_is_the_oldest_of_control_plane_and_node_pools() {
     assert_eq!(c.channel, "stable-4.12");
     assert_eq!((c.product.as_str(), c.hypershift), ("rosa", true));
     assert_eq!((c.sector.as_str(), c.soak_days), ("", 0));
-    assert_eq!(c.mutexes, ["mutex1"]);
-    assert_eq!(c.workloads, ["workload1"]);
+    assert_eq!(*c.mutexes, ["mutex1"]);
+    assert_eq!(*c.workloads, ["workload1"]);
     // Soak accounting uses the control-plane version only (R66).
     assert!(o.version_data.versions.contains_key("4.12.17"));
     assert!(!o.version_data.versions.contains_key("4.12.16"));

@@ -30,7 +30,7 @@ pub enum CronError {
 /// Monday of the month, not "days 1–7 or any Monday" as in Vixie cron.
 #[derive(Clone)]
 pub struct CronSchedule {
-    source: String,
+    source: Arc<str>,
     // Shared: a parsed schedule is large and cloned into every cluster policy.
     cron: Arc<Cron>,
 }
@@ -77,7 +77,7 @@ impl CronSchedule {
             reason: e.to_string(),
         })?;
         let schedule = CronSchedule {
-            source: trimmed.to_owned(),
+            source: trimmed.into(),
             cron: Arc::new(cron),
         };
         // A fixed probe keeps validation deterministic; 28 years covers every

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use crate::cron::CronSchedule;
 use crate::value::{LabelValue, ParallelLimit, VersionPattern, parse_csv, parse_whole_number};
@@ -97,6 +98,22 @@ impl ParsedLabels {
         match self.values.get(setting) {
             Some(LabelValue::WholeNumber(n)) => Some(*n),
             _ => None,
+        }
+    }
+
+    /// A list setting, shared (absent: empty).
+    pub fn shared_list(&self, setting: &str) -> Arc<[String]> {
+        match self.values.get(setting) {
+            Some(LabelValue::List(items)) => items.clone(),
+            _ => Arc::from([]),
+        }
+    }
+
+    /// A pattern setting, shared (absent: empty).
+    pub fn shared_patterns(&self, setting: &str) -> Arc<[VersionPattern]> {
+        match self.values.get(setting) {
+            Some(LabelValue::Patterns(p)) => p.clone(),
+            _ => Arc::from([]),
         }
     }
 
@@ -293,7 +310,7 @@ fn parse_value(kind: LabelKind, value: &str) -> Result<LabelValue, String> {
                     if min_items == 1 { "" } else { "s" }
                 ));
             }
-            Ok(LabelValue::List(items))
+            Ok(LabelValue::List(items.into()))
         }
         LabelKind::Cron => CronSchedule::parse(value)
             .map(LabelValue::Cron)
@@ -302,7 +319,7 @@ fn parse_value(kind: LabelKind, value: &str) -> Result<LabelValue, String> {
             .iter()
             .map(|p| VersionPattern::parse(p))
             .collect::<Result<Vec<_>, _>>()
-            .map(LabelValue::Patterns),
+            .map(|p| LabelValue::Patterns(p.into())),
         LabelKind::Limit => ParallelLimit::parse(value).map(LabelValue::Limit),
     }
 }

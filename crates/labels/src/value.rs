@@ -1,6 +1,7 @@
 //! Typed label values.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::cron::CronSchedule;
 
@@ -9,9 +10,10 @@ use crate::cron::CronSchedule;
 pub enum LabelValue {
     Text(String),
     WholeNumber(u64),
-    List(Vec<String>),
+    /// Shared: many clusters carry the same value, and clones are refcounts.
+    List(Arc<[String]>),
     Cron(CronSchedule),
-    Patterns(Vec<VersionPattern>),
+    Patterns(Arc<[VersionPattern]>),
     Limit(ParallelLimit),
 }
 
