@@ -62,8 +62,8 @@ pub struct ValidCluster {
     pub name: String,
     pub channel: String,
     /// Oldest of control plane and node pools (R79).
-    pub current_version: String,
-    pub schedule: String,
+    pub current_version: semver::Version,
+    pub schedule: srecap_labels::CronSchedule,
     pub sector: String,
     pub mutexes: Arc<[String]>,
     pub soak_days: u64,

@@ -263,8 +263,8 @@ fn valid_cluster(spec: &Spec<'_>) -> ValidCluster {
         external_id: c.external_id.clone(),
         name: c.name.clone(),
         channel: c.channel.clone(),
-        current_version: oldest.to_string(),
-        schedule: spec.policy.schedule.to_string(),
+        current_version: oldest.clone(),
+        schedule: spec.policy.schedule.clone(),
         sector: spec.policy.sector.clone().unwrap_or_default(),
         mutexes: spec.policy.mutexes.clone(),
         soak_days: spec.policy.soak_days,
@@ -320,6 +320,9 @@ struct Decider<'p, 'a> {
     /// (sector, workload) -> (dependency sector, its lowest version): the binding
     /// floor over the first-populated dependencies (R89), memoised.
     dependency_floor: FxHashMap<(usize, &'p str), Option<(usize, &'a Version)>>,
+    /// `outside-schedule` detail per next slot: formatting instants per cluster
+    /// would dominate the explanations.
+    closed_details: FxHashMap<Option<Timestamp>, String>,
     /// Slot per schedule expression: many clusters share one.
     windows: FxHashMap<&'p str, Window>,
     marked: Vec<bool>,
@@ -364,6 +367,7 @@ impl<'p, 'a> Decider<'p, 'a> {
             sector_min,
             dependency_floor: FxHashMap::default(),
             windows: FxHashMap::default(),
+            closed_details: FxHashMap::default(),
             marked: vec![false; specs.len()],
         }
     }
@@ -465,6 +469,14 @@ impl<'p, 'a> Decider<'p, 'a> {
                 ),
             ),
         }
+    }
+
+    fn closed_detail(&mut self, next: Option<Timestamp>) -> String {
+        let now = self.input.now;
+        self.closed_details
+            .entry(next)
+            .or_insert_with(|| describe_closed(next, now))
+            .clone()
     }
 
     fn window(&mut self, i: usize) -> Window {
@@ -728,7 +740,7 @@ impl<'p, 'a> Decider<'p, 'a> {
                     } else {
                         explanations.push((
                             position,
-                            explain(cluster, Reason::OutsideSchedule, describe_closed(next, now)),
+                            explain(cluster, Reason::OutsideSchedule, self.closed_detail(next)),
                         ));
                     }
                     continue;

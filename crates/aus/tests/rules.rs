@@ -914,7 +914,7 @@ fn r79_current_version_is_the_oldest_of_control_plane_and_node_pools() {
             .label("workloads", "workload1")],
     );
     let c = &o.details.valid_clusters[0];
-    assert_eq!(c.current_version, "4.12.16");
+    assert_eq!(c.current_version.to_string(), "4.12.16");
     assert_eq!(c.channel, "stable-4.12");
     assert_eq!((c.product.as_str(), c.hypershift), ("rosa", true));
     assert_eq!((c.sector.as_str(), c.soak_days), ("", 0));

@@ -253,15 +253,16 @@ impl PassGauges {
         let org_name = plan.details.org_name.as_str();
         for c in &plan.details.valid_clusters {
             let soak_days = c.soak_days.to_string();
+            let current_version = c.current_version.to_string();
             self.info
                 .get_or_create(&self.labels(&[
                     ("cluster_uuid", &c.external_id),
                     ("org_id", org_id),
                     ("org_name", org_name),
                     ("channel", &c.channel),
-                    ("current_version", &c.current_version),
+                    ("current_version", &current_version),
                     ("cluster_name", &c.name),
-                    ("schedule", &c.schedule),
+                    ("schedule", c.schedule.as_str()),
                     ("sector", &c.sector),
                     ("mutexes", &c.mutexes.join(",")),
                     ("soak_days", &soak_days),

@@ -77,25 +77,30 @@ pub struct LabelSetDecl {
 /// and one error per label that is not.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ParsedLabels {
-    values: BTreeMap<&'static str, LabelValue>,
+    /// A handful of settings: a small vector beats a tree here, and a plan parses
+    /// one label map per cluster.
+    values: Vec<(&'static str, LabelValue)>,
     groups: BTreeMap<&'static str, BTreeMap<String, LabelValue>>,
     pub errors: Vec<LabelError>,
 }
 
 impl ParsedLabels {
     pub fn get(&self, setting: &str) -> Option<&LabelValue> {
-        self.values.get(setting)
+        self.values
+            .iter()
+            .find(|(k, _)| *k == setting)
+            .map(|(_, v)| v)
     }
 
     pub fn text(&self, setting: &str) -> Option<&str> {
-        match self.values.get(setting) {
+        match self.get(setting) {
             Some(LabelValue::Text(s)) => Some(s),
             _ => None,
         }
     }
 
     pub fn whole_number(&self, setting: &str) -> Option<u64> {
-        match self.values.get(setting) {
+        match self.get(setting) {
             Some(LabelValue::WholeNumber(n)) => Some(*n),
             _ => None,
         }
@@ -103,7 +108,7 @@ impl ParsedLabels {
 
     /// A list setting, shared (absent: empty).
     pub fn shared_list(&self, setting: &str) -> Arc<[String]> {
-        match self.values.get(setting) {
+        match self.get(setting) {
             Some(LabelValue::List(items)) => items.clone(),
             _ => Arc::from([]),
         }
@@ -111,7 +116,7 @@ impl ParsedLabels {
 
     /// A pattern setting, shared (absent: empty).
     pub fn shared_patterns(&self, setting: &str) -> Arc<[VersionPattern]> {
-        match self.values.get(setting) {
+        match self.get(setting) {
             Some(LabelValue::Patterns(p)) => p.clone(),
             _ => Arc::from([]),
         }
@@ -119,14 +124,14 @@ impl ParsedLabels {
 
     /// A list setting; absent lists are empty.
     pub fn list(&self, setting: &str) -> &[String] {
-        match self.values.get(setting) {
+        match self.get(setting) {
             Some(LabelValue::List(items)) => items,
             _ => &[],
         }
     }
 
     pub fn cron(&self, setting: &str) -> Option<&CronSchedule> {
-        match self.values.get(setting) {
+        match self.get(setting) {
             Some(LabelValue::Cron(c)) => Some(c),
             _ => None,
         }
@@ -134,7 +139,7 @@ impl ParsedLabels {
 
     /// A pattern setting; absent lists are empty.
     pub fn patterns(&self, setting: &str) -> &[VersionPattern] {
-        match self.values.get(setting) {
+        match self.get(setting) {
             Some(LabelValue::Patterns(p)) => p,
             _ => &[],
         }
@@ -282,9 +287,7 @@ impl LabelParser {
                 }),
                 None => {}
                 Some(value) => match self.value(decl.kind, value) {
-                    Ok(v) => {
-                        out.values.insert(decl.setting, v);
-                    }
+                    Ok(v) => out.values.push((decl.setting, v)),
                     Err(reason) => out.errors.push(LabelError {
                         key: self.keys[i].clone(),
                         reason,
