@@ -132,7 +132,12 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let latency = Duration::from_millis(50);
+    let latency = Duration::from_millis(
+        std::env::var("PASS_BENCH_LATENCY_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(50),
+    );
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     println!(
         "reconciler pass, simulated latency {} ms per API request, {cores} cores",

@@ -195,6 +195,8 @@ struct Inner {
     base: String,
     tokens: TokenSource,
     permits: Semaphore,
+    /// The semaphore's size, for fan-outs that should not queue more than it.
+    max_concurrency: usize,
     retry: RetryPolicy,
     timeout: Duration,
     observer: Option<Arc<dyn RequestObserver>>,
@@ -267,6 +269,7 @@ impl OcmClient {
                 base,
                 tokens,
                 permits: Semaphore::new(config.max_concurrency.max(1)),
+                max_concurrency: config.max_concurrency.max(1),
                 retry: config.retry,
                 timeout: config.request_timeout,
                 observer: config.observer,
@@ -553,7 +556,56 @@ impl OcmClient {
     where
         T: DeserializeOwned + Send + 'static,
     {
-        self.pages(path, query).try_collect().await
+        // The first page tells how many there are; the rest are fetched
+        // concurrently (bounded by the client's limit): a fleet-wide label search
+        // is a hundred pages, and fetching them one by one made discovery the
+        // slowest part of a pass on a slow API.
+        let page_query = |page: u64| {
+            let mut q = query.clone();
+            q.push(("page", page.to_string()));
+            q.push(("size", PAGE_SIZE.to_string()));
+            q
+        };
+        let first: Page<T> = self.get(&path, &page_query(1)).await?;
+        let total = first.total;
+        let mut items = first.items;
+        if items.is_empty() || items.len() as u64 >= total {
+            return Ok(items);
+        }
+        let mut next_page = 2;
+        if items.len() as u64 == PAGE_SIZE {
+            let pages = total.div_ceil(PAGE_SIZE);
+            next_page = pages + 1;
+            let rest: Vec<Page<T>> = stream::iter((2..=pages).map(|n| {
+                let (path, q) = (path.clone(), page_query(n));
+                async move { self.get::<Page<T>>(&path, &q).await }
+            }))
+            .buffered(self.inner.max_concurrency)
+            .try_collect()
+            .await?;
+            let mut last_full = true;
+            for page in rest {
+                last_full = page.items.len() as u64 == PAGE_SIZE;
+                items.extend(page.items);
+            }
+            if items.len() as u64 >= total || !last_full {
+                return Ok(items);
+            }
+        }
+        // The server caps pages below what was asked, or the collection grew:
+        // continue page by page, counting items (see `pages`).
+        let mut page_no = next_page;
+        loop {
+            let page: Page<T> = self.get(&path, &page_query(page_no)).await?;
+            if page.items.is_empty() {
+                return Ok(items);
+            }
+            items.extend(page.items);
+            if items.len() as u64 >= page.total {
+                return Ok(items);
+            }
+            page_no += 1;
+        }
     }
 
     /// List with a search filter, splitting long `in` lists and de-duplicating by id.
@@ -579,18 +631,21 @@ impl OcmClient {
             q.push(("search", only.to_string()));
             return self.list_all(path.clone(), q).await;
         }
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut out = Vec::new();
-        for chunk in chunks {
+        // Chunks are independent queries: run them concurrently, keep their order.
+        let results: Vec<Vec<T>> = stream::iter(chunks.into_iter().map(|chunk| {
             let mut q = query.clone();
             q.push(("search", chunk.to_string()));
-            let mut items = std::pin::pin!(self.pages::<T>(path.clone(), q));
-            while let Some(item) = items.next().await {
-                let item = item?;
-                let fresh = item.object_id().is_none_or(|id| seen.insert(id.to_owned()));
-                if fresh {
-                    out.push(item);
-                }
+            self.list_all::<T>(path.clone(), q)
+        }))
+        .buffered(self.inner.max_concurrency)
+        .try_collect()
+        .await?;
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut out = Vec::new();
+        for item in results.into_iter().flatten() {
+            let fresh = item.object_id().is_none_or(|id| seen.insert(id.to_owned()));
+            if fresh {
+                out.push(item);
             }
         }
         Ok(out)

@@ -133,6 +133,19 @@ impl Simulator {
             .world
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        // Conservatively, any access may change the world.
+        guard.generation += 1;
+        f(&mut guard)
+    }
+
+    /// Like `with_world` for handlers that only read (they may fill the query
+    /// cache), so cached list selections stay valid across them.
+    pub(crate) fn with_world_read<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
+        let mut guard = self
+            .shared
+            .world
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         f(&mut guard)
     }
 
@@ -156,7 +169,7 @@ impl Simulator {
 
     /// The simulated instant.
     pub fn now(&self) -> Timestamp {
-        self.with_world(|w| w.now)
+        self.with_world_read(|w| w.now)
     }
 
     /// Move the simulated clock to `t` (forward only) and run progression.
@@ -180,12 +193,12 @@ impl Simulator {
     /// The current state as a fleet: versions, labels, policies (with states),
     /// node pools, agreements, releases. Service logs are not part of it.
     pub fn fleet(&self) -> Fleet {
-        self.with_world(|w| w.fleet())
+        self.with_world_read(|w| w.fleet())
     }
 
     /// Every service log stored so far, internal ones included, oldest first.
     pub fn service_logs(&self) -> Vec<ServiceLog> {
-        self.with_world(|w| w.service_logs.clone())
+        self.with_world_read(|w| w.service_logs.clone())
     }
 
     /// The axum router serving OCM, the token endpoint and `/_sim`.

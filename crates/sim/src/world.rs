@@ -16,7 +16,7 @@
 //! Operations return [`Rejection`] — what went wrong in domain terms; the HTTP
 //! layer turns it into OCM's error body for the right service.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use jiff::{SignedDuration, Timestamp};
 use semver::Version;
@@ -223,6 +223,15 @@ pub struct World {
     pub releases: Vec<Release>,
     pub service_logs: Vec<ServiceLog>,
     seq: u64,
+    /// Bumped by every access that may change the world; cached list
+    /// selections of an older generation are stale.
+    pub generation: u64,
+    pub query_cache: HashMap<String, (u64, std::sync::Arc<Vec<serde_json::Value>>)>,
+    /// Cluster position by id, external id and subscription id: every per-cluster
+    /// request looks a cluster up, and a linear scan made big fleets CPU-bound.
+    by_id: HashMap<String, usize>,
+    by_uuid: HashMap<String, usize>,
+    by_subscription: HashMap<String, usize>,
 }
 
 impl World {
@@ -243,6 +252,11 @@ impl World {
             releases: fleet.releases,
             service_logs: Vec::new(),
             seq: 0,
+            generation: 0,
+            query_cache: HashMap::new(),
+            by_id: HashMap::new(),
+            by_uuid: HashMap::new(),
+            by_subscription: HashMap::new(),
         };
         let mut tick = 0i64;
         let mut next_instant = || {
@@ -309,6 +323,17 @@ impl World {
                 created_at,
                 fail_upgrades: false,
             });
+        }
+        for (i, rec) in world.clusters.iter().enumerate() {
+            world.by_id.entry(rec.cluster.id.clone()).or_insert(i);
+            world
+                .by_uuid
+                .entry(rec.cluster.external_id.clone())
+                .or_insert(i);
+            world
+                .by_subscription
+                .entry(rec.subscription_id.clone())
+                .or_insert(i);
         }
         world
     }
@@ -416,26 +441,26 @@ impl World {
     // ----- lookups -------------------------------------------------------------
 
     pub fn cluster(&self, id: &str) -> Result<&ClusterRecord, Rejection> {
-        self.clusters
-            .iter()
-            .find(|c| c.cluster.id == id)
+        self.by_id
+            .get(id)
+            .map(|&i| &self.clusters[i])
             .ok_or_else(|| Rejection::NotFound(format!("Cluster '{id}' not found")))
     }
 
     pub fn cluster_mut(&mut self, id: &str) -> Result<&mut ClusterRecord, Rejection> {
-        self.clusters
-            .iter_mut()
-            .find(|c| c.cluster.id == id)
-            .ok_or_else(|| Rejection::NotFound(format!("Cluster '{id}' not found")))
+        match self.by_id.get(id) {
+            Some(&i) => Ok(&mut self.clusters[i]),
+            None => Err(Rejection::NotFound(format!("Cluster '{id}' not found"))),
+        }
     }
 
     pub fn cluster_by_subscription(
         &self,
         subscription_id: &str,
     ) -> Result<&ClusterRecord, Rejection> {
-        self.clusters
-            .iter()
-            .find(|c| c.subscription_id == subscription_id)
+        self.by_subscription
+            .get(subscription_id)
+            .map(|&i| &self.clusters[i])
             .ok_or_else(|| {
                 Rejection::NotFound(format!("Subscription '{subscription_id}' not found"))
             })
@@ -450,19 +475,16 @@ impl World {
 
     /// The organization owning the object a path names (for fault injection).
     pub fn organization_of_cluster(&self, cluster_id_or_uuid: &str) -> Option<&str> {
-        self.clusters
-            .iter()
-            .find(|c| {
-                c.cluster.id == cluster_id_or_uuid || c.cluster.external_id == cluster_id_or_uuid
-            })
-            .map(|c| c.cluster.organization.as_str())
+        self.by_id
+            .get(cluster_id_or_uuid)
+            .or_else(|| self.by_uuid.get(cluster_id_or_uuid))
+            .map(|&i| self.clusters[i].cluster.organization.as_str())
     }
 
     pub fn organization_of_subscription(&self, subscription_id: &str) -> Option<&str> {
-        self.clusters
-            .iter()
-            .find(|c| c.subscription_id == subscription_id)
-            .map(|c| c.cluster.organization.as_str())
+        self.by_subscription
+            .get(subscription_id)
+            .map(|&i| self.clusters[i].cluster.organization.as_str())
     }
 
     /// The upgrades OCM offers the cluster right now: the scenario's explicit

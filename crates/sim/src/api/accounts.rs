@@ -1,6 +1,8 @@
 //! Account management (AMS, `/api/accounts_mgmt/v1`): labels, subscriptions,
 //! organizations and the current account (spec E1–E6).
 
+use std::collections::HashMap;
+
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
@@ -9,7 +11,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::{Caller, ListSpec, Params, created, json_body, list, reject, unpaged};
+use super::{Caller, ListSpec, Params, created, json_body, list_cached, reject, unpaged};
 use crate::Simulator;
 use crate::error::{ApiError, Service};
 use crate::render::{
@@ -87,16 +89,18 @@ async fn list_labels(
     params: Params,
 ) -> Result<Json<Value>, ApiError> {
     let cap = sim.config().max_page_size;
-    sim.with_world(|w| {
-        let items = w
-            .labels
-            .iter()
-            .map(|l| {
-                let v = w.render_label(l);
-                (v.clone(), v)
-            })
-            .collect();
-        list(&LABELS, items, &params, cap).map_err(|e| e.at(w.now))
+    sim.with_world_read(|w| {
+        let now = w.now;
+        list_cached(w, &LABELS, &params, cap, "", |w| {
+            w.labels
+                .iter()
+                .map(|l| {
+                    let v = w.render_label(l);
+                    (v.clone(), v)
+                })
+                .collect()
+        })
+        .map_err(|e| e.at(now))
     })
     .map(Json)
 }
@@ -153,27 +157,45 @@ async fn list_subscriptions(
     let fetch_labels = params.flag("fetchLabels");
     let fetch_capabilities = params.flag("fetchCapabilities");
     let wanted_labels = label_filter(&params)?;
-    sim.with_world(|w| {
-        let items = w
-            .clusters
-            .iter()
-            .filter(|rec| {
-                wanted_labels.iter().all(|(k, v)| {
-                    w.labels.iter().any(|l| {
-                        l.owner == LabelOwner::Subscription(rec.subscription_id.clone())
-                            && &l.key == k
-                            && &l.value == v
+    let variant = format!("{fetch_labels}/{fetch_capabilities}/{wanted_labels:?}");
+    sim.with_world_read(|w| {
+        let now = w.now;
+        list_cached(w, &SUBSCRIPTIONS, &params, cap, &variant, |w| {
+            // Labels by subscription, once per request: looking them up per
+            // subscription made a fleet-wide listing quadratic.
+            let mut by_owner: HashMap<&str, Vec<&crate::world::LabelRecord>> = HashMap::new();
+            for l in &w.labels {
+                if let LabelOwner::Subscription(id) = &l.owner {
+                    by_owner.entry(id.as_str()).or_default().push(l);
+                }
+            }
+            w.clusters
+                .iter()
+                .filter(|rec| {
+                    let own = by_owner.get(rec.subscription_id.as_str());
+                    wanted_labels.iter().all(|(k, v)| {
+                        own.is_some_and(|ls| ls.iter().any(|l| &l.key == k && &l.value == v))
                     })
                 })
-            })
-            .map(|rec| {
-                (
-                    w.render_subscription(rec, false, false),
-                    w.render_subscription(rec, fetch_labels, fetch_capabilities),
-                )
-            })
-            .collect();
-        list(&SUBSCRIPTIONS, items, &params, cap).map_err(|e| e.at(w.now))
+                .map(|rec| {
+                    let view = w.render_subscription(rec, false, false);
+                    let mut served = view.clone();
+                    if fetch_labels {
+                        served["labels"] = Value::Array(
+                            by_owner
+                                .get(rec.subscription_id.as_str())
+                                .map(|ls| ls.iter().map(|l| w.render_label(l)).collect())
+                                .unwrap_or_default(),
+                        );
+                    }
+                    if fetch_capabilities {
+                        served["capabilities"] = Value::Array(Vec::new());
+                    }
+                    (view, served)
+                })
+                .collect()
+        })
+        .map_err(|e| e.at(now))
     })
     .map(Json)
 }
@@ -202,18 +224,21 @@ async fn list_organizations(
     let cap = sim.config().max_page_size;
     let fetch_labels = params.flag("fetchLabels");
     let fetch_capabilities = params.flag("fetchCapabilities");
-    sim.with_world(|w| {
-        let items = w
-            .organizations
-            .iter()
-            .map(|o| {
-                (
-                    w.render_organization(o, false, false),
-                    w.render_organization(o, fetch_labels, fetch_capabilities),
-                )
-            })
-            .collect();
-        list(&ORGANIZATIONS, items, &params, cap).map_err(|e| e.at(w.now))
+    let variant = format!("{fetch_labels}/{fetch_capabilities}");
+    sim.with_world_read(|w| {
+        let now = w.now;
+        list_cached(w, &ORGANIZATIONS, &params, cap, &variant, |w| {
+            w.organizations
+                .iter()
+                .map(|o| {
+                    (
+                        w.render_organization(o, false, false),
+                        w.render_organization(o, fetch_labels, fetch_capabilities),
+                    )
+                })
+                .collect()
+        })
+        .map_err(|e| e.at(now))
     })
     .map(Json)
 }

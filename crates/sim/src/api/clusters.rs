@@ -10,7 +10,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::Value;
 
-use super::{ListSpec, Params, created, json_body, list, reject};
+use super::{ListSpec, Params, created, json_body, list, list_cached, reject};
 use crate::Simulator;
 use crate::error::{ApiError, Service};
 use crate::render::{
@@ -133,13 +133,15 @@ async fn list_clusters(
     params: Params,
 ) -> Result<Json<Value>, ApiError> {
     let cap = sim.config().max_page_size;
-    sim.with_world(|w| {
-        let items = w
-            .clusters
-            .iter()
-            .map(|rec| (w.cluster_search_view(rec), w.render_cluster(rec, false)))
-            .collect();
-        list(&CLUSTERS, items, &params, cap).map_err(|e| e.at(w.now))
+    sim.with_world_read(|w| {
+        let now = w.now;
+        list_cached(w, &CLUSTERS, &params, cap, "", |w| {
+            w.clusters
+                .iter()
+                .map(|rec| (w.cluster_search_view(rec), w.render_cluster(rec, false)))
+                .collect()
+        })
+        .map_err(|e| e.at(now))
     })
     .map(Json)
 }

@@ -131,7 +131,7 @@ async fn api_gate(State(sim): State<Simulator>, req: Request, next: Next) -> Res
     } else {
         (req, None)
     };
-    let organizations = sim.with_world(|w| {
+    let organizations = sim.with_world_read(|w| {
         let mut orgs = touched_organizations(w, &path, req.uri().query().unwrap_or(""));
         if let Some(org) =
             body_cluster.and_then(|c| w.organization_of_cluster(&c).map(str::to_owned))
@@ -263,6 +263,49 @@ pub fn list(
     params: &Params,
     max_page_size: Option<usize>,
 ) -> Result<Value, ApiError> {
+    let (page, size) = paging(spec, params, max_page_size)?;
+    let selected = select(spec, items, params)?;
+    Ok(page_of(spec, &selected, page, size))
+}
+
+/// [`list`] for a fleet-wide collection, with the selection (filter and order)
+/// cached per query while the world is unchanged: a client pages through
+/// thousands of items 100 at a time, and rendering and filtering the whole
+/// collection for every page made paging quadratic.
+pub fn list_cached(
+    w: &mut crate::world::World,
+    spec: &ListSpec,
+    params: &Params,
+    max_page_size: Option<usize>,
+    variant: &str,
+    render: impl FnOnce(&crate::world::World) -> Vec<(Value, Value)>,
+) -> Result<Value, ApiError> {
+    let (page, size) = paging(spec, params, max_page_size)?;
+    let key = format!(
+        "{}\u{0}{variant}\u{0}{}\u{0}{}",
+        spec.kind,
+        params.get("search").unwrap_or(""),
+        params
+            .get("order")
+            .or_else(|| params.get("orderBy"))
+            .unwrap_or("")
+    );
+    let selected = match w.query_cache.get(&key) {
+        Some((generation, hit)) if *generation == w.generation => hit.clone(),
+        _ => {
+            let selected = Arc::new(select(spec, render(w), params)?);
+            w.query_cache.insert(key, (w.generation, selected.clone()));
+            selected
+        }
+    };
+    Ok(page_of(spec, &selected, page, size))
+}
+
+fn paging(
+    spec: &ListSpec,
+    params: &Params,
+    max_page_size: Option<usize>,
+) -> Result<(usize, usize), ApiError> {
     let bad = |reason: String| ApiError::bad_request(spec.service, reason);
     let page = match params.get("page") {
         None => 1,
@@ -278,8 +321,15 @@ pub fn list(
             .parse::<usize>()
             .map_err(|_| bad(format!("Invalid size '{s}': must be an integer >= 0")))?,
     };
-    let size = max_page_size.map_or(size, |cap| size.min(cap));
+    Ok((page, max_page_size.map_or(size, |cap| size.min(cap))))
+}
 
+/// The served JSON of the items matching `search`, in `order`.
+fn select(
+    spec: &ListSpec,
+    items: Vec<(Value, Value)>,
+    params: &Params,
+) -> Result<Vec<Value>, ApiError> {
     let mut items = items;
     if let (Some(fields), Some(text)) = (spec.fields, params.get("search"))
         && !text.trim().is_empty()
@@ -315,20 +365,22 @@ pub fn list(
             .filter_map(|i| slots.get_mut(i).and_then(Option::take))
             .collect();
     }
-    let total = items.len();
-    let page_items: Vec<Value> = items
-        .into_iter()
+    Ok(items.into_iter().map(|(_, served)| served).collect())
+}
+
+fn page_of(spec: &ListSpec, selected: &[Value], page: usize, size: usize) -> Value {
+    let page_items: Vec<&Value> = selected
+        .iter()
         .skip((page - 1).saturating_mul(size))
         .take(size)
-        .map(|(_, served)| served)
         .collect();
-    Ok(json!({
+    json!({
         "kind": spec.kind,
         "page": page,
         "size": page_items.len(),
-        "total": total,
+        "total": selected.len(),
         "items": page_items,
-    }))
+    })
 }
 
 /// A collection OCM does not page (per-owner label lists).
