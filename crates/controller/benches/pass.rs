@@ -1,6 +1,6 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a benchmark reports on the terminal
 //! Reconciler pass benchmark: one pass over a 2,000-cluster fleet served by the
-//! simulator with 50 ms of latency per API request, at concurrency 8 and 1, and
+//! simulator with 50 ms of latency per API request, at concurrency 8, 32, 64 and 1, and
 //! request counts showing that per-cluster calls follow the clusters that need a
 //! decision, not the fleet.
 //!
@@ -158,6 +158,11 @@ fn main() {
             "2,000 clusters, all opted in, concurrency 32".into(),
             fleet(2000, 0.0, 0.0),
             32,
+        ),
+        (
+            "2,000 clusters, all opted in, concurrency 64".into(),
+            fleet(2000, 0.0, 0.0),
+            64,
         ),
         (
             "2,000 clusters, half opted in, concurrency 8".into(),
