@@ -16,20 +16,28 @@ pub fn minor_prefix(v: &Version) -> String {
 /// `available_upgrades` (not the HCP-augmented list), lies beyond the cluster's
 /// current minor, and a handler for its label declares it applicable.
 pub fn applicable(gate: &VersionGate, cluster: &Cluster) -> bool {
-    let Ok(gate_minor) = format!("{}.0", gate.version_raw_id_prefix).parse::<Version>() else {
+    let Some((major, minor)) = parse_prefix(&gate.version_raw_id_prefix) else {
         return false;
     };
     let offered = cluster
         .available_upgrades
         .iter()
-        .any(|v| minor_prefix(v) == gate.version_raw_id_prefix);
-    let current_minor = Version::new(cluster.version.major, cluster.version.minor, 0);
+        .any(|v| v.major == major && v.minor == minor);
+    // `major.minor.0` of the cluster strictly below the gate's `major.minor.0`.
+    let beyond = (cluster.version.major, cluster.version.minor) < (major, minor);
     let handled = match gate.label.as_str() {
         GATE_OCP | GATE_INGRESS => true,
         GATE_STS => cluster.sts,
         _ => false,
     };
-    offered && current_minor < gate_minor && handled
+    offered && beyond && handled
+}
+
+/// `major.minor` as numbers (no allocation: this runs per cluster and gate).
+fn parse_prefix(prefix: &str) -> Option<(u64, u64)> {
+    let (major, minor) = prefix.split_once('.')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(major) && digits(minor)).then(|| Some((major.parse().ok()?, minor.parse().ok()?)))?
 }
 
 /// The applicable gates for `target`'s minor that `cluster` has not agreed to
@@ -39,10 +47,9 @@ pub fn missing_for<'g>(
     cluster: &Cluster,
     target: &Version,
 ) -> Vec<&'g VersionGate> {
-    let prefix = minor_prefix(target);
     gates
         .iter()
-        .filter(|g| g.version_raw_id_prefix == prefix)
+        .filter(|g| parse_prefix(&g.version_raw_id_prefix) == Some((target.major, target.minor)))
         .filter(|g| applicable(g, cluster))
         .filter(|g| !cluster.gate_agreements.contains(&g.id))
         .collect()

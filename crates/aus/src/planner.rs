@@ -326,6 +326,12 @@ struct Decider<'p, 'a> {
     /// (sector, workload) -> (dependency sector, its lowest version): the binding
     /// floor over the first-populated dependencies (R89), memoised.
     dependency_floor: FxHashMap<(usize, &'p str), Option<(usize, &'a Version)>>,
+    /// Per distinct version: its string and the organization pattern blocking it
+    /// (a fleet has thousands of clusters but few versions; formatting and regex
+    /// matching per cluster and candidate dominated the decision loop).
+    version_facts: FxHashMap<&'a Version, (Rc<str>, Option<&'p str>)>,
+    /// Soak days per (version, workload), from the aggregated table.
+    soaked: FxHashMap<(&'a Version, &'p str), f64>,
     /// `outside-schedule` detail per next slot: formatting instants per cluster
     /// would dominate the explanations.
     closed_details: FxHashMap<Option<Timestamp>, String>,
@@ -374,6 +380,8 @@ impl<'p, 'a> Decider<'p, 'a> {
             dependency_floor: FxHashMap::default(),
             windows: FxHashMap::default(),
             closed_details: FxHashMap::default(),
+            version_facts: FxHashMap::default(),
+            soaked: FxHashMap::default(),
             marked: vec![false; specs.len()],
         }
     }
@@ -498,18 +506,47 @@ impl<'p, 'a> Decider<'p, 'a> {
             .or_insert_with(|| schedule::window(schedule, now, CLUSTER_DELAY, CLUSTER_WINDOW))
     }
 
-    /// The first pattern (organization's, then cluster's) blocking `version`.
-    fn blocked_by(&self, i: usize, version: &str) -> Option<&'p str> {
+    /// A version's string and the organization pattern blocking it, cached.
+    fn facts(&mut self, v: &'a Version) -> (Rc<str>, Option<&'p str>) {
+        let org: &'p OrgPolicy = self.org_policy;
+        self.version_facts
+            .entry(v)
+            .or_insert_with(|| {
+                let vs: Rc<str> = v.to_string().into();
+                let blocked = org
+                    .blocked_versions
+                    .iter()
+                    .find(|p| p.matches(&vs))
+                    .map(VersionPattern::as_str);
+                (vs, blocked)
+            })
+            .clone()
+    }
+
+    /// Soak days of `v` for `workload` (0 when absent), cached.
+    fn soak_days(&mut self, v: &'a Version, vs: &str, workload: &'p str) -> f64 {
+        let table = self.table;
+        *self
+            .soaked
+            .entry((v, workload))
+            .or_insert_with(|| table.soak_days(vs, workload))
+    }
+
+    /// The first pattern (organization's, then cluster's) blocking `v`.
+    fn blocked_by(&mut self, i: usize, v: &'a Version) -> Option<&'p str> {
         if self.input.faults.ignore_blocked_versions {
             return None;
         }
+        let (vs, org) = self.facts(v);
         let specs: &'p [Spec<'a>] = self.specs;
-        let org: &'p OrgPolicy = self.org_policy;
-        org.blocked_versions
-            .iter()
-            .chain(specs[i].policy.blocked_versions.iter())
-            .find(|p| p.matches(version))
-            .map(VersionPattern::as_str)
+        org.or_else(|| {
+            specs[i]
+                .policy
+                .blocked_versions
+                .iter()
+                .find(|p| p.matches(&vs))
+                .map(VersionPattern::as_str)
+        })
     }
 
     /// The lowest version among the first-populated dependencies of `sector` for
@@ -541,7 +578,7 @@ impl<'p, 'a> Decider<'p, 'a> {
     fn conditions(
         &mut self,
         i: usize,
-        candidate: &Version,
+        candidate: &'a Version,
         version: &str,
         explain_it: bool,
     ) -> Result<(), Option<Explanation>> {
@@ -589,11 +626,13 @@ impl<'p, 'a> Decider<'p, 'a> {
             return Ok(());
         }
         let needed = spec.policy.soak_days as f64;
-        let met = spec
-            .policy
-            .workloads
-            .iter()
-            .all(|w| self.table.soak_days(version, w) >= needed);
+        let mut met = true;
+        for w in spec.policy.workloads.iter() {
+            if self.soak_days(candidate, version, w) < needed {
+                met = false;
+                break;
+            }
+        }
         if met {
             return Ok(());
         }
@@ -632,8 +671,8 @@ impl<'p, 'a> Decider<'p, 'a> {
         let mut first_failure: Option<Explanation> = None;
         let mut blocked: Vec<String> = Vec::new();
         for candidate in candidates {
-            let version = candidate.to_string();
-            if let Some(p) = self.blocked_by(i, &version) {
+            let (version, _) = self.facts(candidate);
+            if let Some(p) = self.blocked_by(i, candidate) {
                 blocked.push(format!("{version} by {p}"));
                 continue;
             }
