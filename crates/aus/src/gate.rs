@@ -55,12 +55,6 @@ pub fn missing_for<'g>(
         .collect()
 }
 
-/// Whether any gate could matter for this cluster at all: lets the reconciler
-/// fetch gate agreements only for clusters where a decision may need them.
-pub fn any_applicable(gates: &[VersionGate], cluster: &Cluster) -> bool {
-    gates.iter().any(|g| applicable(g, cluster))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,12 +128,12 @@ mod tests {
                 1
             );
         }
-        assert!(!any_applicable(
-            &gates,
+        assert!(!applicable(
+            &gates[0],
             &cluster(Product::Osd, false, false, &[], &[])
         ));
-        assert!(!any_applicable(
-            &gates,
+        assert!(!applicable(
+            &gates[0],
             &cluster(Product::Osd, false, false, &["4.12.18"], &[])
         ));
     }

@@ -400,8 +400,8 @@ impl Reconciler {
 
         // One transaction per organization and pass: read, update, save (R75).
         let plan = if self.config.dry_run {
-            let stored = self.store.load(&key).await?;
-            plan_org(&with(&base, &owned, stored.as_ref()))
+            // Nothing is written in a dry run: the history read above is current.
+            plan_org(&with(&base, &owned, stored_for_probe.as_ref()))
         } else {
             let txn = self.store.begin(&key).await?;
             let plan = plan_org(&with(&base, &owned, txn.history()));
