@@ -65,6 +65,20 @@ pub enum AusCommand {
     /// upgrade policies and channel switches, keep the soak history, send feedback
     /// as service logs, and expose metrics.
     Run(Box<RunArgs>),
+    /// Manage one cluster's AUS policy (its subscription's labels).
+    Policy {
+        #[command(subcommand)]
+        command: Box<crate::policy::PolicyCommand>,
+    },
+    /// Manage the organization's AUS settings (its labels).
+    Org {
+        #[command(subcommand)]
+        command: Box<crate::org::OrgCommand>,
+    },
+    /// Apply a policy-as-code file: an organization's whole AUS configuration.
+    Apply(Box<crate::apply::ApplyArgs>),
+    /// Print an organization's AUS configuration as a policy-as-code file.
+    Export(Box<crate::apply::ExportArgs>),
 }
 
 /// How to reach OCM; shared by every command that talks to it.

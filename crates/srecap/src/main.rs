@@ -12,8 +12,12 @@
 //!
 //! A closed standard output (`srecap aus plan | head`) is success, not an error.
 
+mod apply;
 mod cli;
+mod configuration;
+mod org;
 mod plan_view;
+mod policy;
 mod run;
 mod serve;
 
@@ -54,6 +58,10 @@ fn main() -> ExitCode {
         Command::Aus { command } => match command {
             AusCommand::Plan(args) => plan_view::run(&args),
             AusCommand::Run(args) => run::run(&args),
+            AusCommand::Policy { command } => policy::run(&command),
+            AusCommand::Org { command } => org::run(&command),
+            AusCommand::Apply(args) => apply::apply(&args),
+            AusCommand::Export(args) => apply::export(&args),
         },
         Command::Sim { command } => match command {
             SimCommand::Serve(args) => serve::run(&args),
