@@ -1,0 +1,615 @@
+//! The configuration commands (`srecap aus policy|org|apply|export`) through the
+//! real binary against the simulator over HTTP: exactly the expected labels are
+//! written, bad input writes nothing, re-applying writes nothing.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use assert_cmd::cargo::CommandCargoExt;
+use jiff::Timestamp;
+use serde_json::Value;
+use srecap_sim::{RunningSim, SimConfig, Simulator};
+
+const AUS: &str = "sre-capabilities.aus.";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+struct Env {
+    _runtime: tokio::runtime::Runtime,
+    sim: RunningSim,
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    /// The example fleet, with one label of another tool on a cluster and on the
+    /// organization (which no command may touch).
+    fn new() -> Env {
+        let mut fleet =
+            srecap_fleet::load_scenario(&repo().join("examples/fleet.yaml"), Timestamp::UNIX_EPOCH)
+                .unwrap();
+        for c in &mut fleet.clusters {
+            c.labels.insert("owner".into(), "team-a".into());
+        }
+        fleet.organizations[0]
+            .labels
+            .insert("billing.tier".into(), "gold".into());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let sim = runtime
+            .block_on(srecap_sim::spawn(Simulator::new(
+                fleet,
+                SimConfig::default(),
+            )))
+            .unwrap();
+        Env {
+            _runtime: runtime,
+            sim,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::cargo_bin("srecap").unwrap();
+        cmd.args(["aus"])
+            .args(args)
+            .args(["--ocm-url", &self.sim.base_url()])
+            .args(["--token-url", &self.sim.token_url()])
+            .args(["--client-id", "srecap-sim", "--client-secret", "srecap-sim"])
+            .env_remove("OCM_URL")
+            .env("HOME", self.dir.path())
+            .current_dir(self.dir.path());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Exit 2, and nothing written; returns standard error.
+    fn refused(&self, args: &[&str]) -> String {
+        self.sim.sim.reset_request_counts();
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(self.writes(), 0, "{args:?} wrote: {stderr}");
+        assert!(stderr.contains("error: "), "{stderr}");
+        stderr
+    }
+
+    /// POST, PATCH and DELETE requests since the counts were reset.
+    fn writes(&self) -> u64 {
+        self.sim
+            .sim
+            .request_counts()
+            .iter()
+            .filter(|(k, _)| !k.starts_with("GET "))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    fn cluster_labels(&self, name: &str) -> BTreeMap<String, String> {
+        let fleet = self.sim.sim.fleet();
+        fleet
+            .clusters
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap()
+            .labels
+            .clone()
+    }
+
+    fn org_labels(&self, id: &str) -> BTreeMap<String, String> {
+        let fleet = self.sim.sim.fleet();
+        fleet
+            .organizations
+            .iter()
+            .find(|o| o.id == id)
+            .unwrap()
+            .labels
+            .clone()
+    }
+
+    fn all_labels(&self) -> String {
+        serde_json::to_string(&self.sim.sim.fleet().organizations).unwrap()
+            + &serde_json::to_string(
+                &self
+                    .sim
+                    .sim
+                    .fleet()
+                    .clusters
+                    .iter()
+                    .map(|c| (&c.name, c.labels.clone()))
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap()
+    }
+}
+
+fn aus(labels: &BTreeMap<String, String>) -> BTreeMap<&str, &str> {
+    labels
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix(AUS)?, v.as_str())))
+        .collect()
+}
+
+const CLUSTER: &str = "plat-dev-apse2-01";
+
+#[test]
+fn policy_apply_writes_exactly_the_policy_and_presets_expand() {
+    let env = Env::new();
+    env.ok(&[
+        "policy",
+        "apply",
+        "--cluster",
+        CLUSTER,
+        "--workload",
+        "api,web",
+        "--workload",
+        "db",
+        "--schedule",
+        "nightly",
+        "--soak-days",
+        "3",
+        "--mutex",
+        "apse2",
+        "--sector",
+        "stage",
+        "--blocked-version",
+        r"^4\.16\.3$",
+        "--gate-approval",
+        "api.openshift.com/gate-ocp",
+        "-o",
+        "json",
+    ]);
+    let labels = env.cluster_labels(CLUSTER);
+    assert_eq!(
+        aus(&labels),
+        BTreeMap::from([
+            ("blocked-versions", r"^4\.16\.3$"),
+            ("mutexes", "apse2"),
+            ("schedule", "0 2 * * *"),
+            ("sector", "stage"),
+            ("soak-days", "3"),
+            ("version-gate-approvals", "api.openshift.com/gate-ocp"),
+            ("workloads", "api,web,db"),
+        ])
+    );
+    assert_eq!(labels["owner"], "team-a");
+
+    // A whole policy: settings not given go.
+    for (preset, cron) in [
+        ("anytime", "* * * * *"),
+        ("weekdays", "0 * * * 1-5"),
+        ("weekends", "0 * * * 0,6"),
+    ] {
+        env.ok(&[
+            "policy",
+            "apply",
+            "--cluster",
+            CLUSTER,
+            "--workload",
+            "api",
+            "--schedule",
+            preset,
+            "--soak-days",
+            "0",
+        ]);
+        assert_eq!(
+            aus(&env.cluster_labels(CLUSTER)),
+            BTreeMap::from([("schedule", cron), ("soak-days", "0"), ("workloads", "api")])
+        );
+    }
+
+    // get shows it; delete removes every AUS label and nothing else.
+    let got: Value =
+        serde_json::from_str(&env.ok(&["policy", "get", "--cluster", CLUSTER, "-o", "json"]))
+            .unwrap();
+    assert_eq!(got["policy"]["schedule"], "0 * * * 0,6");
+    assert_eq!(got["errors"], serde_json::json!([]));
+    env.ok(&["policy", "delete", "--cluster", CLUSTER]);
+    let labels = env.cluster_labels(CLUSTER);
+    assert!(aus(&labels).is_empty());
+    assert_eq!(labels["owner"], "team-a");
+}
+
+#[test]
+fn policy_dry_run_shows_the_diff_and_writes_nothing() {
+    let env = Env::new();
+    env.sim.sim.reset_request_counts();
+    let out = env.ok(&[
+        "policy",
+        "apply",
+        "--cluster",
+        CLUSTER,
+        "--workload",
+        "ingress",
+        "--schedule",
+        "weekdays",
+        "--soak-days",
+        "2",
+        "--mutex",
+        "apse2",
+        "--dry-run",
+        "-o",
+        "table",
+    ]);
+    assert_eq!(env.writes(), 0);
+    insta::assert_snapshot!("policy_apply_dry_run", out);
+
+    let dump = env.ok(&[
+        "policy",
+        "apply",
+        "--cluster",
+        CLUSTER,
+        "--workload",
+        "ingress",
+        "--schedule",
+        "weekdays",
+        "--soak-days",
+        "2",
+        "--dump",
+    ]);
+    assert_eq!(env.writes(), 0);
+    insta::assert_snapshot!("policy_apply_dump", dump);
+
+    let out = env.ok(&[
+        "policy",
+        "validate",
+        "--cluster",
+        CLUSTER,
+        "--workload",
+        "ingress",
+        "--schedule",
+        "weekdays",
+        "--soak-days",
+        "2",
+        "-o",
+        "table",
+    ]);
+    assert!(out.contains("is valid"), "{out}");
+    assert_eq!(env.writes(), 0);
+}
+
+#[test]
+fn invalid_input_is_refused_naming_the_label_and_nothing_is_written() {
+    let env = Env::new();
+    let before = env.all_labels();
+    let policy = |extra: &[&'static str]| -> Vec<&'static str> {
+        let mut args = vec![
+            "policy",
+            "apply",
+            "--cluster",
+            CLUSTER,
+            "--workload",
+            "ingress",
+            "--schedule",
+            "weekdays",
+            "--soak-days",
+            "2",
+        ];
+        args.extend_from_slice(extra);
+        args
+    };
+    let e = env.refused(&[
+        "policy",
+        "apply",
+        "--cluster",
+        CLUSTER,
+        "--workload",
+        "w",
+        "--schedule",
+        "0 48 * * *",
+        "--soak-days",
+        "1",
+    ]);
+    assert!(
+        e.contains("--schedule: label sre-capabilities.aus.schedule: invalid cron"),
+        "{e}"
+    );
+    let e = env.refused(&policy(&["--blocked-version", "("]));
+    assert!(
+        e.contains("label sre-capabilities.aus.blocked-versions: invalid regular expression"),
+        "{e}"
+    );
+    let e = env.refused(&policy(&["--sector", "qa"]));
+    assert!(e.contains("label sre-capabilities.aus.sector: sector \"qa\" is not declared by the organization (declared: dev, prod, stage)"), "{e}");
+    let e = env.refused(&policy(&["--mutex", "a,,b"]));
+    assert!(e.contains("label sre-capabilities.aus.mutexes"), "{e}");
+    let e = env.refused(&[
+        "policy",
+        "validate",
+        "--cluster",
+        CLUSTER,
+        "--workload",
+        "w",
+        "--schedule",
+        "sometimes",
+        "--soak-days",
+        "1",
+    ]);
+    assert!(e.contains("preset"), "{e}");
+    let e = env.refused(&["policy", "get", "--cluster", "nope"]);
+    assert!(
+        e.contains("no cluster \"nope\" in organization org-platform"),
+        "{e}"
+    );
+    let e = env.refused(&["policy", "get", "--cluster", CLUSTER, "--org", "org-nope"]);
+    assert!(e.contains("unknown organization \"org-nope\""), "{e}");
+    let e = env.refused(&["org", "max-parallel", "prod", "lots"]);
+    assert!(
+        e.contains("label sre-capabilities.aus.sector-max-parallel-upgrades.prod"),
+        "{e}"
+    );
+    let e = env.refused(&["org", "max-parallel", "qa", "2"]);
+    assert!(e.contains("sector \"qa\" is not declared"), "{e}");
+    let e = env.refused(&["org", "inherit", "org-platform"]);
+    assert!(e.contains("cannot inherit version data from itself"), "{e}");
+    let e = env.refused(&["org", "inherit", "org-nope"]);
+    assert!(e.contains("unknown organization \"org-nope\""), "{e}");
+    // Removing a sector its clusters still use.
+    let e = env.refused(&["org", "sectors", "remove-dep", "prod", "--org", "org-data"]);
+    assert!(e.contains("sector \"prod\" is not declared"), "{e}");
+    assert_eq!(before, env.all_labels());
+}
+
+#[test]
+fn sector_cycles_are_refused_naming_the_cycle() {
+    let env = Env::new();
+    let e = env.refused(&["org", "sectors", "add-dep", "dev=prod"]);
+    assert!(
+        e.contains("sector dependency cycle: dev -> prod -> stage -> dev"),
+        "{e}"
+    );
+    let e = env.refused(&["org", "sectors", "set", "a=b", "b=a"]);
+    assert!(e.contains("sector dependency cycle: a -> b -> a"), "{e}");
+}
+
+#[test]
+fn org_settings_commands_write_the_expected_labels() {
+    let env = Env::new();
+    let org = "org-data";
+    let run = |args: &[&str]| {
+        let mut a = args.to_vec();
+        a.extend(["--org", org, "-o", "json"]);
+        env.ok(&a)
+    };
+    run(&["org", "blocked-versions", "add", r"^4\.16\.3$", "rc"]);
+    run(&["org", "blocked-versions", "remove", "rc"]);
+    run(&["org", "sectors", "add-dep", "canary=", "prod=canary"]);
+    run(&["org", "max-parallel", "prod", "25%"]);
+    run(&["org", "publish", "org-payments"]);
+    run(&["org", "inherit", "remove", "org-platform"]);
+    assert_eq!(
+        aus(&env.org_labels(org)),
+        BTreeMap::from([
+            ("blocked-versions", r"^4\.16\.3$"),
+            ("sector-deps.canary", ""),
+            ("sector-deps.dev", ""),
+            ("sector-deps.prod", "stage,canary"),
+            ("sector-deps.stage", "dev"),
+            ("sector-max-parallel-upgrades.prod", "25%"),
+            ("version-data.publish", "org-payments"),
+        ])
+    );
+    let got: Value = serde_json::from_str(&run(&["org", "get"])).unwrap();
+    assert_eq!(got["sectors"]["prod"]["max_parallel"], "25%");
+    assert_eq!(got["blocked_versions"], serde_json::json!([r"^4\.16\.3$"]));
+    let got: Value = serde_json::from_str(&run(&["org", "max-parallel", "get"])).unwrap();
+    assert_eq!(
+        got,
+        serde_json::json!({"sectors": {"prod": {"max_parallel": "25%"}}})
+    );
+    run(&["org", "max-parallel", "unset", "prod"]);
+    run(&["org", "sectors", "remove-dep", "prod=canary"]);
+    run(&["org", "sectors", "remove-dep", "canary"]);
+    run(&["org", "blocked-versions", "set"]);
+    let labels = env.org_labels(org);
+    assert!(
+        !labels
+            .keys()
+            .any(|k| k.contains("canary") || k.contains("max-parallel") || k.contains("blocked")),
+        "{labels:?}"
+    );
+    assert_eq!(labels[&format!("{AUS}sector-deps.prod")], "stage");
+}
+
+fn apply_file(env: &Env, text: &str, extra: &[&str]) -> Output {
+    let mut child = env
+        .cmd(&["apply", "-f", "-"])
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn apply_twice_is_a_no_op_and_export_round_trips() {
+    let env = Env::new();
+    // Export, then apply the export: not a single write.
+    let exported = env.ok(&["export", "--org", "org-payments"]);
+    env.sim.sim.reset_request_counts();
+    let out = apply_file(&env, &exported, &["--prune", "-o", "table"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.writes(), 0);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("no changes"));
+
+    // A change applied twice writes once.
+    let changed = exported
+        .replacen("soak_days: 0", "soak_days: 4", 1)
+        .replace(
+            "version_data:",
+            "version_data:\n    publish: [org-data]\n  unused:",
+        );
+    let changed = changed.replace("  unused:\n", "");
+    let path = env.dir.path().join("payments.yaml");
+    std::fs::write(&path, &changed).unwrap();
+    let file = path.to_str().unwrap();
+    env.sim.sim.reset_request_counts();
+    let first = env.ok(&["apply", "-f", file, "-o", "json"]);
+    let report: Value = serde_json::from_str(&first).unwrap();
+    assert!(!report["changes"].as_array().unwrap().is_empty(), "{first}");
+    assert!(env.writes() > 0);
+    env.sim.sim.reset_request_counts();
+    let second: Value =
+        serde_json::from_str(&env.ok(&["apply", "-f", file, "-o", "json"])).unwrap();
+    assert_eq!(second["changes"], serde_json::json!([]));
+    assert_eq!(env.writes(), 0);
+    let counts = env.sim.sim.request_counts();
+    assert!(counts.keys().all(|k| k.starts_with("GET ")), "{counts:?}");
+}
+
+#[test]
+fn prune_removes_only_aus_labels_the_file_no_longer_declares() {
+    let env = Env::new();
+    let exported = env.ok(&["export"]);
+    let doc: Value = serde_saphyr::from_str(&exported).unwrap();
+    let names: Vec<String> = doc["clusters"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    // Drop the first cluster and the publish setting from the file.
+    let mut doc = doc;
+    doc["clusters"].as_object_mut().unwrap().remove(&names[0]);
+    doc["settings"]
+        .as_object_mut()
+        .unwrap()
+        .remove("version_data");
+    let text = serde_json::to_string(&doc).unwrap();
+
+    // Without --prune nothing goes.
+    env.sim.sim.reset_request_counts();
+    let out = apply_file(&env, &text, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.writes(), 0);
+
+    let out = apply_file(&env, &text, &["--prune", "-o", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let removed: Vec<(String, String)> = report["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| {
+            let who = t["target"]["name"]
+                .as_str()
+                .or(t["target"]["id"].as_str())
+                .unwrap()
+                .to_owned();
+            t["changes"].as_array().unwrap().iter().map(move |c| {
+                assert!(c["new"].is_null(), "{c}");
+                (who.clone(), c["key"].as_str().unwrap().to_owned())
+            })
+        })
+        .collect();
+    assert!(
+        removed.iter().all(|(_, k)| k.starts_with(AUS)),
+        "{removed:?}"
+    );
+    assert!(removed.contains(&("org-platform".into(), format!("{AUS}version-data.publish"))));
+    assert!(
+        removed
+            .iter()
+            .filter(|(who, _)| *who != "org-platform")
+            .all(|(who, _)| *who == names[0])
+    );
+    let labels = env.cluster_labels(&names[0]);
+    assert!(aus(&labels).is_empty());
+    assert_eq!(labels["owner"], "team-a");
+    assert_eq!(env.org_labels("org-platform")["billing.tier"], "gold");
+}
+
+#[test]
+fn file_errors_name_file_line_and_field_and_write_nothing() {
+    let env = Env::new();
+    let path = env.dir.path().join("bad.yaml");
+    std::fs::write(
+        &path,
+        "apiVersion: srecap/v1\nkind: AusConfiguration\norganization: org-platform\nclusters:\n  plat-dev-apse2-01:\n    workloads: [ingress]\n    schedule: '0 48 * * *'\n    soak_days: 1\n",
+    )
+    .unwrap();
+    let e = env.refused(&["apply", "-f", path.to_str().unwrap()]);
+    assert!(
+        e.contains("bad.yaml:7: clusters.plat-dev-apse2-01.schedule: invalid cron expression"),
+        "{e}"
+    );
+    std::fs::write(
+        &path,
+        "apiVersion: srecap/v1\nkind: AusConfiguration\norganization: org-platform\nclusters:\n  nope:\n    workloads: [ingress]\n    schedule: nightly\n    soak_days: 1\n",
+    )
+    .unwrap();
+    let e = env.refused(&["apply", "-f", path.to_str().unwrap()]);
+    assert!(
+        e.contains("clusters.nope: no cluster \"nope\" in organization org-platform"),
+        "{e}"
+    );
+    let e = env.refused(&["apply", "-f", "missing.yaml"]);
+    assert!(e.contains("missing.yaml"), "{e}");
+}
+
+#[test]
+fn completions_offer_the_configuration_commands() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::cargo_bin("srecap")
+            .unwrap()
+            .args(["completion", shell])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        // clap_complete's fish script stops two subcommands deep.
+        let words: &[&str] = if shell == "fish" {
+            &["policy", "blocked-versions", "max-parallel", "export"]
+        } else {
+            &[
+                "policy",
+                "blocked-versions",
+                "add-dep",
+                "max-parallel",
+                "export",
+                "prune",
+            ]
+        };
+        for word in words {
+            assert!(text.contains(word), "{shell} lacks {word}");
+        }
+    }
+}
