@@ -248,15 +248,15 @@ pub fn render_diff(report: &Report<'_>) -> String {
             match (old, new) {
                 (None, Some(v)) => {
                     counts[0] += 1;
-                    let _ = writeln!(s, "  + {key} = {v:?}");
+                    let _ = writeln!(s, "  + {key} = '{v}'");
                 }
                 (Some(o), Some(v)) => {
                     counts[1] += 1;
-                    let _ = writeln!(s, "  ~ {key}: {o:?} -> {v:?}");
+                    let _ = writeln!(s, "  ~ {key}: '{o}' -> '{v}'");
                 }
                 (Some(o), None) => {
                     counts[2] += 1;
-                    let _ = writeln!(s, "  - {key} (was {o:?})");
+                    let _ = writeln!(s, "  - {key} (was '{o}')");
                 }
                 (None, None) => {}
             }

@@ -613,3 +613,141 @@ fn completions_offer_the_configuration_commands() {
         }
     }
 }
+
+/// `cmd` split as a POSIX shell would for the README's lines: words, single
+/// quotes, a trailing `# comment` and a `> file` redirection.
+fn shell_words(line: &str) -> (Vec<String>, Option<String>, String) {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = line.chars().peekable();
+    let mut comment = String::new();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                let w = word.get_or_insert_with(String::new);
+                for q in chars.by_ref() {
+                    if q == '\'' {
+                        break;
+                    }
+                    w.push(q);
+                }
+            }
+            '#' if word.is_none() => {
+                comment = chars.by_ref().collect();
+            }
+            c if c.is_whitespace() => words.extend(word.take()),
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    let redirect = match words.iter().position(|w| w == ">") {
+        Some(i) => {
+            let target = words[i + 1].clone();
+            words.truncate(i);
+            Some(target)
+        }
+        None => None,
+    };
+    (words, redirect, comment)
+}
+
+#[test]
+fn the_readme_walkthrough_runs_as_written() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let block = readme
+        .split("<!-- walkthrough:begin -->")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- walkthrough:end -->").next())
+        .expect("README walkthrough markers");
+    let fleet = srecap_fleet::load_scenario(
+        &repo().join("examples/walkthrough.yaml"),
+        Timestamp::UNIX_EPOCH,
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sim = runtime
+        .block_on(srecap_sim::spawn(Simulator::new(
+            fleet,
+            SimConfig::default(),
+        )))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The walkthrough's `ocm` login file, pointing at this simulator.
+    let config = dir.path().join("ocm.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({
+            "url": sim.base_url(),
+            "token_url": sim.token_url(),
+            "client_id": "srecap-sim",
+            "client_secret": "srecap-sim",
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let mut ran = 0;
+    let srecap = |args: &[String]| {
+        Command::cargo_bin("srecap")
+            .unwrap()
+            .args(args)
+            .env("OCM_CONFIG", &config)
+            .env("HOME", dir.path())
+            .env_remove("OCM_URL")
+            .env_remove("OCM_CLIENT_ID")
+            .env_remove("OCM_CLIENT_SECRET")
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    for line in block.lines().filter(|l| l.starts_with("srecap ")) {
+        let (words, redirect, comment) = shell_words(line);
+        if words.iter().any(|w| w == "--dry-run") {
+            // The README quotes this output as a terminal shows it.
+            let mut table = words[1..].to_vec();
+            table.extend(["-o".to_owned(), "table".to_owned()]);
+            let shown = String::from_utf8(srecap(&table).stdout).unwrap();
+            assert!(readme.contains(&shown), "README lacks:\n{shown}");
+        }
+        let out = srecap(&words[1..]);
+        let expected = if comment.contains("exit 2") { 2 } else { 0 };
+        assert_eq!(
+            out.status.code(),
+            Some(expected),
+            "{line}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        if let Some(file) = redirect {
+            std::fs::write(dir.path().join(file), &stdout).unwrap();
+        }
+        if words.iter().any(|w| w == "--prune") {
+            let report: Value = serde_json::from_str(&stdout).unwrap();
+            assert_eq!(report["changes"], serde_json::json!([]), "{stdout}");
+        }
+        ran += 1;
+    }
+    assert_eq!(ran, 14);
+    let f = sim.sim.fleet();
+    let org = &f.organizations[0].labels;
+    assert_eq!(org[&format!("{AUS}sector-deps.prod")], "stage");
+    assert_eq!(org[&format!("{AUS}blocked-versions")], r"^4\.16\.5$");
+    let mutexes: std::collections::BTreeSet<&str> = f
+        .clusters
+        .iter()
+        .map(|c| c.labels[&format!("{AUS}mutexes")].as_str())
+        .collect();
+    assert_eq!(mutexes.into_iter().collect::<Vec<_>>(), ["eu", "us"]);
+
+    // The format example of the README is a valid document.
+    let example = readme
+        .split("### Policy as code")
+        .nth(1)
+        .and_then(|r| r.split("```yaml\n").nth(1))
+        .and_then(|r| r.split("```").next())
+        .unwrap();
+    srecap_aus::configuration::Configuration::parse("README.md", example).unwrap();
+}
