@@ -751,3 +751,53 @@ fn the_readme_walkthrough_runs_as_written() {
         .unwrap();
     srecap_aus::configuration::Configuration::parse("README.md", example).unwrap();
 }
+
+#[test]
+fn api_failures_exit_1_naming_what_failed() {
+    let env = Env::new();
+    // PATCH is not retried on a 500 (OCM may have acted), so the first one fails.
+    env.sim.sim.add_fault(srecap_sim::Fault {
+        status: 500,
+        path_prefix: Some("/api/accounts_mgmt/v1/subscriptions".into()),
+        method: Some("PATCH".into()),
+        organization: None,
+        count: None,
+        retry_after: None,
+    });
+    let out = env.run(&[
+        "policy",
+        "apply",
+        "--cluster",
+        CLUSTER,
+        "--workload",
+        "api",
+        "--schedule",
+        "nightly",
+        "--soak-days",
+        "1",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("writing label sre-capabilities.aus."),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("cluster {CLUSTER}")), "{stderr}");
+    assert!(stderr.contains("500"), "{stderr}");
+}
+
+#[test]
+fn a_file_for_another_or_unknown_organization_is_refused() {
+    let env = Env::new();
+    let doc = "apiVersion: srecap/v1\nkind: AusConfiguration\norganization: org-nope\n";
+    let path = env.dir.path().join("nope.yaml");
+    std::fs::write(&path, doc).unwrap();
+    let file = path.to_str().unwrap();
+    let e = env.refused(&["apply", "-f", file]);
+    assert!(e.contains("unknown organization \"org-nope\""), "{e}");
+    let e = env.refused(&["apply", "-f", file, "--org", "org-data"]);
+    assert!(
+        e.contains("configures organization \"org-nope\", not --org \"org-data\""),
+        "{e}"
+    );
+}
