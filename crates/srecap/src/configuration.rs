@@ -93,6 +93,21 @@ fn api(e: OcmError, what: &str) -> Failure {
 
 /// Read an organization's labels and its live clusters' labels.
 pub async fn load(client: &OcmClient, org: &str) -> Result<State, Failure> {
+    load_clusters(client, org, None).await
+}
+
+/// [`load`] with only the clusters `cluster` names (by name, cluster id, external
+/// id or subscription id). Enough for a change to one cluster: the organization's
+/// labels do not change, so no other cluster can become invalid.
+pub async fn load_cluster(client: &OcmClient, org: &str, cluster: &str) -> Result<State, Failure> {
+    load_clusters(client, org, Some(cluster)).await
+}
+
+async fn load_clusters(
+    client: &OcmClient,
+    org: &str,
+    cluster: Option<&str>,
+) -> Result<State, Failure> {
     check_org(client, org).await?;
     let org_labels = client
         .list_organization_labels(org)
@@ -101,8 +116,16 @@ pub async fn load(client: &OcmClient, org: &str) -> Result<State, Failure> {
         .into_iter()
         .map(|l| (l.key, l.value))
         .collect();
-    let filter =
+    let mut filter =
         Filter::eq("organization_id", org).and(Filter::in_("status", ["Active", "Reserved"]));
+    if let Some(c) = cluster {
+        filter = filter.and(
+            Filter::eq("display_name", c)
+                .or(Filter::eq("cluster_id", c))
+                .or(Filter::eq("external_cluster_id", c))
+                .or(Filter::eq("id", c)),
+        );
+    }
     let subscriptions = client
         .list_subscriptions(Some(&filter))
         .await

@@ -202,7 +202,7 @@ fn apply(args: &PolicyApplyArgs, validate_only: bool) -> Result<(), Failure> {
     let common = &args.target.common;
     configuration::with_client(common, async |client| {
         let org = configuration::org_id(client, common.org.as_deref()).await?;
-        let before = configuration::load(client, &org).await?;
+        let before = configuration::load_cluster(client, &org, &args.target.cluster).await?;
         let i = cluster_index(&before, &args.target.cluster)?;
         let after = with_policy(&before, i, &settings);
         configuration::check(&before, &after)?;
@@ -256,7 +256,7 @@ struct PolicyView<'a> {
 fn get(args: &ClusterArgs) -> Result<(), Failure> {
     configuration::with_client(&args.common, async |client| {
         let org = configuration::org_id(client, args.common.org.as_deref()).await?;
-        let state = configuration::load(client, &org).await?;
+        let state = configuration::load_cluster(client, &org, &args.cluster).await?;
         let c = &state.clusters[cluster_index(&state, &args.cluster)?];
         let labels = configuration::aus_labels(&c.labels);
         let (policy, errors) = if labels.is_empty() {
@@ -304,7 +304,7 @@ fn delete(args: &DeleteArgs) -> Result<(), Failure> {
     let common = &args.target.common;
     configuration::with_client(common, async |client| {
         let org = configuration::org_id(client, common.org.as_deref()).await?;
-        let before = configuration::load(client, &org).await?;
+        let before = configuration::load_cluster(client, &org, &args.target.cluster).await?;
         let i = cluster_index(&before, &args.target.cluster)?;
         let mut after = before.clone();
         after.clusters[i]
