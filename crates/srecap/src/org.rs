@@ -507,3 +507,33 @@ fn org_list(args: &OrgListArgs, setting: &'static str) -> Result<(), Failure> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sector_specs() {
+        let spec = |s: &str| sector_spec(s).map_err(|f| f.error.to_string());
+        assert_eq!(
+            spec("prod=stage, dev").unwrap(),
+            (
+                "prod".to_owned(),
+                Some(vec!["stage".to_owned(), "dev".to_owned()])
+            )
+        );
+        assert_eq!(spec("dev=").unwrap(), ("dev".to_owned(), Some(Vec::new())));
+        assert_eq!(spec("dev").unwrap(), ("dev".to_owned(), None));
+        assert!(spec("=a").unwrap_err().contains("cannot be empty"));
+        assert!(spec("a=b,,c").unwrap_err().contains("cannot be empty"));
+        assert!(spec("a b=c").unwrap_err().contains("not a sector name"));
+    }
+
+    #[test]
+    fn list_labels_are_trimmed_and_emptied_away() {
+        let mut labels = BTreeMap::from([("k".to_owned(), "a, b,".to_owned())]);
+        assert_eq!(items(&labels, "k"), ["a", "b"]);
+        set_items(&mut labels, "k".to_owned(), &[]);
+        assert!(labels.is_empty());
+    }
+}

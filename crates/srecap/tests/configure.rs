@@ -801,3 +801,22 @@ fn a_file_for_another_or_unknown_organization_is_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn tables_of_settings_and_policies() {
+    let env = Env::new();
+    let org = env.ok(&["org", "get", "--org", "org-payments", "-o", "table"]);
+    insta::assert_snapshot!("org_get_table", org);
+    let policy = env.ok(&["policy", "get", "--cluster", CLUSTER, "-o", "table"]);
+    insta::assert_snapshot!("policy_get_table", policy);
+    let yaml = env.ok(&[
+        "org",
+        "sectors",
+        "get",
+        "--org",
+        "org-payments",
+        "-o",
+        "yaml",
+    ]);
+    insta::assert_snapshot!("org_sectors_get_yaml", yaml);
+}
