@@ -712,6 +712,12 @@ pub struct State {
     pub org_id: String,
     pub org_labels: BTreeMap<String, String>,
     pub clusters: Vec<ClusterLabels>,
+    /// The `version-data.publish` lists of other organizations, by id, as far as
+    /// they were read. Inheriting from one of them that does not publish to this
+    /// organization is unverified, an organization error (R43, R45); sources not
+    /// read here are not judged.
+    #[serde(skip)]
+    pub publishers: BTreeMap<String, Vec<String>>,
 }
 
 /// What owns a set of labels.
@@ -976,14 +982,43 @@ impl State {
             .collect()
     }
 
+    /// The organization ids this state inherits version data from.
+    pub fn inherit_sources(&self) -> Vec<String> {
+        ORG_LABELS.parse(&self.org_labels).list(INHERIT).to_vec()
+    }
+
+    fn problems(&self) -> Vec<LabelProblem> {
+        let mut out = organization_problems(&self.org_id, &self.org_labels, &self.cluster_maps());
+        let unverified: Vec<String> = self
+            .inherit_sources()
+            .into_iter()
+            .filter(|b| {
+                self.publishers
+                    .get(b)
+                    .is_some_and(|p| !p.contains(&self.org_id))
+            })
+            .collect();
+        if !unverified.is_empty() {
+            out.push(LabelProblem {
+                cluster: None,
+                key: key(INHERIT),
+                reason: format!(
+                    "inheritance from {} is unverified: {} not publish version data to {} (ask the owner to run `srecap aus org publish {} --org ID`); AUS would stop scheduling this organization",
+                    unverified.join(", "),
+                    if unverified.len() == 1 { "it does" } else { "they do" },
+                    self.org_id,
+                    self.org_id
+                ),
+            });
+        }
+        out
+    }
+
     /// Problems of this state that `before` did not have: a change is refused
     /// for what it breaks, not for what was already broken.
     pub fn introduced_problems(&self, before: &State) -> Vec<LabelProblem> {
-        let old: BTreeSet<LabelProblem> =
-            organization_problems(&before.org_id, &before.org_labels, &before.cluster_maps())
-                .into_iter()
-                .collect();
-        organization_problems(&self.org_id, &self.org_labels, &self.cluster_maps())
+        let old: BTreeSet<LabelProblem> = before.problems().into_iter().collect();
+        self.problems()
             .into_iter()
             .filter(|p| !old.contains(p))
             .collect()

@@ -47,23 +47,17 @@ pub fn apply(args: &ApplyArgs) -> Result<(), Failure> {
     }
     configuration::with_client(&args.common, async |client| {
         let before = configuration::load(client, &doc.organization).await?;
-        let after = before.with_document(&doc, args.prune).map_err(|errors| {
+        let mut after = before.with_document(&doc, args.prune).map_err(|errors| {
             Failure::input(anyhow::anyhow!(
                 "{}: {}\nnothing was written",
                 args.file.display(),
                 errors.join("\n")
             ))
         })?;
-        for org in doc
-            .settings
-            .version_data
-            .inherit
-            .iter()
-            .chain(&doc.settings.version_data.publish)
-            .flatten()
-        {
+        for org in doc.settings.version_data.publish.iter().flatten() {
             configuration::check_org(client, org.as_str()).await?;
         }
+        configuration::load_publishers(client, &before, &mut after).await?;
         configuration::commit(client, &before, &after, args.dry_run, args.common.output()).await
     })
 }

@@ -149,7 +149,41 @@ async fn load_clusters(
         org_id: org.to_owned(),
         org_labels,
         clusters,
+        publishers: BTreeMap::new(),
     })
+}
+
+/// Read the publish lists of the organizations `after` newly inherits from (each
+/// must exist), so that an unverified inheritance is refused before it is written.
+pub async fn load_publishers(
+    client: &OcmClient,
+    before: &State,
+    after: &mut State,
+) -> Result<(), Failure> {
+    let old = before.inherit_sources();
+    for source in after.inherit_sources() {
+        if old.contains(&source) || source == after.org_id {
+            continue;
+        }
+        check_org(client, &source).await?;
+        let labels: BTreeMap<String, String> = client
+            .list_organization_labels(&source)
+            .await
+            .map_err(|e| api(e, &format!("reading the labels of organization {source}")))?
+            .into_iter()
+            .map(|l| (l.key, l.value))
+            .collect();
+        let (settings, _) = srecap_aus::configuration::OrgSettings::from_labels(&labels);
+        let publish = settings
+            .version_data
+            .publish
+            .unwrap_or_default()
+            .into_iter()
+            .map(String::from)
+            .collect();
+        after.publishers.insert(source, publish);
+    }
+    Ok(())
 }
 
 /// Refuse `after` if it breaks what `before` did not (exit 2, nothing written).

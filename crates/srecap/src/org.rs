@@ -175,6 +175,7 @@ fn edit(
         let before: State = configuration::load(client, &org).await?;
         let mut after = before.clone();
         edit(client, &mut after.org_labels).await?;
+        configuration::load_publishers(client, &before, &mut after).await?;
         configuration::commit(
             client,
             &before,

@@ -428,6 +428,20 @@ fn org_settings_commands_write_the_expected_labels() {
         "{labels:?}"
     );
     assert_eq!(labels[&format!("{AUS}sector-deps.prod")], "stage");
+
+    // R45: inheriting from an organization that does not publish to this one
+    // would stop AUS for it; refused until the source publishes.
+    let e = env.refused(&["org", "inherit", "org-payments", "--org", org]);
+    assert!(
+        e.contains("inheritance from org-payments is unverified"),
+        "{e}"
+    );
+    env.ok(&["org", "publish", "org-data", "--org", "org-payments"]);
+    run(&["org", "inherit", "org-payments"]);
+    assert_eq!(
+        env.org_labels(org)[&format!("{AUS}version-data.inherit")],
+        "org-payments"
+    );
 }
 
 fn apply_file(env: &Env, text: &str, extra: &[&str]) -> Output {

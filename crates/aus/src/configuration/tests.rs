@@ -39,6 +39,7 @@ fn state() -> State {
         org_id: "org-a".into(),
         org_labels: BTreeMap::from([("other.label".to_owned(), "x".to_owned())]),
         clusters: vec![cluster("stage-1", "s1"), cluster("prod-1", "s2")],
+        publishers: BTreeMap::new(),
     }
 }
 
@@ -287,5 +288,29 @@ fn clusters_are_found_by_any_id() {
         s.find_cluster("nope")
             .unwrap_err()
             .contains("no cluster \"nope\" in organization org-a")
+    );
+}
+
+#[test]
+fn r45_unverified_inheritance_is_refused() {
+    let before = state();
+    let mut after = before.clone();
+    after.org_labels.insert(key(INHERIT), "org-b, org-c".into());
+    // Sources not read are not judged.
+    assert!(after.introduced_problems(&before).is_empty());
+    after
+        .publishers
+        .insert("org-b".into(), vec!["org-x".into()]);
+    after
+        .publishers
+        .insert("org-c".into(), vec!["org-a".into()]);
+    let problems = after.introduced_problems(&before);
+    assert_eq!(problems.len(), 1);
+    assert!(
+        problems[0]
+            .to_string()
+            .contains("inheritance from org-b is unverified"),
+        "{}",
+        problems[0]
     );
 }
