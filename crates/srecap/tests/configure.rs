@@ -744,7 +744,8 @@ fn the_readme_walkthrough_runs_as_written() {
         }
         ran += 1;
     }
-    assert_eq!(ran, 14);
+    // Others may add lines (status, explain); these 14 are the configuration ones.
+    assert!(ran >= 14, "{ran}");
     let f = sim.sim.fleet();
     let org = &f.organizations[0].labels;
     assert_eq!(org[&format!("{AUS}sector-deps.prod")], "stage");
