@@ -13,6 +13,7 @@
 //! A closed standard output (`srecap aus plan | head`) is success, not an error.
 
 mod cli;
+mod observability;
 mod plan_view;
 mod run;
 mod serve;
@@ -58,6 +59,7 @@ fn main() -> ExitCode {
         Command::Sim { command } => match command {
             SimCommand::Serve(args) => serve::run(&args),
         },
+        Command::Observability { command } => observability::run(&command),
         Command::Completion { shell } => {
             cli::print_completion(shell);
             Ok(())
