@@ -466,6 +466,17 @@ pub struct PassGauges {
     last_success: Family<Labels, GaugeF>,
     config_errors: Family<Labels, GaugeF>,
     org_info: Family<Labels, GaugeF>,
+    upgrade_started: Family<Labels, GaugeF>,
+    upgrade_state: Family<Labels, GaugeF>,
+}
+
+fn rank(state: &str) -> u8 {
+    match state {
+        "started" => 3,
+        "delayed" => 2,
+        "scheduled" => 1,
+        _ => 0,
+    }
 }
 
 /// The label an error message is about (`label <key>: …`), else `other`.
@@ -489,6 +500,8 @@ impl PassGauges {
             last_success: Family::default(),
             config_errors: Family::default(),
             org_info: Family::default(),
+            upgrade_started: Family::default(),
+            upgrade_state: Family::default(),
         }
     }
 
@@ -584,6 +597,52 @@ impl PassGauges {
         }
     }
 
+    /// Upgrade state of the clusters whose policies were read this pass.
+    pub fn upgrades(&self, org_id: &str, clusters: &[&srecap_fleet::Cluster]) {
+        use srecap_fleet::PolicyState;
+        let env = self.env();
+        for cl in clusters {
+            let mut state = "idle";
+            for p in &cl.upgrade_policies {
+                let s = match &p.state {
+                    PolicyState::Started => "started",
+                    PolicyState::Delayed => "delayed",
+                    PolicyState::Scheduled | PolicyState::Pending => "scheduled",
+                    PolicyState::Completed
+                    | PolicyState::Failed
+                    | PolicyState::Cancelled
+                    | PolicyState::Other(_) => continue,
+                };
+                // The most advanced state wins.
+                if rank(s) > rank(state) {
+                    state = s;
+                }
+                if let (PolicyState::Started, Some(at), Some(v)) =
+                    (&p.state, p.next_run, &p.version)
+                {
+                    #[allow(clippy::cast_precision_loss)]
+                    let seconds = at.as_millisecond() as f64 / 1000.0;
+                    self.upgrade_started
+                        .get_or_create(&c::CLUSTER_UPGRADE_STARTED.label_pairs(&[
+                            env,
+                            org_id,
+                            &cl.external_id,
+                            &v.to_string(),
+                        ]))
+                        .set(seconds);
+                }
+            }
+            self.upgrade_state
+                .get_or_create(&c::CLUSTER_UPGRADE_STATE.label_pairs(&[
+                    env,
+                    org_id,
+                    &cl.external_id,
+                    state,
+                ]))
+                .set(1.0);
+        }
+    }
+
     /// A channel switch was applied (R104).
     pub fn channel_switched(&self, org_id: &str, cluster_uuid: &str, from: &str, to: &str) {
         self.channel_switch
@@ -620,6 +679,8 @@ impl PassGauges {
         register(&mut r, &c::LAST_SUCCESSFUL_PASS, self.last_success);
         register(&mut r, &c::ORG_CONFIG_ERRORS, self.config_errors);
         register(&mut r, &c::ORG_INFO, self.org_info);
+        register(&mut r, &c::CLUSTER_UPGRADE_STARTED, self.upgrade_started);
+        register(&mut r, &c::CLUSTER_UPGRADE_STATE, self.upgrade_state);
         r
     }
 }

@@ -332,6 +332,14 @@ impl Reconciler {
             .collect();
         discovery::existing_policies(&self.client, &mut owned, &wanted, self.config.concurrency)
             .await?;
+        gauges.upgrades(
+            &org.id,
+            &owned
+                .iter()
+                .zip(&wanted)
+                .filter_map(|(c, w)| w.then_some(c))
+                .collect::<Vec<_>>(),
+        );
         if let Some(provider) = &self.config.health {
             let unhealthy = provider.unhealthy(&self.http, &org.id).await?;
             for c in &mut owned {

@@ -331,6 +331,7 @@ async fn ocm_failures_count_as_ocm_api_and_broken_labels_only_reach_the_user() {
             catalog::AUS_CHANNEL_SWITCH.name,
             catalog::AUS_MISSING_GATES.name,
             catalog::LAST_SUCCESSFUL_PASS.name,
+            catalog::CLUSTER_UPGRADE_STARTED.name,
         ]
         .contains(&def.name);
         if expected_after_two_passes {

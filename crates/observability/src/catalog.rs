@@ -202,6 +202,14 @@ pub const ENV_ERRORS: MetricDef = MetricDef::counter(
     Audience::Sre,
 );
 
+pub const CLUSTER_UPGRADE_STARTED: MetricDef = MetricDef::gauge(
+    "srecap_aus_cluster_upgrade_started_timestamp_seconds",
+    "Unix time at which the cluster's running upgrade was scheduled to start, while OCM reports it started",
+    &["ocm_env", "org_id", "cluster_uuid", "target_version"],
+    Audience::Sre,
+)
+.with_unit("dateTimeAsIso");
+
 // User-facing metrics: never read by a paging rule.
 
 pub const ORG_USER_ERRORS: MetricDef = MetricDef::counter(
@@ -220,6 +228,12 @@ pub const SERVICE_LOGS: MetricDef = MetricDef::counter(
     "srecap_aus_service_logs_total",
     "Service logs telling cluster owners about their errors, by kind and result (sent, duplicate, error)",
     &["ocm_env", "org_id", "kind", "result"],
+    Audience::User,
+);
+pub const CLUSTER_UPGRADE_STATE: MetricDef = MetricDef::gauge(
+    "srecap_aus_cluster_upgrade_state",
+    "Upgrade state of each cluster AUS read this pass (1 for its state: idle, scheduled, started, delayed)",
+    &["ocm_env", "org_id", "cluster_uuid", "state"],
     Audience::User,
 );
 pub const ORG_INFO: MetricDef = MetricDef::gauge(
@@ -260,6 +274,8 @@ pub const ALL: &[&MetricDef] = &[
     &ORG_CONFIG_ERRORS,
     &SERVICE_LOGS,
     &ORG_INFO,
+    &CLUSTER_UPGRADE_STARTED,
+    &CLUSTER_UPGRADE_STATE,
 ];
 
 /// The definition a sample name belongs to (`_bucket`/`_sum`/`_count` resolve to

@@ -495,6 +495,36 @@ fn upgrades_dashboard() -> Dashboard {
 
     l.row("Upgrade progress");
     l.panel(
+        "piechart",
+        "Clusters by upgrade state",
+        catalog::CLUSTER_UPGRADE_STATE.help,
+        "short",
+        8,
+        &[(
+            &format!(
+                "count by (state) ({} == 1)",
+                sel(&catalog::CLUSTER_UPGRADE_STATE, "")
+            ),
+            "{{state}}",
+        )],
+        true,
+    );
+    l.panel(
+        "table",
+        "Running upgrades (hours since start)",
+        catalog::CLUSTER_UPGRADE_STARTED.help,
+        "h",
+        16,
+        &[(
+            &format!(
+                "sort_desc((time() - {}) / 3600)",
+                sel(&catalog::CLUSTER_UPGRADE_STARTED, "")
+            ),
+            "",
+        )],
+        true,
+    );
+    l.panel(
         "timeseries",
         "Upgrade policies created",
         catalog::OCM_WRITES.help,

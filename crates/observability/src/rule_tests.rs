@@ -406,6 +406,45 @@ fn stall_test(sets: &[RuleSet]) -> TestGroup {
     }
 }
 
+/// Four upgrades started at t=0 and never finishing: `AUSUpgradesStuckMany` pages
+/// after 6 h plus `for`, not before.
+fn stuck_test(sets: &[RuleSet]) -> TestGroup {
+    let many = find(sets, "AUSUpgradesStuckMany", Severity::Critical, None);
+    let stuck = crate::rules::STUCK_AFTER_HOURS * 60;
+    let input = (1..=4)
+        .map(|i| {
+            series(
+                catalog::CLUSTER_UPGRADE_STARTED.name,
+                &[
+                    ("ocm_env", "production"),
+                    ("org_id", "org-1"),
+                    ("cluster_uuid", &format!("c{i}")),
+                    ("target_version", "4.15.9"),
+                ],
+                format!("0x{}", stuck + 60),
+            )
+        })
+        .collect();
+    TestGroup {
+        name: "AUSUpgradesStuckMany: four upgrades running for more than 6 h page".to_owned(),
+        interval: "1m",
+        input_series: input,
+        alert_rule_test: vec![
+            AlertTest {
+                eval_time: at(stuck + 20),
+                alertname: many.alert.clone(),
+                exp_alerts: vec![],
+            },
+            AlertTest {
+                eval_time: at(stuck + 35),
+                alertname: many.alert.clone(),
+                exp_alerts: vec![expect(many, &[("ocm_env", "production")], "")],
+            },
+        ],
+        promql_expr_test: vec![],
+    }
+}
+
 /// The promtool test file for AUS, reading `rule_file` (relative to the test file).
 pub fn aus_rule_tests(sets: &[RuleSet], rule_file: &str, _links: &Links) -> String {
     let mut tests = Vec::new();
@@ -420,6 +459,7 @@ pub fn aus_rule_tests(sets: &[RuleSet], rule_file: &str, _links: &Links) -> Stri
     }
     tests.push(config_errors_test(sets));
     tests.push(stall_test(sets));
+    tests.push(stuck_test(sets));
     let file = TestFile {
         rule_files: vec![rule_file.to_owned()],
         evaluation_interval: "1m",

@@ -426,6 +426,9 @@ fn op_alert(
     })
 }
 
+/// An upgrade still running after this long is stuck (slo-alerting §1.6, N).
+pub const STUCK_AFTER_HOURS: u32 = 6;
+
 /// The operational alerts of AUS that are not SLOs (§2.6, §2.7).
 pub fn operational_rules(links: &Links) -> Result<RuleSet, RulesError> {
     let last = catalog::PASS_LAST_COMPLETED.name;
@@ -469,6 +472,30 @@ pub fn operational_rules(links: &Links) -> Result<RuleSet, RulesError> {
             links,
         ),
     ];
+    let started = catalog::CLUSTER_UPGRADE_STARTED.name;
+    let stuck_after = STUCK_AFTER_HOURS * 3600;
+    rules.push(op_alert(
+        "AUSClusterUpgradeStuck",
+        format!("(time() - {started}) / 3600 > {STUCK_AFTER_HOURS}"),
+        0,
+        Severity::Warning,
+        "Upgrade of cluster {{ $labels.cluster_uuid }} (org {{ $labels.org_id }}, {{ $labels.ocm_env }}) to {{ $labels.target_version }} has been running for more than 6 hours",
+        "OCM reports the upgrade as started for longer than an upgrade should take; the cluster or the managed-upgrade operator needs a look.",
+        vec![&catalog::CLUSTER_UPGRADE_STARTED],
+        links,
+    ));
+    rules.push(op_alert(
+        "AUSUpgradesStuckMany",
+        format!(
+            "count by (ocm_env) (time() - {started} > {stuck_after}) >= 3 and count by (ocm_env) (time() - {started} > {stuck_after}) / count by (ocm_env) ({started}) >= 0.1"
+        ),
+        30,
+        Severity::Critical,
+        "Many cluster upgrades in {{ $labels.ocm_env }} have been running for more than 6 hours",
+        "At least three upgrades, and at least 10% of those in flight, are stuck: a fleet-wide upgrade problem (bad release, managed-upgrade operator, OCM).",
+        vec![&catalog::CLUSTER_UPGRADE_STARTED],
+        links,
+    ));
     for env in &links.environments {
         let mut alert = op_alert(
             "AUSAbsent",

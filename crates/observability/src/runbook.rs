@@ -188,6 +188,44 @@ already explain the problem.",
             silencing: "Not needed: the alert resolves by itself about an hour after the spike.",
             related: "Never pages: configuration errors are user-audience metrics.",
         },
+        "AUSClusterUpgradeStuck" => Sections {
+            meaning: "OCM has reported the upgrade of cluster `cluster_uuid` (organization `org_id`, `ocm_env`) to \
+`target_version` as started for more than 6 hours (`srecap_aus_cluster_upgrade_started_timestamp_seconds`). \
+AUS scheduled it; the upgrade itself is run by the cluster's managed-upgrade operator.",
+            impact: "The cluster may be half upgraded; its mutexes stay held, so other clusters sharing them wait, \
+and its sector's dependants do not soak the new version.",
+            diagnosis: "1. The *Soak status* and *Upgrade progress* rows of the `srecap-aus-upgrades` dashboard, \
+filtered to the organization.\n\
+2. The cluster's upgrade policy state in OCM: `ocm get /api/clusters_mgmt/v1/clusters/<cluster id>/upgrade_policies` \
+and its `/state`.\n\
+3. What AUS plans meanwhile: `srecap aus run --once --dry-run --environment <env> --org <org_id> -o json` shows \
+the cluster's decision and the mutexes it holds.",
+            mitigation: "Hand the cluster to its owners or the managed-upgrade on-call; AUS does not retry or cancel a \
+running upgrade. If its mutexes block others for too long, the owners can cancel the policy in OCM; AUS \
+schedules again on a later pass.",
+            escalation: "Managed-upgrade (MUO) on-call for the cluster.",
+            silencing: "Per cluster, until its owners have taken it over.",
+            related: "`AUSUpgradesStuckMany` pages when this happens to many clusters of an environment at once.",
+        },
+        "AUSUpgradesStuckMany" => Sections {
+            meaning: "In `ocm_env`, at least three cluster upgrades, and at least 10 % of the upgrades in flight, have \
+been running for more than 6 hours. One stuck upgrade is a cluster problem; many at once are a fleet problem: \
+a bad release, the managed-upgrade operator, or OCM.",
+            impact: "Upgrades across the environment stall; mutexes stay held, sectors stop progressing, and AUS keeps \
+scheduling more clusters onto the same version.",
+            diagnosis: "1. `count by (target_version) (time() - srecap_aus_cluster_upgrade_started_timestamp_seconds{ocm_env=\"<env>\"} > 21600)`: \
+one target version points at the release.\n\
+2. The `srecap-aus-upgrades` dashboard, *Upgrade progress* row.\n\
+3. The plan for an affected organization: `srecap aus run --once --dry-run --environment <env> --org <org_id> -o json`.",
+            mitigation: "* A bad release: block the version for the fleet (the organizations' \
+`sre-capabilities.aus.blocked-versions` label) so AUS schedules no more clusters onto it, and escalate.\n\
+* Stop AUS from scheduling while investigating: scale the deployment down or run it with `--dry-run`; \
+upgrades already started are unaffected.",
+            escalation: "Managed-upgrade on-call and the OpenShift release team for a version-specific failure.",
+            silencing: "Never while upgrades are stuck; fix or block the version.",
+            related: "Inhibits nothing; `AUSClusterUpgradeStuck` tickets exist per cluster and are hidden while this pages \
+only where labels match.",
+        },
         _ => return None,
     })
 }
