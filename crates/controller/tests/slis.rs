@@ -33,7 +33,11 @@ struct World {
 }
 
 async fn world(fleet: Fleet) -> World {
-    let sim = srecap_sim::spawn(Simulator::new(fleet, SimConfig::default()))
+    world_with(fleet, SimConfig::default(), Config::default()).await
+}
+
+async fn world_with(fleet: Fleet, sim_config: SimConfig, config: Config) -> World {
+    let sim = srecap_sim::spawn(Simulator::new(fleet, sim_config))
         .await
         .unwrap();
     let state = tempfile::tempdir().unwrap();
@@ -48,9 +52,9 @@ async fn world(fleet: Fleet) -> World {
         scopes: None,
     };
     let credentials = Credentials::resolve(&opts, &|_| None, None).unwrap();
-    let mut config = ClientConfig::new(credentials);
-    config.observer = Some(metrics.clone());
-    let client = OcmClient::new(config).unwrap();
+    let mut client_config = ClientConfig::new(credentials);
+    client_config.observer = Some(metrics.clone());
+    let client = OcmClient::new(client_config).unwrap();
     let store = Store::open(&format!(
         "sqlite:{}",
         state.path().join("state.db").display()
@@ -58,7 +62,7 @@ async fn world(fleet: Fleet) -> World {
     .await
     .unwrap();
     metrics.set_pass_interval(std::time::Duration::from_mins(5));
-    let reconciler = Reconciler::new(client, store, Config::default(), metrics.clone());
+    let reconciler = Reconciler::new(client, store, config, metrics.clone());
     World {
         sim,
         _state: state,
@@ -375,5 +379,54 @@ async fn a_failed_discovery_is_attributed_to_every_known_organization() {
             value(&text, catalog::ORG_RECONCILE_TOTAL.name, &[("org_id", org)]),
             [2.0]
         );
+    }
+}
+
+/// An organization whose pass outlives its deadline is cancelled and counted as
+/// `cause="deadline"`; the pass itself goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organization_over_its_deadline_fails_with_cause_deadline() {
+    // Every OCM request takes 40 ms; an organization needs several in sequence
+    // (existing policies, then writes or service logs), so 60 ms is too short.
+    let w = world_with(
+        load("../../examples/fleet.yaml"),
+        SimConfig {
+            latency: std::time::Duration::from_millis(40),
+            ..SimConfig::default()
+        },
+        Config {
+            org_deadline: Some(std::time::Duration::from_millis(60)),
+            ..Config::default()
+        },
+    )
+    .await;
+    let now = w.sim.sim.fleet().now;
+    let report = w.reconciler.pass(now).await.unwrap();
+    let late: Vec<&str> = report
+        .orgs
+        .iter()
+        .filter(|o| o.outcome == Outcome::Failure(FailureCause::Deadline))
+        .map(|o| o.org_id.as_str())
+        .collect();
+    assert!(!late.is_empty(), "{:#?}", report.orgs);
+    let text = w.metrics.encode();
+    for org in late {
+        assert_eq!(
+            value(
+                &text,
+                catalog::ORG_RECONCILE_ERRORS.name,
+                &[("org_id", org), ("cause", "deadline")]
+            ),
+            [1.0]
+        );
+        let e = report
+            .orgs
+            .iter()
+            .find(|o| o.org_id == org)
+            .unwrap()
+            .result
+            .as_ref()
+            .unwrap_err();
+        assert!(e.to_string().contains("did not finish within"), "{e}");
     }
 }
