@@ -426,6 +426,9 @@ fn op_alert(
     })
 }
 
+/// Objective of the `aus-freshness` SLO (timeslices, organization scope).
+pub const FRESHNESS_OBJECTIVE: f64 = 0.99;
+
 /// An upgrade still running after this long is stuck (slo-alerting §1.6, N).
 pub const STUCK_AFTER_HOURS: u32 = 6;
 
@@ -472,6 +475,38 @@ pub fn operational_rules(links: &Links) -> Result<RuleSet, RulesError> {
             links,
         ),
     ];
+    // Freshness (slo-alerting §1.6, `aus-freshness`): a minute is good while the
+    // organization's last good reconcile is younger than six passes. Ticket only:
+    // paging is covered by `aus-reconcile` and the stall alert.
+    let fresh_for = 6 * crate::slo::AUS_RECONCILE.event_cadence * 60;
+    let budget = fmt_f(1.0 - FRESHNESS_OBJECTIVE);
+    rules.insert(
+        0,
+        Rule::Record(RecordRule {
+            record: "srecap:aus_org_fresh:bool".to_owned(),
+            expr: format!(
+                "time() - {} < bool {fresh_for}",
+                catalog::ORG_LAST_SUCCESS.name
+            ),
+            labels: labels(&[
+                ("slo", "aus-freshness"),
+                ("capability", "aus"),
+                ("scope", "org"),
+            ]),
+        }),
+    );
+    rules.push(op_alert(
+        "AUSOrgFreshnessBudgetBurn",
+        format!(
+            "(1 - avg_over_time(srecap:aus_org_fresh:bool[3d])) / {budget} > 1 and (1 - avg_over_time(srecap:aus_org_fresh:bool[6h])) / {budget} > 1"
+        ),
+        60,
+        Severity::Warning,
+        "Organization {{ $labels.org_id }} in {{ $labels.ocm_env }} is too often not reconciled for 30 minutes",
+        "The error budget of SLO aus-freshness (minutes in which the organization's last good reconcile is younger than six passes, objective 0.99) burns faster than allowed over 3d and 6h.",
+        vec![&catalog::ORG_LAST_SUCCESS],
+        links,
+    ));
     let started = catalog::CLUSTER_UPGRADE_STARTED.name;
     let stuck_after = STUCK_AFTER_HOURS * 3600;
     rules.push(op_alert(

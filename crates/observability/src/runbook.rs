@@ -188,6 +188,24 @@ already explain the problem.",
             silencing: "Not needed: the alert resolves by itself about an hour after the spike.",
             related: "Never pages: configuration errors are user-audience metrics.",
         },
+        "AUSOrgFreshnessBudgetBurn" => Sections {
+            meaning: "Over the last 3 days and 6 hours, organization `org_id` in `ocm_env` spent more than 1 % of its \
+minutes without a good reconcile in the preceding 30 minutes (six passes), the budget of SLO `aus-freshness` \
+(timeslices, objective 99 %). It catches what the error ratio misses: passes that hang, are cancelled before \
+counting, or skip the organization.",
+            impact: "Decisions for the organization's clusters are made late or not at all; schedule windows can \
+be missed.",
+            diagnosis: "1. `time() - srecap_aus_org_last_success_timestamp_seconds{ocm_env=\"<env>\", org_id=\"<org>\"}`: \
+how stale the organization is now (the *Time since each organization's last good reconcile* table).\n\
+2. Is it failing (see `AUSOrgReconcileErrorBudgetBurn` and the causes panel), or not reconciled at all? \
+An organization excluded with `--exclude-org` or missing from discovery is not reconciled.\n\
+3. Reproduce: `srecap aus run --once --dry-run --environment <env> --org <org> -o json > /dev/null`.",
+            mitigation: "Fix the underlying failures (see the reconcile runbooks), or if the organization was excluded \
+on purpose, accept the ticket with a link to the exclusion's ticket.",
+            escalation: "srecap maintainers.",
+            silencing: "While the organization is deliberately excluded, for the duration of the exclusion.",
+            related: "`AUSOrgReconcileErrorBudgetBurn` (failures), `AUSReconcilePassStalled` (no passes at all).",
+        },
         "AUSClusterUpgradeStuck" => Sections {
             meaning: "OCM has reported the upgrade of cluster `cluster_uuid` (organization `org_id`, `ocm_env`) to \
 `target_version` as started for more than 6 hours (`srecap_aus_cluster_upgrade_started_timestamp_seconds`). \
