@@ -24,4 +24,7 @@ pub enum PassError {
     /// Some service logs could not be written.
     #[error("{} service log(s) could not be sent: {}", .0.len(), .0.join("; "))]
     Feedback(Vec<String>),
+    /// The organization's pass took longer than its deadline and was cancelled.
+    #[error("the organization's pass did not finish within {after:?} and was cancelled")]
+    Deadline { after: std::time::Duration },
 }

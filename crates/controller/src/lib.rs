@@ -24,6 +24,7 @@ pub mod error;
 pub mod feedback;
 pub mod health;
 pub mod metrics;
+pub mod outcome;
 pub mod reconciler;
 pub mod server;
 

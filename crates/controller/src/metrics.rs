@@ -1,11 +1,20 @@
 //! Prometheus metrics: the AUS metrics of the reference under the same names and
-//! labels (§15, so its Grafana dashboards work unchanged), and srecap's own.
+//! labels (§15, so its Grafana dashboards work unchanged), and srecap's own SLI
+//! and health metrics (slo-alerting §1.4).
+//!
+//! Every family is registered from its typed definition in
+//! [`srecap_observability::catalog`], the same constants the alert rules,
+//! dashboards and runbooks are generated from, and every series is labelled
+//! through [`MetricDef::label_pairs`], so names and labels cannot drift.
 //!
 //! Gauges describe the latest pass only (R125): each pass builds a fresh registry of
 //! gauges and swaps it in at the end, so a scrape sees one pass or the next, never
-//! a mix. Counters and histograms live for the whole process.
+//! a mix. Counters and histograms live for the whole process. An organization's
+//! SLI counters (attempts, and errors or user errors) change under one write lock
+//! that the exposition reads under, so no scrape sees half of a pair.
 
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::text::{encode_eof, encode_registry};
@@ -13,8 +22,10 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 use srecap_aus::{INTEGRATION, OrgPlan};
+use srecap_observability::catalog as c;
+use srecap_observability::{FailureCause, MetricDef, Outcome, UserErrorKind, WriteOperation};
 use srecap_ocm::{RequestEvent, RequestObserver};
 
 type Labels = Vec<(String, String)>;
@@ -24,12 +35,25 @@ fn histogram_seconds() -> Histogram {
     Histogram::new(exponential_buckets(0.005, 2.0, 14))
 }
 
+fn register(registry: &mut Registry, def: &MetricDef, metric: impl Metric) {
+    registry.register(def.registered_name(), def.help, metric);
+}
+
+fn unix_now() -> f64 {
+    #[allow(clippy::cast_precision_loss)]
+    let ms = jiff::Timestamp::now().as_millisecond() as f64;
+    ms / 1000.0
+}
+
 /// Every metric srecap exports.
 #[derive(Debug)]
 pub struct Metrics {
     environment: String,
     lasting: Registry,
     pass: RwLock<Registry>,
+    /// Held for writing while an organization's SLI pair changes, for reading
+    /// while encoding.
+    consistency: RwLock<()>,
     reconciled: Family<Labels, Counter>,
     reconcile_errors: Family<Labels, Counter>,
     environment_errors: Family<Labels, Counter>,
@@ -39,6 +63,23 @@ pub struct Metrics {
     service_logs: Family<Labels, Counter>,
     ocm_requests: Family<Labels, Counter>,
     ocm_request_duration: Family<Labels, Histogram, fn() -> Histogram>,
+    org_total: Family<Labels, Counter>,
+    org_errors: Family<Labels, Counter>,
+    org_user_errors: Family<Labels, Counter>,
+    writes: Family<Labels, Counter>,
+    write_errors: Family<Labels, Counter>,
+    org_last_success: Family<Labels, GaugeF>,
+    pass_total: Family<Labels, Counter>,
+    pass_overruns: Family<Labels, Counter>,
+    pass_last_completed: Family<Labels, GaugeF>,
+    pass_interval: Family<Labels, GaugeF>,
+    env_errors: Family<Labels, Counter>,
+    /// Organizations of the last successful discovery: an environment-level
+    /// failure is attributed to each of them (§1.3).
+    known_orgs: Mutex<BTreeSet<String>>,
+    /// Organizations that reconciled without a bad event at least once.
+    succeeded: Mutex<HashSet<String>>,
+    interval: Mutex<Option<Duration>>,
 }
 
 impl Metrics {
@@ -46,6 +87,9 @@ impl Metrics {
         let mut lasting = Registry::default();
         let m = Metrics {
             environment: environment.to_owned(),
+            lasting: Registry::default(),
+            pass: RwLock::new(Registry::default()),
+            consistency: RwLock::new(()),
             reconciled: Family::default(),
             reconcile_errors: Family::default(),
             environment_errors: Family::default(),
@@ -55,139 +99,333 @@ impl Metrics {
             service_logs: Family::default(),
             ocm_requests: Family::default(),
             ocm_request_duration: Family::new_with_constructor(histogram_seconds),
-            pass: RwLock::new(Registry::default()),
-            lasting: Registry::default(),
+            org_total: Family::default(),
+            org_errors: Family::default(),
+            org_user_errors: Family::default(),
+            writes: Family::default(),
+            write_errors: Family::default(),
+            org_last_success: Family::default(),
+            pass_total: Family::default(),
+            pass_overruns: Family::default(),
+            pass_last_completed: Family::default(),
+            pass_interval: Family::default(),
+            env_errors: Family::default(),
+            known_orgs: Mutex::new(BTreeSet::new()),
+            succeeded: Mutex::new(HashSet::new()),
+            interval: Mutex::new(None),
         };
-        lasting.register(
-            "aus_organization_reconciled",
-            "Organization passes started (R123)",
-            m.reconciled.clone(),
-        );
-        lasting.register(
-            "aus_organization_reconcile_errors",
-            "Organization passes that failed (R123)",
-            m.reconcile_errors.clone(),
-        );
-        lasting.register(
-            "aus_ocm_environment_errors",
-            "Passes whose discovery of the OCM environment failed (R5)",
-            m.environment_errors.clone(),
-        );
-        lasting.register(
-            "srecap_aus_passes",
-            "Reconcile passes by result",
-            m.passes.clone(),
-        );
-        lasting.register(
-            "srecap_aus_pass_duration_seconds",
-            "Duration of reconcile passes",
-            m.pass_duration.clone(),
-        );
-        lasting.register(
-            "srecap_aus_actions",
-            "Upgrade policies and channel switches applied, by type and result",
-            m.actions.clone(),
-        );
-        lasting.register(
-            "srecap_aus_service_logs",
-            "Validation feedback service logs, by result (sent, duplicate, error)",
-            m.service_logs.clone(),
-        );
-        lasting.register(
-            "srecap_ocm_requests",
-            "OCM API requests (every attempt), by endpoint template, method and status",
-            m.ocm_requests.clone(),
-        );
-        lasting.register(
-            "srecap_ocm_request_duration_seconds",
-            "OCM API request latency by endpoint template and method",
-            m.ocm_request_duration.clone(),
-        );
+        let r = &mut lasting;
+        register(r, &c::AUS_ORG_RECONCILED, m.reconciled.clone());
+        register(r, &c::AUS_ORG_RECONCILE_ERRORS, m.reconcile_errors.clone());
+        register(r, &c::AUS_ENV_ERRORS, m.environment_errors.clone());
+        register(r, &c::PASSES, m.passes.clone());
+        register(r, &c::PASS_DURATION, m.pass_duration.clone());
+        register(r, &c::ACTIONS, m.actions.clone());
+        register(r, &c::SERVICE_LOGS, m.service_logs.clone());
+        register(r, &c::OCM_REQUESTS, m.ocm_requests.clone());
+        register(r, &c::OCM_REQUEST_DURATION, m.ocm_request_duration.clone());
+        register(r, &c::ORG_RECONCILE_TOTAL, m.org_total.clone());
+        register(r, &c::ORG_RECONCILE_ERRORS, m.org_errors.clone());
+        register(r, &c::ORG_USER_ERRORS, m.org_user_errors.clone());
+        register(r, &c::OCM_WRITES, m.writes.clone());
+        register(r, &c::OCM_WRITE_ERRORS, m.write_errors.clone());
+        register(r, &c::ORG_LAST_SUCCESS, m.org_last_success.clone());
+        register(r, &c::PASS_TOTAL, m.pass_total.clone());
+        register(r, &c::PASS_OVERRUNS, m.pass_overruns.clone());
+        register(r, &c::PASS_LAST_COMPLETED, m.pass_last_completed.clone());
+        register(r, &c::PASS_INTERVAL, m.pass_interval.clone());
+        register(r, &c::ENV_ERRORS, m.env_errors.clone());
         Arc::new(Metrics { lasting, ..m })
     }
 
-    fn base(&self) -> Labels {
-        vec![
-            ("integration".to_owned(), INTEGRATION.to_owned()),
-            ("ocm_env".to_owned(), self.environment.clone()),
-        ]
+    fn env(&self) -> &str {
+        &self.environment
     }
 
-    fn labels(&self, extra: &[(&str, &str)]) -> Labels {
-        let mut l = self.base();
-        l.extend(
-            extra
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-        );
-        l
+    /// The configured time between pass starts: exported, and the bound above
+    /// which a pass counts as an overrun.
+    pub fn set_pass_interval(&self, interval: Duration) {
+        *self.interval.lock().unwrap_or_else(PoisonError::into_inner) = Some(interval);
+        self.pass_interval
+            .get_or_create(&c::PASS_INTERVAL.label_pairs(&[self.env()]))
+            .set(interval.as_secs_f64());
     }
 
     /// R123: an organization pass began; its error series exists from now on.
     pub fn org_reconciled(&self, org_id: &str) {
-        let l = self.labels(&[("org_id", org_id)]);
+        let l = c::AUS_ORG_RECONCILED.label_pairs(&[INTEGRATION, self.env(), org_id]);
         self.reconciled.get_or_create(&l).inc();
         let _ = self.reconcile_errors.get_or_create(&l);
+        self.org_seen(org_id);
     }
 
+    /// Create every SLI series of an organization at 0, so ratios never go
+    /// absent and a first error is an increase Prometheus can see.
+    fn org_seen(&self, org_id: &str) {
+        let env = self.env();
+        let _ = self
+            .org_total
+            .get_or_create(&c::ORG_RECONCILE_TOTAL.label_pairs(&[env, org_id]));
+        for cause in FailureCause::ALL {
+            let _ = self
+                .org_errors
+                .get_or_create(&c::ORG_RECONCILE_ERRORS.label_pairs(&[
+                    env,
+                    org_id,
+                    cause.as_str(),
+                ]));
+        }
+        for kind in UserErrorKind::ALL {
+            let _ = self
+                .org_user_errors
+                .get_or_create(&c::ORG_USER_ERRORS.label_pairs(&[env, org_id, kind.as_str()]));
+        }
+        for op in WriteOperation::ALL {
+            let _ =
+                self.writes
+                    .get_or_create(&c::OCM_WRITES.label_pairs(&[env, org_id, op.as_str()]));
+            for cause in FailureCause::ALL {
+                let _ = self
+                    .write_errors
+                    .get_or_create(&c::OCM_WRITE_ERRORS.label_pairs(&[
+                        env,
+                        org_id,
+                        op.as_str(),
+                        cause.as_str(),
+                    ]));
+            }
+        }
+    }
+
+    /// The reference's error counter (R123): the organization's pass raised.
     pub fn org_failed(&self, org_id: &str) {
         self.reconcile_errors
-            .get_or_create(&self.labels(&[("org_id", org_id)]))
+            .get_or_create(&c::AUS_ORG_RECONCILE_ERRORS.label_pairs(&[
+                INTEGRATION,
+                self.env(),
+                org_id,
+            ]))
             .inc();
     }
 
-    pub fn environment_failed(&self) {
-        self.environment_errors.get_or_create(&self.base()).inc();
+    /// Whether the organization ever reconciled without a bad event here.
+    pub fn succeeded_before(&self, org_id: &str) -> bool {
+        self.succeeded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(org_id)
+    }
+
+    /// An organization's reconcile ended: its attempt and its outcome are counted
+    /// in one step.
+    pub fn org_finished(&self, org_id: &str, outcome: Outcome) {
+        self.org_seen(org_id);
+        let env = self.env().to_owned();
+        let _atomic = self
+            .consistency
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.org_total
+            .get_or_create(&c::ORG_RECONCILE_TOTAL.label_pairs(&[&env, org_id]))
+            .inc();
+        match outcome {
+            Outcome::Failure(cause) => {
+                self.org_errors
+                    .get_or_create(&c::ORG_RECONCILE_ERRORS.label_pairs(&[
+                        &env,
+                        org_id,
+                        cause.as_str(),
+                    ]))
+                    .inc();
+            }
+            Outcome::UserError(kind) => {
+                self.org_user_errors
+                    .get_or_create(&c::ORG_USER_ERRORS.label_pairs(&[&env, org_id, kind.as_str()]))
+                    .inc();
+            }
+            Outcome::Success => {}
+        }
+        if !outcome.is_bad() {
+            self.org_last_success
+                .get_or_create(&c::ORG_LAST_SUCCESS.label_pairs(&[&env, org_id]))
+                .set(unix_now());
+            self.succeeded
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(org_id.to_owned());
+        }
+    }
+
+    /// One OCM write; `bad` is the cause when it failed with a bad event.
+    pub fn write(&self, org_id: &str, op: WriteOperation, bad: Option<FailureCause>) {
+        let env = self.env().to_owned();
+        self.writes
+            .get_or_create(&c::OCM_WRITES.label_pairs(&[&env, org_id, op.as_str()]))
+            .inc();
+        if let Some(cause) = bad {
+            self.write_errors
+                .get_or_create(&c::OCM_WRITE_ERRORS.label_pairs(&[
+                    &env,
+                    org_id,
+                    op.as_str(),
+                    cause.as_str(),
+                ]))
+                .inc();
+        }
+    }
+
+    /// The organizations a successful discovery found, selected for reconcile.
+    pub fn discovered(&self, org_ids: impl IntoIterator<Item = String>) {
+        *self
+            .known_orgs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = org_ids.into_iter().collect();
+    }
+
+    /// The pass failed before the organization fan-out: counted for the
+    /// environment, and as a failed reconcile of every organization of the last
+    /// successful discovery, so per-organization SLIs see the outage too.
+    pub fn environment_failed(&self, cause: FailureCause) {
+        self.environment_errors
+            .get_or_create(&c::AUS_ENV_ERRORS.label_pairs(&[INTEGRATION, self.env()]))
+            .inc();
+        self.env_errors
+            .get_or_create(&c::ENV_ERRORS.label_pairs(&[self.env(), cause.as_str()]))
+            .inc();
+        let orgs: Vec<String> = self
+            .known_orgs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect();
+        for org in orgs {
+            self.org_finished(&org, Outcome::Failure(cause));
+        }
     }
 
     /// Create the environment error series before the first failure.
     pub fn environment_seen(&self) {
-        let _ = self.environment_errors.get_or_create(&self.base());
+        let _ = self
+            .environment_errors
+            .get_or_create(&c::AUS_ENV_ERRORS.label_pairs(&[INTEGRATION, self.env()]));
+        for cause in FailureCause::ALL {
+            let _ = self
+                .env_errors
+                .get_or_create(&c::ENV_ERRORS.label_pairs(&[self.env(), cause.as_str()]));
+        }
+        let _ = self
+            .pass_total
+            .get_or_create(&c::PASS_TOTAL.label_pairs(&[self.env()]));
+        let _ = self
+            .pass_overruns
+            .get_or_create(&c::PASS_OVERRUNS.label_pairs(&[self.env()]));
     }
 
     pub fn pass_finished(&self, ok: bool, duration: Duration) {
         let result = if ok { "success" } else { "failure" };
+        let env = self.env();
         self.passes
-            .get_or_create(&self.labels(&[("result", result)]))
+            .get_or_create(&c::PASSES.label_pairs(&[INTEGRATION, env, result]))
             .inc();
         self.pass_duration
-            .get_or_create(&self.base())
+            .get_or_create(&c::PASS_DURATION.label_pairs(&[INTEGRATION, env]))
             .observe(duration.as_secs_f64());
+        self.pass_total
+            .get_or_create(&c::PASS_TOTAL.label_pairs(&[env]))
+            .inc();
+        let interval = *self.interval.lock().unwrap_or_else(PoisonError::into_inner);
+        if interval.is_some_and(|i| duration > i) {
+            self.pass_overruns
+                .get_or_create(&c::PASS_OVERRUNS.label_pairs(&[env]))
+                .inc();
+        }
+        self.pass_last_completed
+            .get_or_create(&c::PASS_LAST_COMPLETED.label_pairs(&[env]))
+            .set(unix_now());
     }
 
     pub fn action(&self, kind: &str, ok: bool) {
         let result = if ok { "success" } else { "failure" };
         self.actions
-            .get_or_create(&self.labels(&[("type", kind), ("result", result)]))
+            .get_or_create(&c::ACTIONS.label_pairs(&[INTEGRATION, self.env(), kind, result]))
             .inc();
     }
 
-    pub fn service_log(&self, result: &str) {
+    /// A service log for a user's error: `result` is `sent`, `duplicate` or `error`.
+    pub fn service_log(&self, org_id: &str, kind: UserErrorKind, result: &str) {
         self.service_logs
-            .get_or_create(&self.labels(&[("result", result)]))
+            .get_or_create(&c::SERVICE_LOGS.label_pairs(&[
+                self.env(),
+                org_id,
+                kind.as_str(),
+                result,
+            ]))
             .inc();
     }
 
     /// Swap in the gauges of a finished pass.
     pub fn publish(&self, gauges: PassGauges) {
-        let mut guard = self
-            .pass
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = self.pass.write().unwrap_or_else(PoisonError::into_inner);
         *guard = gauges.into_registry();
     }
 
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        let pass = self
-            .pass
+        let _atomic = self
+            .consistency
             .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+            .unwrap_or_else(PoisonError::into_inner);
+        let pass = self.pass.read().unwrap_or_else(PoisonError::into_inner);
         // Writing to a String cannot fail.
         let _ = encode_registry(&mut out, &self.lasting);
         let _ = encode_registry(&mut out, &pass);
         let _ = encode_eof(&mut out);
+        out
+    }
+
+    /// The classic Prometheus text exposition (0.0.4) for scrapers and tools that
+    /// do not ask for OpenMetrics (promtool 2.42, curl): counters are named with
+    /// their `_total` suffix in `HELP`/`TYPE`, and there is no `# EOF`.
+    pub fn encode_text(&self) -> String {
+        let open = self.encode();
+        let mut out = String::with_capacity(open.len());
+        let mut help: Option<&str> = None;
+        for line in open.lines() {
+            if line == "# EOF" {
+                continue;
+            }
+            if line.starts_with("# HELP ") {
+                help = Some(line);
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let counter = rest.strip_suffix(" counter");
+                let rename = |l: &str, prefix: &str| -> String {
+                    match (counter, l.strip_prefix(prefix)) {
+                        (Some(name), Some(tail)) => {
+                            let tail = tail.strip_prefix(name).unwrap_or(tail);
+                            format!("{prefix}{name}_total{tail}")
+                        }
+                        _ => l.to_owned(),
+                    }
+                };
+                if let Some(h) = help.take() {
+                    out.push_str(&rename(h, "# HELP "));
+                    out.push('\n');
+                }
+                out.push_str(&rename(line, "# TYPE "));
+                out.push('\n');
+                continue;
+            }
+            if let Some(h) = help.take() {
+                out.push_str(h);
+                out.push('\n');
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
         out
     }
 }
@@ -196,14 +434,21 @@ impl RequestObserver for Metrics {
     fn observe(&self, event: &RequestEvent<'_>) {
         let code = event.outcome.to_string();
         self.ocm_requests
-            .get_or_create(&self.labels(&[
-                ("endpoint", event.endpoint),
-                ("method", event.method),
-                ("code", &code),
+            .get_or_create(&c::OCM_REQUESTS.label_pairs(&[
+                INTEGRATION,
+                self.env(),
+                event.endpoint,
+                event.method,
+                &code,
             ]))
             .inc();
         self.ocm_request_duration
-            .get_or_create(&self.labels(&[("endpoint", event.endpoint), ("method", event.method)]))
+            .get_or_create(&c::OCM_REQUEST_DURATION.label_pairs(&[
+                INTEGRATION,
+                self.env(),
+                event.endpoint,
+                event.method,
+            ]))
             .observe(event.duration.as_secs_f64());
     }
 }
@@ -211,7 +456,7 @@ impl RequestObserver for Metrics {
 /// The gauges of one pass, collected while it runs.
 #[derive(Debug)]
 pub struct PassGauges {
-    base: Labels,
+    environment: String,
     info: Family<Labels, GaugeF>,
     validation_errors: Family<Labels, GaugeF>,
     version_data: Family<Labels, GaugeF>,
@@ -219,15 +464,33 @@ pub struct PassGauges {
     missing_gates: Family<Labels, GaugeF>,
     channel_switch: Family<Labels, GaugeF>,
     last_success: Family<Labels, GaugeF>,
+    config_errors: Family<Labels, GaugeF>,
+    org_info: Family<Labels, GaugeF>,
+    upgrade_started: Family<Labels, GaugeF>,
+    upgrade_state: Family<Labels, GaugeF>,
+}
+
+fn rank(state: &str) -> u8 {
+    match state {
+        "started" => 3,
+        "delayed" => 2,
+        "scheduled" => 1,
+        _ => 0,
+    }
+}
+
+/// The label an error message is about (`label <key>: …`), else `other`.
+fn reason_of(message: &str) -> &str {
+    message
+        .strip_prefix("label ")
+        .and_then(|rest| rest.split_once(':'))
+        .map_or("other", |(key, _)| key)
 }
 
 impl PassGauges {
     pub fn new(environment: &str) -> PassGauges {
         PassGauges {
-            base: vec![
-                ("integration".to_owned(), INTEGRATION.to_owned()),
-                ("ocm_env".to_owned(), environment.to_owned()),
-            ],
+            environment: environment.to_owned(),
             info: Family::default(),
             validation_errors: Family::default(),
             version_data: Family::default(),
@@ -235,66 +498,86 @@ impl PassGauges {
             missing_gates: Family::default(),
             channel_switch: Family::default(),
             last_success: Family::default(),
+            config_errors: Family::default(),
+            org_info: Family::default(),
+            upgrade_started: Family::default(),
+            upgrade_state: Family::default(),
         }
     }
 
-    fn labels(&self, extra: &[(&str, &str)]) -> Labels {
-        let mut l = self.base.clone();
-        l.extend(
-            extra
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-        );
-        l
+    fn env(&self) -> &str {
+        &self.environment
     }
 
     /// Gauges of one organization's pass (§15.2).
     pub fn org(&self, org_id: &str, plan: &OrgPlan) {
+        let env = self.env();
         let org_name = plan.details.org_name.as_str();
-        for c in &plan.details.valid_clusters {
-            let soak_days = c.soak_days.to_string();
-            let current_version = c.current_version.to_string();
+        self.org_info
+            .get_or_create(&c::ORG_INFO.label_pairs(&[env, org_id, org_name]))
+            .set(1.0);
+        for cl in &plan.details.valid_clusters {
+            let soak_days = cl.soak_days.to_string();
+            let current_version = cl.current_version.to_string();
             self.info
-                .get_or_create(&self.labels(&[
-                    ("cluster_uuid", &c.external_id),
-                    ("org_id", org_id),
-                    ("org_name", org_name),
-                    ("channel", &c.channel),
-                    ("current_version", &current_version),
-                    ("cluster_name", &c.name),
-                    ("schedule", c.schedule.as_str()),
-                    ("sector", &c.sector),
-                    ("mutexes", &c.mutexes.join(",")),
-                    ("soak_days", &soak_days),
-                    ("workloads", &c.workloads.join(",")),
-                    ("product", &c.product),
-                    ("hypershift", if c.hypershift { "true" } else { "false" }),
+                .get_or_create(&c::AUS_POLICY_INFO.label_pairs(&[
+                    INTEGRATION,
+                    env,
+                    &cl.external_id,
+                    org_id,
+                    org_name,
+                    &cl.channel,
+                    &current_version,
+                    &cl.name,
+                    cl.schedule.as_str(),
+                    &cl.sector,
+                    &cl.mutexes.join(","),
+                    &soak_days,
+                    &cl.workloads.join(","),
+                    &cl.product,
+                    if cl.hypershift { "true" } else { "false" },
                 ]))
                 .set(1.0);
         }
         #[allow(clippy::cast_precision_loss)] // a handful of errors
         self.validation_errors
-            .get_or_create(&self.labels(&[("org_id", org_id)]))
+            .get_or_create(&c::AUS_VALIDATION_ERRORS.label_pairs(&[INTEGRATION, env, org_id]))
             .set(plan.validation_errors.count() as f64);
+        let mut config: BTreeMap<(&str, &str), f64> = BTreeMap::new();
+        for message in &plan.validation_errors.organization {
+            *config.entry(("org", reason_of(message))).or_default() += 1.0;
+        }
+        for message in plan.validation_errors.clusters.values().flatten() {
+            *config.entry(("cluster", reason_of(message))).or_default() += 1.0;
+        }
+        for ((scope, reason), n) in config {
+            self.config_errors
+                .get_or_create(&c::ORG_CONFIG_ERRORS.label_pairs(&[env, org_id, scope, reason]))
+                .set(n);
+        }
         if plan.has_validation_errors() {
             return;
         }
         for (version, vh) in &plan.version_data.versions {
             for (workload, wh) in &vh.workloads {
                 self.version_data
-                    .get_or_create(&self.labels(&[
-                        ("org_id", org_id),
-                        ("version", version),
-                        ("workload", workload),
+                    .get_or_create(&c::AUS_VERSION_DATA.label_pairs(&[
+                        INTEGRATION,
+                        env,
+                        org_id,
+                        version,
+                        workload,
                     ]))
                     .set(wh.soak_days);
             }
         }
         for r in &plan.details.remaining_soak_days {
             self.remaining_soak_days
-                .get_or_create(&self.labels(&[
-                    ("cluster_uuid", &r.external_id),
-                    ("soaking_version", &r.version),
+                .get_or_create(&c::AUS_REMAINING_SOAK_DAYS.label_pairs(&[
+                    INTEGRATION,
+                    env,
+                    &r.external_id,
+                    &r.version,
                 ]))
                 .set(r.value);
         }
@@ -303,23 +586,73 @@ impl PassGauges {
             // here; kept for dashboard compatibility.
             #[allow(clippy::cast_precision_loss)]
             self.missing_gates
-                .get_or_create(&self.labels(&[
-                    ("org_id", org_id),
-                    ("cluster_uuid", &m.cluster_id),
-                    ("version_prefix", &m.version_prefix),
+                .get_or_create(&c::AUS_MISSING_GATES.label_pairs(&[
+                    INTEGRATION,
+                    env,
+                    org_id,
+                    &m.cluster_id,
+                    &m.version_prefix,
                 ]))
                 .set(m.gates.len() as f64);
+        }
+    }
+
+    /// Upgrade state of the clusters whose policies were read this pass.
+    pub fn upgrades(&self, org_id: &str, clusters: &[&srecap_fleet::Cluster]) {
+        use srecap_fleet::PolicyState;
+        let env = self.env();
+        for cl in clusters {
+            let mut state = "idle";
+            for p in &cl.upgrade_policies {
+                let s = match &p.state {
+                    PolicyState::Started => "started",
+                    PolicyState::Delayed => "delayed",
+                    PolicyState::Scheduled | PolicyState::Pending => "scheduled",
+                    PolicyState::Completed
+                    | PolicyState::Failed
+                    | PolicyState::Cancelled
+                    | PolicyState::Other(_) => continue,
+                };
+                // The most advanced state wins.
+                if rank(s) > rank(state) {
+                    state = s;
+                }
+                if let (PolicyState::Started, Some(at), Some(v)) =
+                    (&p.state, p.next_run, &p.version)
+                {
+                    #[allow(clippy::cast_precision_loss)]
+                    let seconds = at.as_millisecond() as f64 / 1000.0;
+                    self.upgrade_started
+                        .get_or_create(&c::CLUSTER_UPGRADE_STARTED.label_pairs(&[
+                            env,
+                            org_id,
+                            &cl.external_id,
+                            &v.to_string(),
+                        ]))
+                        .set(seconds);
+                }
+            }
+            self.upgrade_state
+                .get_or_create(&c::CLUSTER_UPGRADE_STATE.label_pairs(&[
+                    env,
+                    org_id,
+                    &cl.external_id,
+                    state,
+                ]))
+                .set(1.0);
         }
     }
 
     /// A channel switch was applied (R104).
     pub fn channel_switched(&self, org_id: &str, cluster_uuid: &str, from: &str, to: &str) {
         self.channel_switch
-            .get_or_create(&self.labels(&[
-                ("org_id", org_id),
-                ("cluster_uuid", cluster_uuid),
-                ("from_channel", from),
-                ("to_channel", to),
+            .get_or_create(&c::AUS_CHANNEL_SWITCH.label_pairs(&[
+                INTEGRATION,
+                self.env(),
+                org_id,
+                cluster_uuid,
+                from,
+                to,
             ]))
             .set(1.0);
     }
@@ -327,47 +660,27 @@ impl PassGauges {
     /// Unix time of this pass's end, when it succeeded.
     pub fn succeeded_at(&self, unix_seconds: f64) {
         self.last_success
-            .get_or_create(&self.base)
+            .get_or_create(&c::LAST_SUCCESSFUL_PASS.label_pairs(&[INTEGRATION, self.env()]))
             .set(unix_seconds);
     }
 
     fn into_registry(self) -> Registry {
         let mut r = Registry::default();
-        r.register(
-            "aus_cluster_upgrade_policy_info",
-            "AUS policy of every valid cluster",
-            self.info,
-        );
-        r.register(
-            "aus_organization_validation_errors",
-            "Validation errors per organization (clusters with errors + organization errors)",
-            self.validation_errors,
-        );
-        r.register(
-            "aus_organization_version_data",
-            "Soak days per version and workload in the organization's own history",
-            self.version_data,
-        );
-        r.register(
-            "aus_cluster_version_remaining_soak_days",
-            "Soak days left per cluster and available version (-1 scheduled, -2 started, -3 started >= 6h ago, -4 blocked)",
+        register(&mut r, &c::AUS_POLICY_INFO, self.info);
+        register(&mut r, &c::AUS_VALIDATION_ERRORS, self.validation_errors);
+        register(&mut r, &c::AUS_VERSION_DATA, self.version_data);
+        register(
+            &mut r,
+            &c::AUS_REMAINING_SOAK_DAYS,
             self.remaining_soak_days,
         );
-        r.register(
-            "aus_cluster_missing_version_gate_agreements",
-            "Version gates a cluster still has to agree to for its chosen version's minor",
-            self.missing_gates,
-        );
-        r.register(
-            "aus_cluster_channel_switch",
-            "Y-stream channel switches applied in this pass",
-            self.channel_switch,
-        );
-        r.register(
-            "srecap_aus_last_successful_pass_timestamp_seconds",
-            "Unix time at which the last successful pass ended",
-            self.last_success,
-        );
+        register(&mut r, &c::AUS_MISSING_GATES, self.missing_gates);
+        register(&mut r, &c::AUS_CHANNEL_SWITCH, self.channel_switch);
+        register(&mut r, &c::LAST_SUCCESSFUL_PASS, self.last_success);
+        register(&mut r, &c::ORG_CONFIG_ERRORS, self.config_errors);
+        register(&mut r, &c::ORG_INFO, self.org_info);
+        register(&mut r, &c::CLUSTER_UPGRADE_STARTED, self.upgrade_started);
+        register(&mut r, &c::CLUSTER_UPGRADE_STATE, self.upgrade_state);
         r
     }
 }

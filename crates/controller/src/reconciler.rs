@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
 use jiff::Timestamp;
@@ -18,6 +18,7 @@ use srecap_aus::planner::{Faults, OrgInput, plan_org};
 use srecap_aus::soak::Source;
 use srecap_aus::{Action, FleetPlan, OrgPlan, Reason};
 use srecap_fleet::{Cluster, Fleet, VersionData};
+use srecap_observability::{FailureCause, Outcome, UserErrorKind, WriteOperation};
 use srecap_ocm::OcmClient;
 use srecap_ocm::model::NewUpgradePolicy;
 use srecap_store::{HistoryStore, HistoryTxn, StateKey, Store};
@@ -26,6 +27,7 @@ use crate::discovery;
 use crate::error::PassError;
 use crate::feedback;
 use crate::metrics::{Metrics, PassGauges};
+use crate::outcome::{self, OcmVerdict};
 
 /// How the reconciler runs.
 #[derive(Debug, Clone)]
@@ -44,6 +46,9 @@ pub struct Config {
     pub faults: Faults,
     /// Cluster health (none: every cluster counts as healthy).
     pub health: Option<crate::health::HealthProvider>,
+    /// An organization's pass is cancelled after this long and counts as a
+    /// failure with cause `deadline` (none: no limit).
+    pub org_deadline: Option<Duration>,
 }
 
 impl Default for Config {
@@ -56,6 +61,7 @@ impl Default for Config {
             concurrency: 8,
             faults: Faults::default(),
             health: None,
+            org_deadline: None,
         }
     }
 }
@@ -67,6 +73,9 @@ pub struct OrgOutcome {
     pub result: Result<OrgPlan, PassError>,
     /// Actions that OCM rejected (logged; the pass goes on, R99).
     pub failed_actions: Vec<String>,
+    /// How the pass ended for the SLIs: success, user error, or failure with a
+    /// cause (slo-alerting §1.3).
+    pub outcome: Outcome,
 }
 
 /// The result of one pass.
@@ -138,10 +147,10 @@ impl Reconciler {
         let started = Instant::now();
         let result = self.pass_inner(now).await;
         let ok = result.as_ref().is_ok_and(|r| r.failed_orgs() == 0);
-        self.metrics.pass_finished(ok, started.elapsed());
-        if result.is_err() {
-            self.metrics.environment_failed();
+        if let Err(e) = &result {
+            self.metrics.environment_failed(environment_cause(e));
         }
+        self.metrics.pass_finished(ok, started.elapsed());
         result
     }
 
@@ -181,6 +190,8 @@ impl Reconciler {
             .filter(|(org_id, _)| self.selects(org_id))
             .filter_map(|(org_id, clusters)| Some((*org_id, clusters, fleet.organization(org_id)?)))
             .collect();
+        self.metrics
+            .discovered(selected.iter().map(|(id, _, _)| (*id).to_owned()));
         let mut outcomes: Vec<OrgOutcome> =
             stream::iter(selected.into_iter().map(|(org_id, clusters, org)| {
                 let (network, sources, gauges, discovered) =
@@ -188,6 +199,7 @@ impl Reconciler {
                 async move {
                     self.metrics.org_reconciled(org_id);
                     let mut failed_actions = Vec::new();
+                    let mut write_causes = Vec::new();
                     let result = if let Some(reason) = discovered.broken_orgs.get(org_id) {
                         Err(PassError::BadAnswer {
                             cluster: String::new(),
@@ -207,7 +219,7 @@ impl Reconciler {
                                 })
                             })
                             .collect();
-                        self.org_pass(
+                        let pass = self.org_pass(
                             fleet,
                             org,
                             clusters,
@@ -216,9 +228,24 @@ impl Reconciler {
                             now,
                             gauges,
                             &mut failed_actions,
-                        )
-                        .await
+                            &mut write_causes,
+                        );
+                        match self.config.org_deadline {
+                            // Dropping the pass drops its requests and rolls back
+                            // its open store transaction.
+                            Some(after) => tokio::time::timeout(after, pass)
+                                .await
+                                .unwrap_or(Err(PassError::Deadline { after })),
+                            None => pass.await,
+                        }
                     };
+                    let outcome = outcome::classify(
+                        &result,
+                        OrgPlan::has_validation_errors,
+                        &write_causes,
+                        self.metrics.succeeded_before(org_id),
+                    );
+                    self.metrics.org_finished(org_id, outcome);
                     match &result {
                         Ok(plan) => gauges.org(org_id, plan),
                         Err(e) => {
@@ -230,6 +257,7 @@ impl Reconciler {
                         org_id: org_id.to_owned(),
                         result,
                         failed_actions,
+                        outcome,
                     }
                 }
             }))
@@ -259,6 +287,7 @@ impl Reconciler {
         now: Timestamp,
         gauges: &PassGauges,
         failed_actions: &mut Vec<String>,
+        write_causes: &mut Vec<FailureCause>,
     ) -> Result<OrgPlan, PassError> {
         let env = self.config.environment.as_str();
         let key = StateKey::new(env, org.id.as_str())?;
@@ -303,6 +332,14 @@ impl Reconciler {
             .collect();
         discovery::existing_policies(&self.client, &mut owned, &wanted, self.config.concurrency)
             .await?;
+        gauges.upgrades(
+            &org.id,
+            &owned
+                .iter()
+                .zip(&wanted)
+                .filter_map(|(c, w)| w.then_some(c))
+                .collect::<Vec<_>>(),
+        );
         if let Some(provider) = &self.config.health {
             let unhealthy = provider.unhealthy(&self.http, &org.id).await?;
             for c in &mut owned {
@@ -409,7 +446,8 @@ impl Reconciler {
             plan
         };
         if !self.config.dry_run {
-            self.apply(&plan, gauges, failed_actions).await?;
+            self.apply(&plan, gauges, failed_actions, write_causes)
+                .await?;
         }
         Ok(plan)
     }
@@ -422,6 +460,7 @@ impl Reconciler {
         plan: &OrgPlan,
         gauges: &PassGauges,
         failed: &mut Vec<String>,
+        write_causes: &mut Vec<FailureCause>,
     ) -> Result<(), PassError> {
         let (switches, policies): (Vec<&Action>, Vec<&Action>) = plan
             .actions
@@ -438,6 +477,15 @@ impl Reconciler {
                 .await;
             for (action, result) in results {
                 self.metrics.action(action.kind(), result.is_ok());
+                let op = match action {
+                    Action::ChannelSwitch { .. } => WriteOperation::UpdateChannel,
+                    Action::UpgradePolicy { .. }
+                    | Action::ControlPlaneUpgradePolicy { .. }
+                    | Action::NodePoolUpgradePolicy { .. } => WriteOperation::CreateUpgradePolicy,
+                };
+                let bad = result.as_ref().err().and_then(write_cause);
+                self.metrics.write(&plan.org_id, op, bad);
+                write_causes.extend(bad);
                 match result {
                     Ok(()) => {
                         tracing::info!(org = %plan.org_id, cluster = %action.cluster(), action = action.kind(), "applied");
@@ -545,11 +593,22 @@ impl Reconciler {
             .await;
         let mut errors = Vec::new();
         for (uuid, result) in results {
+            let kind = UserErrorKind::ConfigError;
             match result {
-                Ok(true) => self.metrics.service_log("sent"),
-                Ok(false) => self.metrics.service_log("duplicate"),
+                Ok(true) => {
+                    self.metrics.service_log(&plan.org_id, kind, "sent");
+                    self.metrics
+                        .write(&plan.org_id, WriteOperation::PostServiceLog, None);
+                }
+                Ok(false) => self.metrics.service_log(&plan.org_id, kind, "duplicate"),
                 Err(e) => {
-                    self.metrics.service_log("error");
+                    self.metrics.service_log(&plan.org_id, kind, "error");
+                    let bad = match outcome::classify_ocm(&e, true) {
+                        OcmVerdict::Bad(cause) => Some(cause),
+                        OcmVerdict::User(_) | OcmVerdict::Benign => None,
+                    };
+                    self.metrics
+                        .write(&plan.org_id, WriteOperation::PostServiceLog, bad);
                     errors.push(format!("{uuid}: {e}"));
                 }
             }
@@ -559,6 +618,33 @@ impl Reconciler {
         } else {
             Err(PassError::Feedback(errors))
         }
+    }
+}
+
+/// The bad-event cause of a failed OCM write, if it is one.
+fn write_cause(error: &PassError) -> Option<FailureCause> {
+    match error {
+        PassError::Ocm(e) => match outcome::classify_ocm(e, true) {
+            OcmVerdict::Bad(cause) => Some(cause),
+            OcmVerdict::User(_) | OcmVerdict::Benign => None,
+        },
+        PassError::Store(_)
+        | PassError::BadAnswer { .. }
+        | PassError::ChannelSwitches(_)
+        | PassError::Health(_)
+        | PassError::Feedback(_) => Some(FailureCause::Internal),
+        PassError::Deadline { .. } => Some(FailureCause::Deadline),
+    }
+}
+
+/// The cause of a failure before the organization fan-out; it is attributed to
+/// every organization, so it is always a bad event.
+fn environment_cause(error: &PassError) -> FailureCause {
+    match outcome::classify_error(error, &[], true) {
+        Outcome::Failure(cause) => cause,
+        // A 404/409 or an access problem on the environment's listings is not a
+        // race or a user's business: AUS cannot see the environment.
+        Outcome::Success | Outcome::UserError(_) => FailureCause::Internal,
     }
 }
 

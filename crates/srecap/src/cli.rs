@@ -47,6 +47,12 @@ pub enum Command {
         #[command(subcommand)]
         command: SimCommand,
     },
+    /// Alerting rules, dashboards and runbooks generated from srecap's metric and
+    /// SLO definitions.
+    Observability {
+        #[command(subcommand)]
+        command: crate::observability::ObservabilityCommand,
+    },
     /// Print a shell completion script.
     Completion {
         #[arg(value_enum)]
@@ -150,6 +156,10 @@ pub struct RunArgs {
     /// Output of the pass's plan with --once (default: table on a terminal, JSON otherwise).
     #[arg(long, short = 'o', value_enum)]
     pub output: Option<PlanOutput>,
+    /// Cancel an organization's pass after this long; it then counts as a failure
+    /// with cause `deadline` (0s: no limit).
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    pub org_deadline: jiff::SignedDuration,
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,7 @@
 mod apply;
 mod cli;
 mod configuration;
+mod observability;
 mod org;
 mod plan_view;
 mod policy;
@@ -66,6 +67,7 @@ fn main() -> ExitCode {
         Command::Sim { command } => match command {
             SimCommand::Serve(args) => serve::run(&args),
         },
+        Command::Observability { command } => observability::run(&command),
         Command::Completion { shell } => {
             cli::print_completion(shell);
             Ok(())

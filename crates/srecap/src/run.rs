@@ -59,8 +59,14 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
                 url: url.clone(),
                 enforced: !args.health_not_enforced,
             }),
+            org_deadline: std::time::Duration::try_from(args.org_deadline)
+                .ok()
+                .filter(|d| !d.is_zero()),
             ..Config::default()
         };
+        if let Ok(interval) = std::time::Duration::try_from(args.interval) {
+            metrics.set_pass_interval(interval);
+        }
         let reconciler = Reconciler::new(client, store, config, metrics.clone());
         let ready = Arc::new(AtomicBool::new(false));
         let shutdown = shutdown_signal();
