@@ -31,6 +31,8 @@
 //! * [`planner`] — the per-organization decision procedure and lock bookkeeping.
 //! * [`fleet`] — a whole fleet: discovery, organization order, history store.
 //! * [`plan`] — the output: the JSON contract of `srecap aus plan`.
+//! * [`explain`] — every condition for one cluster, and an estimate of its next
+//!   upgrade (`srecap aus explain`, `srecap aus status`).
 //!
 //! Performance (spec §18 G31) is designed in: specs are sorted once; lock and
 //! sector counters are hash maps updated in O(mutexes) per cluster; sector member
@@ -39,6 +41,7 @@
 //! cached per schedule. One organization plans in O(n log n).
 
 pub mod channel;
+pub mod explain;
 pub mod fleet;
 pub mod gate;
 pub mod inheritance;
