@@ -1572,13 +1572,15 @@ impl<'e, 'f> Context<'e, 'f> {
                 self.spec().cluster.version
             ));
         }
-        let mut best: Option<(Timestamp, &str)> = None;
-        let mut obstacles: Vec<String> = Vec::new();
+        // (version, why): versions with the same obstacle are listed together.
+        let mut obstacles: Vec<(&str, String)> = Vec::new();
+        // Candidates that can qualify, highest first, with the time their soak is met.
+        let mut ready: Vec<(&Candidate, Timestamp)> = Vec::new();
         for c in candidates {
             if let Some(b) = &c.blocked_by {
-                obstacles.push(format!(
-                    "{} is blocked by {} pattern {}",
-                    c.version, b.source, b.pattern
+                obstacles.push((
+                    &c.version,
+                    format!("blocked by {} pattern {}", b.source, b.pattern),
                 ));
                 continue;
             }
@@ -1588,61 +1590,92 @@ impl<'e, 'f> Context<'e, 'f> {
                 ..
             }) = &c.inherited
             {
-                obstacles.push(format!(
-                    "{} waits for the organizations it inherits from to reach it (lowest {min})",
-                    c.version
+                obstacles.push((
+                    &c.version,
+                    format!("waits for the organizations it inherits from (lowest version {min})"),
                 ));
                 continue;
             }
             if let Some(d) = c.sector_dependencies.iter().find(|d| !d.passed) {
-                obstacles.push(format!(
-                    "{} waits for sector {} (lowest {} for workload {})",
-                    c.version, d.sector, d.lowest_version, d.workload
+                obstacles.push((
+                    &c.version,
+                    format!(
+                        "waits for sector {} (lowest version {} for workload {})",
+                        d.sector, d.lowest_version, d.workload
+                    ),
                 ));
                 continue;
             }
-            if !c.missing_gates.is_empty() {
-                obstacles.push(format!(
-                    "{} needs gate agreement(s): {}",
-                    c.version,
-                    c.missing_gates.join(", ")
-                ));
-                continue;
-            }
-            let mut ready = now;
+            let mut at = now;
             let mut never_soaks = None;
             for s in c.soak.iter().filter(|s| !s.passed) {
                 match s.reached_at {
-                    Some(t) => ready = ready.max(t),
+                    Some(t) => at = at.max(t),
                     None => never_soaks = Some(s),
                 }
             }
             if let Some(s) = never_soaks {
-                obstacles.push(format!(
-                    "{} never soaks for workload {}: {:.2} of {} days and no healthy cluster of the organization runs it",
-                    c.version, s.workload, s.soaked_days, s.needed_days
+                obstacles.push((
+                    &c.version,
+                    format!(
+                        "never soaks for workload {}: {:.2} of {} days and no healthy cluster of the organization runs it",
+                        s.workload, s.soaked_days, s.needed_days
+                    ),
                 ));
                 continue;
             }
-            let Some(slot) = ready
+            ready.push((c, at));
+        }
+        // Walk the moments a candidate becomes ready. At each, the pass that books
+        // the next slot chooses the highest ready candidate (R88); a missing gate
+        // agreement on it holds the cluster (R92) rather than falling back to a
+        // lower version, so a later, higher candidate may be the way out.
+        let mut moments: Vec<Timestamp> = ready.iter().map(|(_, t)| *t).collect();
+        moments.sort();
+        moments.dedup();
+        let mut gated: Vec<&str> = Vec::new();
+        for t in moments {
+            let Some(slot) = t
                 .checked_add(CLUSTER_DELAY)
                 .ok()
                 .and_then(|t| schedule.first_after(t))
             else {
-                obstacles.push(format!("{}: the schedule never fires again", c.version));
+                obstacles.push(("every version", "the schedule never fires again".to_owned()));
+                break;
+            };
+            let booking = t.max(slot - CLUSTER_WINDOW);
+            let Some((chosen, _)) = ready.iter().find(|(_, at)| *at <= booking) else {
                 continue;
             };
-            if best.is_none_or(|(t, _)| slot < t) {
-                best = Some((slot, &c.version));
+            if chosen.missing_gates.is_empty() {
+                return Ok((slot, chosen.version.clone()));
+            }
+            if !gated.contains(&chosen.version.as_str()) {
+                gated.push(&chosen.version);
+                obstacles.push((
+                    &chosen.version,
+                    format!(
+                        "chosen first but needs gate agreement(s): {}",
+                        chosen.missing_gates.join(", ")
+                    ),
+                ));
             }
         }
-        match best {
-            Some((t, v)) => Ok((t, v.to_owned())),
-            None => Err(format!(
-                "unknown/never under current conditions: {}",
-                obstacles.join("; ")
-            )),
+        let mut grouped: Vec<(Vec<&str>, String)> = Vec::new();
+        for (v, why) in obstacles {
+            match grouped.iter_mut().find(|(_, w)| *w == why) {
+                Some((vs, _)) => vs.push(v),
+                None => grouped.push((vec![v], why)),
+            }
         }
+        let list: Vec<String> = grouped
+            .into_iter()
+            .map(|(vs, why)| format!("{}: {why}", vs.join(", ")))
+            .collect();
+        Err(format!(
+            "unknown/never under current conditions: {}",
+            list.join("; ")
+        ))
     }
 }
 

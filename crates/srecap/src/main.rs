@@ -13,9 +13,11 @@
 //! A closed standard output (`srecap aus plan | head`) is success, not an error.
 
 mod cli;
+mod explain;
 mod plan_view;
 mod run;
 mod serve;
+mod status;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -54,6 +56,8 @@ fn main() -> ExitCode {
         Command::Aus { command } => match command {
             AusCommand::Plan(args) => plan_view::run(&args),
             AusCommand::Run(args) => run::run(&args),
+            AusCommand::Status(args) => status::run(&args),
+            AusCommand::Explain(args) => explain::run(&args),
         },
         Command::Sim { command } => match command {
             SimCommand::Serve(args) => serve::run(&args),
