@@ -636,8 +636,14 @@ impl<'f> Explainer<'f> {
                 detail: why.to_owned(),
             });
             let summary = match &verdict {
+                Verdict::Skipped {
+                    reason: Reason::NotReady,
+                    detail,
+                } => format!(
+                    "unknown: AUS considers the cluster once OCM reports it ready ({detail})"
+                ),
                 Verdict::Skipped { reason, detail } => {
-                    format!("{reason} cannot clear by itself: {detail}")
+                    format!("never under current conditions: {reason} needs a label fix: {detail}")
                 }
                 other => other.summary(),
             };
@@ -1507,6 +1513,16 @@ impl<'e, 'f> Context<'e, 'f> {
                 .iter()
                 .find(|c| c.outcome == Outcome::Fail && c.reason == Some(reason))
         };
+        if let Some(c) = failed(Reason::OrgValidationError) {
+            let then = match self.projection(candidates) {
+                Ok((t, v)) => format!("; once fixed, the earliest slot is {t} for {v}"),
+                Err(why) => format!("; once fixed: {why}"),
+            };
+            return never(&format!(
+                "never under current conditions: {}{then}",
+                c.detail
+            ));
+        }
         let policies = existing_policies(spec.cluster);
         if let Some(c) = failed(Reason::ExistingPolicy) {
             if let [p] = policies.as_slice()
