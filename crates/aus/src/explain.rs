@@ -1266,7 +1266,7 @@ impl<'e, 'f> Context<'e, 'f> {
                             "no mutex besides the cluster's own id, which is free".to_owned()
                         } else {
                             let names: Vec<&str> = own_mutexes.iter().map(|m| m.as_str()).collect();
-                            format!("mutexes {} are free", names.join(", "))
+                            format!("free: {}", names.join(", "))
                         },
                         json!(data),
                     ),

@@ -273,8 +273,8 @@ pub fn render_explanation(x: &ClusterExplanation) -> String {
     }
     s.push_str("\nEarliest upgrade under current conditions: ");
     match (&x.estimate.earliest, &x.estimate.version) {
-        (Some(t), Some(v)) => {
-            let _ = writeln!(s, "{t} to {v}");
+        (Some(at), Some(version)) => {
+            let _ = writeln!(s, "{at} to {version}");
         }
         _ => s.push_str("unknown\n"),
     }
