@@ -1786,3 +1786,134 @@ fn opt_rfc3339<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::E
         None => s.serialize_none(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fleet(available: &str, soaked: &str) -> Fleet {
+        let text = format!(
+            r#"
+now: 2026-03-02T10:00:00Z
+organizations: [{{id: o}}]
+version_gates:
+  - {{id: gate-ocp-4-15, version_raw_id_prefix: "4.15", label: api.openshift.com/gate-ocp, sts_only: false}}
+clusters:
+  - name: c
+    organization: o
+    version: 4.14.8
+    available_upgrades: {available}
+    labels:
+      sre-capabilities.aus.workloads: w
+      sre-capabilities.aus.soak-days: "2"
+      sre-capabilities.aus.schedule: "0 * * * *"
+  - name: peer
+    organization: o
+    version: 4.14.10
+    labels:
+      sre-capabilities.aus.workloads: w
+      sre-capabilities.aus.soak-days: "2"
+      sre-capabilities.aus.schedule: "0 * * * *"
+version_data:
+  o:
+    check_in: 2026-03-02T10:00:00Z
+    versions: {soaked}
+"#
+        );
+        srecap_fleet::parse_scenario(&text, "test", Timestamp::UNIX_EPOCH).unwrap()
+    }
+
+    fn explain(f: &Fleet) -> ClusterExplanation {
+        let x = Explainer::new(f, f.now);
+        x.explain(x.find("c").unwrap())
+    }
+
+    #[test]
+    fn a_gated_choice_is_not_bypassed_by_a_lower_soaked_version() {
+        // 4.15.2 is soaked and chosen, but gated: the planner does not fall back to
+        // 4.14.9, so no upgrade is in sight while the agreement is missing.
+        let f = fleet(
+            "[4.14.9, 4.15.2]",
+            "{4.14.9: {workloads: {w: {soak_days: 5.0, reporting: [x]}}}, 4.15.2: {workloads: {w: {soak_days: 5.0, reporting: [x]}}}}",
+        );
+        let e = explain(&f);
+        assert!(matches!(
+            e.verdict,
+            Verdict::Skipped {
+                reason: Reason::VersionGate,
+                ..
+            }
+        ));
+        assert_eq!(e.estimate.earliest, None);
+        assert!(
+            e.estimate.summary.contains("gate-ocp-4-15"),
+            "{}",
+            e.estimate.summary
+        );
+    }
+
+    #[test]
+    fn soak_projects_at_the_rate_of_clusters_running_the_version() {
+        // 4.14.10 has 1 of 2 days, one healthy cluster runs it: met in a day,
+        // booked at the next hourly slot after that.
+        let f = fleet(
+            "[4.14.10]",
+            "{4.14.10: {workloads: {w: {soak_days: 1.0, reporting: [peer]}}}}",
+        );
+        let e = explain(&f);
+        assert!(matches!(
+            e.verdict,
+            Verdict::Skipped {
+                reason: Reason::SoakDays,
+                ..
+            }
+        ));
+        assert_eq!(e.candidates[0].soak[0].clusters_soaking, 1);
+        assert_eq!(
+            e.estimate.earliest,
+            Some("2026-03-03T11:00:00Z".parse().unwrap())
+        );
+        assert_eq!(e.estimate.version.as_deref(), Some("4.14.10"));
+        // Nobody runs 4.14.9: it never soaks.
+        let f = fleet("[4.14.9]", "{}");
+        let e = explain(&f);
+        assert_eq!(e.estimate.earliest, None);
+        assert!(
+            e.estimate.summary.contains("never soaks"),
+            "{}",
+            e.estimate.summary
+        );
+    }
+
+    #[test]
+    fn a_soaked_lower_version_is_the_earliest_upgrade() {
+        let f = fleet(
+            "[4.14.9, 4.14.10]",
+            "{4.14.9: {workloads: {w: {soak_days: 3.0, reporting: [x]}}}}",
+        );
+        let e = explain(&f);
+        // The window is open (slot 11:00 within 2 hours): 4.14.9 is booked now.
+        assert!(
+            matches!(e.verdict, Verdict::Action { .. }),
+            "{:?}",
+            e.verdict
+        );
+        assert_eq!(e.estimate.version.as_deref(), Some("4.14.9"));
+        assert_eq!(e.candidates[0].first_failure, Some(Reason::SoakDays));
+        assert_eq!(e.candidates[1].first_failure, None);
+    }
+
+    #[test]
+    fn lookups_name_what_was_not_found() {
+        let f = fleet("[]", "{}");
+        let x = Explainer::new(&f, f.now);
+        assert_eq!(
+            x.find("nope").unwrap_err(),
+            ExplainError::UnknownCluster("nope".into())
+        );
+        assert_eq!(
+            x.status(Some("org-x")).unwrap_err(),
+            ExplainError::UnknownOrganization("org-x".into())
+        );
+    }
+}
