@@ -29,10 +29,11 @@ use semver::Version;
 use serde::{Serialize, Serializer};
 use serde_json::{Value, json};
 use srecap_fleet::{Cluster, Fleet, Organization, PolicyState, UpgradePolicy, VersionData};
+use srecap_labels::LabelParser;
 
 use crate::fleet::{FleetOptions, opted_in, plan_fleet, visible};
 use crate::inheritance::Network;
-use crate::labels::AUS_PREFIX;
+use crate::labels::{AUS_PREFIX, CLUSTER_LABELS};
 use crate::plan::{Action, FleetPlan, OrgPlan, Reason, ValidationErrors};
 use crate::planner::{available_upgrades, describe_closed, describe_policies, existing_policies};
 use crate::policy::{ClusterPolicy, OrgPolicy};
@@ -388,36 +389,8 @@ impl<'f> Explainer<'f> {
 
     /// What the planner decided for `cluster` (the status view).
     pub fn planned(&self, cluster: &Cluster) -> Verdict {
-        if !opted_in(cluster) {
-            return Verdict::Ignored {
-                detail: "the cluster has no sre-capabilities.aus.* label".to_owned(),
-            };
-        }
-        let Some(plan) = self.org_plan(&cluster.organization) else {
-            return Verdict::Ignored {
-                detail: format!(
-                    "organization {} is not planned: none of its AUS clusters is ready",
-                    cluster.organization
-                ),
-            };
-        };
-        if let Some(a) = plan
-            .actions
-            .iter()
-            .find(|a| a.cluster_id() == cluster.id && !matches!(a, Action::ChannelSwitch { .. }))
-            .or_else(|| plan.actions.iter().find(|a| a.cluster_id() == cluster.id))
-        {
-            return Verdict::Action { action: a.clone() };
-        }
-        match plan.clusters.iter().find(|e| e.cluster == cluster.name) {
-            Some(e) => Verdict::Skipped {
-                reason: e.reason,
-                detail: e.detail.clone(),
-            },
-            None => Verdict::Ignored {
-                detail: "the planner did not consider the cluster".to_owned(),
-            },
-        }
+        let index = self.org_plan(&cluster.organization).map(PlanIndex::new);
+        planned_in(index.as_ref(), cluster)
     }
 
     fn view(&self, org: &'f Organization) -> OrgView<'f> {
@@ -428,13 +401,16 @@ impl<'f> Explainer<'f> {
         errors.extend(sectors.cycle_errors());
         let mut invalid = BTreeMap::new();
         let mut specs = Vec::new();
+        // One parser for the organization: it caches parsed schedules and patterns,
+        // which dominate the cost of reading labels.
+        let mut parser = LabelParser::new(CLUSTER_LABELS);
         for c in self
             .fleet
             .clusters
             .iter()
             .filter(|c| c.organization == org.id && opted_in(c) && visible(c))
         {
-            match parse_cluster(c, &sectors) {
+            match parse_cluster(&mut parser, c, &sectors) {
                 Ok((policy, sector)) => {
                     let mut mutexes: Vec<String> = Vec::new();
                     for m in policy.mutexes.iter().chain(std::iter::once(&c.id)) {
@@ -562,7 +538,11 @@ impl<'f> Explainer<'f> {
         );
 
         let view = self.view(org);
-        let parsed = parse_cluster(cluster, &view.sectors);
+        let parsed = parse_cluster(
+            &mut LabelParser::new(CLUSTER_LABELS),
+            cluster,
+            &view.sectors,
+        );
         match &parsed {
             Ok(_) => e.check(
                 "cluster-labels",
@@ -923,37 +903,47 @@ impl<'f> Explainer<'f> {
         {
             return Err(ExplainError::UnknownOrganization(id.to_owned()));
         }
+        let mut by_org: HashMap<&str, Vec<&Cluster>> = HashMap::new();
+        for c in self.fleet.clusters.iter().filter(|c| opted_in(c)) {
+            by_org.entry(c.organization.as_str()).or_default().push(c);
+        }
         let mut orgs: Vec<&Organization> = self
             .fleet
             .organizations
             .iter()
-            .filter(|o| org.is_none_or(|id| o.id == id))
-            .filter(|o| {
-                org.is_some()
-                    || self
-                        .fleet
-                        .clusters
-                        .iter()
-                        .any(|c| c.organization == o.id && opted_in(c))
+            .filter(|o| match org {
+                Some(id) => o.id == id,
+                None => by_org.contains_key(o.id.as_str()),
             })
             .collect();
         orgs.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut parser = LabelParser::new(CLUSTER_LABELS);
         let organizations = orgs
             .into_iter()
-            .map(|o| OrgStatus {
-                org_id: o.id.clone(),
-                name: o.name.clone(),
-                validation_errors: self
-                    .org_plan(&o.id)
-                    .map(|p| p.validation_errors.clone())
-                    .unwrap_or_default(),
-                clusters: self
-                    .fleet
-                    .clusters
-                    .iter()
-                    .filter(|c| c.organization == o.id && opted_in(c))
-                    .map(|c| self.cluster_status(c))
-                    .collect(),
+            .map(|o| {
+                let plan = self.org_plan(&o.id);
+                let index = plan.map(PlanIndex::new);
+                OrgStatus {
+                    org_id: o.id.clone(),
+                    name: o.name.clone(),
+                    validation_errors: plan
+                        .map(|p| p.validation_errors.clone())
+                        .unwrap_or_default(),
+                    clusters: by_org
+                        .get(o.id.as_str())
+                        .map(|cs| {
+                            cs.iter()
+                                .map(|c| {
+                                    self.cluster_status(
+                                        &mut parser,
+                                        c,
+                                        planned_in(index.as_ref(), c),
+                                    )
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                }
             })
             .collect();
         Ok(FleetStatus {
@@ -962,7 +952,12 @@ impl<'f> Explainer<'f> {
         })
     }
 
-    fn cluster_status(&self, c: &Cluster) -> ClusterStatus {
+    fn cluster_status(
+        &self,
+        parser: &mut LabelParser,
+        c: &Cluster,
+        decision: Verdict,
+    ) -> ClusterStatus {
         let raw = |setting: &str| c.labels.get(&format!("{AUS_PREFIX}{setting}"));
         let split = |s: Option<&String>| -> Vec<String> {
             s.map(|v| {
@@ -973,7 +968,7 @@ impl<'f> Explainer<'f> {
             })
             .unwrap_or_default()
         };
-        let policy = ClusterPolicy::from_labels(&c.labels).ok();
+        let policy = ClusterPolicy::parse_with(parser, &c.labels).ok();
         let next_slot = policy
             .as_ref()
             .and_then(|p| p.schedule.first_after(self.now + CLUSTER_DELAY));
@@ -1018,8 +1013,67 @@ impl<'f> Explainer<'f> {
             schedule,
             next_slot,
             upgrade_policies,
-            decision: self.planned(c),
+            decision,
         }
+    }
+}
+
+/// An organization's plan looked up by cluster: status reads one verdict per
+/// cluster, and scanning the plan for each would be quadratic.
+struct PlanIndex<'p> {
+    /// Cluster id -> its action (a policy rather than a channel switch).
+    actions: HashMap<&'p str, &'p Action>,
+    /// Cluster name -> why it got no action.
+    skipped: HashMap<&'p str, &'p crate::plan::Explanation>,
+}
+
+impl<'p> PlanIndex<'p> {
+    fn new(plan: &'p OrgPlan) -> Self {
+        let mut actions: HashMap<&str, &Action> = HashMap::new();
+        for a in &plan.actions {
+            let slot = actions.entry(a.cluster_id()).or_insert(a);
+            if matches!(slot, Action::ChannelSwitch { .. }) {
+                *slot = a;
+            }
+        }
+        PlanIndex {
+            actions,
+            skipped: plan
+                .clusters
+                .iter()
+                .map(|e| (e.cluster.as_str(), e))
+                .collect(),
+        }
+    }
+}
+
+fn planned_in(index: Option<&PlanIndex<'_>>, cluster: &Cluster) -> Verdict {
+    if !opted_in(cluster) {
+        return Verdict::Ignored {
+            detail: "the cluster has no sre-capabilities.aus.* label".to_owned(),
+        };
+    }
+    let Some(index) = index else {
+        return Verdict::Ignored {
+            detail: format!(
+                "organization {} is not planned: none of its AUS clusters is ready",
+                cluster.organization
+            ),
+        };
+    };
+    if let Some(a) = index.actions.get(cluster.id.as_str()) {
+        return Verdict::Action {
+            action: (*a).clone(),
+        };
+    }
+    match index.skipped.get(cluster.name.as_str()) {
+        Some(e) => Verdict::Skipped {
+            reason: e.reason,
+            detail: e.detail.clone(),
+        },
+        None => Verdict::Ignored {
+            detail: "the planner did not consider the cluster".to_owned(),
+        },
     }
 }
 
@@ -1051,10 +1105,11 @@ fn policy_status(p: &UpgradePolicy, node_pool: Option<&String>) -> PolicyStatus 
 /// A cluster's policy and sector, or its messages and the unknown sector (R37).
 #[allow(clippy::type_complexity)]
 fn parse_cluster(
+    parser: &mut LabelParser,
     c: &Cluster,
     sectors: &Sectors,
 ) -> Result<(ClusterPolicy, Option<usize>), (Vec<String>, Option<String>)> {
-    let policy = ClusterPolicy::from_labels(&c.labels).map_err(|m| (m, None))?;
+    let policy = ClusterPolicy::parse_with(parser, &c.labels).map_err(|m| (m, None))?;
     match policy.sector.as_deref() {
         None => Ok((policy, None)),
         Some(name) => match sectors.id(name) {
