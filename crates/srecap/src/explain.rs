@@ -17,6 +17,7 @@ use serde::Serialize;
 use srecap_aus::explain::{Candidate, ClusterExplanation, Explainer, Outcome, Verdict};
 use srecap_aus::inheritance::Network;
 use srecap_controller::discovery;
+use srecap_controller::health::HealthProvider;
 use srecap_fleet::Fleet;
 use srecap_store::{HistoryStore as _, StateKey, Store};
 
@@ -60,6 +61,13 @@ pub struct SourceArgs {
     /// With --live: OCM environment name, the first part of the state keys.
     #[arg(long, default_value = "production")]
     pub environment: String,
+    /// With --live: the Telemeter-like Prometheus `aus run` uses for cluster health
+    /// (unhealthy clusters add no soak time). Default: every cluster is healthy.
+    #[arg(long, value_name = "URL", requires = "live")]
+    pub health_prometheus: Option<String>,
+    /// Health errors are informational only, as `aus run --health-not-enforced`.
+    #[arg(long, requires = "health_prometheus")]
+    pub health_not_enforced: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -179,6 +187,33 @@ impl SourceArgs {
             }
         }
 
+        if let Some(url) = &self.health_prometheus {
+            let provider = HealthProvider {
+                url: url.clone(),
+                enforced: !self.health_not_enforced,
+            };
+            let http = reqwest::Client::new();
+            let orgs: BTreeSet<&str> = fleet
+                .clusters
+                .iter()
+                .zip(&wanted)
+                .filter(|(_, w)| **w)
+                .map(|(c, _)| c.organization.as_str())
+                .collect();
+            let mut unhealthy = std::collections::HashSet::new();
+            for org in orgs {
+                unhealthy.extend(
+                    provider
+                        .unhealthy(&http, org)
+                        .await
+                        .with_context(|| format!("reading the health of organization {org}"))?,
+                );
+            }
+            for c in &mut fleet.clusters {
+                // Only enforced errors stop soaking (R67), as in the reconciler.
+                c.healthy = !(provider.enforced && unhealthy.contains(&c.external_id));
+            }
+        }
         let network = Network::build(
             fleet
                 .organizations

@@ -324,7 +324,7 @@ fn live_explain_equals_the_scenario_explain() {
         }
     });
     let now = fleet.now.to_string();
-    let live = |args: &[&str]| -> Value {
+    let live_from = |sim: &srecap_sim::RunningSim, args: &[&str]| -> Value {
         let out = Command::cargo_bin("srecap")
             .unwrap()
             .args(args)
@@ -344,6 +344,8 @@ fn live_explain_equals_the_scenario_explain() {
                 &state,
                 "--now",
                 &now,
+                "--health-prometheus",
+                &format!("{}/telemeter", sim.base_url()),
             ])
             .env_remove("OCM_URL")
             .env_remove("SRECAP_STATE")
@@ -352,6 +354,7 @@ fn live_explain_equals_the_scenario_explain() {
             .unwrap();
         serde_json::from_str(&ok(&out)).unwrap()
     };
+    let live = |args: &[&str]| live_from(&sim, args);
     for cluster in ["stage-soak", "stage-2", "batch-2", "prod-gated", "child-1"] {
         assert_eq!(
             live(&["aus", "explain", cluster]),
@@ -378,5 +381,24 @@ fn live_explain_equals_the_scenario_explain() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+
+    // Health as the reconciler reads it: with stage-latest (the only cluster on
+    // 4.14.8 with workload api) unhealthy, stage-soak's soak no longer accrues.
+    let mut sick = fleet.clone();
+    for c in &mut sick.clusters {
+        if c.name == "stage-latest" {
+            c.healthy = false;
+        }
+    }
+    let sick_sim = runtime
+        .block_on(srecap_sim::spawn(Simulator::new(
+            sick,
+            SimConfig::default(),
+        )))
+        .unwrap();
+    let x = live_from(&sick_sim, &["aus", "explain", "stage-soak"]);
+    assert_eq!(x["candidates"][0]["soak"][0]["clusters_soaking"], 0);
+    assert!(x["estimate"]["earliest"].is_null());
+    drop(sick_sim);
     drop(sim);
 }
