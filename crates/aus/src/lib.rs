@@ -33,6 +33,8 @@
 //! * [`plan`] — the output: the JSON contract of `srecap aus plan`.
 //! * [`configuration`] — the policy-as-code document, label diffs and the checks
 //!   that keep the CLI from writing what the planner rejects.
+//! * [`explain`] — every condition for one cluster, and an estimate of its next
+//!   upgrade (`srecap aus explain`, `srecap aus status`).
 //!
 //! Performance (spec §18 G31) is designed in: specs are sorted once; lock and
 //! sector counters are hash maps updated in O(mutexes) per cluster; sector member
@@ -42,6 +44,7 @@
 
 pub mod channel;
 pub mod configuration;
+pub mod explain;
 pub mod fleet;
 pub mod gate;
 pub mod inheritance;

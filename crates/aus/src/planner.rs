@@ -282,7 +282,7 @@ fn valid_cluster(spec: &Spec<'_>) -> ValidCluster {
 }
 
 /// Every existing policy of a cluster: classic or control plane, and node pools'.
-fn existing_policies(c: &Cluster) -> Vec<&UpgradePolicy> {
+pub(crate) fn existing_policies(c: &Cluster) -> Vec<&UpgradePolicy> {
     c.upgrade_policies
         .iter()
         .chain(c.node_pools.iter().flat_map(|p| p.upgrade_policies.iter()))
@@ -291,7 +291,7 @@ fn existing_policies(c: &Cluster) -> Vec<&UpgradePolicy> {
 
 /// Available upgrades of a cluster (R80): OCM's list, with the control-plane version
 /// prepended when a node pool is behind (the node-pool catch-up target).
-fn available_upgrades(c: &Cluster) -> Vec<&Version> {
+pub(crate) fn available_upgrades(c: &Cluster) -> Vec<&Version> {
     let oldest = c
         .node_pools
         .iter()
@@ -944,7 +944,7 @@ impl<'p, 'a> Decider<'p, 'a> {
     }
 }
 
-fn describe_policies(policies: &[&UpgradePolicy]) -> String {
+pub(crate) fn describe_policies(policies: &[&UpgradePolicy]) -> String {
     let list: Vec<String> = policies
         .iter()
         .map(|p| {
@@ -971,7 +971,7 @@ fn describe_policies(policies: &[&UpgradePolicy]) -> String {
     }
 }
 
-fn describe_closed(next: Option<Timestamp>, now: Timestamp) -> String {
+pub(crate) fn describe_closed(next: Option<Timestamp>, now: Timestamp) -> String {
     match next {
         Some(t) => {
             let d = t.duration_since(now);

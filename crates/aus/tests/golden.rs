@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use serde_json::Value;
-use srecap_aus::{FleetOptions, plan_fleet};
+use srecap_aus::explain::{Explainer, Verdict};
+use srecap_aus::{Action, FleetOptions, Reason, plan_fleet};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/aus-plan")
@@ -179,4 +180,100 @@ fn reference_fleets_plan_as_the_reference() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// The verdict the planner gives one cluster: its action (a policy before a
+/// channel switch), or its reason code; `None` when the plan does not mention it.
+fn planner_verdict(plan: &srecap_aus::FleetPlan, c: &srecap_fleet::Cluster) -> Option<String> {
+    let org = plan
+        .organizations
+        .iter()
+        .find(|o| o.org_id == c.organization)?;
+    let mine = |a: &&Action| a.cluster_id() == c.id;
+    if let Some(a) = org
+        .actions
+        .iter()
+        .filter(mine)
+        .find(|a| !matches!(a, Action::ChannelSwitch { .. }))
+        .or_else(|| org.actions.iter().find(mine))
+    {
+        return Some(format!("action {}", serde_json::to_string(a).unwrap()));
+    }
+    org.clusters
+        .iter()
+        .find(|e| e.cluster == c.name)
+        .map(|e| format!("skipped {}", e.reason))
+}
+
+fn explain_verdict(v: &Verdict) -> Option<String> {
+    match v {
+        Verdict::Action { action } => {
+            Some(format!("action {}", serde_json::to_string(action).unwrap()))
+        }
+        Verdict::Skipped { reason, .. } => Some(format!("skipped {reason}")),
+        Verdict::Ignored { .. } => None,
+    }
+}
+
+/// `srecap aus explain` evaluates every condition itself; its verdict must be the
+/// planner's decision for every cluster of every golden fleet and worked example.
+#[test]
+fn explain_agrees_with_the_planner_on_every_fleet() {
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/examples");
+    let mut paths: Vec<PathBuf> = [fixtures(), examples]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(dir).expect("fixtures directory"))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    paths.sort();
+    let mut failures = Vec::new();
+    let mut reasons: BTreeSet<String> = BTreeSet::new();
+    let (mut fleets, mut clusters) = (0, 0);
+    for path in paths {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let fleet = srecap_fleet::load_scenario(&path, jiff::Timestamp::UNIX_EPOCH)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        fleets += 1;
+        let explainer = Explainer::new(&fleet, fleet.now);
+        let plan = plan_fleet(&fleet, fleet.now, &FleetOptions::default());
+        for c in &fleet.clusters {
+            let found = explainer.find(&c.id).expect("cluster found by id");
+            assert_eq!(found.id, c.id);
+            let explained = explainer.explain(found);
+            let expected = planner_verdict(&plan, c);
+            let actual = explain_verdict(&explained.verdict);
+            // Clusters the planner never sees (not ready in an organization
+            // without a ready cluster) are explained as not-ready.
+            let unseen_ok = expected.is_none()
+                && (actual.is_none() || actual.as_deref() == Some("skipped not-ready"));
+            if actual != expected && !unseen_ok {
+                failures.push(format!(
+                    "{name}/{}: explain says {actual:?}, the planner {expected:?}",
+                    c.name
+                ));
+            }
+            if let Some(v) = expected {
+                reasons.insert(v.split(' ').take(2).collect::<Vec<_>>().join(" "));
+            }
+            clusters += 1;
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} disagreements:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        fleets >= 100 && clusters > 1000,
+        "{fleets} fleets, {clusters} clusters"
+    );
+    for r in Reason::ALL {
+        assert!(
+            reasons.contains(&format!("skipped {r}")),
+            "no fleet exercises reason {r}: {reasons:?}"
+        );
+    }
 }

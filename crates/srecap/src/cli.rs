@@ -85,6 +85,12 @@ pub enum AusCommand {
     Apply(Box<crate::apply::ApplyArgs>),
     /// Print an organization's AUS configuration as a policy-as-code file.
     Export(Box<crate::apply::ExportArgs>),
+    /// Every AUS cluster per organization: version, workloads, sector, mutexes,
+    /// soak days, schedule and next slot, current upgrade policy, what holds it back.
+    Status(Box<crate::status::StatusArgs>),
+    /// Why a cluster is or is not upgrading: every condition AUS applies, in order,
+    /// with pass/fail and numbers, and the earliest time it could upgrade.
+    Explain(Box<crate::explain::ExplainArgs>),
 }
 
 /// How to reach OCM; shared by every command that talks to it.

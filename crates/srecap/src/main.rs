@@ -15,12 +15,14 @@
 mod apply;
 mod cli;
 mod configuration;
+mod explain;
 mod observability;
 mod org;
 mod plan_view;
 mod policy;
 mod run;
 mod serve;
+mod status;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -63,6 +65,8 @@ fn main() -> ExitCode {
             AusCommand::Org { command } => org::run(&command),
             AusCommand::Apply(args) => apply::apply(&args),
             AusCommand::Export(args) => apply::export(&args),
+            AusCommand::Status(args) => status::run(&args),
+            AusCommand::Explain(args) => explain::run(&args),
         },
         Command::Sim { command } => match command {
             SimCommand::Serve(args) => serve::run(&args),

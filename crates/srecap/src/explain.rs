@@ -1,0 +1,432 @@
+//! `srecap aus explain CLUSTER`: every condition AUS applies to one cluster, with
+//! pass/fail and numbers, and the earliest time it could upgrade. Also the fleet
+//! sources shared with `srecap aus status`: a scenario file (default: the embedded
+//! example fleet, as `aus plan`) or live OCM (`--live`) with the soak history the
+//! reconciler keeps.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::io::{IsTerminal as _, Write as _};
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use jiff::Timestamp;
+use serde::Serialize;
+use srecap_aus::explain::{Candidate, ClusterExplanation, Explainer, Outcome, Verdict};
+use srecap_aus::inheritance::Network;
+use srecap_controller::discovery;
+use srecap_controller::health::HealthProvider;
+use srecap_fleet::Fleet;
+use srecap_store::{HistoryStore as _, StateKey, Store};
+
+use crate::Failure;
+use crate::cli::OcmArgs;
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The cluster: its name, id or external id.
+    #[arg(value_name = "CLUSTER")]
+    pub cluster: String,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Output format (default: table on a terminal, JSON otherwise).
+    #[arg(long, short = 'o', value_enum)]
+    pub output: Option<ReportOutput>,
+}
+
+/// Where the fleet comes from: a scenario file (the default, as `aus plan`) or OCM.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// Scenario file (YAML or JSON). Default: the embedded example fleet
+    /// (`examples/fleet.yaml`), unless --live.
+    #[arg(long, short = 's', value_name = "FILE", conflicts_with = "live")]
+    pub scenario: Option<PathBuf>,
+    /// Evaluate at this instant (RFC 3339) instead of the scenario's `now` (or,
+    /// with --live, the current time).
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<Timestamp>,
+    /// Read the fleet from OCM (connection flags as `aus run`) and the soak history
+    /// from the reconciler's state store (--state), instead of a scenario. Nothing
+    /// is written anywhere.
+    #[arg(long)]
+    pub live: bool,
+    #[command(flatten)]
+    pub ocm: OcmArgs,
+    /// With --live: the reconciler's state store (`sqlite:PATH` or `memory:`).
+    /// Default as `aus run`: `sqlite:$XDG_DATA_HOME/srecap/state.db`.
+    #[arg(long, value_name = "URL", env = "SRECAP_STATE")]
+    pub state: Option<String>,
+    /// With --live: OCM environment name, the first part of the state keys.
+    #[arg(long, default_value = "production")]
+    pub environment: String,
+    /// With --live: the Telemeter-like Prometheus `aus run` uses for cluster health
+    /// (unhealthy clusters add no soak time). Default: every cluster is healthy.
+    #[arg(long, value_name = "URL", requires = "live")]
+    pub health_prometheus: Option<String>,
+    /// Health errors are informational only, as `aus run --health-not-enforced`.
+    #[arg(long, requires = "health_prometheus")]
+    pub health_not_enforced: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportOutput {
+    Table,
+    Json,
+    Yaml,
+}
+
+impl ReportOutput {
+    /// The choice, else table on a terminal and JSON otherwise.
+    pub fn resolve(choice: Option<ReportOutput>) -> ReportOutput {
+        choice.unwrap_or(if std::io::stdout().is_terminal() {
+            ReportOutput::Table
+        } else {
+            ReportOutput::Json
+        })
+    }
+}
+
+pub fn run(args: &ExplainArgs) -> Result<(), Failure> {
+    let fleet = args.source.fleet(&|fleet: &Fleet, now| {
+        let explainer = Explainer::new(fleet, now);
+        let c = explainer.find(&args.cluster).map_err(Failure::input)?;
+        Ok(Some(c.organization.clone()))
+    })?;
+    let explainer = Explainer::new(&fleet, fleet.now);
+    let cluster = explainer.find(&args.cluster).map_err(Failure::input)?;
+    let explanation = explainer.explain(cluster);
+    write_report(
+        ReportOutput::resolve(args.output),
+        &explanation,
+        render_explanation,
+    )
+}
+
+/// Write `value` as JSON, YAML or its table.
+pub fn write_report<T: Serialize>(
+    output: ReportOutput,
+    value: &T,
+    table: fn(&T) -> String,
+) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    match output {
+        ReportOutput::Json => {
+            serde_json::to_writer_pretty(&mut out, value).context("writing the report")?;
+            writeln!(out).context("writing the report")?;
+        }
+        ReportOutput::Yaml => {
+            let text = serde_saphyr::to_string(value).context("rendering YAML")?;
+            write!(out, "{text}").context("writing the report")?;
+        }
+        ReportOutput::Table => write!(out, "{}", table(value)).context("writing the report")?,
+    }
+    Ok(())
+}
+
+/// Picks the organization whose per-cluster data a live read needs (`None`: all),
+/// from the fleet-wide discovery; an error stops before any per-cluster call.
+pub type Scope<'a> = dyn Fn(&Fleet, Timestamp) -> Result<Option<String>, Failure> + 'a;
+
+impl SourceArgs {
+    /// The fleet to explain, from the scenario or from OCM.
+    pub fn fleet(&self, scope: &Scope<'_>) -> Result<Fleet, Failure> {
+        if !self.live {
+            return crate::plan_view::load(self.scenario.as_deref(), self.now);
+        }
+        let client = crate::run::client(&self.ocm, None)?;
+        let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+        runtime.block_on(self.live_fleet(&client, scope))
+    }
+
+    /// Discovery, then for the organization in scope the per-cluster reads the
+    /// reconciler makes (existing policies, node pools, channels, gate agreements,
+    /// all of them since an explanation shows every condition), then the stored
+    /// histories of those organizations and of the ones they inherit from.
+    async fn live_fleet(
+        &self,
+        client: &srecap_ocm::OcmClient,
+        scope: &Scope<'_>,
+    ) -> Result<Fleet, Failure> {
+        let now = self.now.unwrap_or_else(Timestamp::now);
+        let discovered = discovery::discover(client, &self.environment, now)
+            .await
+            .context("discovering the AUS clusters in OCM")?;
+        for (org, reason) in &discovered.broken_orgs {
+            tracing::warn!(org = %org, %reason, "OCM gave unusable data for this organization");
+        }
+        let mut fleet = discovered.fleet;
+        let only = scope(&fleet, now)?;
+        let wanted: Vec<bool> = fleet
+            .clusters
+            .iter()
+            .map(|c| only.as_ref().is_none_or(|o| *o == c.organization))
+            .collect();
+        let concurrency = self.ocm.concurrency.max(1);
+        discovery::existing_policies(client, &mut fleet.clusters, &wanted, concurrency)
+            .await
+            .context("reading existing upgrade policies and node pools")?;
+        let ids: Vec<String> = fleet
+            .clusters
+            .iter()
+            .zip(&wanted)
+            .filter(|(_, w)| **w)
+            .map(|(c, _)| c.id.clone())
+            .collect();
+        let mut channels = discovery::available_channels(client, ids.clone(), concurrency).await;
+        let mut agreements = discovery::gate_agreements(client, ids, concurrency)
+            .await
+            .context("reading version-gate agreements")?;
+        for c in &mut fleet.clusters {
+            if let Some(ch) = channels.remove(&c.id) {
+                c.available_channels = ch;
+            }
+            if let Some(a) = agreements.remove(&c.id) {
+                c.gate_agreements = a;
+            }
+        }
+
+        if let Some(url) = &self.health_prometheus {
+            let provider = HealthProvider {
+                url: url.clone(),
+                enforced: !self.health_not_enforced,
+            };
+            let http = reqwest::Client::new();
+            let orgs: BTreeSet<&str> = fleet
+                .clusters
+                .iter()
+                .zip(&wanted)
+                .filter(|(_, w)| **w)
+                .map(|(c, _)| c.organization.as_str())
+                .collect();
+            let mut unhealthy = std::collections::HashSet::new();
+            for org in orgs {
+                unhealthy.extend(
+                    provider
+                        .unhealthy(&http, org)
+                        .await
+                        .with_context(|| format!("reading the health of organization {org}"))?,
+                );
+            }
+            for c in &mut fleet.clusters {
+                // Only enforced errors stop soaking (R67), as in the reconciler.
+                c.healthy = !(provider.enforced && unhealthy.contains(&c.external_id));
+            }
+        }
+        let network = Network::build(
+            fleet
+                .organizations
+                .iter()
+                .map(|o| (self.environment.as_str(), o.id.as_str(), &o.labels)),
+        );
+        let mut orgs: BTreeSet<String> = BTreeSet::new();
+        for o in &fleet.organizations {
+            if only.as_ref().is_some_and(|x| *x != o.id) {
+                continue;
+            }
+            orgs.insert(o.id.clone());
+            orgs.extend(
+                network
+                    .resolve(&o.id)
+                    .verified
+                    .into_iter()
+                    .filter(|(env, _)| *env == self.environment)
+                    .map(|(_, id)| id),
+            );
+        }
+        let keys = orgs
+            .iter()
+            .map(|o| StateKey::new(&self.environment, o))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Failure::input)?;
+        let url = match &self.state {
+            Some(url) => url.clone(),
+            None => srecap_store::default_url()
+                .map_err(Failure::input)?
+                .to_string(),
+        };
+        let store = Store::open(&url).await.map_err(Failure::input)?;
+        let histories = store
+            .load_many(&keys)
+            .await
+            .context("reading the soak history")?;
+        fleet.version_data = histories
+            .into_iter()
+            .map(|(k, v)| (k.org_id().to_owned(), v))
+            .collect();
+        fleet.now = now;
+        Ok(fleet)
+    }
+}
+
+/// `explain` for people: the verdict, every condition, the candidates, the estimate.
+pub fn render_explanation(x: &ClusterExplanation) -> String {
+    let c = &x.cluster;
+    let mut s = format!(
+        "Cluster {} (id {}, external id {})\n",
+        c.name, c.id, c.external_id
+    );
+    let _ = writeln!(
+        s,
+        "  organization {} ({}), {} {}{}, state {}, channel {}",
+        c.organization,
+        c.organization_name,
+        c.product,
+        c.version,
+        if c.hypershift { " (HCP)" } else { "" },
+        c.state,
+        c.channel
+    );
+    for p in &c.node_pools {
+        let _ = writeln!(s, "  node pool {} at {}", p.id, p.version);
+    }
+    let _ = writeln!(s, "\nAt {}: {}", x.now, verdict_line(&x.verdict));
+    s.push_str("\nConditions, in the order AUS applies them:\n");
+    let width = x
+        .checks
+        .iter()
+        .map(|c| c.condition.len())
+        .max()
+        .unwrap_or(0);
+    for check in &x.checks {
+        let tag = match (check.outcome, check.reason) {
+            (Outcome::Fail, Some(r)) => format!(" [{r}]"),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            s,
+            "  {} {:<width$}  {}{tag}",
+            check.outcome.symbol(),
+            check.condition,
+            check.detail
+        );
+    }
+    if !x.candidates.is_empty() {
+        s.push_str("\nVersions OCM offers, highest first:\n");
+        s.push_str(&indent(&candidate_table(&x.candidates).to_string()));
+    }
+    s.push_str("\nEarliest upgrade under current conditions: ");
+    match (&x.estimate.earliest, &x.estimate.version) {
+        (Some(at), Some(version)) => {
+            let _ = writeln!(s, "{at} to {version}");
+        }
+        _ => s.push_str("unknown\n"),
+    }
+    let _ = writeln!(s, "  {}", x.estimate.summary);
+    for a in &x.estimate.assumptions {
+        let _ = writeln!(s, "  assumes: {a}");
+    }
+    s
+}
+
+fn verdict_line(v: &Verdict) -> String {
+    match v {
+        Verdict::Action { .. } => format!("AUS acts in this pass: {}", v.summary()),
+        Verdict::Skipped { reason, .. } => format!("held back by {reason}"),
+        Verdict::Ignored { detail } => format!("not managed by AUS: {detail}"),
+    }
+}
+
+fn candidate_table(candidates: &[Candidate]) -> Table {
+    let mut t = table([
+        "version",
+        "blocked",
+        "inherited",
+        "sector dependencies",
+        "soak days (soaked/needed)",
+        "missing gates",
+        "first failure",
+    ]);
+    for c in candidates {
+        let mark = |ok: bool| if ok { "✓" } else { "✗" };
+        let blocked = c.blocked_by.as_ref().map_or_else(
+            || "✓".to_owned(),
+            |b| format!("✗ {} ({})", b.pattern, b.source),
+        );
+        let inherited = match &c.inherited {
+            None => "-".to_owned(),
+            Some(i) if i.passed => "✓".to_owned(),
+            Some(i) => format!(
+                "✗ {}{}",
+                i.lowest_version.as_deref().unwrap_or(""),
+                i.workload
+                    .as_deref()
+                    .map_or_else(String::new, |w| format!(" ({w})"))
+            ),
+        };
+        let deps = if c.sector_dependencies.is_empty() {
+            "-".to_owned()
+        } else {
+            c.sector_dependencies
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{} {}: {} {}",
+                        mark(d.passed),
+                        d.workload,
+                        d.sector,
+                        d.lowest_version
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let soak = c
+            .soak
+            .iter()
+            .map(|w| {
+                let mut line = format!(
+                    "{} {}: {:.2}/{}",
+                    mark(w.passed),
+                    w.workload,
+                    w.soaked_days,
+                    w.needed_days
+                );
+                if !w.passed {
+                    match w.reached_at {
+                        Some(t) => {
+                            let _ = write!(line, " ({} soaking, met {t})", w.clusters_soaking);
+                        }
+                        None => line.push_str(" (none soaking)"),
+                    }
+                }
+                line
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let gates = if c.missing_gates.is_empty() {
+            "-".to_owned()
+        } else {
+            c.missing_gates.join("\n")
+        };
+        t.add_row([
+            c.version.clone(),
+            blocked,
+            inherited,
+            deps,
+            soak,
+            gates,
+            c.first_failure
+                .map_or_else(|| "none".to_owned(), |r| r.to_string()),
+        ]);
+    }
+    t
+}
+
+pub fn table<const N: usize>(header: [&str; N]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(160)
+        .set_header(header);
+    t
+}
+
+pub fn indent(block: &str) -> String {
+    let mut out = String::with_capacity(block.len() + 64);
+    for line in block.lines() {
+        let _ = writeln!(out, "  {line}");
+    }
+    out
+}
