@@ -140,6 +140,14 @@ impl SourceArgs {
         runtime.block_on(self.live_fleet(&client, scope))
     }
 
+    /// The logged-in account's organization (`GET current_account`), for commands
+    /// whose `--org` defaults to it.
+    pub fn logged_in_org(&self) -> Result<String, Failure> {
+        let client = crate::run::client(&self.ocm, None)?;
+        let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+        runtime.block_on(crate::configuration::org_id(&client, None))
+    }
+
     /// Discovery, then for the organization in scope the per-cluster reads the
     /// reconciler makes (existing policies, node pools, channels, gate agreements,
     /// all of them since an explanation shows every condition), then the stored

@@ -13,9 +13,14 @@ use crate::explain::{ReportOutput, SourceArgs, indent, table, write_report};
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Only this organization (default: every organization with an AUS cluster).
-    #[arg(long, value_name = "ID")]
+    /// Only this organization. Default: with --live, the logged-in account's
+    /// organization (as every `srecap aus` command that talks to OCM); on a
+    /// scenario, every organization with an AUS cluster.
+    #[arg(long, value_name = "ID", conflicts_with = "all_orgs")]
     pub org: Option<String>,
+    /// Every organization with an AUS cluster, also with --live (like `kubectl -A`).
+    #[arg(long, short = 'A')]
+    pub all_orgs: bool,
     #[command(flatten)]
     pub source: SourceArgs,
     /// Output format (default: table on a terminal, JSON otherwise).
@@ -24,20 +29,25 @@ pub struct StatusArgs {
 }
 
 pub fn run(args: &StatusArgs) -> Result<(), Failure> {
+    // A person asking OCM about "my clusters" means their own organization, as
+    // `ocm` and the configuration commands assume; a scenario has no login.
+    let org = match (&args.org, args.source.live && !args.all_orgs) {
+        (Some(org), _) => Some(org.clone()),
+        (None, true) => Some(args.source.logged_in_org()?),
+        (None, false) => None,
+    };
     let fleet = args.source.fleet(&|fleet, _| {
-        if let Some(org) = &args.org
+        if let Some(org) = &org
             && fleet.organization(org).is_none()
         {
             return Err(Failure::input(
                 srecap_aus::explain::ExplainError::UnknownOrganization(org.clone()),
             ));
         }
-        Ok(args.org.clone())
+        Ok(org.clone())
     })?;
     let explainer = Explainer::new(&fleet, fleet.now);
-    let status = explainer
-        .status(args.org.as_deref())
-        .map_err(Failure::input)?;
+    let status = explainer.status(org.as_deref()).map_err(Failure::input)?;
     write_report(ReportOutput::resolve(args.output), &status, render_status)
 }
 

@@ -366,6 +366,20 @@ fn live_explain_equals_the_scenario_explain() {
     let clusters = status["organizations"][0]["clusters"].as_array().unwrap();
     // Live discovery sees ready clusters only (R11).
     assert_eq!(clusters.len(), 11);
+    // Without --org, live status shows the logged-in account's organization (the
+    // simulator's account belongs to the first one); -A shows every one.
+    let mine = live(&["aus", "status"]);
+    let orgs = |v: &Value| -> Vec<String> {
+        v["organizations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["org_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(orgs(&mine), ["org-main"]);
+    assert_eq!(mine, status);
+    assert!(orgs(&live(&["aus", "status", "-A"])).len() > 1);
     let out = Command::cargo_bin("srecap")
         .unwrap()
         .args(["aus", "explain", "no-such-cluster", "--live"])
