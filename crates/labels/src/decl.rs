@@ -5,7 +5,7 @@ use std::ops::Bound;
 
 use rustc_hash::FxHashMap;
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use crate::cron::CronSchedule;
 use crate::value::{LabelValue, ParallelLimit, VersionPattern, parse_csv, parse_whole_number};
@@ -87,6 +87,11 @@ pub struct ParsedLabels {
     pub errors: Vec<LabelError>,
 }
 
+// Absent lists are shared too: `Arc::from([])` allocates, once per cluster and
+// setting otherwise.
+static EMPTY_LIST: LazyLock<Arc<[String]>> = LazyLock::new(|| Arc::from([]));
+static EMPTY_PATTERNS: LazyLock<Arc<[VersionPattern]>> = LazyLock::new(|| Arc::from([]));
+
 impl ParsedLabels {
     pub fn get(&self, setting: &str) -> Option<&LabelValue> {
         self.values
@@ -113,7 +118,7 @@ impl ParsedLabels {
     pub fn shared_list(&self, setting: &str) -> Arc<[String]> {
         match self.get(setting) {
             Some(LabelValue::List(items)) => items.clone(),
-            _ => Arc::from([]),
+            _ => EMPTY_LIST.clone(),
         }
     }
 
@@ -121,7 +126,7 @@ impl ParsedLabels {
     pub fn shared_patterns(&self, setting: &str) -> Arc<[VersionPattern]> {
         match self.get(setting) {
             Some(LabelValue::Patterns(p)) => p.clone(),
-            _ => Arc::from([]),
+            _ => EMPTY_PATTERNS.clone(),
         }
     }
 
@@ -233,7 +238,7 @@ impl LabelSetDecl {
 /// Parsing a map walks the keys under the capability prefix once (a map also
 /// holds other capabilities' labels) rather than looking every declared key up,
 /// and the value caches are per declaration with Fx hashing: this runs once per
-/// cluster of a plan, and SipHash and repeated key searches showed in profiles.
+/// cluster of a plan, and std hashing and repeated key searches showed in profiles.
 #[derive(Debug, Clone)]
 pub struct LabelParser {
     decl: LabelSetDecl,
@@ -292,7 +297,10 @@ impl LabelParser {
                 }
             }
         }
-        let mut out = ParsedLabels::default();
+        let mut out = ParsedLabels {
+            values: Vec::with_capacity(decls.len()),
+            ..ParsedLabels::default()
+        };
         for (i, decl) in decls.iter().enumerate() {
             if decl.is_group() {
                 let mut entries = BTreeMap::new();
