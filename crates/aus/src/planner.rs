@@ -110,6 +110,7 @@ pub fn plan_org(input: &OrgInput<'_>) -> OrgPlan {
 
     let mut explanations: Vec<(usize, Explanation)> = Vec::with_capacity(input.clusters.len());
     let mut specs: Vec<Spec<'_>> = Vec::with_capacity(input.clusters.len());
+    let mut valid: Vec<ValidCluster> = Vec::with_capacity(input.clusters.len());
     let mut parser = LabelParser::new(CLUSTER_LABELS);
     for (position, cluster) in input.clusters.iter().copied().enumerate() {
         let policy = match ClusterPolicy::parse_with(&mut parser, &cluster.labels) {
@@ -157,12 +158,17 @@ pub fn plan_org(input: &OrgInput<'_>) -> OrgPlan {
                 }
             }
         };
-        specs.push(Spec {
+        let spec = Spec {
             cluster,
             policy,
             sector,
             position,
-        });
+        };
+        // Built here, in discovery order, while the cluster is in cache, and
+        // permuted with the specs: in processing order every access to a
+        // cluster is a cache miss on a big fleet.
+        valid.push(valid_cluster(&spec));
+        specs.push(spec);
     }
     // R53: lower versions first, then fewer soak days; stable, so ties keep
     // discovery order. Sorted once (the reference re-sorted per insertion, G31).
@@ -184,13 +190,12 @@ pub fn plan_org(input: &OrgInput<'_>) -> OrgPlan {
         })
         .collect();
     keys.sort_unstable();
-    let order = keys.into_iter().map(|(_, _, i)| i);
-    let mut slots: Vec<Option<Spec<'_>>> = specs.into_iter().map(Some).collect();
-    let specs: Vec<Spec<'_>> = order.filter_map(|i| slots[i].take()).collect();
+    let order: Vec<usize> = keys.into_iter().map(|(_, _, i)| i).collect();
+    let specs = permute(specs, &order);
 
     let mut details = OrgDetails {
         org_name: input.org.name.clone(),
-        valid_clusters: specs.iter().map(valid_cluster).collect(),
+        valid_clusters: permute(valid, &order),
         ..OrgDetails::default()
     };
 
@@ -230,8 +235,11 @@ pub fn plan_org(input: &OrgInput<'_>) -> OrgPlan {
     details.history_updated = true;
 
     let mut decider = Decider::new(input, &org_policy, &sectors, &specs, &table);
-    details.remaining_soak_days = decider.remaining_soak_days();
-    let (actions, switches) = decider.run(&mut explanations, &mut details.missing_gates);
+    let (actions, switches) = decider.run(
+        &mut explanations,
+        &mut details.missing_gates,
+        &mut details.remaining_soak_days,
+    );
 
     let mut all_actions = actions;
     all_actions.extend(switches);
@@ -243,6 +251,12 @@ pub fn plan_org(input: &OrgInput<'_>) -> OrgPlan {
         version_data: own,
         details,
     }
+}
+
+/// `items` in the order of `order`, a permutation of their indices.
+fn permute<T>(items: Vec<T>, order: &[usize]) -> Vec<T> {
+    let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
+    order.iter().filter_map(|&i| slots[i].take()).collect()
 }
 
 /// A rank per distinct version, in precedence order: versions of equal
@@ -419,24 +433,6 @@ impl<'p, 'a> Decider<'p, 'a> {
         specs: &'p [Spec<'a>],
         table: &'p SoakTable<'p>,
     ) -> Self {
-        let mut sector_members: FxHashMap<(usize, &'p str), usize> = FxHashMap::default();
-        let mut sector_min: FxHashMap<(usize, &'p str), &'a Version> = FxHashMap::default();
-        for spec in specs {
-            let Some(s) = spec.sector else { continue };
-            for m in spec.mutexes() {
-                *sector_members.entry((s, m)).or_default() += 1;
-            }
-            for w in spec.policy.workloads.iter() {
-                sector_min
-                    .entry((s, w.as_str()))
-                    .and_modify(|v| {
-                        if spec.cluster.version.cmp_precedence(v).is_lt() {
-                            *v = &spec.cluster.version;
-                        }
-                    })
-                    .or_insert(&spec.cluster.version);
-            }
-        }
         Decider {
             input,
             org_policy,
@@ -446,8 +442,8 @@ impl<'p, 'a> Decider<'p, 'a> {
             own_has_stats: !specs.is_empty(),
             locked: FxHashMap::default(),
             sector_upgrading: FxHashMap::default(),
-            sector_members,
-            sector_min,
+            sector_members: FxHashMap::default(),
+            sector_min: FxHashMap::default(),
             dependency_floor: FxHashMap::default(),
             windows: FxHashMap::default(),
             next_channels: FxHashMap::default(),
@@ -455,6 +451,28 @@ impl<'p, 'a> Decider<'p, 'a> {
             version_facts: FxHashMap::default(),
             soaked: FxHashMap::default(),
             marked: vec![false; specs.len()],
+        }
+    }
+
+    /// Count cluster `i` into its sector's member and lowest-version tables.
+    /// Every cluster is counted before the first decision.
+    fn count_sector_member(&mut self, i: usize) {
+        let specs: &'p [Spec<'a>] = self.specs;
+        let spec = &specs[i];
+        let Some(s) = spec.sector else { return };
+        for m in spec.mutexes() {
+            *self.sector_members.entry((s, m)).or_default() += 1;
+        }
+        let version: &'a Version = &spec.cluster.version;
+        for w in spec.policy.workloads.iter() {
+            self.sector_min
+                .entry((s, w.as_str()))
+                .and_modify(|v| {
+                    if version.cmp_precedence(v).is_lt() {
+                        *v = version;
+                    }
+                })
+                .or_insert(version);
         }
     }
 
@@ -780,9 +798,16 @@ impl<'p, 'a> Decider<'p, 'a> {
         &mut self,
         explanations: &mut Vec<(usize, Explanation)>,
         missing_gates: &mut Vec<MissingGates>,
+        remaining: &mut Vec<RemainingSoak>,
     ) -> (Vec<Action>, Vec<Action>) {
-        // R56: clusters with any existing policy hold their mutexes.
+        // R56: clusters with any existing policy hold their mutexes. The sector
+        // tables are filled and the remaining soak days (R126, before this pass's
+        // decisions) reported in the same walk: each visit of a cluster is a
+        // cache miss on a big fleet.
+        let mut soak_report = SoakReportCache::default();
         for i in 0..self.specs.len() {
+            self.count_sector_member(i);
+            self.remaining_soak(i, &mut soak_report, remaining);
             if self.specs[i].cluster.has_any_policy() {
                 self.mark(i);
             }
@@ -930,22 +955,26 @@ impl<'p, 'a> Decider<'p, 'a> {
         (actions, switches)
     }
 
-    /// R126: remaining soak days per cluster and available version, before this
-    /// pass's decisions.
-    fn remaining_soak_days(&self) -> Vec<RemainingSoak> {
-        // Per distinct version: its string and whether the organization blocks it;
-        // per (version, workload): rounded soak days. A fleet has thousands of
-        // clusters but few versions, and formatting and regex matching per
-        // cluster and version would dominate the pass.
-        let mut facts: FxHashMap<VersionKey<'_>, (String, bool)> = FxHashMap::default();
-        let mut soaked_cache: FxHashMap<(VersionKey<'_>, &str), f64> = FxHashMap::default();
-        let mut out = Vec::new();
+    /// R126: remaining soak days of cluster `i` per available version, before
+    /// this pass's decisions, appended to `out`.
+    fn remaining_soak(
+        &self,
+        i: usize,
+        cache: &mut SoakReportCache<'p>,
+        out: &mut Vec<RemainingSoak>,
+    ) {
+        let SoakReportCache {
+            facts,
+            soaked: soaked_cache,
+        } = cache;
         let now = self.input.now;
-        for spec in self.specs {
-            let c = spec.cluster;
-            let mut versions: Vec<&Version> = available_upgrades(c);
+        let specs: &'p [Spec<'a>] = self.specs;
+        {
+            let spec = &specs[i];
+            let c: &'a Cluster = spec.cluster;
+            let mut versions: Vec<&'a Version> = available_upgrades(c);
             if versions.is_empty() {
-                continue;
+                return;
             }
             // Deviation (R126 step 1, G29): sort rather than trust OCM's order.
             versions.sort_by(|a, b| a.cmp_precedence(b));
@@ -1015,8 +1044,17 @@ impl<'p, 'a> Decider<'p, 'a> {
             }
             out[start..].reverse();
         }
-        out
     }
+}
+
+/// Per distinct version: its string and whether the organization blocks it;
+/// per (version, workload): rounded soak days. A fleet has thousands of clusters
+/// but few versions, and formatting and regex matching per cluster and version
+/// would dominate the remaining-soak report (R126).
+#[derive(Default)]
+struct SoakReportCache<'p> {
+    facts: FxHashMap<VersionKey<'p>, (String, bool)>,
+    soaked: FxHashMap<(VersionKey<'p>, &'p str), f64>,
 }
 
 fn describe_policies(policies: &[&UpgradePolicy]) -> String {
