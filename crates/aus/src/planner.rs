@@ -96,8 +96,31 @@ enum Hold<'m> {
     },
 }
 
-/// Plan one organization's pass.
+/// What a pass builds besides its decisions. The default builds everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Build [`OrgDetails::valid_clusters`] and
+    /// [`OrgDetails::remaining_soak_days`], the facts of the reconciler's
+    /// metrics (§15, R126). The offline plan never reads them, and on a big
+    /// fleet they cost about a third of the pass (a copy of every valid
+    /// cluster's names and settings, a line per cluster and available version).
+    pub metric_facts: bool,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions { metric_facts: true }
+    }
+}
+
+/// Plan one organization's pass, with every detail ([`PlanOptions::default`]).
 pub fn plan_org(input: &OrgInput<'_>) -> OrgPlan {
+    plan_org_with(input, PlanOptions::default())
+}
+
+/// Plan one organization's pass, building the details `options` asks for.
+/// Decisions, explanations and history never depend on `options`.
+pub fn plan_org_with(input: &OrgInput<'_>, options: PlanOptions) -> OrgPlan {
     let mut errors = ValidationErrors::default();
     let (org_policy, org_label_errors) = OrgPolicy::from_labels(&input.org.labels);
     errors.organization.extend(org_label_errors);
@@ -167,7 +190,9 @@ pub fn plan_org(input: &OrgInput<'_>) -> OrgPlan {
         // Built here, in discovery order, while the cluster is in cache, and
         // permuted with the specs: in processing order every access to a
         // cluster is a cache miss on a big fleet.
-        valid.push(valid_cluster(&spec));
+        if options.metric_facts {
+            valid.push(valid_cluster(&spec));
+        }
         specs.push(spec);
     }
     // R53: lower versions first, then fewer soak days; stable, so ties keep
@@ -195,7 +220,11 @@ pub fn plan_org(input: &OrgInput<'_>) -> OrgPlan {
 
     let mut details = OrgDetails {
         org_name: input.org.name.clone(),
-        valid_clusters: permute(valid, &order),
+        valid_clusters: if options.metric_facts {
+            permute(valid, &order)
+        } else {
+            Vec::new()
+        },
         ..OrgDetails::default()
     };
 
@@ -238,7 +267,9 @@ pub fn plan_org(input: &OrgInput<'_>) -> OrgPlan {
     let (actions, switches) = decider.run(
         &mut explanations,
         &mut details.missing_gates,
-        &mut details.remaining_soak_days,
+        options
+            .metric_facts
+            .then_some(&mut details.remaining_soak_days),
     );
 
     let mut all_actions = actions;
@@ -798,7 +829,7 @@ impl<'p, 'a> Decider<'p, 'a> {
         &mut self,
         explanations: &mut Vec<(usize, Explanation)>,
         missing_gates: &mut Vec<MissingGates>,
-        remaining: &mut Vec<RemainingSoak>,
+        mut remaining: Option<&mut Vec<RemainingSoak>>,
     ) -> (Vec<Action>, Vec<Action>) {
         // R56: clusters with any existing policy hold their mutexes. The sector
         // tables are filled and the remaining soak days (R126, before this pass's
@@ -807,7 +838,9 @@ impl<'p, 'a> Decider<'p, 'a> {
         let mut soak_report = SoakReportCache::default();
         for i in 0..self.specs.len() {
             self.count_sector_member(i);
-            self.remaining_soak(i, &mut soak_report, remaining);
+            if let Some(out) = remaining.as_deref_mut() {
+                self.remaining_soak(i, &mut soak_report, out);
+            }
             if self.specs[i].cluster.has_any_policy() {
                 self.mark(i);
             }
