@@ -5,7 +5,10 @@
 //!
 //! Only the planner call is timed; the fleet is generated once per size, outside
 //! the measurement. `plan_org` is the per-organization decision procedure the
-//! reconciler calls; `plan_fleet` adds discovery and the inheritance network.
+//! reconciler calls (with the facts of its metrics); `plan_org_decisions` is the
+//! same pass without them (`PlanOptions { metric_facts: false }`, as
+//! `srecap aus plan` runs it); `plan_fleet` adds discovery and the inheritance
+//! network.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -15,7 +18,7 @@ use criterion::{
     BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
 };
 use jiff::Timestamp;
-use srecap_aus::planner::{OrgInput, plan_org};
+use srecap_aus::planner::{OrgInput, PlanOptions, plan_org, plan_org_with};
 use srecap_aus::{FleetOptions, plan_fleet};
 use srecap_fleet::synthetic::{FleetShape, generate};
 use srecap_fleet::{Cluster, Fleet};
@@ -63,6 +66,20 @@ fn planner(c: &mut Criterion) {
         configure(&mut group, n);
         group.bench_with_input(BenchmarkId::from_parameter(n), &input, |b, input| {
             b.iter(|| plan_org(black_box(input)));
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("plan_org_decisions");
+    let options = PlanOptions {
+        metric_facts: false,
+    };
+    for n in SIZES {
+        let fleet = generate(&FleetShape::benchmark(n), SEED, now());
+        let input = org_input(&fleet);
+        configure(&mut group, n);
+        group.bench_with_input(BenchmarkId::from_parameter(n), &input, |b, input| {
+            b.iter(|| plan_org_with(black_box(input), options));
         });
     }
     group.finish();

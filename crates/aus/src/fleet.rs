@@ -7,7 +7,7 @@ use srecap_fleet::{Cluster, Fleet, VersionData};
 use crate::inheritance::Network;
 use crate::labels::AUS_PREFIX;
 use crate::plan::{Explanation, FleetPlan, OrgPlan, Reason};
-use crate::planner::{Faults, OrgInput, by_org, plan_org};
+use crate::planner::{Faults, OrgInput, PlanOptions, by_org, plan_org_with};
 use crate::soak::Source;
 
 /// Which organizations to process (R4) and test-only planner faults.
@@ -18,6 +18,8 @@ pub struct FleetOptions {
     /// Never process these (wins over `include`).
     pub exclude: Vec<String>,
     pub faults: Faults,
+    /// What each organization's pass builds besides its decisions.
+    pub plan: PlanOptions,
 }
 
 impl FleetOptions {
@@ -99,7 +101,7 @@ pub fn plan_fleet(fleet: &Fleet, now: Timestamp, options: &FleetOptions) -> Flee
             now,
             faults: options.faults,
         };
-        let mut plan = plan_org(&input);
+        let mut plan = plan_org_with(&input, options.plan);
         for c in hidden {
             plan.clusters.push(Explanation {
                 cluster: c.name.clone(),

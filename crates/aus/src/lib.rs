@@ -58,6 +58,7 @@ pub mod soak;
 
 pub use fleet::{FleetOptions, plan_fleet};
 pub use plan::{Action, Explanation, FleetPlan, OrgPlan, Reason, ValidationErrors};
+pub use planner::PlanOptions;
 
 /// The reference integration name: metric label `integration`, service-log
 /// `service_name`, state namespace (R2).

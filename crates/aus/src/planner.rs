@@ -22,7 +22,7 @@ use crate::plan::{
 use crate::policy::{ClusterPolicy, OrgPolicy};
 use crate::schedule::{self, CLUSTER_DELAY, CLUSTER_WINDOW, Window};
 use crate::sector::Sectors;
-use crate::soak::{self, Report, SoakTable, Source};
+use crate::soak::{self, Report, SoakTable, Source, VersionKey};
 
 /// Everything the planner needs to decide one organization's pass.
 #[derive(Debug, Clone)]
@@ -60,28 +60,67 @@ struct Spec<'a> {
     cluster: &'a Cluster,
     policy: ClusterPolicy,
     sector: Option<usize>,
-    /// `mutexes` plus the cluster id (R54).
-    mutexes: Vec<String>,
     /// Discovery position, for output order.
     position: usize,
 }
 
+impl Spec<'_> {
+    /// The cluster's `mutexes` plus its id (R54), as a set: a cluster counts once
+    /// per mutex however often a label lists it (R55 keeps sets of cluster ids);
+    /// label order is kept for messages. Computed on the fly rather than stored:
+    /// lists are a few names long, and copying them per cluster showed in profiles.
+    fn mutexes(&self) -> impl Iterator<Item = &str> + Clone {
+        let listed: &[String] = &self.policy.mutexes;
+        let id = self.cluster.id.as_str();
+        listed
+            .iter()
+            .enumerate()
+            .filter(move |&(i, m)| !listed[..i].contains(m))
+            .map(|(_, m)| m.as_str())
+            .chain((!listed.iter().any(|m| m == id)).then_some(id))
+    }
+}
+
 /// Why a max-upgrade check (R57) held a cluster back.
-enum Hold {
+#[derive(Clone, Copy)]
+enum Hold<'m> {
     Mutex {
-        mutex: String,
+        mutex: &'m str,
         holder: usize,
     },
     MaxParallel {
         sector: usize,
-        mutex: String,
+        mutex: &'m str,
         upgrading: usize,
         limit: u64,
     },
 }
 
-/// Plan one organization's pass.
+/// What a pass builds besides its decisions. The default builds everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Build [`OrgDetails::valid_clusters`] and
+    /// [`OrgDetails::remaining_soak_days`], the facts of the reconciler's
+    /// metrics (§15, R126). The offline plan never reads them, and on a big
+    /// fleet they cost about a third of the pass (a copy of every valid
+    /// cluster's names and settings, a line per cluster and available version).
+    pub metric_facts: bool,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions { metric_facts: true }
+    }
+}
+
+/// Plan one organization's pass, with every detail ([`PlanOptions::default`]).
 pub fn plan_org(input: &OrgInput<'_>) -> OrgPlan {
+    plan_org_with(input, PlanOptions::default())
+}
+
+/// Plan one organization's pass, building the details `options` asks for.
+/// Decisions, explanations and history never depend on `options`.
+pub fn plan_org_with(input: &OrgInput<'_>, options: PlanOptions) -> OrgPlan {
     let mut errors = ValidationErrors::default();
     let (org_policy, org_label_errors) = OrgPolicy::from_labels(&input.org.labels);
     errors.organization.extend(org_label_errors);
@@ -92,8 +131,9 @@ pub fn plan_org(input: &OrgInput<'_>) -> OrgPlan {
     // Deviation (R36, §18 G2): a cycle is this organization's validation error.
     errors.organization.extend(sectors.cycle_errors());
 
-    let mut explanations: Vec<(usize, Explanation)> = Vec::new();
-    let mut specs: Vec<Spec<'_>> = Vec::new();
+    let mut explanations: Vec<(usize, Explanation)> = Vec::with_capacity(input.clusters.len());
+    let mut specs: Vec<Spec<'_>> = Vec::with_capacity(input.clusters.len());
+    let mut valid: Vec<ValidCluster> = Vec::with_capacity(input.clusters.len());
     let mut parser = LabelParser::new(CLUSTER_LABELS);
     for (position, cluster) in input.clusters.iter().copied().enumerate() {
         let policy = match ClusterPolicy::parse_with(&mut parser, &cluster.labels) {
@@ -141,40 +181,50 @@ pub fn plan_org(input: &OrgInput<'_>) -> OrgPlan {
                 }
             }
         };
-        // A set: a cluster counts once per mutex however often a label lists it
-        // (R55 keeps sets of cluster ids); label order is kept for messages.
-        let mut mutexes: Vec<String> = Vec::with_capacity(policy.mutexes.len() + 1);
-        for m in policy.mutexes.iter().chain(std::iter::once(&cluster.id)) {
-            if !mutexes.contains(m) {
-                mutexes.push(m.clone());
-            }
-        }
-        specs.push(Spec {
+        let spec = Spec {
             cluster,
             policy,
             sector,
-            mutexes,
             position,
-        });
+        };
+        // Built here, in discovery order, while the cluster is in cache, and
+        // permuted with the specs: in processing order every access to a
+        // cluster is a cache miss on a big fleet.
+        if options.metric_facts {
+            valid.push(valid_cluster(&spec));
+        }
+        specs.push(spec);
     }
     // R53: lower versions first, then fewer soak days; stable, so ties keep
     // discovery order. Sorted once (the reference re-sorted per insertion, G31).
     // A permutation is sorted rather than the specs themselves: a spec is a few
     // hundred bytes and moving them n·log n times showed in profiles.
-    let mut order: Vec<usize> = (0..specs.len()).collect();
-    order.sort_by(|&a, &b| {
-        let (a, b) = (&specs[a], &specs[b]);
-        a.cluster
-            .version
-            .cmp_precedence(&b.cluster.version)
-            .then(a.policy.soak_days.cmp(&b.policy.soak_days))
-    });
-    let mut slots: Vec<Option<Spec<'_>>> = specs.into_iter().map(Some).collect();
-    let specs: Vec<Spec<'_>> = order.into_iter().filter_map(|i| slots[i].take()).collect();
+    // Versions are ranked once and the keys sorted as integers, the index last so
+    // that an unstable sort gives the stable order: comparing versions through
+    // the specs n·log n times showed in profiles.
+    let ranks = precedence_ranks(specs.iter().map(|s| &s.cluster.version));
+    let mut keys: Vec<(usize, u64, usize)> = specs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            (
+                ranks[&VersionKey(&s.cluster.version)],
+                s.policy.soak_days,
+                i,
+            )
+        })
+        .collect();
+    keys.sort_unstable();
+    let order: Vec<usize> = keys.into_iter().map(|(_, _, i)| i).collect();
+    let specs = permute(specs, &order);
 
     let mut details = OrgDetails {
         org_name: input.org.name.clone(),
-        valid_clusters: specs.iter().map(valid_cluster).collect(),
+        valid_clusters: if options.metric_facts {
+            permute(valid, &order)
+        } else {
+            Vec::new()
+        },
         ..OrgDetails::default()
     };
 
@@ -188,12 +238,11 @@ pub fn plan_org(input: &OrgInput<'_>) -> OrgPlan {
                 explain(spec.cluster, Reason::OrgValidationError, summary.clone()),
             ));
         }
-        explanations.sort_by_key(|(p, _)| *p);
         return OrgPlan {
             org_id: input.org.id.clone(),
             validation_errors: errors,
             actions: Vec::new(),
-            clusters: explanations.into_iter().map(|(_, e)| e).collect(),
+            clusters: discovery_order(input.clusters.len(), explanations),
             version_data: input.history.cloned().unwrap_or_default(),
             details,
         };
@@ -215,9 +264,13 @@ pub fn plan_org(input: &OrgInput<'_>) -> OrgPlan {
     details.history_updated = true;
 
     let mut decider = Decider::new(input, &org_policy, &sectors, &specs, &table);
-    details.remaining_soak_days = decider.remaining_soak_days();
-    let (actions, switches) = decider.run(&mut explanations, &mut details.missing_gates);
-    explanations.sort_by_key(|(p, _)| *p);
+    let (actions, switches) = decider.run(
+        &mut explanations,
+        &mut details.missing_gates,
+        options
+            .metric_facts
+            .then_some(&mut details.remaining_soak_days),
+    );
 
     let mut all_actions = actions;
     all_actions.extend(switches);
@@ -225,10 +278,62 @@ pub fn plan_org(input: &OrgInput<'_>) -> OrgPlan {
         org_id: input.org.id.clone(),
         validation_errors: errors,
         actions: all_actions,
-        clusters: explanations.into_iter().map(|(_, e)| e).collect(),
+        clusters: discovery_order(input.clusters.len(), explanations),
         version_data: own,
         details,
     }
+}
+
+/// `items` in the order of `order`, a permutation of their indices.
+fn permute<T>(items: Vec<T>, order: &[usize]) -> Vec<T> {
+    let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
+    order.iter().filter_map(|&i| slots[i].take()).collect()
+}
+
+/// A rank per distinct version, in precedence order: versions of equal
+/// precedence (differing only in build metadata) share a rank.
+fn precedence_ranks<'v>(
+    versions: impl Iterator<Item = &'v Version>,
+) -> FxHashMap<VersionKey<'v>, usize> {
+    let mut ranks: FxHashMap<VersionKey<'v>, usize> = FxHashMap::default();
+    for v in versions {
+        ranks.entry(VersionKey(v)).or_insert(0);
+    }
+    let mut distinct: Vec<&Version> = ranks.keys().map(|k| k.0).collect();
+    distinct.sort_by(|a, b| a.cmp_precedence(b));
+    let mut rank = 0;
+    for (i, v) in distinct.iter().enumerate() {
+        if i > 0 && distinct[i - 1].cmp_precedence(v).is_ne() {
+            rank += 1;
+        }
+        ranks.insert(VersionKey(v), rank);
+    }
+    ranks
+}
+
+/// Explanations by discovery position, in that order. Placed rather than sorted:
+/// every cluster has at most one, and sorting thousands of them showed in
+/// profiles. A position given twice falls back to a stable sort, keeping both.
+fn discovery_order(clusters: usize, explanations: Vec<(usize, Explanation)>) -> Vec<Explanation> {
+    let mut slots: Vec<Option<Explanation>> = Vec::new();
+    slots.resize_with(clusters, || None);
+    let mut explanations = explanations.into_iter();
+    while let Some((p, e)) = explanations.next() {
+        if let Some(slot @ None) = slots.get_mut(p) {
+            *slot = Some(e);
+            continue;
+        }
+        let mut all: Vec<(usize, Explanation)> = slots
+            .into_iter()
+            .enumerate()
+            .filter_map(|(p, e)| e.map(|e| (p, e)))
+            .chain(std::iter::once((p, e)))
+            .chain(explanations)
+            .collect();
+        all.sort_by_key(|(p, _)| *p);
+        return all.into_iter().map(|(_, e)| e).collect();
+    }
+    slots.into_iter().flatten().collect()
 }
 
 fn explain(cluster: &Cluster, reason: Reason, detail: String) -> Explanation {
@@ -306,6 +411,15 @@ pub(crate) fn available_upgrades(c: &Cluster) -> Vec<&Version> {
     out
 }
 
+/// The last of [`existing_policies`], without collecting them.
+fn last_policy(c: &Cluster) -> Option<&UpgradePolicy> {
+    c.node_pools
+        .iter()
+        .rev()
+        .find_map(|p| p.upgrade_policies.last())
+        .or_else(|| c.upgrade_policies.last())
+}
+
 /// The decision run of one organization: lock tables and caches.
 struct Decider<'p, 'a> {
     input: &'p OrgInput<'a>,
@@ -329,14 +443,16 @@ struct Decider<'p, 'a> {
     /// Per distinct version: its string and the organization pattern blocking it
     /// (a fleet has thousands of clusters but few versions; formatting and regex
     /// matching per cluster and candidate dominated the decision loop).
-    version_facts: FxHashMap<&'a Version, (Rc<str>, Option<&'p str>)>,
+    version_facts: FxHashMap<VersionKey<'a>, (Rc<str>, Option<&'p str>)>,
     /// Soak days per (version, workload), from the aggregated table.
-    soaked: FxHashMap<(&'a Version, &'p str), f64>,
+    soaked: FxHashMap<(VersionKey<'a>, &'p str), f64>,
     /// `outside-schedule` detail per next slot: formatting instants per cluster
     /// would dominate the explanations.
     closed_details: FxHashMap<Option<Timestamp>, String>,
     /// Slot per schedule expression: many clusters share one.
     windows: FxHashMap<&'p str, Window>,
+    /// The next y-stream channel per channel, unless it is the same (R102).
+    next_channels: FxHashMap<&'a str, Option<String>>,
     marked: Vec<bool>,
 }
 
@@ -348,24 +464,6 @@ impl<'p, 'a> Decider<'p, 'a> {
         specs: &'p [Spec<'a>],
         table: &'p SoakTable<'p>,
     ) -> Self {
-        let mut sector_members: FxHashMap<(usize, &'p str), usize> = FxHashMap::default();
-        let mut sector_min: FxHashMap<(usize, &'p str), &'a Version> = FxHashMap::default();
-        for spec in specs {
-            let Some(s) = spec.sector else { continue };
-            for m in &spec.mutexes {
-                *sector_members.entry((s, m.as_str())).or_default() += 1;
-            }
-            for w in spec.policy.workloads.iter() {
-                sector_min
-                    .entry((s, w.as_str()))
-                    .and_modify(|v| {
-                        if spec.cluster.version.cmp_precedence(v).is_lt() {
-                            *v = &spec.cluster.version;
-                        }
-                    })
-                    .or_insert(&spec.cluster.version);
-            }
-        }
         Decider {
             input,
             org_policy,
@@ -375,14 +473,37 @@ impl<'p, 'a> Decider<'p, 'a> {
             own_has_stats: !specs.is_empty(),
             locked: FxHashMap::default(),
             sector_upgrading: FxHashMap::default(),
-            sector_members,
-            sector_min,
+            sector_members: FxHashMap::default(),
+            sector_min: FxHashMap::default(),
             dependency_floor: FxHashMap::default(),
             windows: FxHashMap::default(),
+            next_channels: FxHashMap::default(),
             closed_details: FxHashMap::default(),
             version_facts: FxHashMap::default(),
             soaked: FxHashMap::default(),
             marked: vec![false; specs.len()],
+        }
+    }
+
+    /// Count cluster `i` into its sector's member and lowest-version tables.
+    /// Every cluster is counted before the first decision.
+    fn count_sector_member(&mut self, i: usize) {
+        let specs: &'p [Spec<'a>] = self.specs;
+        let spec = &specs[i];
+        let Some(s) = spec.sector else { return };
+        for m in spec.mutexes() {
+            *self.sector_members.entry((s, m)).or_default() += 1;
+        }
+        let version: &'a Version = &spec.cluster.version;
+        for w in spec.policy.workloads.iter() {
+            self.sector_min
+                .entry((s, w.as_str()))
+                .and_modify(|v| {
+                    if version.cmp_precedence(v).is_lt() {
+                        *v = version;
+                    }
+                })
+                .or_insert(version);
         }
     }
 
@@ -393,55 +514,43 @@ impl<'p, 'a> Decider<'p, 'a> {
         }
         let specs: &'p [Spec<'a>] = self.specs;
         let spec = &specs[i];
-        for m in &spec.mutexes {
+        for m in spec.mutexes() {
             self.locked.insert(m, i);
             if let Some(s) = spec.sector {
-                *self.sector_upgrading.entry((s, m.as_str())).or_default() += 1;
+                *self.sector_upgrading.entry((s, m)).or_default() += 1;
             }
         }
     }
 
     /// R57: the max-upgrade check.
-    fn hold(&self, i: usize) -> Option<Hold> {
+    fn hold(&self, i: usize) -> Option<Hold<'p>> {
         if self.input.faults.ignore_mutexes {
             return None;
         }
-        let spec = &self.specs[i];
+        let specs: &'p [Spec<'a>] = self.specs;
+        let spec = &specs[i];
         let limit = spec
             .sector
             .and_then(|s| self.sectors.max_parallel(s).map(|l| (s, l)));
         match limit {
-            None => spec.mutexes.iter().find_map(|m| {
-                self.locked.get(m.as_str()).map(|&holder| Hold::Mutex {
-                    mutex: m.clone(),
-                    holder,
-                })
+            None => spec.mutexes().find_map(|m| {
+                self.locked
+                    .get(m)
+                    .map(|&holder| Hold::Mutex { mutex: m, holder })
             }),
             Some((s, limit)) => {
                 // R58: only upgrades inside the sector count.
-                let counts: Vec<usize> = spec
-                    .mutexes
-                    .iter()
-                    .map(|m| {
-                        self.sector_upgrading
-                            .get(&(s, m.as_str()))
-                            .copied()
-                            .unwrap_or(0)
-                    })
-                    .collect();
-                if counts.iter().sum::<usize>() == 0 {
+                let upgrading = |m: &str| self.sector_upgrading.get(&(s, m)).copied().unwrap_or(0);
+                if spec.mutexes().all(|m| upgrading(m) == 0) {
                     return None;
                 }
-                spec.mutexes.iter().zip(counts).find_map(|(m, upgrading)| {
-                    let members = self
-                        .sector_members
-                        .get(&(s, m.as_str()))
-                        .copied()
-                        .unwrap_or(1);
+                spec.mutexes().find_map(|m| {
+                    let upgrading = upgrading(m);
+                    let members = self.sector_members.get(&(s, m)).copied().unwrap_or(1);
                     let l = limit.limit_for(members);
-                    (upgrading as u64 >= l).then(|| Hold::MaxParallel {
+                    (upgrading as u64 >= l).then_some(Hold::MaxParallel {
                         sector: s,
-                        mutex: m.clone(),
+                        mutex: m,
                         upgrading,
                         limit: l,
                     })
@@ -450,7 +559,7 @@ impl<'p, 'a> Decider<'p, 'a> {
         }
     }
 
-    fn hold_explanation(&self, i: usize, hold: Hold) -> Explanation {
+    fn hold_explanation(&self, i: usize, hold: Hold<'_>) -> Explanation {
         let cluster = self.specs[i].cluster;
         match hold {
             Hold::Mutex { holder, .. } if holder == i => {
@@ -510,7 +619,7 @@ impl<'p, 'a> Decider<'p, 'a> {
     fn facts(&mut self, v: &'a Version) -> (Rc<str>, Option<&'p str>) {
         let org: &'p OrgPolicy = self.org_policy;
         self.version_facts
-            .entry(v)
+            .entry(VersionKey(v))
             .or_insert_with(|| {
                 let vs: Rc<str> = v.to_string().into();
                 let blocked = org
@@ -528,23 +637,23 @@ impl<'p, 'a> Decider<'p, 'a> {
         let table = self.table;
         *self
             .soaked
-            .entry((v, workload))
+            .entry((VersionKey(v), workload))
             .or_insert_with(|| table.soak_days(vs, workload))
     }
 
-    /// The first pattern (organization's, then cluster's) blocking `v`.
-    fn blocked_by(&mut self, i: usize, v: &'a Version) -> Option<&'p str> {
+    /// The first pattern (organization's, then cluster's) blocking the version
+    /// whose [`Decider::facts`] are `vs` and `org`.
+    fn blocked_by(&self, i: usize, vs: &str, org: Option<&'p str>) -> Option<&'p str> {
         if self.input.faults.ignore_blocked_versions {
             return None;
         }
-        let (vs, org) = self.facts(v);
         let specs: &'p [Spec<'a>] = self.specs;
         org.or_else(|| {
             specs[i]
                 .policy
                 .blocked_versions
                 .iter()
-                .find(|p| p.matches(&vs))
+                .find(|p| p.matches(vs))
                 .map(VersionPattern::as_str)
         })
     }
@@ -671,8 +780,8 @@ impl<'p, 'a> Decider<'p, 'a> {
         let mut first_failure: Option<Explanation> = None;
         let mut blocked: Vec<String> = Vec::new();
         for candidate in candidates {
-            let (version, _) = self.facts(candidate);
-            if let Some(p) = self.blocked_by(i, candidate) {
+            let (version, org) = self.facts(candidate);
+            if let Some(p) = self.blocked_by(i, &version, org) {
                 blocked.push(format!("{version} by {p}"));
                 continue;
             }
@@ -694,9 +803,19 @@ impl<'p, 'a> Decider<'p, 'a> {
         }))
     }
 
-    fn channel_switch(&self, i: usize) -> Option<Action> {
-        let c = self.specs[i].cluster;
-        channel::switch_target(&c.channel, &c.available_channels).map(|to| Action::ChannelSwitch {
+    /// [`channel::switch_target`], with the next channel cached per channel.
+    fn channel_switch(&mut self, i: usize) -> Option<Action> {
+        let specs: &'p [Spec<'a>] = self.specs;
+        let c = specs[i].cluster;
+        let next = self
+            .next_channels
+            .entry(c.channel.as_str())
+            .or_insert_with(|| channel::next_channel(&c.channel).filter(|t| *t != c.channel));
+        let to = next
+            .as_ref()
+            .filter(|t| c.available_channels.contains(t))?
+            .clone();
+        Some(Action::ChannelSwitch {
             cluster: c.name.clone(),
             cluster_id: c.id.clone(),
             from_channel: c.channel.clone(),
@@ -710,9 +829,18 @@ impl<'p, 'a> Decider<'p, 'a> {
         &mut self,
         explanations: &mut Vec<(usize, Explanation)>,
         missing_gates: &mut Vec<MissingGates>,
+        mut remaining: Option<&mut Vec<RemainingSoak>>,
     ) -> (Vec<Action>, Vec<Action>) {
-        // R56: clusters with any existing policy hold their mutexes.
+        // R56: clusters with any existing policy hold their mutexes. The sector
+        // tables are filled and the remaining soak days (R126, before this pass's
+        // decisions) reported in the same walk: each visit of a cluster is a
+        // cache miss on a big fleet.
+        let mut soak_report = SoakReportCache::default();
         for i in 0..self.specs.len() {
+            self.count_sector_member(i);
+            if let Some(out) = remaining.as_deref_mut() {
+                self.remaining_soak(i, &mut soak_report, out);
+            }
             if self.specs[i].cluster.has_any_policy() {
                 self.mark(i);
             }
@@ -860,88 +988,106 @@ impl<'p, 'a> Decider<'p, 'a> {
         (actions, switches)
     }
 
-    /// R126: remaining soak days per cluster and available version, before this
-    /// pass's decisions.
-    fn remaining_soak_days(&self) -> Vec<RemainingSoak> {
-        // Per distinct version: its string and whether the organization blocks it;
-        // per (version, workload): rounded soak days. A fleet has thousands of
-        // clusters but few versions, and formatting and regex matching per
-        // cluster and version would dominate the pass.
-        let mut facts: FxHashMap<&Version, (Rc<str>, bool)> = FxHashMap::default();
-        let mut soaked_cache: FxHashMap<(&Version, &str), f64> = FxHashMap::default();
-        let mut out = Vec::new();
+    /// R126: remaining soak days of cluster `i` per available version, before
+    /// this pass's decisions, appended to `out`.
+    fn remaining_soak(
+        &self,
+        i: usize,
+        cache: &mut SoakReportCache<'p>,
+        out: &mut Vec<RemainingSoak>,
+    ) {
+        let SoakReportCache {
+            facts,
+            soaked: soaked_cache,
+        } = cache;
         let now = self.input.now;
-        for spec in self.specs {
-            let c = spec.cluster;
-            let mut versions: Vec<&Version> = available_upgrades(c);
+        let specs: &'p [Spec<'a>] = self.specs;
+        {
+            let spec = &specs[i];
+            let c: &'a Cluster = spec.cluster;
+            let mut versions: Vec<&'a Version> = available_upgrades(c);
             if versions.is_empty() {
-                continue;
+                return;
             }
             // Deviation (R126 step 1, G29): sort rather than trust OCM's order.
             versions.sort_by(|a, b| a.cmp_precedence(b));
-            let current = existing_policies(c).into_iter().last();
+            let current = last_policy(c);
             let k = spec.policy.soak_days as f64;
             let mut higher_ready = false;
-            let mut reported: Vec<RemainingSoak> = Vec::new();
+            let start = out.len();
             for v in versions.iter().rev() {
-                let (vs, org_blocked) = facts
-                    .entry(v)
-                    .or_insert_with(|| {
-                        let vs: Rc<str> = v.to_string().into();
-                        let blocked = self
-                            .org_policy
-                            .blocked_versions
-                            .iter()
-                            .any(|p| p.matches(&vs));
-                        (vs, blocked)
-                    })
-                    .clone();
-                let soaked = spec
-                    .policy
-                    .workloads
-                    .iter()
-                    .map(|w| {
-                        *soaked_cache.entry((v, w.as_str())).or_insert_with(|| {
-                            (self.table.soak_days(&vs, w) * 100.0).round() / 100.0
-                        })
-                    })
-                    .fold(f64::INFINITY, f64::min);
-                let remaining = (k - soaked).max(0.0);
-                let value = match current {
+                let (vs, org_blocked) = facts.entry(VersionKey(v)).or_insert_with(|| {
+                    let vs = v.to_string();
+                    let blocked = self
+                        .org_policy
+                        .blocked_versions
+                        .iter()
+                        .any(|p| p.matches(&vs));
+                    (vs, blocked)
+                });
+                // A marker, or `None` for the remaining soak days.
+                let marker = match current {
                     Some(p) if p.version.as_ref() == Some(*v) => match p.state {
-                        PolicyState::Scheduled => -1.0,
+                        PolicyState::Scheduled => Some(-1.0),
                         PolicyState::Started | PolicyState::Delayed => {
                             let long = p.next_run.is_some_and(|t| {
                                 now.duration_since(t) >= SignedDuration::from_hours(6)
                             });
-                            if long { -3.0 } else { -2.0 }
+                            Some(if long { -3.0 } else { -2.0 })
                         }
-                        _ => remaining,
+                        _ => None,
                     },
-                    _ if org_blocked
-                        || spec.policy.blocked_versions.iter().any(|p| p.matches(&vs)) =>
+                    _ if *org_blocked
+                        || spec.policy.blocked_versions.iter().any(|p| p.matches(vs)) =>
                     {
-                        -4.0
+                        Some(-4.0)
                     }
-                    _ => remaining,
+                    _ => None,
                 };
-                if value >= 0.0 && higher_ready {
-                    continue;
-                }
+                let value = match marker {
+                    Some(m) => m,
+                    // Remaining days are never negative, and a version below a
+                    // ready one is reported only with a marker: its soak days
+                    // need not be looked up.
+                    None if higher_ready => continue,
+                    None => {
+                        let soaked = spec
+                            .policy
+                            .workloads
+                            .iter()
+                            .map(|w| {
+                                *soaked_cache
+                                    .entry((VersionKey(v), w.as_str()))
+                                    .or_insert_with(|| {
+                                        (self.table.soak_days(vs, w) * 100.0).round() / 100.0
+                                    })
+                            })
+                            .fold(f64::INFINITY, f64::min);
+                        (k - soaked).max(0.0)
+                    }
+                };
                 if value == 0.0 || (-3.0..=-1.0).contains(&value) {
                     higher_ready = true;
                 }
-                reported.push(RemainingSoak {
+                out.push(RemainingSoak {
                     external_id: c.external_id.clone(),
-                    version: vs.to_string(),
+                    version: vs.clone(),
                     value,
                 });
             }
-            reported.reverse();
-            out.extend(reported);
+            out[start..].reverse();
         }
-        out
     }
+}
+
+/// Per distinct version: its string and whether the organization blocks it;
+/// per (version, workload): rounded soak days. A fleet has thousands of clusters
+/// but few versions, and formatting and regex matching per cluster and version
+/// would dominate the remaining-soak report (R126).
+#[derive(Default)]
+struct SoakReportCache<'p> {
+    facts: FxHashMap<VersionKey<'p>, (String, bool)>,
+    soaked: FxHashMap<(VersionKey<'p>, &'p str), f64>,
 }
 
 pub(crate) fn describe_policies(policies: &[&UpgradePolicy]) -> String {

@@ -2,13 +2,29 @@
 //! history (§6).
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use jiff::Timestamp;
 use semver::Version;
 use srecap_fleet::{Stats, VersionData};
+
+/// A version as a hash key, hashed by its numbers only: hashing the pre-release
+/// and build identifiers (strings) on every lookup showed in profiles, and
+/// versions differing only there are rare. Equality is full [`Version`]
+/// equality, as with `&Version` keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct VersionKey<'v>(pub(crate) &'v Version);
+
+impl Hash for VersionKey<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0.major);
+        state.write_u64(self.0.minor);
+        state.write_u64(self.0.patch);
+    }
+}
 
 /// What one valid cluster contributes to its organization's history.
 #[derive(Debug, Clone, Copy)]
@@ -43,14 +59,16 @@ pub fn check_in(history: &mut VersionData, reports: &[Report<'_>], now: Timestam
     // and membership in `reporting` is a hash lookup: O(n) for n clusters, where the
     // reference scanned the list per cluster (O(n²) on a big version).
     let mut groups: Vec<((&Version, &str), Vec<&str>)> = Vec::new();
-    let mut slot: FxHashMap<(&Version, &str), usize> = FxHashMap::default();
+    let mut slot: FxHashMap<(VersionKey<'_>, &str), usize> = FxHashMap::default();
     for r in reports.iter().filter(|r| r.soaks) {
         for w in r.workloads {
             let key = (r.version, w.as_str());
-            let i = *slot.entry(key).or_insert_with(|| {
-                groups.push((key, Vec::new()));
-                groups.len() - 1
-            });
+            let i = *slot
+                .entry((VersionKey(r.version), key.1))
+                .or_insert_with(|| {
+                    groups.push((key, Vec::new()));
+                    groups.len() - 1
+                });
             groups[i].1.push(r.cluster_name);
         }
     }
@@ -63,7 +81,9 @@ pub fn check_in(history: &mut VersionData, reports: &[Report<'_>], now: Timestam
             .entry(workload.to_owned())
             .or_default();
         let (repeats, fresh) = {
-            let seen: FxHashSet<&str> = entry.reporting.iter().map(String::as_str).collect();
+            let mut seen: FxHashSet<&str> = FxHashSet::default();
+            seen.reserve(entry.reporting.len());
+            seen.extend(entry.reporting.iter().map(String::as_str));
             let mut fresh: Vec<&str> = Vec::new();
             let mut fresh_set: FxHashSet<&str> = FxHashSet::default();
             let mut repeats = 0_usize;
@@ -95,7 +115,9 @@ pub fn check_in(history: &mut VersionData, reports: &[Report<'_>], now: Timestam
 /// Lowest control-plane version per workload and overall, over every valid cluster
 /// (healthy or not, R69); `None` without clusters.
 pub fn stats(reports: &[Report<'_>]) -> Option<Stats> {
-    let mut per_workload: BTreeMap<&str, &Version> = BTreeMap::new();
+    // Hashed, then ordered once by the `BTreeMap` of the result: a tree entry per
+    // report and workload showed in profiles.
+    let mut per_workload: FxHashMap<&str, &Version> = FxHashMap::default();
     let mut min: Option<&Version> = None;
     for r in reports {
         for w in r.workloads {

@@ -1,8 +1,11 @@
 //! Label-set declarations and parsing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use rustc_hash::FxHashMap;
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use crate::cron::CronSchedule;
 use crate::value::{LabelValue, ParallelLimit, VersionPattern, parse_csv, parse_whole_number};
@@ -84,6 +87,11 @@ pub struct ParsedLabels {
     pub errors: Vec<LabelError>,
 }
 
+// Absent lists are shared too: `Arc::from([])` allocates, once per cluster and
+// setting otherwise.
+static EMPTY_LIST: LazyLock<Arc<[String]>> = LazyLock::new(|| Arc::from([]));
+static EMPTY_PATTERNS: LazyLock<Arc<[VersionPattern]>> = LazyLock::new(|| Arc::from([]));
+
 impl ParsedLabels {
     pub fn get(&self, setting: &str) -> Option<&LabelValue> {
         self.values
@@ -110,7 +118,7 @@ impl ParsedLabels {
     pub fn shared_list(&self, setting: &str) -> Arc<[String]> {
         match self.get(setting) {
             Some(LabelValue::List(items)) => items.clone(),
-            _ => Arc::from([]),
+            _ => EMPTY_LIST.clone(),
         }
     }
 
@@ -118,7 +126,7 @@ impl ParsedLabels {
     pub fn shared_patterns(&self, setting: &str) -> Arc<[VersionPattern]> {
         match self.get(setting) {
             Some(LabelValue::Patterns(p)) => p.clone(),
-            _ => Arc::from([]),
+            _ => EMPTY_PATTERNS.clone(),
         }
     }
 
@@ -226,38 +234,74 @@ impl LabelSetDecl {
 /// has parsed: a fleet has thousands of clusters but a handful of distinct
 /// schedules and patterns, and parsing a cron expression (with its never-fires
 /// probe) or compiling a regex dominates the cost of a plan otherwise.
+///
+/// Parsing a map walks the keys under the capability prefix once (a map also
+/// holds other capabilities' labels) rather than looking every declared key up,
+/// and the value caches are per declaration with Fx hashing: this runs once per
+/// cluster of a plan, and std hashing and repeated key searches showed in profiles.
 #[derive(Debug, Clone)]
 pub struct LabelParser {
     decl: LabelSetDecl,
+    /// `sre-capabilities.<capability>.`
+    prefix: String,
     /// Full key (or group prefix) of each declaration, in declaration order.
     keys: Vec<String>,
-    values: HashMap<LabelKind, HashMap<String, Result<LabelValue, String>>>,
+    /// Parsed values per declaration index, keyed by the raw value.
+    values: Vec<FxHashMap<Box<str>, Result<LabelValue, String>>>,
 }
+
+/// Declarations a parse can track without allocating; bigger sets take the
+/// lookup-per-key path.
+const INLINE_DECLS: usize = 16;
 
 impl LabelParser {
     pub fn new(decl: LabelSetDecl) -> LabelParser {
         let keys = decl.labels.iter().map(|d| decl.key(d.setting)).collect();
         LabelParser {
             decl,
+            prefix: decl.prefix(),
             keys,
-            values: HashMap::new(),
+            values: vec![FxHashMap::default(); decl.labels.len()],
         }
     }
 
-    fn value(&mut self, kind: LabelKind, raw: &str) -> Result<LabelValue, String> {
-        let known = self.values.entry(kind).or_default();
+    fn value(&mut self, index: usize, raw: &str) -> Result<LabelValue, String> {
+        let known = &mut self.values[index];
         if let Some(v) = known.get(raw) {
             return v.clone();
         }
-        let v = parse_value(kind, raw);
-        known.insert(raw.to_owned(), v.clone());
+        let v = parse_value(self.decl.labels[index].kind, raw);
+        known.insert(raw.into(), v.clone());
         v
     }
 
     /// See [`LabelSetDecl::parse`].
     pub fn parse(&mut self, labels: &BTreeMap<String, String>) -> ParsedLabels {
-        let mut out = ParsedLabels::default();
-        for (i, decl) in self.decl.labels.iter().enumerate() {
+        let decls = self.decl.labels;
+        // The value of each plain (non-group) declaration, found in one walk over
+        // the keys with the capability prefix.
+        let mut found: [Option<&str>; INLINE_DECLS] = [None; INLINE_DECLS];
+        let inline = decls.len() <= INLINE_DECLS;
+        if inline {
+            let prefix = self.prefix.as_str();
+            for (key, value) in labels
+                .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+                .take_while(|(k, _)| k.starts_with(prefix))
+            {
+                let setting = &key[prefix.len()..];
+                if let Some(i) = decls
+                    .iter()
+                    .position(|d| !d.is_group() && d.setting == setting)
+                {
+                    found[i] = Some(value.as_str());
+                }
+            }
+        }
+        let mut out = ParsedLabels {
+            values: Vec::with_capacity(decls.len()),
+            ..ParsedLabels::default()
+        };
+        for (i, decl) in decls.iter().enumerate() {
             if decl.is_group() {
                 let mut entries = BTreeMap::new();
                 let group_prefix = &self.keys[i];
@@ -267,7 +311,7 @@ impl LabelParser {
                     .collect();
                 for (key, value) in found {
                     let rest = &key[self.keys[i].len()..];
-                    match self.value(decl.kind, value) {
+                    match self.value(i, value) {
                         Ok(v) => {
                             entries.insert(rest.to_owned(), v);
                         }
@@ -280,13 +324,18 @@ impl LabelParser {
                 out.groups.insert(decl.setting, entries);
                 continue;
             }
-            match labels.get(&self.keys[i]) {
+            let raw = if inline {
+                found[i]
+            } else {
+                labels.get(&self.keys[i]).map(String::as_str)
+            };
+            match raw {
                 None if decl.required => out.errors.push(LabelError {
                     key: self.keys[i].clone(),
                     reason: format!("missing mandatory label ({})", decl.kind.describe()),
                 }),
                 None => {}
-                Some(value) => match self.value(decl.kind, value) {
+                Some(value) => match self.value(i, value) {
                     Ok(v) => out.values.push((decl.setting, v)),
                     Err(reason) => out.errors.push(LabelError {
                         key: self.keys[i].clone(),

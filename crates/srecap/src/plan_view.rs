@@ -6,7 +6,7 @@ use std::io::{self, Write as _};
 use anyhow::Context as _;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use jiff::Timestamp;
-use srecap_aus::{Action, FleetOptions, FleetPlan, plan_fleet};
+use srecap_aus::{Action, FleetOptions, FleetPlan, PlanOptions, plan_fleet};
 use srecap_fleet::Fleet;
 
 use crate::Failure;
@@ -14,7 +14,14 @@ use crate::cli::{PlanArgs, PlanOutput};
 
 pub fn run(args: &PlanArgs) -> Result<(), Failure> {
     let fleet = load(args.scenario.as_deref(), args.now)?;
-    let plan = plan_fleet(&fleet, fleet.now, &FleetOptions::default());
+    // The metrics' facts are the reconciler's; the offline plan never shows them.
+    let options = FleetOptions {
+        plan: PlanOptions {
+            metric_facts: false,
+        },
+        ..FleetOptions::default()
+    };
+    let plan = plan_fleet(&fleet, fleet.now, &options);
     let mut out = io::stdout().lock();
     match args.output() {
         PlanOutput::Json => {
