@@ -16,6 +16,7 @@ mod cli;
 mod plan_view;
 mod run;
 mod serve;
+mod simulation;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -54,10 +55,13 @@ fn main() -> ExitCode {
         Command::Aus { command } => match command {
             AusCommand::Plan(args) => plan_view::run(&args),
             AusCommand::Run(args) => run::run(&args),
+            AusCommand::Forecast(args) => simulation::forecast(&args),
         },
         Command::Sim { command } => match command {
             SimCommand::Serve(args) => serve::run(&args),
+            SimCommand::Run(args) => simulation::run(&args),
         },
+        Command::Demo(args) => simulation::demo(&args),
         Command::Completion { shell } => {
             cli::print_completion(shell);
             Ok(())
