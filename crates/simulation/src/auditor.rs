@@ -469,7 +469,7 @@ fn mutex_breach(
             for (m, upgrading) in counts {
                 let members = same_org().filter(|c| in_sector(c) && shares(c, m)).count();
                 let limit = max_parallel(value, members)?;
-                if upgrading as i64 >= limit {
+                if i64::try_from(upgrading).unwrap_or(i64::MAX) >= limit {
                     return Some(format!(
                         "{upgrading} cluster(s) of sector {sector} already upgrade under mutex {m}; \
                          max-parallel {value} of {members} allows {limit}"

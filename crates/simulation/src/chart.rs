@@ -1,7 +1,7 @@
 //! `report.html`: each cluster's version over time, one panel per sector,
 //! release dates marked, drawn as SVG by plotters.
 //!
-//! Text is measured with `ab_glyph` on DejaVu Sans, committed in `assets/`
+//! Text is measured with `ab_glyph` on `DejaVu Sans`, committed in `assets/`
 //! (licence alongside), never a system font, so the layout is the same on
 //! every machine; the page embeds the same font as a base64 `@font-face`, so a
 //! browser draws the text with the glyphs it was measured with.

@@ -111,15 +111,7 @@ fn hand_worked_rollout_matches_exactly() {
     let t = &sim.timeline;
     assert_eq!(t.passes, 72);
     assert_eq!(t.end, ts("2026-03-05T00:00:00Z"));
-    let got: Vec<(
-        &str,
-        String,
-        String,
-        Timestamp,
-        Option<Timestamp>,
-        Option<Timestamp>,
-        Option<Timestamp>,
-    )> = t
+    let got: Vec<_> = t
         .upgrades
         .iter()
         .map(|u| {
@@ -320,7 +312,7 @@ fn chromium(args: &[&str], profile: &Path) -> String {
         .stderr(Stdio::null())
         .spawn()
         .expect("/usr/bin/chromium must be installed (scripts/test installs it)");
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     loop {
         if child.try_wait().unwrap().is_some() {
             return std::fs::read_to_string(&out_path).unwrap();
@@ -376,7 +368,7 @@ fn report_renders_its_chart_in_headless_chromium() {
             profile.path(),
         );
     }
-    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
     assert!(size(&blank) > 0, "chromium wrote no screenshot");
     assert!(
         size(&shot) > 8 * size(&blank),

@@ -52,6 +52,8 @@ pub struct SimulationArgs {
     pub planner_fault: Vec<PlannerFault>,
 }
 
+// The names are the planner's `Faults` fields, as the flag's values.
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PlannerFault {
     IgnoreBlockedVersions,
