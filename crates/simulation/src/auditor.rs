@@ -18,6 +18,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
@@ -224,6 +225,9 @@ pub struct Auditor {
     last_pass: Option<Timestamp>,
     /// Cluster id -> version at the last pass.
     last_versions: HashMap<String, Version>,
+    /// Cluster id -> its labels as read and as parsed: cron parsing every
+    /// cluster twice a pass was a visible share of a simulation's time.
+    parsed: HashMap<String, (BTreeMap<String, String>, Arc<ClusterLabels>)>,
 }
 
 impl Auditor {
@@ -250,14 +254,14 @@ impl Auditor {
     /// (before the pass), `created` the policies the pass created, grouped by
     /// organization in decision order.
     pub fn pass(&mut self, now: Timestamp, seen: &Fleet, created: &[Created]) -> Vec<Violation> {
-        self.account(now, seen);
-        let by_id: HashMap<&str, &Cluster> =
-            seen.clusters.iter().map(|c| (c.id.as_str(), c)).collect();
-        let labels: HashMap<&str, ClusterLabels> = seen
+        let labels: HashMap<&str, Arc<ClusterLabels>> = seen
             .clusters
             .iter()
-            .map(|c| (c.id.as_str(), ClusterLabels::read(c)))
+            .map(|c| (c.id.as_str(), self.labels(c)))
             .collect();
+        self.account(now, seen, &labels);
+        let by_id: HashMap<&str, &Cluster> =
+            seen.clusters.iter().map(|c| (c.id.as_str(), c)).collect();
         let orgs: HashMap<&str, OrgLabels> = seen
             .organizations
             .iter()
@@ -324,10 +328,28 @@ impl Auditor {
         out
     }
 
+    /// The cluster's labels, parsed again only when they changed.
+    fn labels(&mut self, c: &Cluster) -> Arc<ClusterLabels> {
+        if let Some((raw, parsed)) = self.parsed.get(&c.id)
+            && *raw == c.labels
+        {
+            return parsed.clone();
+        }
+        let parsed = Arc::new(ClusterLabels::read(c));
+        self.parsed
+            .insert(c.id.clone(), (c.labels.clone(), parsed.clone()));
+        parsed
+    }
+
     /// Add the interval since the last pass to the ledger.
-    fn account(&mut self, now: Timestamp, seen: &Fleet) {
+    fn account(
+        &mut self,
+        now: Timestamp,
+        seen: &Fleet,
+        labels: &HashMap<&str, Arc<ClusterLabels>>,
+    ) {
         for c in &seen.clusters {
-            let labels = ClusterLabels::read(c);
+            let labels = &labels[c.id.as_str()];
             if labels.workloads.is_empty() {
                 continue;
             }
@@ -421,7 +443,7 @@ fn mutex_breach(
     cl: &ClusterLabels,
     org: &OrgLabels,
     seen: &Fleet,
-    labels: &HashMap<&str, ClusterLabels>,
+    labels: &HashMap<&str, Arc<ClusterLabels>>,
     holders: &HashSet<&str>,
 ) -> Option<String> {
     if holders.contains(cluster.id.as_str()) {
@@ -501,7 +523,7 @@ fn sector_breach(
     cl: &ClusterLabels,
     org: &OrgLabels,
     seen: &Fleet,
-    labels: &HashMap<&str, ClusterLabels>,
+    labels: &HashMap<&str, Arc<ClusterLabels>>,
     version: &Version,
 ) -> Option<String> {
     let sector = cl.sector.as_ref()?;

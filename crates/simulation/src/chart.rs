@@ -123,9 +123,17 @@ pub fn svg(t: &Timeline) -> Result<String, SimulationError> {
                 .light_line_style(WHITE.mix(0.0))
                 .draw()
                 .map_err(|e| err(&e))?;
-            // Releases: a vertical line at each publication inside the period.
+            // Releases: a vertical line at each publication inside the period,
+            // labelled once with every version published at that instant.
+            let mut published: BTreeMap<Timestamp, Vec<String>> = BTreeMap::new();
             for r in &t.releases {
-                let x = days(t, r.published);
+                published
+                    .entry(r.published)
+                    .or_default()
+                    .push(r.version.to_string());
+            }
+            for (at, names) in &published {
+                let x = days(t, *at);
                 if !(0.0..=end).contains(&x) {
                     continue;
                 }
@@ -135,10 +143,10 @@ pub fn svg(t: &Timeline) -> Result<String, SimulationError> {
                         RGBColor(170, 170, 170).stroke_width(1),
                     ))
                     .map_err(|e| err(&e))?
-                    .label(format!("release {}", r.version));
+                    .label(format!("release {}", names.join(", ")));
                 chart
                     .draw_series(std::iter::once(Text::new(
-                        r.version.to_string(),
+                        names.join(" "),
                         (x, top as f64 + 0.3),
                         (FAMILY, 10).into_font().color(&RGBColor(120, 120, 120)),
                     )))
