@@ -118,6 +118,29 @@ pub struct ForecastArgs {
     /// (`examples/fleet.yaml`).
     #[arg(long, short = 's', value_name = "FILE")]
     pub scenario: Option<PathBuf>,
+    /// Forecast a live OCM environment instead of a scenario: discover its
+    /// opted-in clusters and their policies, seed a private simulator with them
+    /// (the releases OCM offers now; none in the future) and simulate that.
+    #[arg(long, value_name = "URL", conflicts_with = "scenario")]
+    pub ocm_url: Option<String>,
+    /// SSO token endpoint (with --ocm-url).
+    #[arg(long, value_name = "URL", requires = "ocm_url")]
+    pub token_url: Option<String>,
+    /// Service-account client id (with --ocm-url); env `OCM_CLIENT_ID`.
+    #[arg(long, value_name = "ID", requires = "ocm_url")]
+    pub client_id: Option<String>,
+    /// Service-account client secret (with --ocm-url); env `OCM_CLIENT_SECRET`.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        requires = "ocm_url",
+        hide_env_values = true
+    )]
+    pub client_secret: Option<String>,
+    /// Soak history of the live environment to start from (with --ocm-url),
+    /// e.g. the `aus run` store `sqlite:PATH`. Default: none.
+    #[arg(long, value_name = "URL", requires = "ocm_url")]
+    pub history: Option<String>,
     /// Only this cluster (name).
     #[arg(long, value_name = "NAME")]
     pub cluster: Option<String>,
@@ -168,7 +191,10 @@ pub fn demo(args: &DemoArgs) -> Result<(), Failure> {
 
 /// `srecap aus forecast`.
 pub fn forecast(args: &ForecastArgs) -> Result<(), Failure> {
-    let fleet = plan_view::load(args.scenario.as_deref(), None)?;
+    let fleet = match &args.ocm_url {
+        Some(url) => discover(args, url)?,
+        None => plan_view::load(args.scenario.as_deref(), None)?,
+    };
     if let Some(name) = &args.cluster
         && !fleet.clusters.iter().any(|c| &c.name == name)
     {
@@ -229,6 +255,70 @@ pub fn forecast(args: &ForecastArgs) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// The live environment as a fleet the simulator can serve: clusters, labels,
+/// organizations, gates and existing policies as the reconciler discovers them;
+/// the upgrades OCM offers now as the release catalog.
+fn discover(args: &ForecastArgs, url: &str) -> Result<Fleet, Failure> {
+    let ocm = crate::cli::OcmArgs {
+        ocm_url: Some(url.to_owned()),
+        token_url: args.token_url.clone(),
+        client_id: args.client_id.clone(),
+        client_secret: args.client_secret.clone(),
+        token_file: None,
+        concurrency: args.simulation.concurrency,
+    };
+    let client = crate::run::client(&ocm, None)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let now = Timestamp::now();
+        let discovered = srecap_controller::discovery::discover(&client, "production", now)
+            .await
+            .context("discovering the OCM environment")?;
+        let mut fleet = discovered.fleet;
+        let wanted = vec![true; fleet.clusters.len()];
+        srecap_controller::discovery::existing_policies(
+            &client,
+            &mut fleet.clusters,
+            &wanted,
+            args.simulation.concurrency.max(1),
+        )
+        .await
+        .context("reading existing upgrade policies")?;
+        let mut releases: Vec<srecap_fleet::Release> = Vec::new();
+        for c in &mut fleet.clusters {
+            for v in &c.available_upgrades {
+                match releases.iter_mut().find(|r| &r.version == v) {
+                    Some(r) if r.channel_groups.contains(&c.channel_group) => {}
+                    Some(r) => r.channel_groups.push(c.channel_group.clone()),
+                    None => releases.push(srecap_fleet::Release {
+                        version: v.clone(),
+                        channel_groups: vec![c.channel_group.clone()],
+                        published: now,
+                    }),
+                }
+            }
+            c.available_upgrades_explicit = false;
+        }
+        fleet.releases = releases;
+        if let Some(url) = &args.history {
+            let store = srecap_store::Store::open(url)
+                .await
+                .map_err(Failure::input)?;
+            for org in &fleet.organizations {
+                let key = srecap_store::StateKey::new("production", org.id.as_str())
+                    .map_err(Failure::input)?;
+                if let Some(doc) = srecap_store::HistoryStore::load(&store, &key)
+                    .await
+                    .context("reading the soak history")?
+                {
+                    fleet.version_data.insert(org.id.clone(), doc);
+                }
+            }
+        }
+        Ok::<Fleet, Failure>(fleet)
+    })
 }
 
 fn absolute(p: &Path) -> PathBuf {

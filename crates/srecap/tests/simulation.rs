@@ -168,3 +168,43 @@ fn forecast_says_when_each_cluster_gets_the_pending_version() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn forecast_of_a_live_environment_discovers_it_and_simulates_forward() {
+    // The "live" OCM: the simulator serving the scenario at 03:00, when 4.16.1
+    // is offered to both clusters.
+    let text = SCENARIO.replace("now: 2026-03-02T00:00:00Z", "now: 2026-03-02T03:00:00Z");
+    let fleet = srecap_fleet::parse_scenario(&text, "live", jiff::Timestamp::UNIX_EPOCH).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let live = rt
+        .block_on(srecap_sim::spawn(srecap_sim::Simulator::new(
+            fleet,
+            srecap_sim::SimConfig::default(),
+        )))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = srecap(dir.path())
+        .args(["aus", "forecast", "--ocm-url", &live.base_url()])
+        .args(["--token-url", &live.token_url()])
+        .args(["--client-id", "srecap-sim", "--client-secret", "srecap-sim"])
+        .args(["--days", "3", "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let etas: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reached = |c: &str| -> jiff::Timestamp {
+        let e = etas
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["cluster"] == c && e["version"] == "4.16.1")
+            .unwrap_or_else(|| panic!("no forecast for {c}: {etas}"));
+        e["reached_at"].as_str().unwrap().parse().unwrap()
+    };
+    // dev (hourly, no soak) within hours; prod only after a soak day on dev.
+    assert!(reached("dev-1") + jiff::SignedDuration::from_hours(24) < reached("prod-1"));
+}
