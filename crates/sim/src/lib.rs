@@ -84,7 +84,7 @@ pub use control::Fault;
 pub use error::ApiError;
 pub use progression::ClockError;
 pub use server::{RunningSim, run, spawn};
-pub use world::{Rejection, ServiceLog};
+pub use world::{PolicyEvent, Rejection, ServiceLog};
 
 use crate::auth::TokenStore;
 use crate::control::Control;
@@ -245,6 +245,28 @@ impl Simulator {
             w.set_cluster_condition(cluster_id, healthy, state, fail_upgrades)?;
             // A cluster that became healthy lets delayed upgrades start now.
             w.progress(&config);
+            Ok(())
+        })
+    }
+
+    /// Start journaling policy transitions (see [`Simulator::take_policy_events`]).
+    pub fn record_policy_events(&self) {
+        self.with_world_read(|w| w.record_events = true);
+    }
+
+    /// The policy transitions journaled since the last call, oldest first.
+    pub fn take_policy_events(&self) -> Vec<PolicyEvent> {
+        self.with_world_read(|w| std::mem::take(&mut w.events))
+    }
+
+    /// How long this cluster's upgrades run (`None`: [`SimConfig::upgrade_duration`]).
+    pub fn set_upgrade_duration(
+        &self,
+        cluster_id: &str,
+        duration: Option<SignedDuration>,
+    ) -> Result<(), Rejection> {
+        self.with_world_read(|w| {
+            w.cluster_mut(cluster_id)?.upgrade_duration = duration;
             Ok(())
         })
     }

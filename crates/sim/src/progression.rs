@@ -33,7 +33,7 @@ use semver::Version;
 use srecap_fleet::{PolicyState, ScheduleType};
 
 use crate::config::SimConfig;
-use crate::world::{PolicyScope, World, next_cron};
+use crate::world::{PolicyEvent, PolicyScope, World, next_cron};
 
 /// Why the clock could not be moved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -114,6 +114,7 @@ impl World {
                     rec.policy.state = PolicyState::Delayed;
                 }
                 rec.updated_at = next_run;
+                self.record(index, next_run);
                 true
             }
             PolicyState::Delayed => {
@@ -124,11 +125,17 @@ impl World {
                 rec.policy.state = PolicyState::Started;
                 rec.started_at = Some(now);
                 rec.updated_at = now;
+                self.record(index, now);
                 true
             }
             PolicyState::Started => {
                 let started = p.started_at.unwrap_or(now);
-                let done_at = started + config.upgrade_duration;
+                let duration = self
+                    .cluster(&p.cluster_id)
+                    .ok()
+                    .and_then(|c| c.upgrade_duration)
+                    .unwrap_or(config.upgrade_duration);
+                let done_at = started + duration;
                 if done_at > now {
                     return false;
                 }
@@ -222,6 +229,23 @@ impl World {
                 PolicyState::Completed
             };
             rec.finished_at = Some(at);
+            self.record(index, at);
         }
+    }
+
+    /// Journal the state policy `index` just took, when events are recorded.
+    fn record(&mut self, index: usize, at: Timestamp) {
+        if !self.record_events {
+            return;
+        }
+        let p = &self.policies[index];
+        let event = PolicyEvent {
+            at,
+            cluster_id: p.cluster_id.clone(),
+            policy_id: p.policy.id.clone(),
+            state: p.policy.state.clone(),
+            version: p.policy.version.clone(),
+        };
+        self.events.push(event);
     }
 }

@@ -74,6 +74,22 @@ pub struct ClusterRecord {
     pub created_at: Timestamp,
     /// Upgrades of this cluster end `failed` instead of `completed` (a knob).
     pub fail_upgrades: bool,
+    /// How long this cluster's upgrades run, instead of
+    /// [`SimConfig::upgrade_duration`] (a knob for seeded duration spread).
+    pub upgrade_duration: Option<SignedDuration>,
+}
+
+/// A transition progression made a policy take, at the simulated instant it
+/// happened (not the instant the clock was told).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyEvent {
+    pub at: Timestamp,
+    pub cluster_id: String,
+    pub policy_id: String,
+    /// `started`, `delayed`, `completed` or `failed`.
+    pub state: PolicyState,
+    /// Target version, when the policy has one.
+    pub version: Option<Version>,
 }
 
 /// Who a label belongs to.
@@ -222,6 +238,10 @@ pub struct World {
     pub gates_created_at: Timestamp,
     pub releases: Vec<Release>,
     pub service_logs: Vec<ServiceLog>,
+    /// Policy transitions taken by progression, oldest first, kept only while
+    /// [`World::record_events`] is on (the time-travel simulation drains them).
+    pub events: Vec<PolicyEvent>,
+    pub record_events: bool,
     seq: u64,
     /// Bumped by every access that may change the world; cached list
     /// selections of an older generation are stale.
@@ -251,6 +271,8 @@ impl World {
             gates_created_at: epoch,
             releases: fleet.releases,
             service_logs: Vec::new(),
+            events: Vec::new(),
+            record_events: false,
             seq: 0,
             generation: 0,
             query_cache: HashMap::new(),
@@ -322,6 +344,7 @@ impl World {
                 subscription_id,
                 created_at,
                 fail_upgrades: false,
+                upgrade_duration: None,
             });
         }
         for (i, rec) in world.clusters.iter().enumerate() {

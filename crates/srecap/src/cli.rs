@@ -53,6 +53,9 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::observability::ObservabilityCommand,
     },
+    /// The main job on a fresh machine: simulate 60 days of the embedded example
+    /// fleet with the real reconciler and write a rollout report.
+    Demo(crate::simulation::DemoArgs),
     /// Print a shell completion script.
     Completion {
         #[arg(value_enum)]
@@ -91,6 +94,9 @@ pub enum AusCommand {
     /// Why a cluster is or is not upgrading: every condition AUS applies, in order,
     /// with pass/fail and numbers, and the earliest time it could upgrade.
     Explain(Box<crate::explain::ExplainArgs>),
+    /// When will each cluster reach each pending version? Simulates forward from
+    /// the scenario with the real reconciler.
+    Forecast(Box<crate::simulation::ForecastArgs>),
 }
 
 /// How to reach OCM; shared by every command that talks to it.
@@ -203,6 +209,10 @@ pub enum SimCommand {
     /// Serve a scenario as the OCM REST API (with the SSO token endpoint and a
     /// `/_sim/` control API), until interrupted.
     Serve(ServeArgs),
+    /// Time-travel: run the real reconciler against the in-process simulator on an
+    /// accelerated clock, audit every policy against AUS's promises, and report the
+    /// rollout. Exit code 1 when the auditor finds a violation.
+    Run(Box<crate::simulation::SimRunArgs>),
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,7 @@ mod plan_view;
 mod policy;
 mod run;
 mod serve;
+mod simulation;
 mod status;
 
 use std::io::{self, Write};
@@ -67,11 +68,14 @@ fn main() -> ExitCode {
             AusCommand::Export(args) => apply::export(&args),
             AusCommand::Status(args) => status::run(&args),
             AusCommand::Explain(args) => explain::run(&args),
+            AusCommand::Forecast(args) => simulation::forecast(&args),
         },
         Command::Sim { command } => match command {
             SimCommand::Serve(args) => serve::run(&args),
+            SimCommand::Run(args) => simulation::run(&args),
         },
         Command::Observability { command } => observability::run(&command),
+        Command::Demo(args) => simulation::demo(&args),
         Command::Completion { shell } => {
             cli::print_completion(shell);
             Ok(())

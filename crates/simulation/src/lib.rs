@@ -1,0 +1,45 @@
+//! Time-travel fleet simulation: how will a release roll through the fleet?
+//!
+//! [`simulate`] runs the real AUS reconciler (`srecap_controller::Reconciler`,
+//! the code `srecap aus run` uses) against a private in-process OCM simulator
+//! over HTTP on 127.0.0.1, one pass per tick of an accelerated clock, while the
+//! simulator publishes releases at their dates and runs the upgrades.
+//!
+//! # Map
+//!
+//! * [`rollout`] — the loop: pass, observe, audit, disturb, advance.
+//! * [`auditor`] — AUS's promises (blocked versions, soak days, schedule,
+//!   mutexes and max-parallel, sector dependencies) re-checked on every policy
+//!   created, from the data alone.
+//! * [`disturbance`] — seeded randomness: upgrade duration spread, failures,
+//!   clusters turning unhealthy.
+//! * [`timeline`] — what happened (`timeline.json`).
+//! * [`summary`] — rollout per sector and release, versions per cluster.
+//! * [`chart`] — `report.html` with an SVG chart drawn by plotters.
+//! * [`forecast`] — when each cluster reaches each pending version.
+//!
+//! # Design decisions
+//!
+//! * Nothing is faked: every tick is a full reconciler pass over HTTP, and the
+//!   policies a pass created are learned by reading the simulator, not from
+//!   the planner's output, so the reports show what OCM would show.
+//! * The auditor is independent of the planner's code (see [`auditor`]), or
+//!   it would prove nothing; its soak ledger is an upper bound, so every
+//!   violation it reports is certain.
+//! * Randomness is opt-in and seeded; the simulator's clock moves only
+//!   between passes. One scenario, options and seed give one timeline.
+
+pub mod auditor;
+pub mod chart;
+pub mod disturbance;
+pub mod error;
+pub mod forecast;
+pub mod rollout;
+pub mod summary;
+pub mod timeline;
+
+pub use auditor::{Invariant, Violation};
+pub use disturbance::Disturbances;
+pub use error::SimulationError;
+pub use rollout::{Options, Simulation, simulate};
+pub use timeline::Timeline;

@@ -1,0 +1,443 @@
+//! The simulation loop: the real reconciler against the in-process simulator,
+//! one pass per tick of an accelerated clock.
+//!
+//! Each tick: run one `Reconciler::pass` at the simulated instant (over HTTP,
+//! exactly as `srecap aus run --once` would), compare the fleet before and
+//! after to learn which policies the pass created, audit them, let the seeded
+//! disturbances act, then move the simulator's clock by the tick so it
+//! publishes releases and runs upgrades. No pass is skipped or shortened.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use jiff::{SignedDuration, Timestamp};
+use semver::Version;
+use srecap_aus::Action;
+use srecap_aus::planner::Faults;
+use srecap_controller::health::HealthProvider;
+use srecap_controller::{Config, Metrics, PassReport, Reconciler};
+use srecap_fleet::{Cluster, Fleet, PolicyState};
+use srecap_ocm::{ClientConfig, ConnectionOptions, Credentials, OcmClient};
+use srecap_sim::{PolicyEvent, SimConfig, Simulator};
+use srecap_store::{HistoryStore as _, HistoryTxn as _, StateKey, Store};
+
+use crate::auditor::{Auditor, Created, Violation};
+use crate::disturbance::{Chaos, Disturbances};
+use crate::error::SimulationError;
+use crate::timeline::{ClusterEntry, Outcome, ReleaseEntry, Timeline, Upgrade, UpgradeKind};
+
+/// How to simulate.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Simulated time to cover; one pass per `tick` (`horizon / tick` passes).
+    pub horizon: SignedDuration,
+    pub tick: SignedDuration,
+    /// Base duration of an upgrade in the simulator.
+    pub upgrade_duration: SignedDuration,
+    pub seed: u64,
+    pub disturbances: Disturbances,
+    /// Soak-history store (`memory:` or `sqlite:PATH`); seeded with the
+    /// fleet's history where it has none for an organization.
+    pub state_url: String,
+    /// Test-only planner faults, to prove the auditor catches them.
+    pub faults: Faults,
+    /// OCM requests in flight (the reconciler's `--concurrency`).
+    pub concurrency: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            horizon: SignedDuration::from_hours(24 * 30),
+            tick: SignedDuration::from_hours(1),
+            upgrade_duration: SignedDuration::from_mins(90),
+            seed: 0,
+            disturbances: Disturbances::default(),
+            state_url: "memory:".to_owned(),
+            faults: Faults::default(),
+            concurrency: 8,
+        }
+    }
+}
+
+impl Options {
+    /// Passes the options ask for (at least one).
+    pub fn passes(&self) -> u64 {
+        let n = self.horizon.as_secs() / self.tick.as_secs().max(1);
+        u64::try_from(n).unwrap_or(0).max(1)
+    }
+
+    fn check(&self) -> Result<(), SimulationError> {
+        if self.tick < SignedDuration::from_mins(1) {
+            return Err(SimulationError::Options(format!(
+                "tick {:#} is shorter than a minute; OCM schedules have minute resolution",
+                self.tick
+            )));
+        }
+        if self.horizon < self.tick {
+            return Err(SimulationError::Options(format!(
+                "the simulated period {:#} is shorter than one tick ({:#})",
+                self.horizon, self.tick
+            )));
+        }
+        if self.upgrade_duration <= SignedDuration::ZERO {
+            return Err(SimulationError::Options(format!(
+                "upgrade duration {:#} must be positive",
+                self.upgrade_duration
+            )));
+        }
+        self.disturbances.check().map_err(SimulationError::Options)
+    }
+}
+
+/// A finished simulation.
+#[derive(Debug, Clone)]
+pub struct Simulation {
+    pub timeline: Timeline,
+    /// Every broken promise the auditor found, in pass order.
+    pub violations: Vec<Violation>,
+    /// Passes or organizations that failed, and actions OCM rejected (the
+    /// reconciler logs and retries them next pass; listed here so a report
+    /// reader knows).
+    pub problems: Vec<String>,
+    /// The fleet as the simulator shows it at the end.
+    pub final_fleet: Fleet,
+}
+
+/// Simulate `fleet` from its `now`. `progress(done, total)` is called after
+/// every pass.
+pub async fn simulate(
+    fleet: Fleet,
+    options: &Options,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> Result<Simulation, SimulationError> {
+    options.check()?;
+    let environment = fleet.environment.clone();
+    let config = SimConfig {
+        upgrade_duration: options.upgrade_duration,
+        ..SimConfig::default()
+    };
+    let sim = Simulator::new(fleet.clone(), config);
+    sim.record_policy_events();
+    let running = srecap_sim::spawn(sim.clone())
+        .await
+        .map_err(SimulationError::Listen)?;
+
+    let store = Store::open(&options.state_url).await?;
+    for (org, doc) in &fleet.version_data {
+        let key = StateKey::new(environment.as_str(), org.as_str())?;
+        let txn = store.begin(&key).await?;
+        if txn.history().is_none() {
+            txn.commit(doc).await?;
+        }
+    }
+    let client = client(
+        &running.base_url(),
+        &running.token_url(),
+        options.concurrency,
+    )?;
+    let reconciler = Reconciler::new(
+        client,
+        store,
+        Config {
+            environment: environment.clone(),
+            concurrency: options.concurrency.max(1),
+            faults: options.faults,
+            health: Some(HealthProvider {
+                url: format!("{}/telemeter", running.base_url()),
+                enforced: true,
+            }),
+            ..Config::default()
+        },
+        Metrics::new(&environment),
+    );
+
+    let mut seen = sim.fleet();
+    let mut auditor = Auditor::new(&seen);
+    let mut recorder = Recorder::new(&seen);
+    let mut chaos = Chaos::new(options.disturbances, options.upgrade_duration, options.seed);
+    let mut violations = Vec::new();
+    let mut problems = Vec::new();
+    let total = options.passes();
+    for done in 1..=total {
+        let now = sim.now();
+        let report = match reconciler.pass(now).await {
+            Ok(report) => Some(report),
+            Err(e) => {
+                problems.push(format!("{now}: the pass failed: {e}"));
+                None
+            }
+        };
+        if let Some(report) = &report {
+            for o in &report.orgs {
+                if let Err(e) = &o.result {
+                    problems.push(format!("{now}: organization {} failed: {e}", o.org_id));
+                }
+                for f in &o.failed_actions {
+                    problems.push(format!("{now}: organization {}: {f}", o.org_id));
+                }
+            }
+        }
+        let after = sim.fleet();
+        let created = created(&seen, &after, report.as_ref());
+        let audit: Vec<Created> = created.iter().map(|c| c.audit.clone()).collect();
+        violations.extend(auditor.pass(now, &seen, &audit));
+        for c in &created {
+            recorder.created(now, &seen, c);
+            chaos.policy_created(&sim, &c.audit.cluster_id);
+        }
+        chaos.tick(&sim, &after, now, options.tick);
+        sim.advance(options.tick)?;
+        recorder.events(sim.take_policy_events());
+        seen = sim.fleet();
+        progress(done, total);
+    }
+    running.shutdown().await.map_err(SimulationError::Listen)?;
+    let timeline = recorder.finish(&seen, options.tick, total);
+    Ok(Simulation {
+        timeline,
+        violations,
+        problems,
+        final_fleet: seen,
+    })
+}
+
+fn client(base: &str, token_url: &str, concurrency: usize) -> Result<OcmClient, SimulationError> {
+    let opts = ConnectionOptions {
+        api_url: Some(base.to_owned()),
+        token_url: Some(token_url.to_owned()),
+        client_id: Some(SimConfig::default().client_id),
+        client_secret: Some(SimConfig::default().client_secret),
+        offline_token: None,
+        token_file: None,
+        scopes: None,
+    };
+    // No environment, no home directory: the private simulator's credentials only.
+    let credentials = Credentials::resolve(&opts, &|_| None, None)
+        .map_err(|e| SimulationError::Client(e.to_string()))?;
+    let mut config = ClientConfig::new(credentials);
+    config.max_concurrency = concurrency.max(1);
+    OcmClient::new(config).map_err(|e| SimulationError::Client(e.to_string()))
+}
+
+/// A policy that appeared during a pass.
+#[derive(Debug, Clone)]
+struct New {
+    audit: Created,
+    policy_id: String,
+    node_pool: Option<String>,
+}
+
+/// The policies in `after` that were not in `before`, in each organization's
+/// decision order (the pass applies them concurrently, so ids do not tell).
+fn created(before: &Fleet, after: &Fleet, report: Option<&PassReport>) -> Vec<New> {
+    let known: HashSet<&str> = before.clusters.iter().flat_map(policy_ids).collect();
+    let mut order: HashMap<(String, UpgradeKind), (String, usize)> = HashMap::new();
+    if let Some(report) = report {
+        for o in &report.orgs {
+            let Ok(plan) = &o.result else { continue };
+            for (i, a) in plan.actions.iter().enumerate() {
+                let kind = match a {
+                    Action::UpgradePolicy { .. } => UpgradeKind::Cluster,
+                    Action::ControlPlaneUpgradePolicy { .. } => UpgradeKind::ControlPlane,
+                    Action::NodePoolUpgradePolicy { .. } => UpgradeKind::NodePool,
+                    Action::ChannelSwitch { .. } => continue,
+                };
+                order.insert((a.cluster_id().to_owned(), kind), (o.org_id.clone(), i));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for c in &after.clusters {
+        let top = if c.is_hcp() {
+            UpgradeKind::ControlPlane
+        } else {
+            UpgradeKind::Cluster
+        };
+        let pools = c.node_pools.iter().flat_map(|np| {
+            np.upgrade_policies
+                .iter()
+                .map(move |p| (p, Some(np.id.clone())))
+        });
+        for (p, node_pool) in c.upgrade_policies.iter().map(|p| (p, None)).chain(pools) {
+            if known.contains(p.id.as_str()) {
+                continue;
+            }
+            let Some(version) = p.version.clone() else {
+                continue;
+            };
+            let kind = if node_pool.is_some() {
+                UpgradeKind::NodePool
+            } else {
+                top
+            };
+            out.push(New {
+                audit: Created {
+                    cluster_id: c.id.clone(),
+                    kind,
+                    version,
+                    next_run: p.next_run,
+                },
+                policy_id: p.id.clone(),
+                node_pool,
+            });
+        }
+    }
+    let position = |n: &New| {
+        order
+            .get(&(n.audit.cluster_id.clone(), n.audit.kind))
+            .cloned()
+            .unwrap_or((String::new(), usize::MAX))
+    };
+    out.sort_by_cached_key(|n| (position(n), n.audit.cluster_id.clone()));
+    out
+}
+
+fn policy_ids(c: &Cluster) -> impl Iterator<Item = &str> {
+    c.upgrade_policies.iter().map(|p| p.id.as_str()).chain(
+        c.node_pools
+            .iter()
+            .flat_map(|np| np.upgrade_policies.iter().map(|p| p.id.as_str())),
+    )
+}
+
+/// Builds the timeline as the simulation goes.
+#[derive(Debug)]
+struct Recorder {
+    start: Timestamp,
+    initial: Vec<(String, String, String, Option<String>, Version)>,
+    upgrades: Vec<Upgrade>,
+    /// Policy id -> index in `upgrades`.
+    by_policy: HashMap<String, usize>,
+}
+
+fn sector(c: &Cluster) -> Option<String> {
+    c.labels
+        .get("sre-capabilities.aus.sector")
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+impl Recorder {
+    fn new(fleet: &Fleet) -> Recorder {
+        Recorder {
+            start: fleet.now,
+            initial: fleet
+                .clusters
+                .iter()
+                .map(|c| {
+                    (
+                        c.name.clone(),
+                        c.id.clone(),
+                        c.organization.clone(),
+                        sector(c),
+                        c.version.clone(),
+                    )
+                })
+                .collect(),
+            upgrades: Vec::new(),
+            by_policy: HashMap::new(),
+        }
+    }
+
+    fn created(&mut self, now: Timestamp, seen: &Fleet, new: &New) {
+        let Some(c) = seen.clusters.iter().find(|c| c.id == new.audit.cluster_id) else {
+            return;
+        };
+        let from = match &new.node_pool {
+            Some(np) => c
+                .node_pools
+                .iter()
+                .find(|p| &p.id == np)
+                .map_or_else(|| c.version.clone(), |p| p.version.clone()),
+            None => c.version.clone(),
+        };
+        self.by_policy
+            .insert(new.policy_id.clone(), self.upgrades.len());
+        self.upgrades.push(Upgrade {
+            cluster: c.name.clone(),
+            organization: c.organization.clone(),
+            sector: sector(c),
+            kind: new.audit.kind,
+            node_pool: new.node_pool.clone(),
+            from_version: from,
+            to_version: new.audit.version.clone(),
+            created_at: now,
+            next_run: new.audit.next_run,
+            delayed_at: None,
+            started_at: None,
+            completed_at: None,
+            failed_at: None,
+            outcome: Outcome::Scheduled,
+        });
+    }
+
+    fn events(&mut self, events: Vec<PolicyEvent>) {
+        for e in events {
+            let Some(&i) = self.by_policy.get(&e.policy_id) else {
+                continue;
+            };
+            let u = &mut self.upgrades[i];
+            match e.state {
+                PolicyState::Delayed => u.delayed_at = Some(e.at),
+                PolicyState::Started => {
+                    u.started_at = Some(e.at);
+                    u.outcome = Outcome::Started;
+                }
+                PolicyState::Completed => {
+                    u.completed_at = Some(e.at);
+                    u.outcome = Outcome::Completed;
+                }
+                PolicyState::Failed => {
+                    u.failed_at = Some(e.at);
+                    u.outcome = Outcome::Failed;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn finish(self, end: &Fleet, tick: SignedDuration, passes: u64) -> Timeline {
+        let finals: BTreeMap<&str, &Version> = end
+            .clusters
+            .iter()
+            .map(|c| (c.id.as_str(), &c.version))
+            .collect();
+        let mut releases: Vec<ReleaseEntry> = end
+            .releases
+            .iter()
+            .map(|r| ReleaseEntry {
+                version: r.version.clone(),
+                channel_groups: r.channel_groups.clone(),
+                published: r.published,
+            })
+            .collect();
+        releases.sort_by(|a, b| (a.published, &a.version).cmp(&(b.published, &b.version)));
+        let mut upgrades = self.upgrades;
+        // Stable: within a pass, decision order stays.
+        upgrades.sort_by_key(|u| u.created_at);
+        Timeline {
+            start: self.start,
+            end: end.now,
+            tick_seconds: tick.as_secs(),
+            passes,
+            releases,
+            clusters: self
+                .initial
+                .into_iter()
+                .map(
+                    |(name, id, organization, sector, initial_version)| ClusterEntry {
+                        final_version: finals
+                            .get(id.as_str())
+                            .map_or_else(|| initial_version.clone(), |v| (*v).clone()),
+                        name,
+                        id,
+                        organization,
+                        sector,
+                        initial_version,
+                    },
+                )
+                .collect(),
+            upgrades,
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! `srecap sim run`, `srecap aus forecast` through the binary: exit codes,
+//! summary and report files.
+
+use std::process::Command;
+
+use assert_cmd::cargo::CommandCargoExt;
+
+/// Two sectors and a shared mutex; 4.16.1 appears at 02:30 on the first day
+/// (the hand-worked scenario of `crates/simulation/tests`).
+const SCENARIO: &str = r"
+now: 2026-03-02T00:00:00Z
+organizations:
+  - id: org-a
+    name: Org A
+    labels:
+      sre-capabilities.aus.sector-deps.dev: ''
+      sre-capabilities.aus.sector-deps.prod: dev
+releases:
+  - {version: 4.16.0, channel_groups: [stable], published: 2026-02-01T00:00:00Z}
+  - {version: 4.16.1, channel_groups: [stable], published: 2026-03-02T02:30:00Z}
+clusters:
+  - name: dev-1
+    organization: org-a
+    version: 4.16.0
+    labels:
+      sre-capabilities.aus.workloads: web
+      sre-capabilities.aus.soak-days: '0'
+      sre-capabilities.aus.schedule: '0 * * * *'
+      sre-capabilities.aus.sector: dev
+  - name: prod-1
+    organization: org-a
+    version: 4.16.0
+    labels:
+      sre-capabilities.aus.workloads: web
+      sre-capabilities.aus.soak-days: '1'
+      sre-capabilities.aus.schedule: '0 12 * * *'
+      sre-capabilities.aus.mutexes: shared
+      sre-capabilities.aus.sector: prod
+";
+
+fn srecap(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::cargo_bin("srecap").expect("srecap binary");
+    cmd.current_dir(dir).env("CI", "true");
+    cmd
+}
+
+fn setup() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("fleet.yaml"), SCENARIO).unwrap();
+    dir
+}
+
+#[test]
+fn sim_run_reports_and_exits_zero_without_violations() {
+    let dir = setup();
+    let out = srecap(dir.path())
+        .args([
+            "sim",
+            "run",
+            "--scenario",
+            "fleet.yaml",
+            "--days",
+            "2",
+            "--report",
+            "out",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Releases per sector"), "{stdout}");
+    assert!(stdout.contains("4.16.1 (2026-03-02 05:30)"), "{stdout}");
+    assert!(dir.path().join("out/report.html").is_file());
+    let t: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out/timeline.json")).unwrap())
+            .unwrap();
+    assert_eq!(t["violations"], serde_json::json!([]));
+    assert_eq!(t["upgrades"][0]["cluster"], "dev-1");
+}
+
+#[test]
+fn sim_run_exits_one_and_lists_violations_when_the_planner_is_broken() {
+    let dir = setup();
+    let out = srecap(dir.path())
+        .args(["sim", "run", "--scenario", "fleet.yaml", "--days", "1"])
+        .args(["--planner-fault", "ignore-schedule"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("violation: ") && stderr.contains("[schedule] org-a/dev-1"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("invariant auditor found"), "{stderr}");
+}
+
+#[test]
+fn sim_run_rejects_bad_options_with_exit_two() {
+    let dir = setup();
+    let out = srecap(dir.path())
+        .args([
+            "sim",
+            "run",
+            "--scenario",
+            "fleet.yaml",
+            "--failure-rate",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("failure rate 2"), "{stderr}");
+    let out = srecap(dir.path())
+        .args(["sim", "run", "--scenario", "missing.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn forecast_says_when_each_cluster_gets_the_pending_version() {
+    let dir = setup();
+    let out = srecap(dir.path())
+        .args([
+            "aus",
+            "forecast",
+            "--scenario",
+            "fleet.yaml",
+            "--days",
+            "2",
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let etas: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let by = |c: &str| {
+        etas.as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["cluster"] == c && e["version"] == "4.16.1")
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(by("dev-1")["reached_at"], "2026-03-02T05:30:00Z");
+    assert_eq!(by("prod-1")["reached_at"], "2026-03-03T13:30:00Z");
+    let out = srecap(dir.path())
+        .args([
+            "aus",
+            "forecast",
+            "--scenario",
+            "fleet.yaml",
+            "--cluster",
+            "nope",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn forecast_of_a_live_environment_discovers_it_and_simulates_forward() {
+    // The "live" OCM: the simulator serving the scenario at 03:00, when 4.16.1
+    // is offered to both clusters.
+    let text = SCENARIO.replace("now: 2026-03-02T00:00:00Z", "now: 2026-03-02T03:00:00Z");
+    let fleet = srecap_fleet::parse_scenario(&text, "live", jiff::Timestamp::UNIX_EPOCH).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let live = rt
+        .block_on(srecap_sim::spawn(srecap_sim::Simulator::new(
+            fleet,
+            srecap_sim::SimConfig::default(),
+        )))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = srecap(dir.path())
+        .args(["aus", "forecast", "--ocm-url", &live.base_url()])
+        .args(["--token-url", &live.token_url()])
+        .args(["--client-id", "srecap-sim", "--client-secret", "srecap-sim"])
+        .args(["--days", "3", "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let etas: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reached = |c: &str| -> jiff::Timestamp {
+        let e = etas
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["cluster"] == c && e["version"] == "4.16.1")
+            .unwrap_or_else(|| panic!("no forecast for {c}: {etas}"));
+        e["reached_at"].as_str().unwrap().parse().unwrap()
+    };
+    // dev (hourly, no soak) within hours; prod only after a soak day on dev.
+    assert!(reached("dev-1") + jiff::SignedDuration::from_hours(24) < reached("prod-1"));
+}
