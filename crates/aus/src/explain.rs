@@ -863,23 +863,8 @@ impl<'f> Explainer<'f> {
         }
         if let (Some(i), Some(slot)) = (chosen, slot) {
             let version = candidates[i].version.clone();
-            let (cluster_name, cluster_id) = (cluster.name.clone(), cluster.id.clone());
             e.decide(Verdict::Action {
-                action: if cluster.is_hcp() {
-                    Action::ControlPlaneUpgradePolicy {
-                        cluster: cluster_name,
-                        cluster_id,
-                        version,
-                        next_run: slot,
-                    }
-                } else {
-                    Action::UpgradePolicy {
-                        cluster: cluster_name,
-                        cluster_id,
-                        version,
-                        next_run: slot,
-                    }
-                },
+                action: Action::cluster_upgrade(cluster, version, slot),
             });
         }
         let verdict = e.verdict.clone().unwrap_or(Verdict::Ignored {
@@ -1392,20 +1377,7 @@ impl<'e, 'f> Context<'e, 'f> {
         let cluster = spec.cluster;
         let fleet = self.explainer.fleet;
         let empty = VersionData::default();
-        let sources: Vec<Source<'_>> = self
-            .view
-            .sources
-            .iter()
-            .map(|(env, id)| Source {
-                environment: env,
-                org_id: id,
-                history: if *env == fleet.environment {
-                    fleet.version_data.get(id).unwrap_or(&empty)
-                } else {
-                    &empty
-                },
-            })
-            .collect();
+        let sources = Source::verified(fleet, &self.view.sources, &empty);
         let table = SoakTable::aggregate(&self.own_history, &sources);
         let mut versions = available_upgrades(cluster);
         versions.sort_by(|a, b| b.cmp_precedence(a));

@@ -77,19 +77,7 @@ pub fn plan_fleet(fleet: &Fleet, now: Timestamp, options: &FleetOptions) -> Flee
             continue;
         }
         let resolution = network.resolve(&org.id);
-        let sources: Vec<Source<'_>> = resolution
-            .verified
-            .iter()
-            .map(|(env, id)| Source {
-                environment: env,
-                org_id: id,
-                history: if *env == fleet.environment {
-                    fleet.version_data.get(id).unwrap_or(&empty)
-                } else {
-                    &empty
-                },
-            })
-            .collect();
+        let sources = Source::verified(fleet, &resolution.verified, &empty);
         let input = OrgInput {
             environment: &fleet.environment,
             org,

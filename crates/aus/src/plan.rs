@@ -148,6 +148,32 @@ pub enum Action {
 }
 
 impl Action {
+    /// The cluster-level upgrade policy for `cluster`: a control-plane policy for
+    /// ROSA HCP, a classic one otherwise (R87). The planner and `explain` build
+    /// their actions here so they cannot disagree on the kind.
+    pub fn cluster_upgrade(
+        cluster: &srecap_fleet::Cluster,
+        version: String,
+        next_run: Timestamp,
+    ) -> Action {
+        let (cluster_name, cluster_id) = (cluster.name.clone(), cluster.id.clone());
+        if cluster.is_hcp() {
+            Action::ControlPlaneUpgradePolicy {
+                cluster: cluster_name,
+                cluster_id,
+                version,
+                next_run,
+            }
+        } else {
+            Action::UpgradePolicy {
+                cluster: cluster_name,
+                cluster_id,
+                version,
+                next_run,
+            }
+        }
+    }
+
     pub fn cluster(&self) -> &str {
         match self {
             Action::UpgradePolicy { cluster, .. }

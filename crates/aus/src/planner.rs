@@ -963,26 +963,7 @@ impl<'p, 'a> Decider<'p, 'a> {
                 });
                 continue;
             }
-            let (cluster_name, cluster_id, version) = (
-                cluster.name.clone(),
-                cluster.id.clone(),
-                version.to_string(),
-            );
-            actions.push(if cluster.is_hcp() {
-                Action::ControlPlaneUpgradePolicy {
-                    cluster: cluster_name,
-                    cluster_id,
-                    version,
-                    next_run: slot,
-                }
-            } else {
-                Action::UpgradePolicy {
-                    cluster: cluster_name,
-                    cluster_id,
-                    version,
-                    next_run: slot,
-                }
-            });
+            actions.push(Action::cluster_upgrade(cluster, version.to_string(), slot));
             self.mark(i);
         }
         (actions, switches)

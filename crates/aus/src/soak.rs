@@ -152,6 +152,30 @@ pub struct Source<'a> {
     pub history: &'a VersionData,
 }
 
+impl<'a> Source<'a> {
+    /// The histories of verified inheritance sources (environment, organization) as
+    /// the fleet holds them. Only the fleet's own environment has a history here;
+    /// a source in another environment contributes nothing.
+    pub fn verified(
+        fleet: &'a srecap_fleet::Fleet,
+        verified: &'a [(String, String)],
+        empty: &'a VersionData,
+    ) -> Vec<Source<'a>> {
+        verified
+            .iter()
+            .map(|(env, id)| Source {
+                environment: env,
+                org_id: id,
+                history: if *env == fleet.environment {
+                    fleet.version_data.get(id).unwrap_or(empty)
+                } else {
+                    empty
+                },
+            })
+            .collect()
+    }
+}
+
 /// The history a decision uses: own history plus inherited soak days, and the
 /// inherited stats (R70–R72).
 #[derive(Debug, Clone, Default)]
