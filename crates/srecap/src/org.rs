@@ -324,7 +324,16 @@ fn blocked(command: &BlockedCommand) -> Result<(), Failure> {
 }
 
 /// `A=B,C` → (A, Some([B, C])); `A` → (A, None).
-fn sector_spec(spec: &str) -> Result<(String, Option<Vec<String>>), Failure> {
+/// A sector and, when the argument named them, its dependencies.
+type SectorSpec = (String, Option<Vec<String>>);
+
+/// Every `SECTOR[=DEP,...]` argument, refusing the command at the first bad one
+/// (before anything is written).
+fn sector_specs(specs: &[String]) -> Result<Vec<SectorSpec>, Failure> {
+    specs.iter().map(|s| sector_spec(s)).collect()
+}
+
+fn sector_spec(spec: &str) -> Result<SectorSpec, Failure> {
     let (name, deps) = match spec.split_once('=') {
         Some((n, d)) => (n.trim(), Some(d)),
         None => (spec.trim(), None),
@@ -357,11 +366,7 @@ fn sectors(command: &SectorsCommand) -> Result<(), Failure> {
             ..OrgSettings::default()
         }),
         SectorsCommand::AddDep(args) => {
-            let specs = args
-                .specs
-                .iter()
-                .map(|s| sector_spec(s))
-                .collect::<Result<Vec<_>, _>>()?;
+            let specs = sector_specs(&args.specs)?;
             edit(&args.write, async |_, labels| {
                 for (name, deps) in specs {
                     let k = deps_key(&name);
@@ -378,11 +383,7 @@ fn sectors(command: &SectorsCommand) -> Result<(), Failure> {
             })
         }
         SectorsCommand::RemoveDep(args) => {
-            let specs = args
-                .specs
-                .iter()
-                .map(|s| sector_spec(s))
-                .collect::<Result<Vec<_>, _>>()?;
+            let specs = sector_specs(&args.specs)?;
             edit(&args.write, async |_, labels| {
                 for (name, deps) in specs {
                     let k = deps_key(&name);
@@ -407,11 +408,7 @@ fn sectors(command: &SectorsCommand) -> Result<(), Failure> {
             })
         }
         SectorsCommand::Set(args) => {
-            let specs = args
-                .specs
-                .iter()
-                .map(|s| sector_spec(s))
-                .collect::<Result<Vec<_>, _>>()?;
+            let specs = sector_specs(&args.specs)?;
             edit(&args.write, async |_, labels| {
                 let prefix = key(SECTOR_DEPS);
                 labels.retain(|k, _| !k.starts_with(&prefix));
