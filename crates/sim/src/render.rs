@@ -4,12 +4,14 @@
 //! Search runs on a *search view*: the served JSON plus OCM's virtual search
 //! attributes that the object does not carry (a cluster's `organization.id`).
 
+use std::collections::HashMap;
+
 use semver::Version;
 use serde_json::{Value, json};
 
 use crate::world::{
     AgreementRecord, ClusterRecord, LabelOwner, LabelRecord, OrgRecord, PolicyRecord, PolicyScope,
-    ServiceLog, World,
+    Rendered, ServiceLog, World,
 };
 
 pub const CS: &str = "/api/clusters_mgmt/v1";
@@ -254,6 +256,10 @@ impl World {
     /// A cluster; `full` adds `version.available_channels`, which OCM only
     /// returns from a single-cluster GET (list responses omit it).
     pub fn render_cluster(&self, rec: &ClusterRecord, full: bool) -> Value {
+        self.render_cluster_with(rec, full, &self.available_upgrades(rec))
+    }
+
+    fn render_cluster_with(&self, rec: &ClusterRecord, full: bool, available: &[Version]) -> Value {
         let c = &rec.cluster;
         let href = format!("{CS}/clusters/{}", c.id);
         let vid = version_id(&c.version, &c.channel_group);
@@ -264,7 +270,7 @@ impl World {
             "href": format!("{CS}/versions/{vid}"),
             "raw_id": c.version.to_string(),
             "channel_group": c.channel_group,
-            "available_upgrades": strings(&self.available_upgrades(rec)),
+            "available_upgrades": strings(available),
         });
         if full {
             version["available_channels"] = json!(c.available_channels);
@@ -298,11 +304,62 @@ impl World {
         })
     }
 
-    /// The search view of a cluster: served JSON plus `organization.id`.
-    pub fn cluster_search_view(&self, rec: &ClusterRecord) -> Value {
-        let mut v = self.render_cluster(rec, false);
-        v["organization"] = json!({"id": rec.cluster.organization});
-        v
+    /// Every label, as `(search view, served JSON)`: the same JSON.
+    pub fn rendered_labels(&mut self) -> Rendered {
+        let mut memo = std::mem::take(&mut self.label_memo);
+        let out = memo.render(
+            self.labels.iter().map(|l| (l.id.as_str(), l, ())),
+            |l, ()| {
+                let v = self.render_label(l);
+                (v.clone(), v)
+            },
+        );
+        self.label_memo = memo;
+        out
+    }
+
+    /// Every cluster as a list shows it; the search view adds
+    /// `organization.id`.
+    pub fn rendered_clusters(&mut self) -> Rendered {
+        let mut memo = std::mem::take(&mut self.cluster_memo);
+        // Clusters on one version share their available upgrades.
+        let mut upgrades: HashMap<(&Version, &str), Vec<Version>> = HashMap::new();
+        let objects = self.clusters.iter().map(|rec| {
+            let c = &rec.cluster;
+            let available = if c.available_upgrades_explicit {
+                c.available_upgrades.clone()
+            } else {
+                upgrades
+                    .entry((&c.version, c.channel_group.as_str()))
+                    .or_insert_with(|| self.available_upgrades(rec))
+                    .clone()
+            };
+            (c.id.as_str(), rec, available)
+        });
+        let out = memo.render(objects, |rec, available| {
+            let served = self.render_cluster_with(rec, false, available);
+            let mut view = served.clone();
+            view["organization"] = json!({"id": rec.cluster.organization});
+            (view, served)
+        });
+        self.cluster_memo = memo;
+        out
+    }
+
+    /// Every subscription, without labels or capabilities.
+    pub fn rendered_subscriptions(&mut self) -> Rendered {
+        let mut memo = std::mem::take(&mut self.subscription_memo);
+        let out = memo.render(
+            self.clusters
+                .iter()
+                .map(|rec| (rec.subscription_id.as_str(), rec, ())),
+            |rec, ()| {
+                let v = self.render_subscription(rec, false, false);
+                (v.clone(), v)
+            },
+        );
+        self.subscription_memo = memo;
+        out
     }
 
     pub fn render_node_pool(&self, rec: &ClusterRecord, index: usize) -> Value {

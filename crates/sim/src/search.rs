@@ -84,6 +84,10 @@ pub enum Query {
     In {
         field: String,
         values: Vec<Literal>,
+        /// Every value as text: a string attribute equals a literal exactly
+        /// when its text is here (or, for instants, chronologically; see
+        /// [`Query::matches`]). Discovery sends lists of a hundred ids.
+        spelled: std::collections::HashSet<String>,
         negated: bool,
     },
     Like {
@@ -204,14 +208,18 @@ impl Query {
             Query::In {
                 field,
                 values,
+                spelled,
                 negated,
             } => {
                 let Some(actual) = lookup(object, field) else {
                     return false;
                 };
-                let found = values
-                    .iter()
-                    .any(|v| compare(actual, v) == Some(Ordering::Equal));
+                let found = match actual {
+                    Value::String(s) if !looks_like_instant(s) => spelled.contains(s.as_str()),
+                    _ => values
+                        .iter()
+                        .any(|v| compare(actual, v) == Some(Ordering::Equal)),
+                };
                 found != *negated
             }
             Query::Like {
@@ -223,14 +231,18 @@ impl Query {
                 let Some(actual) = lookup(object, field) else {
                     return false;
                 };
+                let owned;
                 let text = match actual {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
+                    Value::String(s) => s.as_str(),
+                    other => {
+                        owned = other.to_string();
+                        owned.as_str()
+                    }
                 };
                 let hit = if *case_insensitive {
                     like(&text.to_lowercase(), &pattern.to_lowercase())
                 } else {
-                    like(&text, pattern)
+                    like(text, pattern)
                 };
                 hit != *negated
             }
@@ -284,23 +296,31 @@ fn compare(actual: &Value, lit: &Literal) -> Option<Ordering> {
             };
             n.partial_cmp(&l)
         }
-        Value::String(s) => {
-            let l = match lit {
-                Literal::Str(l) => l.clone(),
-                other => other.to_string(),
-            };
-            Some(compare_strings(s, &l))
-        }
+        Value::String(s) => Some(match lit {
+            Literal::Str(l) => compare_strings(s, l),
+            other => compare_strings(s, &other.to_string()),
+        }),
         Value::Null | Value::Array(_) | Value::Object(_) => None,
     }
 }
 
 /// Strings compare chronologically when both are RFC 3339 instants, else bytewise.
 pub fn compare_strings(a: &str, b: &str) -> Ordering {
+    // Searches compare ids by the thousand (`id in (...)`): parse only what can
+    // be an instant, since a failed parse costs far more than the comparison.
+    if a == b || !looks_like_instant(a) || !looks_like_instant(b) {
+        return a.cmp(b);
+    }
     match (a.parse::<Timestamp>(), b.parse::<Timestamp>()) {
         (Ok(ta), Ok(tb)) => ta.cmp(&tb),
         _ => a.cmp(b),
     }
+}
+
+/// `YYYY-MM-DD…`: the only shape an RFC 3339 instant can start with.
+fn looks_like_instant(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 20 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[7] == b'-'
 }
 
 /// Order two attribute values (for `order` clauses): missing values sort last, as
@@ -324,17 +344,27 @@ pub fn compare_values(a: Option<&Value>, b: Option<&Value>) -> Ordering {
 
 /// SQL `LIKE`: `%` is any sequence, `_` any one character, everything else literal.
 pub fn like(text: &str, pattern: &str) -> bool {
-    let text: Vec<char> = text.chars().collect();
-    let pattern: Vec<char> = pattern.chars().collect();
+    // ASCII (every label key) matches byte by byte without copying; anything
+    // else by characters, so `_` is one character and not one byte.
+    if text.is_ascii() && pattern.is_ascii() {
+        wildcard(text.as_bytes(), pattern.as_bytes(), b'_', b'%')
+    } else {
+        let text: Vec<char> = text.chars().collect();
+        let pattern: Vec<char> = pattern.chars().collect();
+        wildcard(&text, &pattern, '_', '%')
+    }
+}
+
+fn wildcard<T: PartialEq + Copy>(text: &[T], pattern: &[T], one: T, any: T) -> bool {
     // Iterative wildcard matching with backtracking to the last `%`: linear in
     // practice and without recursion, so a hostile pattern cannot blow the stack.
     let (mut t, mut p) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while t < text.len() {
-        if p < pattern.len() && (pattern[p] == '_' || pattern[p] == text[t]) {
+        if p < pattern.len() && (pattern[p] == one || pattern[p] == text[t]) {
             t += 1;
             p += 1;
-        } else if p < pattern.len() && pattern[p] == '%' {
+        } else if p < pattern.len() && pattern[p] == any {
             star = Some((p, t));
             p += 1;
         } else if let Some((sp, st)) = star {
@@ -345,7 +375,7 @@ pub fn like(text: &str, pattern: &str) -> bool {
             return false;
         }
     }
-    while p < pattern.len() && pattern[p] == '%' {
+    while p < pattern.len() && pattern[p] == any {
         p += 1;
     }
     p == pattern.len()
@@ -390,9 +420,36 @@ pub fn parse_order(clause: &str, allowed: &[&str]) -> Result<Vec<OrderTerm>, Sea
 
 /// Sort objects by order terms; the sort is stable, so ties keep their order.
 pub fn sort_by_terms(objects: &mut [Value], terms: &[OrderTerm]) {
-    objects.sort_by(|a, b| {
-        for term in terms {
-            let ord = compare_values(lookup(a, &term.field), lookup(b, &term.field));
+    let mut order: Vec<usize> = (0..objects.len()).collect();
+    sort_indices_by_terms(&mut order, |i| &objects[i], terms);
+    let sorted: Vec<Value> = order.iter().map(|&i| objects[i].clone()).collect();
+    for (slot, v) in objects.iter_mut().zip(sorted) {
+        *slot = v;
+    }
+}
+
+/// Sort positions by the objects they point at (stable), as
+/// [`compare_values`] orders each term. Each object's keys are looked up (and
+/// instants parsed) once, not once per comparison.
+pub fn sort_indices_by_terms<'a>(
+    positions: &mut [usize],
+    object: impl Fn(usize) -> &'a Value,
+    terms: &[OrderTerm],
+) {
+    let mut keyed: Vec<(Vec<SortKey<'a>>, usize)> = positions
+        .iter()
+        .map(|&i| {
+            let o = object(i);
+            let keys = terms
+                .iter()
+                .map(|t| SortKey::of(lookup(o, &t.field)))
+                .collect();
+            (keys, i)
+        })
+        .collect();
+    keyed.sort_by(|(a, _), (b, _)| {
+        for ((x, y), term) in a.iter().zip(b).zip(terms) {
+            let ord = x.cmp_key(y);
             let ord = if term.descending { ord.reverse() } else { ord };
             if ord != Ordering::Equal {
                 return ord;
@@ -400,6 +457,37 @@ pub fn sort_by_terms(objects: &mut [Value], terms: &[OrderTerm]) {
         }
         Ordering::Equal
     });
+    for (slot, (_, i)) in positions.iter_mut().zip(keyed) {
+        *slot = i;
+    }
+}
+
+/// An attribute value prepared for ordering: a string's instant is parsed once.
+struct SortKey<'a> {
+    value: Option<&'a Value>,
+    instant: Option<Timestamp>,
+}
+
+impl<'a> SortKey<'a> {
+    fn of(value: Option<&'a Value>) -> SortKey<'a> {
+        let instant = match value {
+            Some(Value::String(s)) if looks_like_instant(s) => s.parse::<Timestamp>().ok(),
+            _ => None,
+        };
+        SortKey { value, instant }
+    }
+
+    /// The order of [`compare_values`].
+    fn cmp_key(&self, other: &SortKey<'_>) -> Ordering {
+        match (self.value, other.value) {
+            (Some(Value::String(a)), Some(Value::String(b))) => match (self.instant, other.instant)
+            {
+                (Some(ta), Some(tb)) if a != b => ta.cmp(&tb),
+                _ => a.cmp(b),
+            },
+            (a, b) => compare_values(a, b),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -653,9 +741,11 @@ impl Parser<'_> {
                 values.push(self.literal()?);
             }
             self.expect(&Tok::RParen, "')' closing the IN list")?;
+            let spelled = values.iter().map(ToString::to_string).collect();
             return Ok(Query::In {
                 field,
                 values,
+                spelled,
                 negated,
             });
         }

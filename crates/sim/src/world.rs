@@ -65,7 +65,7 @@ pub struct OrgRecord {
 }
 
 /// A cluster with its subscription.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ClusterRecord {
     /// Labels, policies and agreements live in the world's own collections; this
     /// copy's fields for them are empty.
@@ -92,15 +92,71 @@ pub struct PolicyEvent {
     pub version: Option<Version>,
 }
 
+/// One object as `(search view, served JSON)`.
+pub type RenderedItem = std::sync::Arc<(serde_json::Value, serde_json::Value)>;
+
+/// A collection as rendered objects.
+pub type Rendered = Vec<RenderedItem>;
+
+/// Objects rendered in an earlier generation, by id, with the record (and the
+/// derived data, `S`) they were rendered from: an object whose record is
+/// unchanged is served as rendered then. A pass lists thousands of labels and
+/// clusters of which a handful changed since the last pass.
+#[derive(Debug, Clone)]
+pub struct RenderMemo<R, S = ()> {
+    rendered: HashMap<String, (R, S, RenderedItem)>,
+}
+
+impl<R, S> Default for RenderMemo<R, S> {
+    fn default() -> Self {
+        RenderMemo {
+            rendered: HashMap::new(),
+        }
+    }
+}
+
+impl<R: PartialEq + Clone, S: PartialEq> RenderMemo<R, S> {
+    /// Render `objects` as `(id, record, derived)`, reusing what is unchanged;
+    /// entries of objects that are gone are dropped.
+    pub fn render<'a>(
+        &mut self,
+        objects: impl Iterator<Item = (&'a str, &'a R, S)>,
+        mut render: impl FnMut(&R, &S) -> (serde_json::Value, serde_json::Value),
+    ) -> Rendered
+    where
+        R: 'a,
+    {
+        let mut previous = std::mem::take(&mut self.rendered);
+        let mut out = Vec::new();
+        for (id, record, derived) in objects {
+            let reuse = match previous.remove_entry(id) {
+                Some((key, (old, old_derived, item)))
+                    if old == *record && old_derived == derived =>
+                {
+                    Some((key, old, item))
+                }
+                _ => None,
+            };
+            let (key, kept, item) = reuse.unwrap_or_else(|| {
+                let item = std::sync::Arc::new(render(record, &derived));
+                (id.to_owned(), record.clone(), item)
+            });
+            out.push(item.clone());
+            self.rendered.insert(key, (kept, derived, item));
+        }
+        out
+    }
+}
+
 /// Who a label belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum LabelOwner {
     Subscription(String),
     Organization(String),
 }
 
 /// An AMS label.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LabelRecord {
     pub id: String,
     pub owner: LabelOwner,
@@ -112,7 +168,7 @@ pub struct LabelRecord {
 }
 
 /// Which collection an upgrade policy lives in.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum PolicyScope {
     /// `/clusters/{id}/upgrade_policies` (state served via `/state`).
     Classic,
@@ -246,7 +302,15 @@ pub struct World {
     /// Bumped by every access that may change the world; cached list
     /// selections of an older generation are stale.
     pub generation: u64,
-    pub query_cache: HashMap<String, (u64, std::sync::Arc<Vec<serde_json::Value>>)>,
+    pub query_cache: HashMap<String, (u64, std::sync::Arc<Rendered>, std::sync::Arc<Vec<usize>>)>,
+    /// Fleet-wide collections as rendered `(search view, served JSON)`, per
+    /// generation, shared by the queries of that generation.
+    pub render_cache: HashMap<String, (u64, std::sync::Arc<Rendered>)>,
+    pub label_memo: RenderMemo<LabelRecord>,
+    /// Clusters with the available upgrades they were rendered with (those
+    /// depend on the clock, not on the record).
+    pub cluster_memo: RenderMemo<ClusterRecord, Vec<Version>>,
+    pub subscription_memo: RenderMemo<ClusterRecord>,
     /// Cluster position by id, external id and subscription id: every per-cluster
     /// request looks a cluster up, and a linear scan made big fleets CPU-bound.
     by_id: HashMap<String, usize>,
@@ -276,6 +340,10 @@ impl World {
             seq: 0,
             generation: 0,
             query_cache: HashMap::new(),
+            render_cache: HashMap::new(),
+            label_memo: RenderMemo::default(),
+            cluster_memo: RenderMemo::default(),
+            subscription_memo: RenderMemo::default(),
             by_id: HashMap::new(),
             by_uuid: HashMap::new(),
             by_subscription: HashMap::new(),
@@ -398,12 +466,35 @@ impl World {
     /// The world as a fleet snapshot: what the planner would read from OCM now.
     /// Service logs are not part of a fleet.
     pub fn fleet(&self) -> Fleet {
+        // Index labels, policies and agreements by owner once: looking them up
+        // per cluster made a snapshot quadratic in the fleet size.
+        let mut labels: HashMap<&LabelOwner, BTreeMap<String, String>> = HashMap::new();
+        for l in &self.labels {
+            labels
+                .entry(&l.owner)
+                .or_default()
+                .insert(l.key.clone(), l.value.clone());
+        }
+        let mut policies: HashMap<&str, Vec<&PolicyRecord>> = HashMap::new();
+        for p in &self.policies {
+            policies.entry(p.cluster_id.as_str()).or_default().push(p);
+        }
+        let mut agreements: HashMap<&str, Vec<String>> = HashMap::new();
+        for a in &self.agreements {
+            agreements
+                .entry(a.cluster_id.as_str())
+                .or_default()
+                .push(a.gate_id.clone());
+        }
         let organizations = self
             .organizations
             .iter()
             .map(|rec| {
                 let mut org = rec.org.clone();
-                org.labels = self.labels_of(&LabelOwner::Organization(org.id.clone()));
+                org.labels = labels
+                    .get(&LabelOwner::Organization(org.id.clone()))
+                    .cloned()
+                    .unwrap_or_default();
                 org
             })
             .collect();
@@ -412,25 +503,29 @@ impl World {
             .iter()
             .map(|rec| {
                 let mut cluster = rec.cluster.clone();
-                cluster.labels =
-                    self.labels_of(&LabelOwner::Subscription(rec.subscription_id.clone()));
+                cluster.labels = labels
+                    .remove(&LabelOwner::Subscription(rec.subscription_id.clone()))
+                    .unwrap_or_default();
                 cluster.available_upgrades = self.available_upgrades(rec);
                 let top = if cluster.is_hcp() {
                     PolicyScope::ControlPlane
                 } else {
                     PolicyScope::Classic
                 };
-                cluster.upgrade_policies = self.policies_in(&cluster.id, &top);
+                let own = policies.remove(rec.cluster.id.as_str()).unwrap_or_default();
+                let in_scope = |scope: &PolicyScope| -> Vec<UpgradePolicy> {
+                    own.iter()
+                        .filter(|p| &p.scope == scope)
+                        .map(|p| p.policy.clone())
+                        .collect()
+                };
+                cluster.upgrade_policies = in_scope(&top);
                 for pool in &mut cluster.node_pools {
-                    pool.upgrade_policies =
-                        self.policies_in(&cluster.id, &PolicyScope::NodePool(pool.id.clone()));
+                    pool.upgrade_policies = in_scope(&PolicyScope::NodePool(pool.id.clone()));
                 }
-                cluster.gate_agreements = self
-                    .agreements
-                    .iter()
-                    .filter(|a| a.cluster_id == cluster.id)
-                    .map(|a| a.gate_id.clone())
-                    .collect();
+                cluster.gate_agreements = agreements
+                    .remove(rec.cluster.id.as_str())
+                    .unwrap_or_default();
                 cluster
             })
             .collect();
@@ -443,22 +538,6 @@ impl World {
             releases: self.releases.clone(),
             version_data: self.version_data.clone(),
         }
-    }
-
-    fn labels_of(&self, owner: &LabelOwner) -> BTreeMap<String, String> {
-        self.labels
-            .iter()
-            .filter(|l| &l.owner == owner)
-            .map(|l| (l.key.clone(), l.value.clone()))
-            .collect()
-    }
-
-    fn policies_in(&self, cluster_id: &str, scope: &PolicyScope) -> Vec<UpgradePolicy> {
-        self.policies
-            .iter()
-            .filter(|p| p.cluster_id == cluster_id && &p.scope == scope)
-            .map(|p| p.policy.clone())
-            .collect()
     }
 
     // ----- lookups -------------------------------------------------------------

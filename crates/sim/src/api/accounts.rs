@@ -84,25 +84,12 @@ const ORGANIZATIONS: ListSpec = ListSpec {
     order_fields: ORGANIZATION_FIELDS,
 };
 
-async fn list_labels(
-    State(sim): State<Simulator>,
-    params: Params,
-) -> Result<Json<Value>, ApiError> {
+async fn list_labels(State(sim): State<Simulator>, params: Params) -> Result<Response, ApiError> {
     let cap = sim.config().max_page_size;
     sim.with_world_read(|w| {
         let now = w.now;
-        list_cached(w, &LABELS, &params, cap, "", |w| {
-            w.labels
-                .iter()
-                .map(|l| {
-                    let v = w.render_label(l);
-                    (v.clone(), v)
-                })
-                .collect()
-        })
-        .map_err(|e| e.at(now))
+        list_cached(w, &LABELS, &params, cap, "", World::rendered_labels).map_err(|e| e.at(now))
     })
-    .map(Json)
 }
 
 async fn current_account(
@@ -110,7 +97,7 @@ async fn current_account(
     Extension(Caller(subject)): Extension<Caller>,
 ) -> Json<Value> {
     let wanted = sim.config().account_organization.clone();
-    sim.with_world(|w| {
+    sim.with_world_read(|w| {
         let org = match &wanted {
             Some(id) => w.organizations.iter().find(|o| &o.org.id == id),
             None => w.organizations.first(),
@@ -152,7 +139,7 @@ fn label_filter(params: &Params) -> Result<Vec<(String, String)>, ApiError> {
 async fn list_subscriptions(
     State(sim): State<Simulator>,
     params: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let cap = sim.config().max_page_size;
     let fetch_labels = params.flag("fetchLabels");
     let fetch_capabilities = params.flag("fetchCapabilities");
@@ -161,6 +148,9 @@ async fn list_subscriptions(
     sim.with_world_read(|w| {
         let now = w.now;
         list_cached(w, &SUBSCRIPTIONS, &params, cap, &variant, |w| {
+            if !fetch_labels && !fetch_capabilities && wanted_labels.is_empty() {
+                return w.rendered_subscriptions();
+            }
             // Labels by subscription, once per request: looking them up per
             // subscription made a fleet-wide listing quadratic.
             let mut by_owner: HashMap<&str, Vec<&crate::world::LabelRecord>> = HashMap::new();
@@ -191,13 +181,12 @@ async fn list_subscriptions(
                     if fetch_capabilities {
                         served["capabilities"] = Value::Array(Vec::new());
                     }
-                    (view, served)
+                    std::sync::Arc::new((view, served))
                 })
                 .collect()
         })
         .map_err(|e| e.at(now))
     })
-    .map(Json)
 }
 
 async fn get_subscription(
@@ -205,7 +194,7 @@ async fn get_subscription(
     Path(id): Path<String>,
     params: Params,
 ) -> Result<Json<Value>, ApiError> {
-    sim.with_world(|w| {
+    sim.with_world_read(|w| {
         let rec = w
             .cluster_by_subscription(&id)
             .map_err(reject(SERVICE, w.now))?;
@@ -220,7 +209,7 @@ async fn get_subscription(
 async fn list_organizations(
     State(sim): State<Simulator>,
     params: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let cap = sim.config().max_page_size;
     let fetch_labels = params.flag("fetchLabels");
     let fetch_capabilities = params.flag("fetchCapabilities");
@@ -231,16 +220,15 @@ async fn list_organizations(
             w.organizations
                 .iter()
                 .map(|o| {
-                    (
+                    std::sync::Arc::new((
                         w.render_organization(o, false, false),
                         w.render_organization(o, fetch_labels, fetch_capabilities),
-                    )
+                    ))
                 })
                 .collect()
         })
         .map_err(|e| e.at(now))
     })
-    .map(Json)
 }
 
 async fn get_organization(
@@ -248,7 +236,7 @@ async fn get_organization(
     Path(id): Path<String>,
     params: Params,
 ) -> Result<Json<Value>, ApiError> {
-    sim.with_world(|w| {
+    sim.with_world_read(|w| {
         let org = w.organization(&id).map_err(reject(SERVICE, w.now))?;
         Ok(Json(w.render_organization(
             org,

@@ -128,29 +128,27 @@ fn policy_spec(scope: &PolicyScope) -> ListSpec {
     }
 }
 
-async fn list_clusters(
-    State(sim): State<Simulator>,
-    params: Params,
-) -> Result<Json<Value>, ApiError> {
+async fn list_clusters(State(sim): State<Simulator>, params: Params) -> Result<Response, ApiError> {
     let cap = sim.config().max_page_size;
     sim.with_world_read(|w| {
         let now = w.now;
-        list_cached(w, &CLUSTERS, &params, cap, "", |w| {
-            w.clusters
-                .iter()
-                .map(|rec| (w.cluster_search_view(rec), w.render_cluster(rec, false)))
-                .collect()
-        })
+        list_cached(
+            w,
+            &CLUSTERS,
+            &params,
+            cap,
+            "",
+            crate::world::World::rendered_clusters,
+        )
         .map_err(|e| e.at(now))
     })
-    .map(Json)
 }
 
 async fn get_cluster(
     State(sim): State<Simulator>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    sim.with_world(|w| {
+    sim.with_world_read(|w| {
         let rec = w.cluster(&id).map_err(reject(SERVICE, w.now))?;
         Ok(Json(w.render_cluster(rec, true)))
     })
@@ -198,11 +196,11 @@ async fn list_node_pools(
     State(sim): State<Simulator>,
     Path(id): Path<String>,
     params: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let cap = sim.config().max_page_size;
-    sim.with_world(|w| {
+    sim.with_world_read(|w| {
         let rec = w.cluster(&id).map_err(reject(SERVICE, w.now))?;
-        let items = (0..rec.cluster.node_pools.len())
+        let items: Vec<(Value, Value)> = (0..rec.cluster.node_pools.len())
             .map(|i| {
                 let v = w.render_node_pool(rec, i);
                 (v.clone(), v)
@@ -210,14 +208,13 @@ async fn list_node_pools(
             .collect();
         list(&NODE_POOLS, items, &params, cap).map_err(|e| e.at(w.now))
     })
-    .map(Json)
 }
 
 async fn get_node_pool(
     State(sim): State<Simulator>,
     Path((id, np)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    sim.with_world(|w| {
+    sim.with_world_read(|w| {
         let rec = w.cluster(&id).map_err(reject(SERVICE, w.now))?;
         let index = rec
             .cluster
@@ -238,9 +235,9 @@ fn list_policies(
     id: &str,
     scope: &PolicyScope,
     params: &Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let cap = sim.config().max_page_size;
-    sim.with_world(|w| {
+    sim.with_world_read(|w| {
         let rec = w.cluster(id).map_err(reject(SERVICE, w.now))?;
         if let PolicyScope::NodePool(np) = scope
             && !rec.cluster.node_pools.iter().any(|p| &p.id == np)
@@ -251,7 +248,7 @@ fn list_policies(
                 );
             }
         }
-        let items = w
+        let items: Vec<(Value, Value)> = w
             .policies_of(id, scope)
             .into_iter()
             .map(|p| {
@@ -263,7 +260,6 @@ fn list_policies(
             .collect();
         list(&policy_spec(scope), items, params, cap).map_err(|e| e.at(w.now))
     })
-    .map(Json)
 }
 
 fn create_policy(
@@ -294,7 +290,7 @@ fn get_policy(
     scope: &PolicyScope,
     pid: &str,
 ) -> Result<Json<Value>, ApiError> {
-    sim.with_world(|w| {
+    sim.with_world_read(|w| {
         let p = w.policy(id, scope, pid).map_err(reject(SERVICE, w.now))?;
         Ok(Json(w.render_policy(p)))
     })
@@ -318,7 +314,7 @@ async fn list_classic(
     State(sim): State<Simulator>,
     Path(id): Path<String>,
     params: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     list_policies(&sim, &id, &PolicyScope::Classic, &params)
 }
 
@@ -349,7 +345,7 @@ async fn get_classic_state(
     State(sim): State<Simulator>,
     Path((id, pid)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    sim.with_world(|w| {
+    sim.with_world_read(|w| {
         let p = w
             .policy(&id, &PolicyScope::Classic, &pid)
             .map_err(reject(SERVICE, w.now))?;
@@ -381,7 +377,7 @@ async fn list_control_plane(
     State(sim): State<Simulator>,
     Path(id): Path<String>,
     params: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     list_policies(&sim, &id, &PolicyScope::ControlPlane, &params)
 }
 
@@ -412,7 +408,7 @@ async fn list_node_pool_policies(
     State(sim): State<Simulator>,
     Path((id, np)): Path<(String, String)>,
     params: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     list_policies(&sim, &id, &PolicyScope::NodePool(np), &params)
 }
 
@@ -441,10 +437,10 @@ async fn delete_node_pool_policy(
 
 // ----- version gates and agreements --------------------------------------------
 
-async fn list_gates(State(sim): State<Simulator>, params: Params) -> Result<Json<Value>, ApiError> {
+async fn list_gates(State(sim): State<Simulator>, params: Params) -> Result<Response, ApiError> {
     let cap = sim.config().max_page_size;
-    sim.with_world(|w| {
-        let items = w
+    sim.with_world_read(|w| {
+        let items: Vec<(Value, Value)> = w
             .version_gates
             .iter()
             .map(|g| {
@@ -454,14 +450,13 @@ async fn list_gates(State(sim): State<Simulator>, params: Params) -> Result<Json
             .collect();
         list(&GATES, items, &params, cap).map_err(|e| e.at(w.now))
     })
-    .map(Json)
 }
 
 async fn get_gate(
     State(sim): State<Simulator>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    sim.with_world(|w| {
+    sim.with_world_read(|w| {
         w.version_gates
             .iter()
             .find(|g| g.id == id)
@@ -476,11 +471,11 @@ async fn list_agreements(
     State(sim): State<Simulator>,
     Path(id): Path<String>,
     params: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let cap = sim.config().max_page_size;
-    sim.with_world(|w| {
+    sim.with_world_read(|w| {
         w.cluster(&id).map_err(reject(SERVICE, w.now))?;
-        let items = w
+        let items: Vec<(Value, Value)> = w
             .agreements
             .iter()
             .filter(|a| a.cluster_id == id)
@@ -491,7 +486,6 @@ async fn list_agreements(
             .collect();
         list(&AGREEMENTS, items, &params, cap).map_err(|e| e.at(w.now))
     })
-    .map(Json)
 }
 
 async fn create_agreement(
@@ -531,7 +525,7 @@ async fn get_agreement(
     State(sim): State<Simulator>,
     Path((id, aid)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    sim.with_world(|w| {
+    sim.with_world_read(|w| {
         w.cluster(&id).map_err(reject(SERVICE, w.now))?;
         w.agreements
             .iter()

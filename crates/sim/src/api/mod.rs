@@ -32,8 +32,8 @@ use tokio::sync::Semaphore;
 use crate::Simulator;
 use crate::control::RequestFacts;
 use crate::error::{ApiError, Service};
-use crate::search::{Query as Search, parse_order, sort_by_terms};
-use crate::world::Rejection;
+use crate::search::{Query as Search, parse_order, sort_indices_by_terms};
+use crate::world::{Rejection, Rendered, RenderedItem};
 
 /// Build the whole router for a simulator.
 pub fn router(sim: Simulator) -> Router {
@@ -262,43 +262,64 @@ pub fn list(
     items: Vec<(Value, Value)>,
     params: &Params,
     max_page_size: Option<usize>,
-) -> Result<Value, ApiError> {
+) -> Result<Response, ApiError> {
     let (page, size) = paging(spec, params, max_page_size)?;
-    let selected = select(spec, items, params)?;
-    Ok(page_of(spec, &selected, page, size))
+    let items: Rendered = items.into_iter().map(Arc::new).collect();
+    let selected = select(spec, &items, params)?;
+    Ok(page_of(spec, &items, &selected, page, size))
 }
 
-/// [`list`] for a fleet-wide collection, with the selection (filter and order)
-/// cached per query while the world is unchanged: a client pages through
-/// thousands of items 100 at a time, and rendering and filtering the whole
-/// collection for every page made paging quadratic.
+/// [`list`] for a fleet-wide collection, cached while the world is unchanged:
+/// the rendered collection once per generation (a discovery asks for it in
+/// several `id in (...)` chunks), and each query's selection (a client pages
+/// through thousands of items 100 at a time, and filtering the whole
+/// collection for every page made paging quadratic).
 pub fn list_cached(
     w: &mut crate::world::World,
     spec: &ListSpec,
     params: &Params,
     max_page_size: Option<usize>,
     variant: &str,
-    render: impl FnOnce(&crate::world::World) -> Vec<(Value, Value)>,
-) -> Result<Value, ApiError> {
+    render: impl FnOnce(&mut crate::world::World) -> Rendered,
+) -> Result<Response, ApiError> {
     let (page, size) = paging(spec, params, max_page_size)?;
+    let rendered_key = format!("{}\u{0}{variant}", spec.kind);
     let key = format!(
-        "{}\u{0}{variant}\u{0}{}\u{0}{}",
-        spec.kind,
+        "{rendered_key}\u{0}{}\u{0}{}",
         params.get("search").unwrap_or(""),
         params
             .get("order")
             .or_else(|| params.get("orderBy"))
             .unwrap_or("")
     );
-    let selected = match w.query_cache.get(&key) {
-        Some((generation, hit)) if *generation == w.generation => hit.clone(),
-        _ => {
-            let selected = Arc::new(select(spec, render(w), params)?);
-            w.query_cache.insert(key, (w.generation, selected.clone()));
-            selected
+    let hit = match w.query_cache.get(&key) {
+        Some((generation, rendered, selected)) if *generation == w.generation => {
+            Some((rendered.clone(), selected.clone()))
+        }
+        _ => None,
+    };
+    let (rendered, selected) = match hit {
+        Some(hit) => hit,
+        None => {
+            let rendered = match w.render_cache.get(&rendered_key) {
+                Some((generation, hit)) if *generation == w.generation => hit.clone(),
+                _ => {
+                    let generation = w.generation;
+                    w.render_cache.retain(|_, (g, _)| *g == generation);
+                    w.query_cache.retain(|_, (g, _, _)| *g == generation);
+                    let rendered = Arc::new(render(w));
+                    w.render_cache
+                        .insert(rendered_key, (w.generation, rendered.clone()));
+                    rendered
+                }
+            };
+            let selected = Arc::new(select(spec, &rendered, params)?);
+            w.query_cache
+                .insert(key, (w.generation, rendered.clone(), selected.clone()));
+            (rendered, selected)
         }
     };
-    Ok(page_of(spec, &selected, page, size))
+    Ok(page_of(spec, &rendered, &selected, page, size))
 }
 
 fn paging(
@@ -324,13 +345,13 @@ fn paging(
     Ok((page, max_page_size.map_or(size, |cap| size.min(cap))))
 }
 
-/// The served JSON of the items matching `search`, in `order`.
+/// The positions of the items matching `search`, in `order`.
 fn select(
     spec: &ListSpec,
-    items: Vec<(Value, Value)>,
+    items: &[RenderedItem],
     params: &Params,
-) -> Result<Vec<Value>, ApiError> {
-    let mut items = items;
+) -> Result<Vec<usize>, ApiError> {
+    let mut chosen: Vec<usize> = (0..items.len()).collect();
     if let (Some(fields), Some(text)) = (spec.fields, params.get("search"))
         && !text.trim().is_empty()
     {
@@ -338,49 +359,58 @@ fn select(
         query
             .check(spec.resource, fields, spec.bools)
             .map_err(|e| ApiError::search(spec.service, &e))?;
-        items.retain(|(view, _)| query.matches(view));
+        chosen.retain(|&i| query.matches(&items[i].0));
     }
     let order = params.get("order").or_else(|| params.get("orderBy"));
     if let Some(clause) = order.filter(|c| !c.trim().is_empty()) {
         let terms = parse_order(clause, spec.order_fields)
             .map_err(|e| ApiError::search(spec.service, &e))?;
-        // Sort views and carry the served JSON along by sorting indices.
-        let mut views: Vec<Value> = items
-            .iter()
-            .enumerate()
-            .map(|(i, (view, _))| {
-                let mut v = view.clone();
-                if let Some(obj) = v.as_object_mut() {
-                    obj.insert("__index".to_owned(), json!(i));
-                }
-                v
-            })
-            .collect();
-        sort_by_terms(&mut views, &terms);
-        let mut slots: Vec<Option<(Value, Value)>> = items.into_iter().map(Some).collect();
-        items = views
-            .iter()
-            .filter_map(|v| v.get("__index").and_then(Value::as_u64))
-            .filter_map(|i| usize::try_from(i).ok())
-            .filter_map(|i| slots.get_mut(i).and_then(Option::take))
-            .collect();
+        sort_indices_by_terms(&mut chosen, |i| &items[i].0, &terms);
     }
-    Ok(items.into_iter().map(|(_, served)| served).collect())
+    Ok(chosen)
 }
 
-fn page_of(spec: &ListSpec, selected: &[Value], page: usize, size: usize) -> Value {
-    let page_items: Vec<&Value> = selected
-        .iter()
-        .skip((page - 1).saturating_mul(size))
-        .take(size)
-        .collect();
-    json!({
-        "kind": spec.kind,
-        "page": page,
-        "size": page_items.len(),
-        "total": selected.len(),
-        "items": page_items,
+/// One page of a list, serialized straight from the rendered collection
+/// (building a `Value` for the page would copy every item once more).
+#[derive(serde::Serialize)]
+struct Page<'a> {
+    kind: &'a str,
+    page: usize,
+    size: usize,
+    total: usize,
+    items: Items<'a>,
+}
+
+/// The served JSON of `items[positions]`.
+struct Items<'a> {
+    items: &'a [RenderedItem],
+    positions: &'a [usize],
+}
+
+impl serde::Serialize for Items<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.positions.iter().map(|&i| &self.items[i].1))
+    }
+}
+
+fn page_of(
+    spec: &ListSpec,
+    items: &[RenderedItem],
+    selected: &[usize],
+    page: usize,
+    size: usize,
+) -> Response {
+    let start = (page - 1).saturating_mul(size).min(selected.len());
+    let end = start.saturating_add(size).min(selected.len());
+    let positions = &selected[start..end];
+    axum::Json(Page {
+        kind: spec.kind,
+        page,
+        size: positions.len(),
+        total: selected.len(),
+        items: Items { items, positions },
     })
+    .into_response()
 }
 
 /// A collection OCM does not page (per-owner label lists).

@@ -82,10 +82,10 @@ fn list_logs(
     sim: &Simulator,
     params: &Params,
     keep: impl Fn(&ServiceLog) -> bool,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let cap = sim.config().max_page_size;
     sim.with_world(|w| {
-        let items = w
+        let items: Vec<(Value, Value)> = w
             .service_logs
             .iter()
             .filter(|l| keep(l))
@@ -96,17 +96,16 @@ fn list_logs(
             .collect();
         list(&LOGS, items, params, cap).map_err(|e| e.at(w.now))
     })
-    .map(Json)
 }
 
-async fn list_all(State(sim): State<Simulator>, params: Params) -> Result<Json<Value>, ApiError> {
+async fn list_all(State(sim): State<Simulator>, params: Params) -> Result<Response, ApiError> {
     list_logs(&sim, &params, |_| true)
 }
 
 async fn list_for_cluster_query(
     State(sim): State<Simulator>,
     params: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let uuid = params.get("cluster_uuid").map(str::to_owned);
     let id = params.get("cluster_id").map(str::to_owned);
     if uuid.is_none() && id.is_none() {
@@ -127,7 +126,7 @@ async fn list_for_cluster_path(
     State(sim): State<Simulator>,
     Path(cluster): Path<String>,
     params: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     list_logs(&sim, &params, |l| {
         !l.internal_only && (l.cluster_uuid == cluster || l.cluster_id == cluster)
     })
