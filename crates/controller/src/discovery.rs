@@ -38,21 +38,29 @@ pub async fn discover(
     let sub_labels = client
         .search_labels(&Filter::like("key", AUS_LIKE).and(Filter::eq("type", "Subscription")))
         .await?;
-    let sub_ids: BTreeSet<String> = sub_labels
-        .iter()
-        .filter(|l| {
-            l.label_type
-                .as_ref()
-                .is_none_or(|t| *t == LabelType::Subscription)
-        })
-        .filter_map(|l| l.subscription_id.clone())
-        .collect();
+    // R15: a cluster's policy is parsed from its subscription's AUS labels,
+    // which are exactly what this search returned; the subscriptions are then
+    // listed without embedded labels.
+    let mut labels_by_sub: HashMap<&str, BTreeMap<String, String>> = HashMap::new();
+    for l in &sub_labels {
+        if l.label_type
+            .as_ref()
+            .is_none_or(|t| *t == LabelType::Subscription)
+            && let Some(sub) = &l.subscription_id
+        {
+            labels_by_sub
+                .entry(sub.as_str())
+                .or_default()
+                .insert(l.key.clone(), l.value.clone());
+        }
+    }
+    let sub_ids: BTreeSet<String> = labels_by_sub.keys().map(|&s| s.to_owned()).collect();
 
     let subscriptions = if sub_ids.is_empty() {
         Vec::new()
     } else {
         client
-            .list_subscriptions(Some(
+            .list_subscriptions_without_labels(Some(
                 &Filter::in_("id", sub_ids.iter().cloned())
                     .and(Filter::eq("managed", "true"))
                     .and(Filter::in_("status", ["Active", "Reserved"])),
@@ -128,7 +136,11 @@ pub async fn discover(
         let Some(org) = sub.organization_id.clone() else {
             continue;
         };
-        match convert_cluster(c, sub, &org) {
+        let labels = labels_by_sub
+            .get(sub.id.as_str())
+            .cloned()
+            .unwrap_or_default();
+        match convert_cluster(c, &org, labels) {
             Ok(cluster) => fleet_clusters.push(cluster),
             Err(reason) => {
                 tracing::warn!(cluster = %c.id, org = %org, %reason, "unusable cluster record from OCM");
@@ -163,8 +175,8 @@ pub async fn discover(
 /// A wire cluster as a fleet cluster; a bad answer names the field at fault.
 fn convert_cluster(
     c: &wire::Cluster,
-    sub: &wire::Subscription,
     org: &str,
+    labels: BTreeMap<String, String>,
 ) -> Result<Cluster, String> {
     let version = c
         .raw_version()
@@ -205,12 +217,7 @@ fn convert_cluster(
         state: "ready".to_owned(),
         // No health provider is configured: every cluster soaks (R47–R49).
         healthy: true,
-        labels: sub
-            .labels
-            .iter()
-            .filter(|l| l.key.starts_with("sre-capabilities."))
-            .map(|l| (l.key.clone(), l.value.clone()))
-            .collect(),
+        labels,
         node_pools: Vec::new(),
         upgrade_policies: Vec::new(),
         gate_agreements: Vec::new(),

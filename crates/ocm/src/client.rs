@@ -677,6 +677,19 @@ impl OcmClient {
         self.list_filtered(&path, &query, filter).await
     }
 
+    /// Search subscriptions without embedded labels or capabilities (E2): for
+    /// callers that already have the labels they need from a label search,
+    /// since embedding every label of a thousand subscriptions doubles the
+    /// bytes of a fleet-wide listing.
+    pub async fn list_subscriptions_without_labels(
+        &self,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<Subscription>, OcmError> {
+        let path = ApiPath::new(endpoints::SUBSCRIPTIONS, &[]);
+        let query = vec![("orderBy", "id".to_owned())];
+        self.list_filtered(&path, &query, filter).await
+    }
+
     /// One subscription (E3).
     pub async fn get_subscription(&self, id: &str) -> Result<Subscription, OcmError> {
         let path = ApiPath::new(endpoints::SUBSCRIPTION, &[id]);
