@@ -68,9 +68,66 @@ fn one_day(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, one_day);
+/// The reads one pass cannot do without, and nothing else: discovery (label
+/// search, subscriptions, clusters, organizations, gates; §2) and every
+/// cluster's existing upgrade policies and node pools (R7 step 1, R97), over
+/// HTTP against the same simulator. No planning, no store, no writes. This is
+/// the floor under the time of a pass.
+fn pass_reads(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let fleet = fleet();
+    let now = fleet.now;
+    let sim = srecap_sim::Simulator::new(fleet, srecap_sim::SimConfig::default());
+    let running = rt.block_on(srecap_sim::spawn(sim)).unwrap();
+    let client =
+        srecap_simulation::rollout::client(&running.base_url(), &running.token_url(), 8).unwrap();
+    let reads = || async {
+        let found = srecap_controller::discovery::discover(&client, "production", now)
+            .await
+            .unwrap();
+        let mut clusters = found.fleet.clusters;
+        let wanted = vec![true; clusters.len()];
+        srecap_controller::discovery::existing_policies(&client, &mut clusters, &wanted, 8)
+            .await
+            .unwrap();
+        clusters.len()
+    };
+    let mut group = c.benchmark_group("simulation");
+    group.sample_size(20);
+    group.bench_function("1000 clusters, the reads of one pass (HTTP floor)", |b| {
+        b.iter(|| rt.block_on(reads()));
+    });
+    group.finish();
+    let started = Instant::now();
+    let rounds = 20;
+    for _ in 0..rounds {
+        rt.block_on(reads());
+    }
+    let per_pass = started.elapsed() / rounds;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        rt.block_on(async {
+            srecap_controller::discovery::discover(&client, "production", now)
+                .await
+                .unwrap()
+        });
+    }
+    let discovery = started.elapsed() / rounds;
+    println!("of which discovery: {discovery:.2?}");
+    println!(
+        "reads of one pass: {per_pass:.2?}; 8,760 passes of reads alone: {:.0?}",
+        per_pass * 8_760
+    );
+}
+
+criterion_group!(benches, one_day, pass_reads);
 
 fn main() {
+    if std::env::var_os("SRECAP_BENCH_READS").is_some() {
+        let mut c = Criterion::default().configure_from_args();
+        pass_reads(&mut c);
+        return;
+    }
     if let Some(days) = std::env::var("SRECAP_BENCH_DAYS")
         .ok()
         .and_then(|d| d.parse::<i64>().ok())

@@ -191,6 +191,11 @@ pub async fn simulate(
         seen = sim.fleet();
         progress(done, total);
     }
+    if std::env::var_os("SRECAP_DEBUG_COUNTS").is_some() {
+        for (k, v) in sim.request_counts() {
+            eprintln!("{v:>9} {k}");
+        }
+    }
     running.shutdown().await.map_err(SimulationError::Listen)?;
     let timeline = recorder.finish(&seen, options.tick, total);
     Ok(Simulation {
@@ -201,7 +206,13 @@ pub async fn simulate(
     })
 }
 
-fn client(base: &str, token_url: &str, concurrency: usize) -> Result<OcmClient, SimulationError> {
+/// An OCM client for a private simulator at `base`, with its built-in
+/// credentials and at most `concurrency` requests in flight.
+pub fn client(
+    base: &str,
+    token_url: &str,
+    concurrency: usize,
+) -> Result<OcmClient, SimulationError> {
     let opts = ConnectionOptions {
         api_url: Some(base.to_owned()),
         token_url: Some(token_url.to_owned()),
