@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::world::{
     AgreementRecord, ClusterRecord, LabelOwner, LabelRecord, OrgRecord, PolicyRecord, PolicyScope,
-    Rendered, ServiceLog, World,
+    Rejection, Rendered, RenderedItem, ServiceLog, World,
 };
 
 pub const CS: &str = "/api/clusters_mgmt/v1";
@@ -344,6 +344,25 @@ impl World {
         });
         self.cluster_memo = memo;
         out
+    }
+
+    /// One cluster as a single GET shows it (with `available_channels`);
+    /// the search view is unused.
+    pub fn rendered_cluster(&mut self, id: &str) -> Result<RenderedItem, Rejection> {
+        let mut memo = std::mem::take(&mut self.single_cluster_memo);
+        let rec = match self.cluster(id) {
+            Ok(rec) => rec,
+            Err(e) => {
+                self.single_cluster_memo = memo;
+                return Err(e);
+            }
+        };
+        let available = self.available_upgrades(rec);
+        let item = memo.one(id, rec, available, |rec, available| {
+            (Value::Null, self.render_cluster_with(rec, true, available))
+        });
+        self.single_cluster_memo = memo;
+        Ok(item)
     }
 
     /// Every subscription, without labels or capabilities.

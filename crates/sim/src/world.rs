@@ -116,6 +116,26 @@ impl<R, S> Default for RenderMemo<R, S> {
 }
 
 impl<R: PartialEq + Clone, S: PartialEq> RenderMemo<R, S> {
+    /// One object, reused if unchanged since it was last rendered.
+    pub fn one(
+        &mut self,
+        id: &str,
+        record: &R,
+        derived: S,
+        render: impl FnOnce(&R, &S) -> (serde_json::Value, serde_json::Value),
+    ) -> RenderedItem {
+        if let Some((old, old_derived, item)) = self.rendered.get(id)
+            && old == record
+            && *old_derived == derived
+        {
+            return item.clone();
+        }
+        let item = std::sync::Arc::new(render(record, &derived));
+        self.rendered
+            .insert(id.to_owned(), (record.clone(), derived, item.clone()));
+        item
+    }
+
     /// Render `objects` as `(id, record, derived)`, reusing what is unchanged;
     /// entries of objects that are gone are dropped.
     pub fn render<'a>(
@@ -311,6 +331,7 @@ pub struct World {
     /// depend on the clock, not on the record).
     pub cluster_memo: RenderMemo<ClusterRecord, Vec<Version>>,
     pub subscription_memo: RenderMemo<ClusterRecord>,
+    pub single_cluster_memo: RenderMemo<ClusterRecord, Vec<Version>>,
     /// Cluster position by id, external id and subscription id: every per-cluster
     /// request looks a cluster up, and a linear scan made big fleets CPU-bound.
     by_id: HashMap<String, usize>,
@@ -344,6 +365,7 @@ impl World {
             label_memo: RenderMemo::default(),
             cluster_memo: RenderMemo::default(),
             subscription_memo: RenderMemo::default(),
+            single_cluster_memo: RenderMemo::default(),
             by_id: HashMap::new(),
             by_uuid: HashMap::new(),
             by_subscription: HashMap::new(),

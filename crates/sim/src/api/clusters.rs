@@ -147,10 +147,11 @@ async fn list_clusters(State(sim): State<Simulator>, params: Params) -> Result<R
 async fn get_cluster(
     State(sim): State<Simulator>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     sim.with_world_read(|w| {
-        let rec = w.cluster(&id).map_err(reject(SERVICE, w.now))?;
-        Ok(Json(w.render_cluster(rec, true)))
+        let now = w.now;
+        let rendered = w.rendered_cluster(&id).map_err(reject(SERVICE, now))?;
+        Ok(Json(&rendered.1).into_response())
     })
 }
 
