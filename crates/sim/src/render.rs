@@ -256,10 +256,10 @@ impl World {
     /// A cluster; `full` adds `version.available_channels`, which OCM only
     /// returns from a single-cluster GET (list responses omit it).
     pub fn render_cluster(&self, rec: &ClusterRecord, full: bool) -> Value {
-        self.render_cluster_with(rec, full, &self.available_upgrades(rec))
+        World::render_cluster_with(rec, full, &self.available_upgrades(rec))
     }
 
-    fn render_cluster_with(&self, rec: &ClusterRecord, full: bool, available: &[Version]) -> Value {
+    fn render_cluster_with(rec: &ClusterRecord, full: bool, available: &[Version]) -> Value {
         let c = &rec.cluster;
         let href = format!("{CS}/clusters/{}", c.id);
         let vid = version_id(&c.version, &c.channel_group);
@@ -337,7 +337,7 @@ impl World {
             (c.id.as_str(), rec, available)
         });
         let out = memo.render(objects, |rec, available| {
-            let served = self.render_cluster_with(rec, false, available);
+            let served = World::render_cluster_with(rec, false, available);
             let mut view = served.clone();
             view["organization"] = json!({"id": rec.cluster.organization});
             (view, served)
@@ -359,7 +359,10 @@ impl World {
         };
         let available = self.available_upgrades(rec);
         let item = memo.one(id, rec, available, |rec, available| {
-            (Value::Null, self.render_cluster_with(rec, true, available))
+            (
+                Value::Null,
+                World::render_cluster_with(rec, true, available),
+            )
         });
         self.single_cluster_memo = memo;
         Ok(item)

@@ -168,6 +168,10 @@ impl<R: PartialEq + Clone, S: PartialEq> RenderMemo<R, S> {
     }
 }
 
+/// A query's answer in one generation: the collection and the positions
+/// selected, in order.
+pub type CachedQuery = (u64, std::sync::Arc<Rendered>, std::sync::Arc<Vec<usize>>);
+
 /// Who a label belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum LabelOwner {
@@ -322,7 +326,7 @@ pub struct World {
     /// Bumped by every access that may change the world; cached list
     /// selections of an older generation are stale.
     pub generation: u64,
-    pub query_cache: HashMap<String, (u64, std::sync::Arc<Rendered>, std::sync::Arc<Vec<usize>>)>,
+    pub query_cache: HashMap<String, CachedQuery>,
     /// Fleet-wide collections as rendered `(search view, served JSON)`, per
     /// generation, shared by the queries of that generation.
     pub render_cache: HashMap<String, (u64, std::sync::Arc<Rendered>)>,

@@ -191,11 +191,6 @@ pub async fn simulate(
         seen = sim.fleet();
         progress(done, total);
     }
-    if std::env::var_os("SRECAP_DEBUG_COUNTS").is_some() {
-        for (k, v) in sim.request_counts() {
-            eprintln!("{v:>9} {k}");
-        }
-    }
     running.shutdown().await.map_err(SimulationError::Listen)?;
     let timeline = recorder.finish(&seen, options.tick, total);
     Ok(Simulation {

@@ -298,26 +298,25 @@ pub fn list_cached(
         }
         _ => None,
     };
-    let (rendered, selected) = match hit {
-        Some(hit) => hit,
-        None => {
-            let rendered = match w.render_cache.get(&rendered_key) {
-                Some((generation, hit)) if *generation == w.generation => hit.clone(),
-                _ => {
-                    let generation = w.generation;
-                    w.render_cache.retain(|_, (g, _)| *g == generation);
-                    w.query_cache.retain(|_, (g, _, _)| *g == generation);
-                    let rendered = Arc::new(render(w));
-                    w.render_cache
-                        .insert(rendered_key, (w.generation, rendered.clone()));
-                    rendered
-                }
-            };
-            let selected = Arc::new(select(spec, &rendered, params)?);
-            w.query_cache
-                .insert(key, (w.generation, rendered.clone(), selected.clone()));
-            (rendered, selected)
-        }
+    let (rendered, selected) = if let Some(hit) = hit {
+        hit
+    } else {
+        let rendered = match w.render_cache.get(&rendered_key) {
+            Some((generation, hit)) if *generation == w.generation => hit.clone(),
+            _ => {
+                let generation = w.generation;
+                w.render_cache.retain(|_, (g, _)| *g == generation);
+                w.query_cache.retain(|_, (g, _, _)| *g == generation);
+                let rendered = Arc::new(render(w));
+                w.render_cache
+                    .insert(rendered_key, (w.generation, rendered.clone()));
+                rendered
+            }
+        };
+        let selected = Arc::new(select(spec, &rendered, params)?);
+        w.query_cache
+            .insert(key, (w.generation, rendered.clone(), selected.clone()));
+        (rendered, selected)
     };
     Ok(page_of(spec, &rendered, &selected, page, size))
 }
@@ -373,6 +372,7 @@ fn select(
 /// One page of a list, serialized straight from the rendered collection
 /// (building a `Value` for the page would copy every item once more).
 #[derive(serde::Serialize)]
+#[allow(clippy::struct_field_names)] // OCM's list envelope names them
 struct Page<'a> {
     kind: &'a str,
     page: usize,
