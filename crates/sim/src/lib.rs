@@ -41,6 +41,13 @@
 //! * Search is evaluated on the JSON a client sees (plus OCM's virtual
 //!   attributes), and every collection declares its searchable attributes, so
 //!   an unknown attribute is a 400 even when nothing would match.
+//! * Fleet-wide lists are rendered once per object: an object's JSON is kept
+//!   with the record it was rendered from and reused while the record is
+//!   unchanged, and a query's selection (filter and order, as positions) is
+//!   kept until the world changes. A reconciler pass lists thousands of labels
+//!   and clusters of which a handful changed since the last pass, in pages and
+//!   in `id in (...)` chunks; rendering and filtering everything per request
+//!   made the time-travel simulation spend most of its time here.
 //! * Ids and timestamps of objects the scenario does not name are deterministic
 //!   (see [`world`]), so a scenario always serves the same answers.
 //! * Every caller sees every organization (one admin service account); per-org
