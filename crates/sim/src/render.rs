@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use semver::Version;
 use serde_json::{Value, json};
+use srecap_fleet::model::derive_available_upgrades;
 
 use crate::world::{
     AgreementRecord, ClusterRecord, LabelOwner, LabelRecord, OrgRecord, PolicyRecord, PolicyScope,
@@ -142,12 +143,22 @@ pub fn version_id(version: &Version, channel_group: &str) -> String {
     }
 }
 
+/// An object whose search view is its served JSON.
+fn same_json(v: Value) -> (Value, Value) {
+    (v.clone(), v)
+}
+
 fn strings(versions: &[Version]) -> Vec<String> {
     versions.iter().map(ToString::to_string).collect()
 }
 
 impl World {
     pub fn render_label(&self, label: &LabelRecord) -> Value {
+        World::label_json(label)
+    }
+
+    /// A label's JSON: it depends on the label alone.
+    fn label_json(label: &LabelRecord) -> Value {
         let (owner_href, owner_field, owner_id, kind) = match &label.owner {
             LabelOwner::Subscription(id) => (
                 format!("{AMS}/subscriptions/{id}"),
@@ -184,12 +195,31 @@ impl World {
         fetch_labels: bool,
         fetch_capabilities: bool,
     ) -> Value {
+        let mut v = World::subscription_json(rec);
+        if fetch_labels {
+            let owner = LabelOwner::Subscription(rec.subscription_id.clone());
+            v["labels"] = Value::Array(
+                self.labels
+                    .iter()
+                    .filter(|l| l.owner == owner)
+                    .map(World::label_json)
+                    .collect(),
+            );
+        }
+        if fetch_capabilities {
+            v["capabilities"] = json!([]);
+        }
+        v
+    }
+
+    /// A subscription without its labels or capabilities.
+    fn subscription_json(rec: &ClusterRecord) -> Value {
         let c = &rec.cluster;
         let plan = match c.product {
             srecap_fleet::Product::Rosa => "MOA",
             srecap_fleet::Product::Osd => "OSD",
         };
-        let mut v = json!({
+        json!({
             "kind": "Subscription",
             "id": rec.subscription_id,
             "href": format!("{AMS}/subscriptions/{}", rec.subscription_id),
@@ -204,21 +234,7 @@ impl World {
             "support_level": "Premium",
             "cluster_billing_model": "standard",
             "plan": {"kind": "Plan", "id": plan, "href": format!("{AMS}/plans/{plan}"), "type": plan},
-        });
-        if fetch_labels {
-            let owner = LabelOwner::Subscription(rec.subscription_id.clone());
-            v["labels"] = Value::Array(
-                self.labels
-                    .iter()
-                    .filter(|l| l.owner == owner)
-                    .map(|l| self.render_label(l))
-                    .collect(),
-            );
-        }
-        if fetch_capabilities {
-            v["capabilities"] = json!([]);
-        }
-        v
+        })
     }
 
     pub fn render_organization(
@@ -306,22 +322,15 @@ impl World {
 
     /// Every label, as `(search view, served JSON)`: the same JSON.
     pub fn rendered_labels(&mut self) -> Rendered {
-        let mut memo = std::mem::take(&mut self.label_memo);
-        let out = memo.render(
+        self.label_memo.render(
             self.labels.iter().map(|l| (l.id.as_str(), l, ())),
-            |l, ()| {
-                let v = self.render_label(l);
-                (v.clone(), v)
-            },
-        );
-        self.label_memo = memo;
-        out
+            |l, ()| same_json(World::label_json(l)),
+        )
     }
 
     /// Every cluster as a list shows it; the search view adds
     /// `organization.id`.
     pub fn rendered_clusters(&mut self) -> Rendered {
-        let mut memo = std::mem::take(&mut self.cluster_memo);
         // Clusters on one version share their available upgrades.
         let mut upgrades: HashMap<(&Version, &str), Vec<Version>> = HashMap::new();
         let objects = self.clusters.iter().map(|rec| {
@@ -331,57 +340,49 @@ impl World {
             } else {
                 upgrades
                     .entry((&c.version, c.channel_group.as_str()))
-                    .or_insert_with(|| self.available_upgrades(rec))
+                    .or_insert_with(|| {
+                        derive_available_upgrades(
+                            &self.releases,
+                            &c.version,
+                            &c.channel_group,
+                            self.now,
+                        )
+                    })
                     .clone()
             };
             (c.id.as_str(), rec, available)
         });
-        let out = memo.render(objects, |rec, available| {
+        self.cluster_memo.render(objects, |rec, available| {
             let served = World::render_cluster_with(rec, false, available);
             let mut view = served.clone();
             view["organization"] = json!({"id": rec.cluster.organization});
             (view, served)
-        });
-        self.cluster_memo = memo;
-        out
+        })
     }
 
     /// One cluster as a single GET shows it (with `available_channels`);
     /// the search view is unused.
     pub fn rendered_cluster(&mut self, id: &str) -> Result<RenderedItem, Rejection> {
-        let mut memo = std::mem::take(&mut self.single_cluster_memo);
-        let rec = match self.cluster(id) {
-            Ok(rec) => rec,
-            Err(e) => {
-                self.single_cluster_memo = memo;
-                return Err(e);
-            }
-        };
+        let rec = &self.clusters[self.cluster_index(id)?];
         let available = self.available_upgrades(rec);
-        let item = memo.one(id, rec, available, |rec, available| {
-            (
-                Value::Null,
-                World::render_cluster_with(rec, true, available),
-            )
-        });
-        self.single_cluster_memo = memo;
-        Ok(item)
+        Ok(self
+            .single_cluster_memo
+            .one(id, rec, available, |rec, available| {
+                (
+                    Value::Null,
+                    World::render_cluster_with(rec, true, available),
+                )
+            }))
     }
 
     /// Every subscription, without labels or capabilities.
     pub fn rendered_subscriptions(&mut self) -> Rendered {
-        let mut memo = std::mem::take(&mut self.subscription_memo);
-        let out = memo.render(
+        self.subscription_memo.render(
             self.clusters
                 .iter()
                 .map(|rec| (rec.subscription_id.as_str(), rec, ())),
-            |rec, ()| {
-                let v = self.render_subscription(rec, false, false);
-                (v.clone(), v)
-            },
-        );
-        self.subscription_memo = memo;
-        out
+            |rec, ()| same_json(World::subscription_json(rec)),
+        )
     }
 
     pub fn render_node_pool(&self, rec: &ClusterRecord, index: usize) -> Value {

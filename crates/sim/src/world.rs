@@ -569,9 +569,14 @@ impl World {
     // ----- lookups -------------------------------------------------------------
 
     pub fn cluster(&self, id: &str) -> Result<&ClusterRecord, Rejection> {
+        self.cluster_index(id).map(|i| &self.clusters[i])
+    }
+
+    /// Position of a cluster in [`World::clusters`].
+    pub fn cluster_index(&self, id: &str) -> Result<usize, Rejection> {
         self.by_id
             .get(id)
-            .map(|&i| &self.clusters[i])
+            .copied()
             .ok_or_else(|| Rejection::NotFound(format!("Cluster '{id}' not found")))
     }
 
