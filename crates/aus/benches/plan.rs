@@ -73,6 +73,7 @@ fn planner(c: &mut Criterion) {
     let mut group = c.benchmark_group("plan_org_decisions");
     let options = PlanOptions {
         metric_facts: false,
+        ..PlanOptions::default()
     };
     for n in SIZES {
         let fleet = generate(&FleetShape::benchmark(n), SEED, now());

@@ -676,7 +676,7 @@ impl<'f> Explainer<'f> {
                         cluster: cluster.name.clone(),
                         cluster_id: cluster.id.clone(),
                         node_pool: pool.id.clone(),
-                        version: cluster.version.to_string(),
+                        version: cluster.version.clone(),
                         next_run: schedule::whole_seconds(self.now + CLUSTER_DELAY),
                     };
                     e.check(
@@ -861,8 +861,11 @@ impl<'f> Explainer<'f> {
                 json!({ "from": from_channel, "to": to_channel }),
             );
         }
-        if let (Some(i), Some(slot)) = (chosen, slot) {
-            let version = candidates[i].version.clone();
+        // Candidates show versions as the contract's strings; each was printed
+        // from a `Version`, so it reads back.
+        if let (Some(i), Some(slot)) = (chosen, slot)
+            && let Ok(version) = candidates[i].version.parse::<semver::Version>()
+        {
             e.decide(Verdict::Action {
                 action: Action::cluster_upgrade(cluster, version, slot),
             });
@@ -1525,7 +1528,7 @@ impl<'e, 'f> Context<'e, 'f> {
                 } => {
                     return Estimate {
                         earliest: Some(*next_run),
-                        version: Some(version.clone()),
+                        version: Some(version.to_string()),
                         summary: format!(
                             "AUS creates the upgrade policy in this pass: {version} at {next_run}"
                         ),

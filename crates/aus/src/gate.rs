@@ -40,6 +40,15 @@ fn parse_prefix(prefix: &str) -> Option<(u64, u64)> {
     (digits(major) && digits(minor)).then(|| Some((major.parse().ok()?, minor.parse().ok()?)))?
 }
 
+/// Whether any gate applies to `cluster` for `target`'s minor, whatever the
+/// cluster agreed to (R92 (a), R94): whether its agreements matter at all.
+pub fn gated(gates: &[VersionGate], cluster: &Cluster, target: &Version) -> bool {
+    gates
+        .iter()
+        .filter(|g| parse_prefix(&g.version_raw_id_prefix) == Some((target.major, target.minor)))
+        .any(|g| applicable(g, cluster))
+}
+
 /// The applicable gates for `target`'s minor that `cluster` has not agreed to
 /// (R92 (a)).
 pub fn missing_for<'g>(

@@ -26,6 +26,8 @@
 //! * [`soak`] — soak-history update, stats, inheritance aggregation.
 //! * [`inheritance`] — the version-data inheritance network between organizations.
 //! * [`gate`] — version-gate applicability.
+//! * [`facts`] — the per-cluster facts a plan is still missing (gate agreements,
+//!   channels), so a reconciler reads them only where a decision turns on them.
 //! * [`channel`] — y-stream channel switches.
 //! * [`schedule`] — maintenance-window slots.
 //! * [`planner`] — the per-organization decision procedure and lock bookkeeping.
@@ -45,6 +47,7 @@
 pub mod channel;
 pub mod configuration;
 pub mod explain;
+pub mod facts;
 pub mod fleet;
 pub mod gate;
 pub mod inheritance;

@@ -117,7 +117,7 @@ pub enum Action {
     UpgradePolicy {
         cluster: String,
         cluster_id: String,
-        version: String,
+        version: semver::Version,
         #[serde(serialize_with = "rfc3339")]
         next_run: Timestamp,
     },
@@ -125,7 +125,7 @@ pub enum Action {
     ControlPlaneUpgradePolicy {
         cluster: String,
         cluster_id: String,
-        version: String,
+        version: semver::Version,
         #[serde(serialize_with = "rfc3339")]
         next_run: Timestamp,
     },
@@ -134,7 +134,7 @@ pub enum Action {
         cluster: String,
         cluster_id: String,
         node_pool: String,
-        version: String,
+        version: semver::Version,
         #[serde(serialize_with = "rfc3339")]
         next_run: Timestamp,
     },
@@ -153,7 +153,7 @@ impl Action {
     /// their actions here so they cannot disagree on the kind.
     pub fn cluster_upgrade(
         cluster: &srecap_fleet::Cluster,
-        version: String,
+        version: semver::Version,
         next_run: Timestamp,
     ) -> Action {
         let (cluster_name, cluster_id) = (cluster.name.clone(), cluster.id.clone());

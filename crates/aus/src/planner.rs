@@ -105,11 +105,19 @@ pub struct PlanOptions {
     /// fleet they cost about a third of the pass (a copy of every valid
     /// cluster's names and settings, a line per cluster and available version).
     pub metric_facts: bool,
+    /// Stop after validating the labels (R6): an organization without
+    /// validation errors then gets a plan with no actions, no explanations and
+    /// an empty history. A reconciler asks this first, because an organization
+    /// with errors is frozen and needs no per-cluster reads at all.
+    pub validate_only: bool,
 }
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        PlanOptions { metric_facts: true }
+        PlanOptions {
+            metric_facts: true,
+            validate_only: false,
+        }
     }
 }
 
@@ -244,6 +252,16 @@ pub fn plan_org_with(input: &OrgInput<'_>, options: PlanOptions) -> OrgPlan {
             actions: Vec::new(),
             clusters: discovery_order(input.clusters.len(), explanations),
             version_data: input.history.cloned().unwrap_or_default(),
+            details,
+        };
+    }
+    if options.validate_only {
+        return OrgPlan {
+            org_id: input.org.id.clone(),
+            validation_errors: errors,
+            actions: Vec::new(),
+            clusters: Vec::new(),
+            version_data: VersionData::default(),
             details,
         };
     }
@@ -884,7 +902,7 @@ impl<'p, 'a> Decider<'p, 'a> {
                         cluster: cluster.name.clone(),
                         cluster_id: cluster.id.clone(),
                         node_pool: pool.id.clone(),
-                        version: cluster.version.to_string(),
+                        version: cluster.version.clone(),
                         next_run: schedule::whole_seconds(now + CLUSTER_DELAY),
                     });
                     self.mark(i);
@@ -963,7 +981,7 @@ impl<'p, 'a> Decider<'p, 'a> {
                 });
                 continue;
             }
-            actions.push(Action::cluster_upgrade(cluster, version.to_string(), slot));
+            actions.push(Action::cluster_upgrade(cluster, version, slot));
             self.mark(i);
         }
         (actions, switches)

@@ -160,7 +160,7 @@ fn upgrade(cluster: &str, version: &str, next_run: &str) -> Action {
     Action::UpgradePolicy {
         cluster: cluster.to_owned(),
         cluster_id: format!("{cluster}_id"),
-        version: version.to_owned(),
+        version: version.parse().unwrap(),
         next_run: ts(next_run),
     }
 }
@@ -169,7 +169,7 @@ fn control_plane(cluster: &str, version: &str, next_run: &str) -> Action {
     Action::ControlPlaneUpgradePolicy {
         cluster: cluster.to_owned(),
         cluster_id: format!("{cluster}_id"),
-        version: version.to_owned(),
+        version: version.parse().unwrap(),
         next_run: ts(next_run),
     }
 }
@@ -179,7 +179,7 @@ fn node_pool(cluster: &str, pool: &str, version: &str, next_run: &str) -> Action
         cluster: cluster.to_owned(),
         cluster_id: format!("{cluster}_id"),
         node_pool: pool.to_owned(),
-        version: version.to_owned(),
+        version: version.parse().unwrap(),
         next_run: ts(next_run),
     }
 }
@@ -984,7 +984,7 @@ fn w19_r88_soak_threshold() {
         .map(|a| match a {
             Action::UpgradePolicy {
                 cluster, version, ..
-            } => (cluster.as_str(), version.clone()),
+            } => (cluster.as_str(), version.to_string()),
             other => panic!("unexpected {other:?}"),
         })
         .collect();

@@ -11,6 +11,7 @@ fn without_metric_facts_the_plan_is_the_same() {
     let lean = FleetOptions {
         plan: PlanOptions {
             metric_facts: false,
+            ..PlanOptions::default()
         },
         ..FleetOptions::default()
     };

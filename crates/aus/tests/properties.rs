@@ -756,15 +756,7 @@ impl Audit<'_> {
                             ),
                         );
                     }
-                    let Ok(v) = version.parse::<Version>() else {
-                        self.fail(
-                            "available",
-                            id,
-                            format!("{}: version {version} is not semver", c.name),
-                        );
-                        continue;
-                    };
-                    self.upgrade(id, org, c, &v, *next_run, &ready, &soak);
+                    self.upgrade(id, org, c, version, *next_run, &ready, &soak);
                 }
             }
             self.locks(id, c, &ready, &holders);
@@ -781,7 +773,7 @@ impl Audit<'_> {
         org: &str,
         c: &Cluster,
         pool: &str,
-        version: &str,
+        version: &Version,
         next_run: Timestamp,
     ) {
         // R81: the first pool behind the control plane, to the control-plane version,
@@ -794,7 +786,7 @@ impl Audit<'_> {
                 format!("{}: pool {pool} is not the first pool behind", c.name),
             );
         }
-        if version != c.version.to_string() {
+        if *version != c.version {
             self.fail(
                 "node-pool",
                 org,

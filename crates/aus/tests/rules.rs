@@ -169,7 +169,7 @@ fn upgrade(cluster: &str, version: &str, next_run: &str) -> Action {
     Action::UpgradePolicy {
         cluster: cluster.to_owned(),
         cluster_id: format!("{cluster}-id"),
-        version: version.to_owned(),
+        version: version.parse().unwrap(),
         next_run: ts(next_run),
     }
 }
@@ -951,7 +951,7 @@ fn r81_node_pool_catch_up_ignores_window_soak_blocked_versions_and_gates() {
             cluster: "h".into(),
             cluster_id: "h-id".into(),
             node_pool: "np".into(),
-            version: "4.13.0".into(),
+            version: "4.13.0".parse().unwrap(),
             next_run: ts("2021-08-30T18:06:00Z"),
         }]
     );

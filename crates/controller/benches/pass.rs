@@ -58,7 +58,7 @@ async fn one_pass(fleet: &Fleet, concurrency: usize, latency: Duration) -> Outco
     let client = OcmClient::new(config).unwrap();
     client.authenticate().await.unwrap();
     let reconciler = Reconciler::new(
-        client,
+        Arc::new(srecap_controller::HttpOcm::new(client, concurrency)),
         store,
         Config {
             environment: fleet.environment.clone(),

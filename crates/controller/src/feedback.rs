@@ -1,10 +1,8 @@
 //! Feedback to cluster owners: validation errors as OCM service logs (§14.1),
 //! never repeated within 24 hours.
 
-use jiff::{SignedDuration, Timestamp};
-use srecap_aus::{INTEGRATION, OrgPlan};
-use srecap_ocm::model::{NewClusterLog, Severity};
-use srecap_ocm::{Filter, OcmClient};
+use jiff::SignedDuration;
+use srecap_aus::OrgPlan;
 
 pub const CLUSTER_SUMMARY: &str = "Cluster upgrade policy validation errors";
 pub const ORG_SUMMARY: &str = "AUS configuration error on organization";
@@ -46,37 +44,5 @@ pub fn notices(plan: &OrgPlan) -> Vec<Notice> {
     out
 }
 
-/// Send a notice unless the same one (service, severity, summary, description) was
-/// logged for the cluster within the last day (R122). Returns whether it was sent.
-pub async fn send(
-    client: &OcmClient,
-    notice: &Notice,
-    now: Timestamp,
-) -> Result<bool, srecap_ocm::OcmError> {
-    let since = now - SignedDuration::from_hours(24);
-    let filter = Filter::eq("service_name", INTEGRATION)
-        .and(Filter::eq("severity", "Moderate"))
-        .and(Filter::eq("summary", notice.summary))
-        .and(Filter::eq("description", notice.description.clone()))
-        .and(Filter::ge("created_at", since.to_string()));
-    if !client
-        .list_cluster_service_logs(&notice.cluster_uuid, Some(&filter))
-        .await?
-        .is_empty()
-    {
-        return Ok(false);
-    }
-    client
-        .create_service_log(&NewClusterLog {
-            cluster_uuid: notice.cluster_uuid.clone(),
-            service_name: INTEGRATION.to_owned(),
-            summary: notice.summary.to_owned(),
-            description: notice.description.clone(),
-            severity: Severity::Moderate,
-            internal_only: None,
-            log_type: None,
-            doc_references: Vec::new(),
-        })
-        .await?;
-    Ok(true)
-}
+/// The same notice is not sent again within this window (R122).
+pub const DEDUP_WINDOW: SignedDuration = SignedDuration::from_hours(24);

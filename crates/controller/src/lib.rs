@@ -1,11 +1,15 @@
 //! The AUS reconciler (`srecap aus run`).
 //!
-//! Turns the pure planner into a service: discover the clusters that opted in
-//! through labels ([`discovery`]), read per cluster only what a decision needs,
-//! plan with the stored soak history, save the history in one transaction per
-//! organization and pass, apply the plan to OCM ([`reconciler`]), tell cluster
-//! owners about their configuration mistakes through service logs ([`feedback`]),
-//! and expose everything as Prometheus metrics ([`metrics`], [`server`]).
+//! Turns the pure planner into a service: read OCM through one interface
+//! ([`ocm::Ocm`]: over HTTP in production, [`http`]; in process over the
+//! simulator for simulations), build the live fleet in one place
+//! ([`snapshot`]): discovery by labels, then per cluster only what a decision
+//! needs, as the planner says (`srecap_aus::facts`); plan with the stored soak
+//! history, save the history in one transaction per organization and pass
+//! ([`reconciler`]), apply the plan and report every write ([`executor`]),
+//! tell cluster owners about their configuration mistakes through service logs
+//! ([`feedback`]), and expose everything as Prometheus metrics ([`metrics`],
+//! [`server`]).
 //!
 //! Design decisions:
 //! * A pass is idempotent: existing upgrade policies are read every pass and hold
@@ -19,15 +23,20 @@
 //!   asked for per-cluster data, so API calls grow with the clusters that need a
 //!   decision, not with the fleet.
 
-pub mod discovery;
 pub mod error;
+pub mod executor;
 pub mod feedback;
 pub mod health;
+pub mod http;
 pub mod metrics;
+pub mod ocm;
 pub mod outcome;
 pub mod reconciler;
 pub mod server;
+pub mod snapshot;
 
 pub use error::PassError;
+pub use http::HttpOcm;
 pub use metrics::Metrics;
+pub use ocm::Ocm;
 pub use reconciler::{Config, OrgOutcome, PassReport, Reconciler};

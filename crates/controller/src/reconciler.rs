@@ -5,29 +5,25 @@
 //! isolation: an error in one is logged and counted and the others proceed (R123);
 //! a user's configuration error is data, never a failure.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
 use jiff::Timestamp;
-use semver::Version;
-use srecap_aus::gate;
-use srecap_aus::inheritance::Network;
-use srecap_aus::planner::{Faults, OrgInput, plan_org};
+use srecap_aus::facts;
+use srecap_aus::planner::{Faults, OrgInput, PlanOptions, plan_org, plan_org_with};
 use srecap_aus::soak::Source;
-use srecap_aus::{Action, FleetPlan, OrgPlan, Reason};
-use srecap_fleet::{Cluster, Fleet, VersionData};
-use srecap_observability::{FailureCause, Outcome, UserErrorKind, WriteOperation};
-use srecap_ocm::OcmClient;
-use srecap_ocm::model::NewUpgradePolicy;
+use srecap_aus::{FleetPlan, OrgPlan};
+use srecap_fleet::{Cluster, VersionData};
+use srecap_observability::{FailureCause, Outcome};
 use srecap_store::{HistoryStore, HistoryTxn, StateKey, Store};
 
-use crate::discovery;
 use crate::error::PassError;
-use crate::feedback;
+use crate::executor::{Execution, Executor};
 use crate::metrics::{Metrics, PassGauges};
-use crate::outcome::{self, OcmVerdict};
+use crate::ocm::Ocm;
+use crate::outcome;
+use crate::snapshot::{OrgFacts, Snapshot};
 
 /// How the reconciler runs.
 #[derive(Debug, Clone)]
@@ -71,8 +67,9 @@ impl Default for Config {
 pub struct OrgOutcome {
     pub org_id: String,
     pub result: Result<OrgPlan, PassError>,
-    /// Actions that OCM rejected (logged; the pass goes on, R99).
-    pub failed_actions: Vec<String>,
+    /// What the executor wrote, and what OCM refused (logged; the pass goes on,
+    /// R99).
+    pub execution: Execution,
     /// How the pass ended for the SLIs: success, user error, or failure with a
     /// cause (slo-alerting §1.3).
     pub outcome: Outcome,
@@ -104,11 +101,17 @@ impl PassReport {
     }
 }
 
+impl OrgOutcome {
+    /// One line per write OCM refused (`kind cluster: reason`).
+    pub fn failed_actions(&self) -> Vec<String> {
+        self.execution.refusal_lines()
+    }
+}
+
 /// The AUS reconciler of one OCM environment.
 #[derive(Debug, Clone)]
 pub struct Reconciler {
-    client: OcmClient,
-    http: reqwest::Client,
+    ocm: Arc<dyn Ocm>,
     store: Store,
     config: Config,
     metrics: Arc<Metrics>,
@@ -116,15 +119,14 @@ pub struct Reconciler {
 
 impl Reconciler {
     pub fn new(
-        client: OcmClient,
+        ocm: Arc<dyn Ocm>,
         store: Store,
         config: Config,
         metrics: Arc<Metrics>,
     ) -> Reconciler {
         metrics.environment_seen();
         Reconciler {
-            client,
-            http: reqwest::Client::new(),
+            ocm,
             store,
             config,
             metrics,
@@ -133,6 +135,19 @@ impl Reconciler {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// The OCM this reconciler reads and writes.
+    pub fn ocm(&self) -> &Arc<dyn Ocm> {
+        &self.ocm
+    }
+
+    fn executor(&self) -> Executor<'_> {
+        Executor {
+            ocm: self.ocm.as_ref(),
+            metrics: &self.metrics,
+            concurrency: self.config.concurrency,
+        }
     }
 
     fn selects(&self, org_id: &str) -> bool {
@@ -156,19 +171,10 @@ impl Reconciler {
 
     async fn pass_inner(&self, now: Timestamp) -> Result<PassReport, PassError> {
         let env = self.config.environment.as_str();
-        let discovered = discovery::discover(&self.client, env, now).await?;
+        let discovered = Snapshot::discover(self.ocm.as_ref(), env, now).await?;
         let fleet = &discovered.fleet;
-        let network = Network::build(
-            fleet
-                .organizations
-                .iter()
-                .map(|o| (env, o.id.as_str(), &o.labels)),
-        );
-
-        let mut by_org: BTreeMap<&str, Vec<&Cluster>> = BTreeMap::new();
-        for c in &fleet.clusters {
-            by_org.entry(c.organization.as_str()).or_default().push(c);
-        }
+        let network = discovered.network();
+        let by_org = discovered.by_org();
         // Inherited histories as stored at the start of the pass (as `aus plan`).
         let mut source_keys = Vec::new();
         for org in by_org.keys() {
@@ -198,8 +204,7 @@ impl Reconciler {
                     (&network, &sources, &gauges, &discovered);
                 async move {
                     self.metrics.org_reconciled(org_id);
-                    let mut failed_actions = Vec::new();
-                    let mut write_causes = Vec::new();
+                    let mut execution = Execution::default();
                     let result = if let Some(reason) = discovered.broken_orgs.get(org_id) {
                         Err(PassError::BadAnswer {
                             cluster: String::new(),
@@ -220,15 +225,14 @@ impl Reconciler {
                             })
                             .collect();
                         let pass = self.org_pass(
-                            fleet,
+                            &fleet.version_gates,
                             org,
                             clusters,
                             org_sources,
                             resolution.errors,
                             now,
                             gauges,
-                            &mut failed_actions,
-                            &mut write_causes,
+                            &mut execution,
                         );
                         match self.config.org_deadline {
                             // Dropping the pass drops its requests and rolls back
@@ -242,7 +246,7 @@ impl Reconciler {
                     let outcome = outcome::classify(
                         &result,
                         OrgPlan::has_validation_errors,
-                        &write_causes,
+                        &execution.causes(),
                         self.metrics.succeeded_before(org_id),
                     );
                     self.metrics.org_finished(org_id, outcome);
@@ -256,7 +260,7 @@ impl Reconciler {
                     OrgOutcome {
                         org_id: org_id.to_owned(),
                         result,
-                        failed_actions,
+                        execution,
                         outcome,
                     }
                 }
@@ -279,18 +283,18 @@ impl Reconciler {
     #[allow(clippy::too_many_arguments)]
     async fn org_pass(
         &self,
-        fleet: &Fleet,
+        gates: &[srecap_fleet::VersionGate],
         org: &srecap_fleet::Organization,
         clusters: &[&Cluster],
         sources: Vec<Source<'_>>,
         extra_org_errors: Vec<String>,
         now: Timestamp,
         gauges: &PassGauges,
-        failed_actions: &mut Vec<String>,
-        write_causes: &mut Vec<FailureCause>,
+        execution: &mut Execution,
     ) -> Result<OrgPlan, PassError> {
         let env = self.config.environment.as_str();
         let key = StateKey::new(env, org.id.as_str())?;
+        let ocm = self.ocm.as_ref();
         let base = OrgInput {
             environment: env,
             org,
@@ -298,342 +302,73 @@ impl Reconciler {
             history: None,
             sources,
             extra_org_errors,
-            version_gates: &fleet.version_gates,
+            version_gates: gates,
             now,
             faults: self.config.faults,
         };
         // Validation needs labels only: an organization with validation errors is
         // frozen (R6) and needs no per-cluster reads at all.
-        let probe = plan_org(&base);
+        let probe = plan_org_with(
+            &base,
+            PlanOptions {
+                validate_only: true,
+                ..PlanOptions::default()
+            },
+        );
         if probe.has_validation_errors() {
+            // A plan with validation errors is complete (the planner stops
+            // there whatever the options); it keeps the stored history.
             let stored = self.store.load(&key).await?;
-            if !self.config.dry_run {
-                self.feedback(&probe, now).await?;
-            }
-            return Ok(OrgPlan {
+            let frozen = OrgPlan {
                 version_data: stored.unwrap_or_default(),
                 ..probe
-            });
-        }
-
-        // Per-cluster reads, only for the organization's valid clusters: existing
-        // policies and node pools now; gate agreements and available channels
-        // below, only for the clusters whose decision turns on them.
-        let mut owned: Vec<Cluster> = clusters.iter().map(|c| (*c).clone()).collect();
-        let valid: HashSet<&str> = probe
-            .details
-            .valid_clusters
-            .iter()
-            .map(|c| c.cluster_id.as_str())
-            .collect();
-        let wanted: Vec<bool> = owned
-            .iter()
-            .map(|c| valid.contains(c.id.as_str()))
-            .collect();
-        discovery::existing_policies(&self.client, &mut owned, &wanted, self.config.concurrency)
-            .await?;
-        gauges.upgrades(
-            &org.id,
-            &owned
-                .iter()
-                .zip(&wanted)
-                .filter_map(|(c, w)| w.then_some(c))
-                .collect::<Vec<_>>(),
-        );
-        if let Some(provider) = &self.config.health {
-            let unhealthy = provider.unhealthy(&self.http, &org.id).await?;
-            for c in &mut owned {
-                // Only enforced errors stop soaking (R67).
-                c.healthy = !(provider.enforced && unhealthy.contains(&c.external_id));
+            };
+            if !self.config.dry_run {
+                let (report, result) = self.executor().feedback(&frozen, now).await;
+                execution.extend(report);
+                result?;
             }
+            return Ok(frozen);
         }
-        let index: HashMap<String, usize> = owned
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.name.clone(), i))
-            .collect();
 
-        // Gate agreements (R92): plan with every not-yet-read cluster assumed to
-        // have agreed, read the agreements of the clusters that would then get a
-        // policy to a gated minor, and plan again until no new cluster needs them.
-        // Missing agreements only ever remove a policy (and free its mutexes), so
-        // this converges, usually in one or two rounds.
-        let all_gates: Vec<String> = fleet.version_gates.iter().map(|g| g.id.clone()).collect();
-        let mut read = vec![false; owned.len()];
-        for c in &mut owned {
-            c.gate_agreements.clone_from(&all_gates);
+        // Every cluster is valid (any invalid one is a validation error):
+        // read their existing policies and node pools, and health.
+        let mut org_facts = OrgFacts::new(clusters.iter().map(|c| (*c).clone()).collect());
+        org_facts.read_policies(ocm, |_| true).await?;
+        gauges.upgrades(&org.id, &org_facts.clusters().iter().collect::<Vec<_>>());
+        if let Some(provider) = &self.config.health {
+            org_facts.read_health(ocm, provider, &org.id).await?;
         }
-        let stored_for_probe = self.store.load(&key).await?;
-        let first = loop {
-            let plan = plan_org(&with(&base, &owned, stored_for_probe.as_ref()));
-            let wanted: Vec<usize> = plan
-                .actions
-                .iter()
-                .filter_map(|a| match a {
-                    Action::UpgradePolicy {
-                        cluster, version, ..
-                    }
-                    | Action::ControlPlaneUpgradePolicy {
-                        cluster, version, ..
-                    } => {
-                        let i = *index.get(cluster)?;
-                        let v: Version = version.parse().ok()?;
-                        let mut bare = owned[i].clone();
-                        bare.gate_agreements.clear();
-                        (!read[i] && !gate::missing_for(&fleet.version_gates, &bare, &v).is_empty())
-                            .then_some(i)
-                    }
-                    _ => None,
-                })
-                .collect();
-            if wanted.is_empty() {
+
+        // Plan, read what the plan says it is missing (gate agreements, channels:
+        // srecap_aus::facts), plan again.
+        org_facts.assume_unread(gates);
+        let stored = self.store.load(&key).await?;
+        let mut plan = loop {
+            let plan = plan_org(&with(&base, org_facts.clusters(), stored.as_ref()));
+            let planned: Vec<&Cluster> = org_facts.clusters().iter().collect();
+            let missing = facts::missing(&planned, gates, &plan, org_facts.known());
+            if missing.is_empty() {
                 break plan;
             }
-            let ids = wanted.iter().map(|&i| owned[i].id.clone()).collect();
-            let agreements =
-                discovery::gate_agreements(&self.client, ids, self.config.concurrency).await?;
-            for i in wanted {
-                read[i] = true;
-                owned[i].gate_agreements =
-                    agreements.get(&owned[i].id).cloned().unwrap_or_default();
-            }
+            org_facts.read(ocm, &missing).await?;
         };
-
-        // Channel switches are tried only for clusters the decision leaves alone
-        // for a schedule or version reason (R100): read the channels of just those
-        // (one GET each; cluster lists lack them). Switches mark no mutex, so the
-        // rest of the plan does not change.
-        let candidates: Vec<String> = first
-            .clusters
-            .iter()
-            .filter(|e| {
-                matches!(
-                    e.reason,
-                    Reason::OutsideSchedule
-                        | Reason::NoUpgrades
-                        | Reason::BlockedVersion
-                        | Reason::InheritedVersion
-                        | Reason::SectorDependency
-                        | Reason::SoakDays
-                )
-            })
-            .filter_map(|e| index.get(&e.cluster).map(|&i| &owned[i]))
-            .filter(|c| {
-                c.available_channels.is_empty()
-                    && srecap_aus::channel::next_channel(&c.channel).is_some()
-            })
-            .map(|c| c.id.clone())
-            .collect();
-        if !candidates.is_empty() {
-            let channels =
-                discovery::available_channels(&self.client, candidates, self.config.concurrency)
-                    .await;
-            for c in &mut owned {
-                if let Some(ch) = channels.get(&c.id) {
-                    c.available_channels.clone_from(ch);
-                }
-            }
-        }
 
         // One transaction per organization and pass: read, update, save (R75).
-        let plan = if self.config.dry_run {
-            // Nothing is written in a dry run: the history read above is current.
-            plan_org(&with(&base, &owned, stored_for_probe.as_ref()))
-        } else {
-            let txn = self.store.begin(&key).await?;
-            let plan = plan_org(&with(&base, &owned, txn.history()));
-            txn.commit(&plan.version_data).await?;
-            plan
-        };
+        // The plan above used the history as read before the transaction; when
+        // the transaction reads the same one (no other writer in between), that
+        // plan is the transaction's plan.
         if !self.config.dry_run {
-            self.apply(&plan, gauges, failed_actions, write_causes)
-                .await?;
+            let txn = self.store.begin(&key).await?;
+            if txn.history() != stored.as_ref() {
+                plan = plan_org(&with(&base, org_facts.clusters(), txn.history()));
+            }
+            txn.commit(&plan.version_data).await?;
+            let (report, result) = self.executor().apply(&plan, gauges).await;
+            execution.extend(report);
+            result?;
         }
         Ok(plan)
-    }
-
-    /// Apply upgrade policies, then channel switches (R99, R104). Each action
-    /// concerns a different cluster, so they are sent concurrently (bounded); an
-    /// OCM rejection of one is logged and the others go on.
-    async fn apply(
-        &self,
-        plan: &OrgPlan,
-        gauges: &PassGauges,
-        failed: &mut Vec<String>,
-        write_causes: &mut Vec<FailureCause>,
-    ) -> Result<(), PassError> {
-        let (switches, policies): (Vec<&Action>, Vec<&Action>) = plan
-            .actions
-            .iter()
-            .partition(|a| matches!(a, Action::ChannelSwitch { .. }));
-        let mut switch_errors = Vec::new();
-        for group in [policies, switches] {
-            let results: Vec<(&Action, Result<(), PassError>)> =
-                stream::iter(group.into_iter().map(|action| async move {
-                    (action, self.apply_one(plan, action, gauges).await)
-                }))
-                .buffer_unordered(self.config.concurrency.max(1))
-                .collect()
-                .await;
-            for (action, result) in results {
-                self.metrics.action(action.kind(), result.is_ok());
-                let op = match action {
-                    Action::ChannelSwitch { .. } => WriteOperation::UpdateChannel,
-                    Action::UpgradePolicy { .. }
-                    | Action::ControlPlaneUpgradePolicy { .. }
-                    | Action::NodePoolUpgradePolicy { .. } => WriteOperation::CreateUpgradePolicy,
-                };
-                let bad = result.as_ref().err().and_then(write_cause);
-                self.metrics.write(&plan.org_id, op, bad);
-                write_causes.extend(bad);
-                match result {
-                    Ok(()) => {
-                        tracing::info!(org = %plan.org_id, cluster = %action.cluster(), action = action.kind(), "applied");
-                    }
-                    Err(e) => {
-                        tracing::warn!(org = %plan.org_id, cluster = %action.cluster(), action = action.kind(), error = %e, "OCM rejected an action");
-                        let line = format!("{} {}: {e}", action.kind(), action.cluster());
-                        if matches!(action, Action::ChannelSwitch { .. }) {
-                            switch_errors.push(line.clone());
-                        }
-                        failed.push(line);
-                    }
-                }
-            }
-        }
-        if switch_errors.is_empty() {
-            Ok(())
-        } else {
-            Err(PassError::ChannelSwitches(switch_errors))
-        }
-    }
-
-    async fn apply_one(
-        &self,
-        plan: &OrgPlan,
-        action: &Action,
-        gauges: &PassGauges,
-    ) -> Result<(), PassError> {
-        match action {
-            Action::UpgradePolicy {
-                cluster_id,
-                version,
-                next_run,
-                ..
-            } => {
-                let v = parse(version, cluster_id)?;
-                self.client
-                    .create_upgrade_policy(cluster_id, &NewUpgradePolicy::classic(&v, *next_run))
-                    .await?;
-            }
-            Action::ControlPlaneUpgradePolicy {
-                cluster_id,
-                version,
-                next_run,
-                ..
-            } => {
-                let v = parse(version, cluster_id)?;
-                self.client
-                    .create_control_plane_upgrade_policy(
-                        cluster_id,
-                        &NewUpgradePolicy::control_plane(cluster_id, &v, *next_run),
-                    )
-                    .await?;
-            }
-            Action::NodePoolUpgradePolicy {
-                cluster_id,
-                node_pool,
-                version,
-                next_run,
-                ..
-            } => {
-                let v = parse(version, cluster_id)?;
-                self.client
-                    .create_node_pool_upgrade_policy(
-                        cluster_id,
-                        node_pool,
-                        &NewUpgradePolicy::node_pool(cluster_id, &v, *next_run),
-                    )
-                    .await?;
-            }
-            Action::ChannelSwitch {
-                cluster_id,
-                from_channel,
-                to_channel,
-                ..
-            } => {
-                self.client
-                    .patch_cluster_channel(cluster_id, to_channel)
-                    .await?;
-                let uuid = plan
-                    .details
-                    .valid_clusters
-                    .iter()
-                    .find(|c| c.cluster_id == *cluster_id)
-                    .map_or("", |c| c.external_id.as_str());
-                gauges.channel_switched(&plan.org_id, uuid, from_channel, to_channel);
-            }
-        }
-        Ok(())
-    }
-
-    /// Service logs for an organization with validation errors (§14.1), sent
-    /// concurrently (one per cluster).
-    async fn feedback(&self, plan: &OrgPlan, now: Timestamp) -> Result<(), PassError> {
-        let notices = feedback::notices(plan);
-        let results: Vec<(String, Result<bool, srecap_ocm::OcmError>)> =
-            stream::iter(notices.iter().map(|notice| async move {
-                (
-                    notice.cluster_uuid.clone(),
-                    feedback::send(&self.client, notice, now).await,
-                )
-            }))
-            .buffer_unordered(self.config.concurrency.max(1))
-            .collect()
-            .await;
-        let mut errors = Vec::new();
-        for (uuid, result) in results {
-            let kind = UserErrorKind::ConfigError;
-            match result {
-                Ok(true) => {
-                    self.metrics.service_log(&plan.org_id, kind, "sent");
-                    self.metrics
-                        .write(&plan.org_id, WriteOperation::PostServiceLog, None);
-                }
-                Ok(false) => self.metrics.service_log(&plan.org_id, kind, "duplicate"),
-                Err(e) => {
-                    self.metrics.service_log(&plan.org_id, kind, "error");
-                    let bad = match outcome::classify_ocm(&e, true) {
-                        OcmVerdict::Bad(cause) => Some(cause),
-                        OcmVerdict::User(_) | OcmVerdict::Benign => None,
-                    };
-                    self.metrics
-                        .write(&plan.org_id, WriteOperation::PostServiceLog, bad);
-                    errors.push(format!("{uuid}: {e}"));
-                }
-            }
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(PassError::Feedback(errors))
-        }
-    }
-}
-
-/// The bad-event cause of a failed OCM write, if it is one.
-fn write_cause(error: &PassError) -> Option<FailureCause> {
-    match error {
-        PassError::Ocm(e) => match outcome::classify_ocm(e, true) {
-            OcmVerdict::Bad(cause) => Some(cause),
-            OcmVerdict::User(_) | OcmVerdict::Benign => None,
-        },
-        PassError::Store(_)
-        | PassError::BadAnswer { .. }
-        | PassError::ChannelSwitches(_)
-        | PassError::Health(_)
-        | PassError::Feedback(_) => Some(FailureCause::Internal),
-        PassError::Deadline { .. } => Some(FailureCause::Deadline),
     }
 }
 
@@ -659,11 +394,4 @@ fn with<'a>(
         history,
         ..base.clone()
     }
-}
-
-fn parse(version: &str, cluster: &str) -> Result<Version, PassError> {
-    version.parse().map_err(|e| PassError::BadAnswer {
-        cluster: cluster.to_owned(),
-        reason: format!("version {version:?}: {e}"),
-    })
 }

@@ -88,7 +88,7 @@ impl World {
             ..Config::default()
         };
         Reconciler::new(
-            self.client(),
+            std::sync::Arc::new(srecap_controller::HttpOcm::new(self.client(), 8)),
             self.store().await,
             config,
             self.metrics.clone(),
@@ -177,9 +177,9 @@ async fn a_pass_does_what_plan_predicts_for_every_golden_fleet_and_a_second_pass
                 org.org_id
             );
             assert!(
-                outcome.failed_actions.is_empty(),
+                outcome.failed_actions().is_empty(),
                 "{name}: OCM rejected {:?}",
-                outcome.failed_actions
+                outcome.failed_actions()
             );
             assert_eq!(
                 got.validation_errors.clusters.keys().collect::<Vec<_>>(),

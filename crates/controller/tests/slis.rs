@@ -62,7 +62,13 @@ async fn world_with(fleet: Fleet, sim_config: SimConfig, config: Config) -> Worl
     .await
     .unwrap();
     metrics.set_pass_interval(std::time::Duration::from_mins(5));
-    let reconciler = Reconciler::new(client, store, config, metrics.clone());
+    let concurrency = config.concurrency;
+    let reconciler = Reconciler::new(
+        std::sync::Arc::new(srecap_controller::HttpOcm::new(client, concurrency)),
+        store,
+        config,
+        metrics.clone(),
+    );
     World {
         sim,
         _state: state,

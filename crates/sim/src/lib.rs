@@ -91,11 +91,10 @@ pub use control::Fault;
 pub use error::ApiError;
 pub use progression::ClockError;
 pub use server::{RunningSim, run, spawn};
-pub use world::{PolicyEvent, Rejection, ServiceLog};
+pub use world::{PolicyEvent, PolicyRequest, Rejection, ServiceLog, ServiceLogRequest, World};
 
 use crate::auth::TokenStore;
 use crate::control::Control;
-use crate::world::World;
 
 #[derive(Debug)]
 struct Shared {
@@ -143,6 +142,20 @@ impl Simulator {
         // Conservatively, any access may change the world.
         guard.generation += 1;
         f(&mut guard)
+    }
+
+    /// Read the world directly (in-process clients: typed values, no HTTP, no
+    /// JSON). The lock is held while `f` runs.
+    pub fn read<R>(&self, f: impl FnOnce(&World) -> R) -> R {
+        self.with_world_read(|w| f(w))
+    }
+
+    /// Change the world directly, as a write request would (in-process
+    /// clients). `f` gets the simulator's configuration for the validations
+    /// that need it.
+    pub fn write<R>(&self, f: impl FnOnce(&mut World, &SimConfig) -> R) -> R {
+        let config = &self.shared.config;
+        self.with_world(|w| f(w, config))
     }
 
     /// Like `with_world` for handlers that only read (they may fill the query

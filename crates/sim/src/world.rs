@@ -801,6 +801,22 @@ impl World {
         dry_run: bool,
     ) -> Result<Option<PolicyRecord>, Rejection> {
         let request = PolicyRequest::parse(body, &scope, cluster_id)?;
+        self.create_policy_request(cluster_id, scope, request, config, dry_run)
+    }
+
+    /// [`World::create_policy`] for a request already parsed (in-process
+    /// clients send typed values, not JSON). The request is checked as a body
+    /// would be: a manual policy needs a version and a next run, an automatic
+    /// one a valid schedule.
+    pub fn create_policy_request(
+        &mut self,
+        cluster_id: &str,
+        scope: PolicyScope,
+        request: PolicyRequest,
+        config: &SimConfig,
+        dry_run: bool,
+    ) -> Result<Option<PolicyRecord>, Rejection> {
+        request.check()?;
         let rec = self.cluster(cluster_id)?;
         let cluster = &rec.cluster;
         let pool_version = match &scope {
@@ -1076,8 +1092,54 @@ impl World {
         username: &str,
     ) -> Result<&ServiceLog, Rejection> {
         let text = |field: &str| string_field(body, field);
-        let cluster_uuid = text("cluster_uuid")?;
-        let cluster_id = text("cluster_id")?;
+        let doc_references = match body.get("doc_references") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    Rejection::invalid("Field 'doc_references' must be a list of strings")
+                })?,
+            Some(_) => {
+                return Err(Rejection::invalid(
+                    "Field 'doc_references' must be a list of strings",
+                ));
+            }
+        };
+        let request = ServiceLogRequest {
+            cluster_uuid: text("cluster_uuid")?,
+            cluster_id: text("cluster_id")?,
+            service_name: text("service_name")?,
+            summary: text("summary")?,
+            description: text("description")?,
+            severity: text("severity")?,
+            log_type: text("log_type")?,
+            internal_only: bool_field(body, "internal_only")?,
+            event_stream_id: text("event_stream_id")?,
+            doc_references,
+        };
+        self.create_service_log_request(request, username)
+    }
+
+    /// [`World::create_service_log`] for a request already parsed.
+    pub fn create_service_log_request(
+        &mut self,
+        request: ServiceLogRequest,
+        username: &str,
+    ) -> Result<&ServiceLog, Rejection> {
+        let ServiceLogRequest {
+            cluster_uuid,
+            cluster_id,
+            service_name,
+            summary,
+            description,
+            severity,
+            log_type,
+            internal_only,
+            event_stream_id,
+            doc_references,
+        } = request;
         let rec = match (&cluster_uuid, &cluster_id) {
             (Some(uuid), _) => self
                 .clusters
@@ -1097,49 +1159,33 @@ impl World {
                 ));
             }
         };
-        let summary = text("summary")?.unwrap_or_default();
+        let summary = summary.unwrap_or_default();
         if summary.trim().is_empty() {
             return Err(Rejection::invalid("Field 'summary' is required"));
         }
-        let severity = text("severity")?.unwrap_or_else(|| "Info".to_owned());
+        let severity = severity.unwrap_or_else(|| "Info".to_owned());
         if !SEVERITIES.contains(&severity.as_str()) {
             return Err(Rejection::invalid(format!(
                 "Invalid severity '{severity}': must be one of {}",
                 SEVERITIES.join(", ")
             )));
         }
-        let log_type = text("log_type")?.unwrap_or_else(|| "cluster-state-updates".to_owned());
+        let log_type = log_type.unwrap_or_else(|| "cluster-state-updates".to_owned());
         if !LOG_TYPES.contains(&log_type.as_str()) {
             return Err(Rejection::invalid(format!(
                 "Invalid log_type '{log_type}': must be one of {}",
                 LOG_TYPES.join(", ")
             )));
         }
-        let internal_only = bool_field(body, "internal_only")?;
-        let doc_references = match body.get("doc_references") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| v.as_str().map(str::to_owned))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| {
-                    Rejection::invalid("Field 'doc_references' must be a list of strings")
-                })?,
-            Some(_) => {
-                return Err(Rejection::invalid(
-                    "Field 'doc_references' must be a list of strings",
-                ));
-            }
-        };
         let (uuid, cid, sid) = (
             rec.cluster.external_id.clone(),
             rec.cluster.id.clone(),
             rec.subscription_id.clone(),
         );
-        let service_name = text("service_name")?.unwrap_or_default();
-        let description = text("description")?.unwrap_or_default();
+        let service_name = service_name.unwrap_or_default();
+        let description = description.unwrap_or_default();
         let id = self.next_id("log");
-        let event_stream_id = text("event_stream_id")?.unwrap_or_else(|| id.clone());
+        let event_stream_id = event_stream_id.unwrap_or_else(|| id.clone());
         let now = self.now;
         self.service_logs.push(ServiceLog {
             id,
@@ -1233,16 +1279,75 @@ fn request_pool(scope: &PolicyScope) -> &str {
     }
 }
 
-/// A validated policy creation body.
-struct PolicyRequest {
-    schedule_type: ScheduleType,
-    version: Option<Version>,
-    next_run: Option<Timestamp>,
-    schedule: Option<String>,
-    enable_minor_version_upgrades: bool,
+/// A service log to store, as its body's fields (absent: `None`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServiceLogRequest {
+    pub cluster_uuid: Option<String>,
+    pub cluster_id: Option<String>,
+    pub service_name: Option<String>,
+    pub summary: Option<String>,
+    pub description: Option<String>,
+    pub severity: Option<String>,
+    pub log_type: Option<String>,
+    pub internal_only: bool,
+    pub event_stream_id: Option<String>,
+    pub doc_references: Vec<String>,
+}
+
+/// A policy creation request, parsed from a body or built by an in-process
+/// client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyRequest {
+    pub schedule_type: ScheduleType,
+    pub version: Option<Version>,
+    pub next_run: Option<Timestamp>,
+    pub schedule: Option<String>,
+    pub enable_minor_version_upgrades: bool,
 }
 
 impl PolicyRequest {
+    /// A manual policy to `version` at `next_run`: what AUS sends.
+    pub fn manual(version: Version, next_run: Timestamp) -> PolicyRequest {
+        PolicyRequest {
+            schedule_type: ScheduleType::Manual,
+            version: Some(version),
+            next_run: Some(next_run),
+            schedule: None,
+            enable_minor_version_upgrades: false,
+        }
+    }
+
+    /// The checks of a body's fields that hold whatever its encoding.
+    fn check(&self) -> Result<(), Rejection> {
+        match self.schedule_type {
+            ScheduleType::Manual => {
+                if self.next_run.is_none() {
+                    return Err(Rejection::invalid(
+                        "Next run is required for a manual upgrade policy",
+                    ));
+                }
+                if self.version.is_none() {
+                    return Err(Rejection::invalid(
+                        "Version is required for a manual upgrade policy",
+                    ));
+                }
+            }
+            ScheduleType::Automatic => {
+                let Some(s) = self.schedule.as_deref() else {
+                    return Err(Rejection::invalid(
+                        "Schedule is required for an automatic upgrade policy",
+                    ));
+                };
+                if parse_cron(s).is_none() {
+                    return Err(Rejection::invalid(format!(
+                        "Schedule '{s}' is not a valid 5-field cron expression"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn parse(
         body: &Value,
         scope: &PolicyScope,
@@ -1303,32 +1408,6 @@ impl PolicyRequest {
             .transpose()?;
         let schedule = text("schedule")?.map(str::to_owned);
         let enable_minor_version_upgrades = bool_field(body, "enable_minor_version_upgrades")?;
-        match schedule_type {
-            ScheduleType::Manual => {
-                if next_run.is_none() {
-                    return Err(Rejection::invalid(
-                        "Next run is required for a manual upgrade policy",
-                    ));
-                }
-                if version.is_none() {
-                    return Err(Rejection::invalid(
-                        "Version is required for a manual upgrade policy",
-                    ));
-                }
-            }
-            ScheduleType::Automatic => {
-                let Some(s) = schedule.as_deref() else {
-                    return Err(Rejection::invalid(
-                        "Schedule is required for an automatic upgrade policy",
-                    ));
-                };
-                if parse_cron(s).is_none() {
-                    return Err(Rejection::invalid(format!(
-                        "Schedule '{s}' is not a valid 5-field cron expression"
-                    )));
-                }
-            }
-        }
         Ok(PolicyRequest {
             schedule_type,
             version,

@@ -1,7 +1,8 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a benchmark reports on the terminal
 //! Simulation benchmark: a synthetic fleet of 1,000 clusters
-//! (`FleetShape::benchmark`), hourly reconciler passes against the in-process
-//! simulator, every pass a full HTTP pass.
+//! (`FleetShape::benchmark`), hourly reconciler passes against the simulator,
+//! every pass a full `Reconciler::pass`, reading the simulator in process (the
+//! default) or over HTTP (`SRECAP_BENCH_TRANSPORT=http`).
 //!
 //! `cargo bench -p srecap-simulation` measures one simulated day (24 passes)
 //! with criterion and prints passes per second. The full target (365 days,
@@ -14,8 +15,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group};
 use jiff::{SignedDuration, Timestamp};
+use srecap_controller::HttpOcm;
+use srecap_controller::snapshot::{OrgFacts, Snapshot};
 use srecap_fleet::synthetic::{FleetShape, generate};
-use srecap_simulation::{Options, simulate};
+use srecap_simulation::{Options, Transport, simulate};
 
 const CLUSTERS: usize = 1_000;
 
@@ -27,10 +30,18 @@ fn fleet() -> srecap_fleet::Fleet {
     generate(&shape, 42, now)
 }
 
+fn transport() -> Transport {
+    match std::env::var("SRECAP_BENCH_TRANSPORT").as_deref() {
+        Ok("http") => Transport::Http,
+        _ => Transport::InProcess,
+    }
+}
+
 fn run(days: i64) -> (Duration, u64, usize) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let options = Options {
         horizon: SignedDuration::from_hours(24 * days),
+        transport: transport(),
         ..Options::default()
     };
     let fleet = fleet();
@@ -81,16 +92,12 @@ fn pass_reads(c: &mut Criterion) {
     let running = rt.block_on(srecap_sim::spawn(sim)).unwrap();
     let client =
         srecap_simulation::rollout::client(&running.base_url(), &running.token_url(), 8).unwrap();
+    let ocm = HttpOcm::new(client, 8);
     let reads = || async {
-        let found = srecap_controller::discovery::discover(&client, "production", now)
-            .await
-            .unwrap();
-        let mut clusters = found.fleet.clusters;
-        let wanted = vec![true; clusters.len()];
-        srecap_controller::discovery::existing_policies(&client, &mut clusters, &wanted, 8)
-            .await
-            .unwrap();
-        clusters.len()
+        let found = Snapshot::discover(&ocm, "production", now).await.unwrap();
+        let mut facts = OrgFacts::new(found.fleet.clusters);
+        facts.read_policies(&ocm, |_| true).await.unwrap();
+        facts.clusters().len()
     };
     let mut group = c.benchmark_group("simulation");
     group.sample_size(20);
@@ -106,11 +113,7 @@ fn pass_reads(c: &mut Criterion) {
     let per_pass = started.elapsed() / rounds;
     let started = Instant::now();
     for _ in 0..rounds {
-        rt.block_on(async {
-            srecap_controller::discovery::discover(&client, "production", now)
-                .await
-                .unwrap()
-        });
+        rt.block_on(async { Snapshot::discover(&ocm, "production", now).await.unwrap() });
     }
     let discovery = started.elapsed() / rounds;
     println!("of which discovery: {discovery:.2?}");
@@ -134,8 +137,9 @@ fn main() {
     {
         let (wall, passes, upgrades) = run(days);
         println!(
-            "{CLUSTERS} clusters, {days} days hourly: {passes} passes in {wall:.1?} = {:.1} passes/s, \
-             {upgrades} upgrade policies, peak RSS {} MiB",
+            "{CLUSTERS} clusters, {days} days hourly, {:?} transport: {passes} passes in {wall:.1?} \
+             = {:.1} passes/s, {upgrades} upgrade policies, peak RSS {} MiB",
+            transport(),
             passes as f64 / wall.as_secs_f64(),
             peak_rss_kib().map_or_else(|| "?".to_owned(), |k| (k / 1024).to_string())
         );

@@ -1,13 +1,18 @@
 //! Time-travel fleet simulation: how will a release roll through the fleet?
 //!
 //! [`simulate`] runs the real AUS reconciler (`srecap_controller::Reconciler`,
-//! the code `srecap aus run` uses) against a private in-process OCM simulator
-//! over HTTP on 127.0.0.1, one pass per tick of an accelerated clock, while the
-//! simulator publishes releases at their dates and runs the upgrades.
+//! the code `srecap aus run` uses) against a private OCM simulator, one pass
+//! per tick of an accelerated clock, while the simulator publishes releases at
+//! their dates and runs the upgrades. The reconciler reads the simulator
+//! through the controller's one OCM interface: in process by default
+//! ([`in_process`]: typed calls on the simulator's world), or over HTTP on
+//! 127.0.0.1 with the production client ([`Transport::Http`]).
 //!
 //! # Map
 //!
 //! * [`rollout`] — the loop: pass, observe, audit, disturb, advance.
+//! * [`in_process`] — the controller's OCM interface over the simulator's
+//!   world, without sockets or JSON.
 //! * [`auditor`] — AUS's promises (blocked versions, soak days, schedule,
 //!   mutexes and max-parallel, sector dependencies) re-checked on every policy
 //!   created, from the data alone.
@@ -20,7 +25,7 @@
 //!
 //! # Design decisions
 //!
-//! * Nothing is faked: every tick is a full reconciler pass over HTTP, and the
+//! * Nothing is faked: every tick is a full reconciler pass, and the
 //!   policies a pass created are learned by reading the simulator, not from
 //!   the planner's output, so the reports show what OCM would show.
 //! * The auditor is independent of the planner's code (see [`auditor`]), or
@@ -34,6 +39,7 @@ pub mod chart;
 pub mod disturbance;
 pub mod error;
 pub mod forecast;
+pub mod in_process;
 pub mod rollout;
 pub mod summary;
 pub mod timeline;
@@ -41,5 +47,6 @@ pub mod timeline;
 pub use auditor::{Invariant, Violation};
 pub use disturbance::Disturbances;
 pub use error::SimulationError;
-pub use rollout::{Options, Simulation, simulate};
+pub use in_process::InProcessOcm;
+pub use rollout::{Options, Simulation, Transport, simulate};
 pub use timeline::Timeline;

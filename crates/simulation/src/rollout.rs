@@ -1,20 +1,22 @@
 //! The simulation loop: the real reconciler against the in-process simulator,
 //! one pass per tick of an accelerated clock.
 //!
-//! Each tick: run one `Reconciler::pass` at the simulated instant (over HTTP,
-//! exactly as `srecap aus run --once` would), compare the fleet before and
+//! Each tick: run one `Reconciler::pass` at the simulated instant (the code
+//! `srecap aus run --once` runs, reading OCM in process or over HTTP, see
+//! [`Transport`]), compare the fleet before and
 //! after to learn which policies the pass created, audit them, let the seeded
 //! disturbances act, then move the simulator's clock by the tick so it
 //! publishes releases and runs upgrades. No pass is skipped or shortened.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use semver::Version;
 use srecap_aus::Action;
 use srecap_aus::planner::Faults;
 use srecap_controller::health::HealthProvider;
-use srecap_controller::{Config, Metrics, PassReport, Reconciler};
+use srecap_controller::{Config, HttpOcm, Metrics, Ocm, PassReport, Reconciler};
 use srecap_fleet::{Cluster, Fleet, PolicyState};
 use srecap_ocm::{ClientConfig, ConnectionOptions, Credentials, OcmClient};
 use srecap_sim::{PolicyEvent, SimConfig, Simulator};
@@ -23,6 +25,7 @@ use srecap_store::{HistoryStore as _, HistoryTxn as _, StateKey, Store};
 use crate::auditor::{Auditor, Created, Violation};
 use crate::disturbance::{Chaos, Disturbances};
 use crate::error::SimulationError;
+use crate::in_process::InProcessOcm;
 use crate::timeline::{ClusterEntry, Outcome, ReleaseEntry, Timeline, Upgrade, UpgradeKind};
 
 /// How to simulate.
@@ -42,6 +45,20 @@ pub struct Options {
     pub faults: Faults,
     /// OCM requests in flight (the reconciler's `--concurrency`).
     pub concurrency: usize,
+    /// How the reconciler reaches the simulator.
+    pub transport: Transport,
+}
+
+/// How the simulated reconciler reaches OCM.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Transport {
+    /// Typed calls on the simulator's world in the same process (the default:
+    /// a pass costs what planning costs).
+    #[default]
+    InProcess,
+    /// The simulator served over HTTP on 127.0.0.1, read by the production
+    /// client, exactly as `srecap aus run` reads OCM.
+    Http,
 }
 
 impl Default for Options {
@@ -55,6 +72,7 @@ impl Default for Options {
             state_url: "memory:".to_owned(),
             faults: Faults::default(),
             concurrency: 8,
+            transport: Transport::default(),
         }
     }
 }
@@ -118,9 +136,6 @@ pub async fn simulate(
     };
     let sim = Simulator::new(fleet.clone(), config);
     sim.record_policy_events();
-    let running = srecap_sim::spawn(sim.clone())
-        .await
-        .map_err(SimulationError::Listen)?;
 
     let store = Store::open(&options.state_url).await?;
     for (org, doc) in &fleet.version_data {
@@ -130,20 +145,36 @@ pub async fn simulate(
             txn.commit(doc).await?;
         }
     }
-    let client = client(
-        &running.base_url(),
-        &running.token_url(),
-        options.concurrency,
-    )?;
+    let (ocm, running): (Arc<dyn Ocm>, _) = match options.transport {
+        Transport::InProcess => (Arc::new(InProcessOcm::new(sim.clone())), None),
+        Transport::Http => {
+            let running = srecap_sim::spawn(sim.clone())
+                .await
+                .map_err(SimulationError::Listen)?;
+            let client = client(
+                &running.base_url(),
+                &running.token_url(),
+                options.concurrency,
+            )?;
+            (
+                Arc::new(HttpOcm::new(client, options.concurrency)),
+                Some(running),
+            )
+        }
+    };
+    let health_url = running.as_ref().map_or_else(
+        || "in-process".to_owned(),
+        |r| format!("{}/telemeter", r.base_url()),
+    );
     let reconciler = Reconciler::new(
-        client,
+        ocm,
         store,
         Config {
             environment: environment.clone(),
             concurrency: options.concurrency.max(1),
             faults: options.faults,
             health: Some(HealthProvider {
-                url: format!("{}/telemeter", running.base_url()),
+                url: health_url,
                 enforced: true,
             }),
             ..Config::default()
@@ -172,7 +203,7 @@ pub async fn simulate(
                 if let Err(e) = &o.result {
                     problems.push(format!("{now}: organization {} failed: {e}", o.org_id));
                 }
-                for f in &o.failed_actions {
+                for f in o.failed_actions() {
                     problems.push(format!("{now}: organization {}: {f}", o.org_id));
                 }
             }
@@ -191,7 +222,9 @@ pub async fn simulate(
         seen = sim.fleet();
         progress(done, total);
     }
-    running.shutdown().await.map_err(SimulationError::Listen)?;
+    if let Some(running) = running {
+        running.shutdown().await.map_err(SimulationError::Listen)?;
+    }
     let timeline = recorder.finish(&seen, options.tick, total);
     Ok(Simulation {
         timeline,

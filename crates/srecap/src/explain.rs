@@ -4,7 +4,6 @@
 //! example fleet, as `aus plan`) or live OCM (`--live`) with the soak history the
 //! reconciler keeps.
 
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
@@ -15,11 +14,11 @@ use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use jiff::Timestamp;
 use serde::Serialize;
 use srecap_aus::explain::{Candidate, ClusterExplanation, Explainer, Outcome, Verdict};
-use srecap_aus::inheritance::Network;
-use srecap_controller::discovery;
+use srecap_controller::HttpOcm;
 use srecap_controller::health::HealthProvider;
+use srecap_controller::snapshot::Snapshot;
 use srecap_fleet::Fleet;
-use srecap_store::{HistoryStore as _, StateKey, Store};
+use srecap_store::Store;
 
 use crate::Failure;
 use crate::cli::OcmArgs;
@@ -148,106 +147,23 @@ impl SourceArgs {
         runtime.block_on(crate::configuration::org_id(&client, None))
     }
 
-    /// Discovery, then for the organization in scope the per-cluster reads the
-    /// reconciler makes (existing policies, node pools, channels, gate agreements,
-    /// all of them since an explanation shows every condition), then the stored
-    /// histories of those organizations and of the ones they inherit from.
+    /// Discovery, then for the organization in scope every per-cluster fact
+    /// (an explanation shows every condition) and the stored histories of it
+    /// and of the organizations it inherits from: the controller's snapshot.
     async fn live_fleet(
         &self,
         client: &srecap_ocm::OcmClient,
         scope: &Scope<'_>,
     ) -> Result<Fleet, Failure> {
         let now = self.now.unwrap_or_else(Timestamp::now);
-        let discovered = discovery::discover(client, &self.environment, now)
+        let ocm = HttpOcm::new(client.clone(), self.ocm.concurrency);
+        let snapshot = Snapshot::discover(&ocm, &self.environment, now)
             .await
             .context("discovering the AUS clusters in OCM")?;
-        for (org, reason) in &discovered.broken_orgs {
+        for (org, reason) in &snapshot.broken_orgs {
             tracing::warn!(org = %org, %reason, "OCM gave unusable data for this organization");
         }
-        let mut fleet = discovered.fleet;
-        let only = scope(&fleet, now)?;
-        let wanted: Vec<bool> = fleet
-            .clusters
-            .iter()
-            .map(|c| only.as_ref().is_none_or(|o| *o == c.organization))
-            .collect();
-        let concurrency = self.ocm.concurrency.max(1);
-        discovery::existing_policies(client, &mut fleet.clusters, &wanted, concurrency)
-            .await
-            .context("reading existing upgrade policies and node pools")?;
-        let ids: Vec<String> = fleet
-            .clusters
-            .iter()
-            .zip(&wanted)
-            .filter(|(_, w)| **w)
-            .map(|(c, _)| c.id.clone())
-            .collect();
-        let mut channels = discovery::available_channels(client, ids.clone(), concurrency).await;
-        let mut agreements = discovery::gate_agreements(client, ids, concurrency)
-            .await
-            .context("reading version-gate agreements")?;
-        for c in &mut fleet.clusters {
-            if let Some(ch) = channels.remove(&c.id) {
-                c.available_channels = ch;
-            }
-            if let Some(a) = agreements.remove(&c.id) {
-                c.gate_agreements = a;
-            }
-        }
-
-        if let Some(url) = &self.health_prometheus {
-            let provider = HealthProvider {
-                url: url.clone(),
-                enforced: !self.health_not_enforced,
-            };
-            let http = reqwest::Client::new();
-            let orgs: BTreeSet<&str> = fleet
-                .clusters
-                .iter()
-                .zip(&wanted)
-                .filter(|(_, w)| **w)
-                .map(|(c, _)| c.organization.as_str())
-                .collect();
-            let mut unhealthy = std::collections::HashSet::new();
-            for org in orgs {
-                unhealthy.extend(
-                    provider
-                        .unhealthy(&http, org)
-                        .await
-                        .with_context(|| format!("reading the health of organization {org}"))?,
-                );
-            }
-            for c in &mut fleet.clusters {
-                // Only enforced errors stop soaking (R67), as in the reconciler.
-                c.healthy = !(provider.enforced && unhealthy.contains(&c.external_id));
-            }
-        }
-        let network = Network::build(
-            fleet
-                .organizations
-                .iter()
-                .map(|o| (self.environment.as_str(), o.id.as_str(), &o.labels)),
-        );
-        let mut orgs: BTreeSet<String> = BTreeSet::new();
-        for o in &fleet.organizations {
-            if only.as_ref().is_some_and(|x| *x != o.id) {
-                continue;
-            }
-            orgs.insert(o.id.clone());
-            orgs.extend(
-                network
-                    .resolve(&o.id)
-                    .verified
-                    .into_iter()
-                    .filter(|(env, _)| *env == self.environment)
-                    .map(|(_, id)| id),
-            );
-        }
-        let keys = orgs
-            .iter()
-            .map(|o| StateKey::new(&self.environment, o))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(Failure::input)?;
+        let only = scope(&snapshot.fleet, now)?;
         let url = match &self.state {
             Some(url) => url.clone(),
             None => srecap_store::default_url()
@@ -255,14 +171,16 @@ impl SourceArgs {
                 .to_string(),
         };
         let store = Store::open(&url).await.map_err(Failure::input)?;
-        let histories = store
-            .load_many(&keys)
+        let health = self.health_prometheus.as_ref().map(|url| HealthProvider {
+            url: url.clone(),
+            enforced: !self.health_not_enforced,
+        });
+        let mut fleet = snapshot
+            .complete(&ocm, Some(&store), only.as_deref(), health.as_ref())
             .await
-            .context("reading the soak history")?;
-        fleet.version_data = histories
-            .into_iter()
-            .map(|(k, v)| (k.org_id().to_owned(), v))
-            .collect();
+            .context(
+                "reading the clusters' policies, agreements, channels, health and soak history",
+            )?;
         fleet.now = now;
         Ok(fleet)
     }

@@ -18,6 +18,7 @@ pub fn run(args: &PlanArgs) -> Result<(), Failure> {
     let options = FleetOptions {
         plan: PlanOptions {
             metric_facts: false,
+            ..PlanOptions::default()
         },
         ..FleetOptions::default()
     };
@@ -110,7 +111,7 @@ pub fn render_table(plan: &FleetPlan) -> String {
                     } => [
                         "upgrade".into(),
                         cluster.clone(),
-                        version.clone(),
+                        version.to_string(),
                         String::new(),
                         next_run.to_string(),
                     ],
@@ -122,7 +123,7 @@ pub fn render_table(plan: &FleetPlan) -> String {
                     } => [
                         "control-plane upgrade".into(),
                         cluster.clone(),
-                        version.clone(),
+                        version.to_string(),
                         String::new(),
                         next_run.to_string(),
                     ],
@@ -135,7 +136,7 @@ pub fn render_table(plan: &FleetPlan) -> String {
                     } => [
                         "node-pool upgrade".into(),
                         cluster.clone(),
-                        version.clone(),
+                        version.to_string(),
                         node_pool.clone(),
                         next_run.to_string(),
                     ],

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use jiff::Timestamp;
 use srecap_controller::health::HealthProvider;
 use srecap_controller::server::{self, Health};
-use srecap_controller::{Config, Metrics, Reconciler};
+use srecap_controller::{Config, HttpOcm, Metrics, Reconciler};
 use srecap_ocm::{ClientConfig, ConnectionOptions, Credentials, OcmClient};
 use srecap_store::Store;
 
@@ -67,7 +67,8 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         if let Ok(interval) = std::time::Duration::try_from(args.interval) {
             metrics.set_pass_interval(interval);
         }
-        let reconciler = Reconciler::new(client, store, config, metrics.clone());
+        let ocm = Arc::new(HttpOcm::new(client, args.ocm.concurrency));
+        let reconciler = Reconciler::new(ocm, store, config, metrics.clone());
         let ready = Arc::new(AtomicBool::new(false));
         let shutdown = shutdown_signal();
         tokio::pin!(shutdown);
@@ -149,7 +150,7 @@ fn print_report(report: &srecap_controller::PassReport, args: &RunArgs) -> Resul
                 o.org_id
             );
         }
-        for f in &o.failed_actions {
+        for f in o.failed_actions() {
             let _ = writeln!(err, "warning: organization {}: {f}", o.org_id);
         }
     }

@@ -9,9 +9,11 @@ use clap::{Args, ValueEnum};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use jiff::{SignedDuration, Timestamp};
 use srecap_aus::planner::Faults;
+use srecap_controller::HttpOcm;
+use srecap_controller::snapshot::Snapshot;
 use srecap_fleet::Fleet;
 use srecap_simulation::summary::{cluster_paths, sector_rollouts};
-use srecap_simulation::{Disturbances, Options, Simulation, chart, forecast, simulate};
+use srecap_simulation::{Disturbances, Options, Simulation, Transport, chart, forecast, simulate};
 
 use crate::Failure;
 use crate::cli::{PlanOutput, parse_duration};
@@ -47,9 +49,29 @@ pub struct SimulationArgs {
     /// OCM requests in flight at once.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
+    /// How the simulated reconciler reads the simulator: `in-process` (typed
+    /// calls, fast) or `http` (the production client over 127.0.0.1).
+    #[arg(long, value_enum, default_value_t = TransportArg::InProcess)]
+    pub transport: TransportArg,
     /// Break the planner on purpose (testing the invariant auditor only).
     #[arg(long, value_enum, hide = true)]
     pub planner_fault: Vec<PlannerFault>,
+}
+
+/// `--transport`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransportArg {
+    InProcess,
+    Http,
+}
+
+impl From<TransportArg> for Transport {
+    fn from(t: TransportArg) -> Transport {
+        match t {
+            TransportArg::InProcess => Transport::InProcess,
+            TransportArg::Http => Transport::Http,
+        }
+    }
 }
 
 // The names are the planner's `Faults` fields, as the flag's values.
@@ -88,6 +110,7 @@ impl SimulationArgs {
             state_url: self.state.clone(),
             faults,
             concurrency: self.concurrency,
+            transport: self.transport.into(),
         }
     }
 }
@@ -110,6 +133,9 @@ pub struct DemoArgs {
     /// Directory for `timeline.json` and `report.html`.
     #[arg(long, value_name = "DIR", default_value = "srecap-demo")]
     pub report: PathBuf,
+    /// How the simulated reconciler reads the simulator (see `sim run`).
+    #[arg(long, value_enum, default_value_t = TransportArg::InProcess)]
+    pub transport: TransportArg,
 }
 
 #[derive(Debug, Args)]
@@ -141,6 +167,10 @@ pub struct ForecastArgs {
     /// e.g. the `aus run` store `sqlite:PATH`. Default: none.
     #[arg(long, value_name = "URL", requires = "ocm_url")]
     pub history: Option<String>,
+    /// OCM environment name of the live environment (with --ocm-url): the
+    /// state keys of `--history` are `<environment>/<org id>`.
+    #[arg(long, default_value = "production", requires = "ocm_url")]
+    pub environment: String,
     /// Only this cluster (name).
     #[arg(long, value_name = "NAME")]
     pub cluster: Option<String>,
@@ -170,6 +200,7 @@ pub fn demo(args: &DemoArgs) -> Result<(), Failure> {
     let fleet = plan_view::load(None, None)?;
     let options = Options {
         horizon: SignedDuration::from_hours(24 * 60),
+        transport: args.transport.into(),
         ..Options::default()
     };
     let outcome = execute(fleet, &options)?;
@@ -273,19 +304,22 @@ fn discover(args: &ForecastArgs, url: &str) -> Result<Fleet, Failure> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let now = Timestamp::now();
-        let discovered = srecap_controller::discovery::discover(&client, "production", now)
+        let ocm = HttpOcm::new(client, args.simulation.concurrency);
+        let store = match &args.history {
+            Some(url) => Some(
+                srecap_store::Store::open(url)
+                    .await
+                    .map_err(Failure::input)?,
+            ),
+            None => None,
+        };
+        let snapshot = Snapshot::discover(&ocm, &args.environment, now)
             .await
             .context("discovering the OCM environment")?;
-        let mut fleet = discovered.fleet;
-        let wanted = vec![true; fleet.clusters.len()];
-        srecap_controller::discovery::existing_policies(
-            &client,
-            &mut fleet.clusters,
-            &wanted,
-            args.simulation.concurrency.max(1),
-        )
-        .await
-        .context("reading existing upgrade policies")?;
+        let mut fleet = snapshot
+            .complete(&ocm, store.as_ref(), None, None)
+            .await
+            .context("reading the clusters' policies, agreements and soak history")?;
         let mut releases: Vec<srecap_fleet::Release> = Vec::new();
         for c in &mut fleet.clusters {
             for v in &c.available_upgrades {
@@ -302,21 +336,6 @@ fn discover(args: &ForecastArgs, url: &str) -> Result<Fleet, Failure> {
             c.available_upgrades_explicit = false;
         }
         fleet.releases = releases;
-        if let Some(url) = &args.history {
-            let store = srecap_store::Store::open(url)
-                .await
-                .map_err(Failure::input)?;
-            for org in &fleet.organizations {
-                let key = srecap_store::StateKey::new("production", org.id.as_str())
-                    .map_err(Failure::input)?;
-                if let Some(doc) = srecap_store::HistoryStore::load(&store, &key)
-                    .await
-                    .context("reading the soak history")?
-                {
-                    fleet.version_data.insert(org.id.clone(), doc);
-                }
-            }
-        }
         Ok::<Fleet, Failure>(fleet)
     })
 }

@@ -1,36 +1,194 @@
-//! Discovery: the clusters that opted in to AUS, their organizations and the
-//! version gates, in a constant number of fleet-wide calls (§2, §16); and the
-//! per-cluster reads a decision needs (§10.2), made only for those clusters.
+//! OCM over HTTP: the production implementation of [`Ocm`].
+//!
+//! Discovery finds the clusters that opted in to AUS, their organizations and
+//! the version gates in a constant number of fleet-wide calls (§2, §16); the
+//! per-cluster reads a decision needs (§10.2) are made only for the clusters
+//! asked for, with at most `concurrency` clusters in flight. Wire records are
+//! turned into the fleet model here and nowhere else; a record AUS cannot use
+//! is a bad answer naming the cluster and field.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use futures::TryFutureExt;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use jiff::Timestamp;
+use srecap_aus::INTEGRATION;
 use srecap_fleet::{
     Cluster, Fleet, NodePool, Organization, PolicyState, Product, ScheduleType, UpgradePolicy,
     VersionGate,
 };
-use srecap_ocm::model::{self as wire, LabelType};
+use srecap_ocm::model::{self as wire, LabelType, NewClusterLog, NewUpgradePolicy, Severity};
 use srecap_ocm::{Filter, OcmClient, OcmError};
 
 use crate::error::PassError;
+use crate::feedback::Notice;
+use crate::health::HealthProvider;
+use crate::ocm::{ClusterDetails, ClusterRef, Discovered, NewPolicy, Ocm, OcmResult, PolicyTarget};
 
 /// The AUS label prefix in OCM search syntax.
 const AUS_LIKE: &str = "sre-capabilities.aus.%";
 
-/// The fleet-wide view of one environment, before per-cluster details.
+/// OCM's REST API through the `srecap-ocm` client.
 #[derive(Debug, Clone)]
-pub struct Discovered {
-    pub fleet: Fleet,
-    /// Organizations whose data could not be used (bad API answers), with why.
-    pub broken_orgs: BTreeMap<String, String>,
+pub struct HttpOcm {
+    client: OcmClient,
+    /// For the health provider, which is not OCM.
+    http: reqwest::Client,
+    /// Clusters read at once.
+    concurrency: usize,
+}
+
+impl HttpOcm {
+    pub fn new(client: OcmClient, concurrency: usize) -> HttpOcm {
+        HttpOcm {
+            client,
+            http: reqwest::Client::new(),
+            concurrency: concurrency.max(1),
+        }
+    }
+
+    pub fn client(&self) -> &OcmClient {
+        &self.client
+    }
+}
+
+impl Ocm for HttpOcm {
+    fn location(&self) -> String {
+        self.client.api_url().to_owned()
+    }
+
+    fn discover<'a>(&'a self, environment: &'a str, now: Timestamp) -> OcmResult<'a, Discovered> {
+        Box::pin(async move { Ok(discover(&self.client, environment, now).await?) })
+    }
+
+    fn cluster_details(
+        &self,
+        clusters: Vec<ClusterRef>,
+    ) -> OcmResult<'_, HashMap<String, ClusterDetails>> {
+        Box::pin(async move {
+            stream::iter(
+                clusters
+                    .into_iter()
+                    .map(|c| details(&self.client, c.id.clone(), c.hcp).map_ok(move |d| (c.id, d))),
+            )
+            .buffer_unordered(self.concurrency)
+            .try_collect()
+            .await
+        })
+    }
+
+    fn gate_agreements(
+        &self,
+        cluster_ids: Vec<String>,
+    ) -> OcmResult<'_, HashMap<String, Vec<String>>> {
+        Box::pin(
+            async move { Ok(gate_agreements(&self.client, cluster_ids, self.concurrency).await?) },
+        )
+    }
+
+    fn available_channels(
+        &self,
+        cluster_ids: Vec<String>,
+    ) -> OcmResult<'_, HashMap<String, Vec<String>>> {
+        Box::pin(async move {
+            Ok(available_channels(&self.client, cluster_ids, self.concurrency).await)
+        })
+    }
+
+    fn unhealthy<'a>(
+        &'a self,
+        provider: &'a HealthProvider,
+        org_id: &'a str,
+    ) -> OcmResult<'a, HashSet<String>> {
+        Box::pin(async move { Ok(provider.unhealthy(&self.http, org_id).await?) })
+    }
+
+    fn create_policy<'a>(
+        &'a self,
+        cluster_id: &'a str,
+        policy: &'a NewPolicy,
+    ) -> OcmResult<'a, ()> {
+        Box::pin(async move {
+            let (v, at) = (&policy.version, policy.next_run);
+            match &policy.target {
+                PolicyTarget::Cluster => {
+                    self.client
+                        .create_upgrade_policy(cluster_id, &NewUpgradePolicy::classic(v, at))
+                        .await?;
+                }
+                PolicyTarget::ControlPlane => {
+                    self.client
+                        .create_control_plane_upgrade_policy(
+                            cluster_id,
+                            &NewUpgradePolicy::control_plane(cluster_id, v, at),
+                        )
+                        .await?;
+                }
+                PolicyTarget::NodePool(pool) => {
+                    self.client
+                        .create_node_pool_upgrade_policy(
+                            cluster_id,
+                            pool,
+                            &NewUpgradePolicy::node_pool(cluster_id, v, at),
+                        )
+                        .await?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn switch_channel<'a>(&'a self, cluster_id: &'a str, channel: &'a str) -> OcmResult<'a, ()> {
+        Box::pin(async move {
+            self.client
+                .patch_cluster_channel(cluster_id, channel)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn service_log_sent_since<'a>(
+        &'a self,
+        notice: &'a Notice,
+        since: Timestamp,
+    ) -> OcmResult<'a, bool> {
+        Box::pin(async move {
+            let filter = Filter::eq("service_name", INTEGRATION)
+                .and(Filter::eq("severity", "Moderate"))
+                .and(Filter::eq("summary", notice.summary))
+                .and(Filter::eq("description", notice.description.clone()))
+                .and(Filter::ge("created_at", since.to_string()));
+            Ok(!self
+                .client
+                .list_cluster_service_logs(&notice.cluster_uuid, Some(&filter))
+                .await?
+                .is_empty())
+        })
+    }
+
+    fn send_service_log<'a>(&'a self, notice: &'a Notice) -> OcmResult<'a, ()> {
+        Box::pin(async move {
+            self.client
+                .create_service_log(&NewClusterLog {
+                    cluster_uuid: notice.cluster_uuid.clone(),
+                    service_name: INTEGRATION.to_owned(),
+                    summary: notice.summary.to_owned(),
+                    description: notice.description.clone(),
+                    severity: Severity::Moderate,
+                    internal_only: None,
+                    log_type: None,
+                    doc_references: Vec::new(),
+                })
+                .await?;
+            Ok(())
+        })
+    }
 }
 
 /// Fleet-wide discovery (R10–R17): label search, subscriptions, clusters,
 /// organization labels, organizations, version gates. Constant in the number of
 /// calls except for paging and `in (...)` chunks of 100 ids.
-pub async fn discover(
+async fn discover(
     client: &OcmClient,
     environment: &str,
     now: Timestamp,
@@ -246,41 +404,8 @@ fn convert_policy(
     })
 }
 
-/// Read the existing policies (and classic policies' states) and, for ROSA HCP,
-/// the node pools and their policies of the clusters marked in `wanted` —
-/// concurrently, at most `concurrency` clusters at a time.
-pub async fn existing_policies(
-    client: &OcmClient,
-    clusters: &mut [Cluster],
-    wanted: &[bool],
-    concurrency: usize,
-) -> Result<(), PassError> {
-    let results: Vec<(usize, Details)> = stream::iter(
-        clusters
-            .iter()
-            .enumerate()
-            .filter(|&(i, _)| wanted[i])
-            .map(|(i, c)| details(client, c.id.clone(), c.is_hcp()).map_ok(move |d| (i, d))),
-    )
-    .buffer_unordered(concurrency.max(1))
-    .try_collect()
-    .await?;
-    for (i, d) in results {
-        let c = &mut clusters[i];
-        c.upgrade_policies = d.policies;
-        c.node_pools = d.node_pools;
-    }
-    Ok(())
-}
-
-#[derive(Debug, Default)]
-struct Details {
-    policies: Vec<UpgradePolicy>,
-    node_pools: Vec<NodePool>,
-}
-
-async fn details(client: &OcmClient, id: String, hcp: bool) -> Result<Details, PassError> {
-    let mut d = Details::default();
+async fn details(client: &OcmClient, id: String, hcp: bool) -> Result<ClusterDetails, PassError> {
+    let mut d = ClusterDetails::default();
     let bad = |reason: String| PassError::BadAnswer {
         cluster: id.clone(),
         reason,
@@ -332,7 +457,7 @@ async fn details(client: &OcmClient, id: String, hcp: bool) -> Result<Details, P
 /// Available channels of the given clusters (R103), which cluster list answers
 /// lack: one GET per cluster, concurrently. A failed read counts as "no channels"
 /// and is logged, as in the reference.
-pub async fn available_channels(
+async fn available_channels(
     client: &OcmClient,
     ids: Vec<String>,
     concurrency: usize,
@@ -354,7 +479,7 @@ pub async fn available_channels(
 
 /// Gate agreements (ids of the agreed version gates) of the given clusters, one GET
 /// each, concurrently.
-pub async fn gate_agreements(
+async fn gate_agreements(
     client: &OcmClient,
     ids: Vec<String>,
     concurrency: usize,

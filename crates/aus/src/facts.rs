@@ -1,0 +1,151 @@
+//! Facts a plan may still be missing (R92, R100).
+//!
+//! Discovery gives neither a cluster's version-gate agreements nor the channels
+//! OCM offers it: each costs one request per cluster, so a reconciler reads them
+//! only for the clusters whose decision turns on them. This module says which,
+//! so that the reconciler holds no AUS rule of its own; it loops:
+//!
+//! ```text
+//! assume(unread)  ─►  plan  ─►  missing(plan) ─► empty? done
+//!                       ▲                          │ no
+//!                       └──── read them, learn ◄───┘
+//! ```
+//!
+//! Why the loop ends and gives the plan a full read would give:
+//! * A cluster whose agreements are unread is assumed to have agreed to every
+//!   gate ([`assume`]). Reading them can only *remove* a policy (R92 (b)), which
+//!   frees its mutexes and sector slot, so other clusters may then get a policy
+//!   whose gates are read in the next round. Every round reads at least one
+//!   cluster not read before, so there are at most as many rounds as clusters;
+//!   in practice one or two.
+//! * Channels matter only to a cluster that gets no version for a schedule or
+//!   version reason (R100); a switch marks no mutex, so reading them never
+//!   changes another cluster's decision.
+
+use std::collections::{HashMap, HashSet};
+
+use srecap_fleet::{Cluster, VersionGate};
+
+use crate::plan::{Action, OrgPlan, Reason};
+use crate::{channel, gate};
+
+/// Which per-cluster facts have been read, by cluster id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Known {
+    agreements: HashSet<String>,
+    channels: HashSet<String>,
+}
+
+impl Known {
+    /// Nothing read yet.
+    pub fn new() -> Known {
+        Known::default()
+    }
+
+    /// The cluster's gate agreements have been read.
+    pub fn learned_agreements(&mut self, cluster_id: &str) {
+        self.agreements.insert(cluster_id.to_owned());
+    }
+
+    /// The cluster's available channels have been read.
+    pub fn learned_channels(&mut self, cluster_id: &str) {
+        self.channels.insert(cluster_id.to_owned());
+    }
+
+    pub fn knows_agreements(&self, cluster_id: &str) -> bool {
+        self.agreements.contains(cluster_id)
+    }
+
+    pub fn knows_channels(&self, cluster_id: &str) -> bool {
+        self.channels.contains(cluster_id)
+    }
+}
+
+/// What the next round must read, as cluster ids in the plan's order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Missing {
+    /// Clusters about to get a policy to a gated minor whose agreements are unread.
+    pub gate_agreements: Vec<String>,
+    /// Clusters that may switch channel (R100) whose channels are unread.
+    pub channels: Vec<String>,
+}
+
+impl Missing {
+    pub fn is_empty(&self) -> bool {
+        self.gate_agreements.is_empty() && self.channels.is_empty()
+    }
+}
+
+/// Make `cluster` plannable while its agreements are unread: it is taken to
+/// have agreed to every gate, so that no gate hides a decision whose agreements
+/// would then never be asked for. Clusters with read agreements are left as
+/// read.
+pub fn assume(cluster: &mut Cluster, gates: &[VersionGate], known: &Known) {
+    if !known.knows_agreements(&cluster.id) {
+        cluster.gate_agreements = gates.iter().map(|g| g.id.clone()).collect();
+    }
+}
+
+/// The reasons for which a cluster left without a version may switch its
+/// channel instead (R100): it has no version for a schedule or version reason,
+/// not because of a lock, a policy or its configuration.
+pub const CHANNEL_SWITCH_REASONS: [Reason; 6] = [
+    Reason::OutsideSchedule,
+    Reason::NoUpgrades,
+    Reason::BlockedVersion,
+    Reason::InheritedVersion,
+    Reason::SectorDependency,
+    Reason::SoakDays,
+];
+
+/// The facts `plan`, made over `clusters` (the organization's, as planned), is
+/// still missing.
+pub fn missing(
+    clusters: &[&Cluster],
+    gates: &[VersionGate],
+    plan: &OrgPlan,
+    known: &Known,
+) -> Missing {
+    let by_id: HashMap<&str, &Cluster> = clusters.iter().map(|c| (c.id.as_str(), *c)).collect();
+    let by_name: HashMap<&str, &Cluster> = clusters.iter().map(|c| (c.name.as_str(), *c)).collect();
+    let mut out = Missing::default();
+    // R92: a policy to a minor with an applicable gate needs the real agreements.
+    for action in &plan.actions {
+        let (Action::UpgradePolicy {
+            cluster_id,
+            version,
+            ..
+        }
+        | Action::ControlPlaneUpgradePolicy {
+            cluster_id,
+            version,
+            ..
+        }) = action
+        else {
+            continue;
+        };
+        let Some(cluster) = by_id.get(cluster_id.as_str()) else {
+            continue;
+        };
+        if !known.knows_agreements(cluster_id) && gate::gated(gates, cluster, version) {
+            out.gate_agreements.push(cluster_id.clone());
+        }
+    }
+    // R100–R103: only a cluster that can name a next channel and whose channels
+    // discovery did not give.
+    for explanation in &plan.clusters {
+        if !CHANNEL_SWITCH_REASONS.contains(&explanation.reason) {
+            continue;
+        }
+        let Some(cluster) = by_name.get(explanation.cluster.as_str()) else {
+            continue;
+        };
+        if cluster.available_channels.is_empty()
+            && !known.knows_channels(&cluster.id)
+            && channel::next_channel(&cluster.channel).is_some()
+        {
+            out.channels.push(cluster.id.clone());
+        }
+    }
+    out
+}

@@ -1,0 +1,136 @@
+//! The one interface through which AUS reads and writes OCM.
+//!
+//! Everything that turns OCM answers into a fleet (the reconciler, `status` and
+//! `explain --live`, `forecast --ocm-url`, the time-travel simulation) goes
+//! through [`Ocm`]: typed calls in the fleet's own vocabulary, never wire JSON.
+//! Two implementations exist:
+//! * [`crate::http::HttpOcm`], OCM's REST API through `srecap-ocm`'s client
+//!   (paging, retries, authentication) — production;
+//! * an in-process adapter over the simulator's world (crate
+//!   `srecap-simulation`), with no sockets and no JSON, so that a year of
+//!   simulated passes costs what planning costs.
+//!
+//! Design decisions:
+//! * Per-cluster reads take a batch of clusters: the HTTP implementation fans
+//!   them out with bounded concurrency, the in-process one answers them under
+//!   one lock. The caller never decides how.
+//! * Methods return boxed futures so that the reconciler holds an
+//!   `Arc<dyn Ocm>` and one binary picks the implementation at run time.
+//! * Errors are [`PassError`]s: an OCM status keeps its code (the outcome
+//!   classification of the SLIs reads it), whichever implementation produced it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+
+use futures::future::BoxFuture;
+use jiff::Timestamp;
+use semver::Version;
+use srecap_fleet::{Fleet, NodePool, UpgradePolicy};
+
+use crate::error::PassError;
+use crate::feedback::Notice;
+use crate::health::HealthProvider;
+
+/// What an OCM call returns.
+pub type OcmResult<'a, T> = BoxFuture<'a, Result<T, PassError>>;
+
+/// The fleet-wide view of one environment (R10–R17), before per-cluster reads:
+/// clusters carry their labels but no policies, node pools, agreements or
+/// (unless the listing had them) channels.
+#[derive(Debug, Clone)]
+pub struct Discovered {
+    pub fleet: Fleet,
+    /// Organizations whose data could not be used (bad API answers), with why.
+    pub broken_orgs: BTreeMap<String, String>,
+}
+
+/// A cluster whose existing policies are wanted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterRef {
+    pub id: String,
+    /// ROSA with a hosted control plane: control-plane policies and node pools.
+    pub hcp: bool,
+}
+
+/// A cluster's existing upgrade policies (R97) and, for ROSA HCP, its node
+/// pools with theirs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClusterDetails {
+    /// Classic policies, or control-plane policies for ROSA HCP.
+    pub policies: Vec<UpgradePolicy>,
+    pub node_pools: Vec<NodePool>,
+}
+
+/// Which collection a new upgrade policy goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyTarget {
+    /// A classic cluster (`/clusters/{id}/upgrade_policies`).
+    Cluster,
+    /// A ROSA HCP control plane.
+    ControlPlane,
+    /// A ROSA HCP node pool, by id.
+    NodePool(String),
+}
+
+/// A manual upgrade policy to create (E11–E13).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPolicy {
+    pub target: PolicyTarget,
+    pub version: Version,
+    pub next_run: Timestamp,
+}
+
+/// OCM as AUS uses it.
+pub trait Ocm: Send + Sync + fmt::Debug {
+    /// Where this OCM is, for logs and source lines (`https://api.openshift.com`,
+    /// `in-process simulator`).
+    fn location(&self) -> String;
+
+    /// Fleet-wide discovery (R10–R17).
+    fn discover<'a>(&'a self, environment: &'a str, now: Timestamp) -> OcmResult<'a, Discovered>;
+
+    /// Existing policies and node pools of `clusters` (R97), by cluster id.
+    fn cluster_details(
+        &self,
+        clusters: Vec<ClusterRef>,
+    ) -> OcmResult<'_, HashMap<String, ClusterDetails>>;
+
+    /// Ids of the version gates each cluster agreed to, by cluster id.
+    fn gate_agreements(
+        &self,
+        cluster_ids: Vec<String>,
+    ) -> OcmResult<'_, HashMap<String, Vec<String>>>;
+
+    /// Channels OCM offers each cluster (R103), by cluster id. A cluster whose
+    /// read fails has none (logged), as in the reference.
+    fn available_channels(
+        &self,
+        cluster_ids: Vec<String>,
+    ) -> OcmResult<'_, HashMap<String, Vec<String>>>;
+
+    /// External ids of the organization's clusters with firing critical alerts
+    /// (R47–R50), as `provider` reports them.
+    fn unhealthy<'a>(
+        &'a self,
+        provider: &'a HealthProvider,
+        org_id: &'a str,
+    ) -> OcmResult<'a, HashSet<String>>;
+
+    /// Create a manual upgrade policy (R99).
+    fn create_policy<'a>(&'a self, cluster_id: &'a str, policy: &'a NewPolicy)
+    -> OcmResult<'a, ()>;
+
+    /// Switch a cluster's channel (R104).
+    fn switch_channel<'a>(&'a self, cluster_id: &'a str, channel: &'a str) -> OcmResult<'a, ()>;
+
+    /// Whether the same service log (service, severity, summary, description)
+    /// was written for the cluster at or after `since` (R122).
+    fn service_log_sent_since<'a>(
+        &'a self,
+        notice: &'a Notice,
+        since: Timestamp,
+    ) -> OcmResult<'a, bool>;
+
+    /// Write a service log to the cluster's owners (§14.1).
+    fn send_service_log<'a>(&'a self, notice: &'a Notice) -> OcmResult<'a, ()>;
+}

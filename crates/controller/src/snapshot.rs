@@ -1,0 +1,265 @@
+//! The live fleet: the one place where OCM answers become a [`Fleet`].
+//!
+//! ```text
+//! Ocm::discover ─► Snapshot (fleet-wide: clusters with labels, orgs, gates)
+//!                    │ per organization
+//!                    ▼
+//!                  OrgFacts: existing policies + node pools, health,
+//!                  gate agreements and channels (read as the planner asks,
+//!                  srecap_aus::facts) ──► clusters to plan
+//!
+//! Snapshot::complete (explain, status, forecast): every fact of every cluster
+//! in scope, plus stored histories ──► Fleet
+//! ```
+//!
+//! The reconciler, `status`/`explain --live`, `forecast --ocm-url` and the
+//! time-travel simulation all build their fleet here, through [`Ocm`], with
+//! the environment name as a parameter.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use jiff::Timestamp;
+use srecap_aus::facts::{self, Known, Missing};
+use srecap_aus::inheritance::Network;
+use srecap_fleet::{Cluster, Fleet, VersionGate};
+use srecap_store::{HistoryStore, StateKey, Store};
+
+use crate::error::PassError;
+use crate::health::HealthProvider;
+use crate::ocm::{ClusterRef, Ocm};
+
+/// One environment as discovery saw it.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub fleet: Fleet,
+    /// Organizations whose data could not be used (bad API answers), with why.
+    pub broken_orgs: BTreeMap<String, String>,
+}
+
+impl Snapshot {
+    /// Fleet-wide discovery of `environment` (R10–R17).
+    pub async fn discover(
+        ocm: &dyn Ocm,
+        environment: &str,
+        now: Timestamp,
+    ) -> Result<Snapshot, PassError> {
+        let discovered = ocm.discover(environment, now).await?;
+        Ok(Snapshot {
+            fleet: discovered.fleet,
+            broken_orgs: discovered.broken_orgs,
+        })
+    }
+
+    /// Clusters per organization id, in discovery order (R17).
+    pub fn by_org(&self) -> BTreeMap<&str, Vec<&Cluster>> {
+        let mut by_org: BTreeMap<&str, Vec<&Cluster>> = BTreeMap::new();
+        for c in &self.fleet.clusters {
+            by_org.entry(c.organization.as_str()).or_default().push(c);
+        }
+        by_org
+    }
+
+    /// The inheritance network of the environment's organizations (R40–R46).
+    pub fn network(&self) -> Network {
+        let env = self.fleet.environment.as_str();
+        Network::build(
+            self.fleet
+                .organizations
+                .iter()
+                .map(|o| (env, o.id.as_str(), &o.labels)),
+        )
+    }
+
+    /// The whole fleet of the organizations in `scope` (`None`: all), with
+    /// every per-cluster fact an explanation shows (policies, node pools,
+    /// agreements, channels, health) and the stored histories of those
+    /// organizations and of the ones they inherit from.
+    pub async fn complete(
+        mut self,
+        ocm: &dyn Ocm,
+        store: Option<&Store>,
+        scope: Option<&str>,
+        health: Option<&HealthProvider>,
+    ) -> Result<Fleet, PassError> {
+        let in_scope = |org: &str| scope.is_none_or(|s| s == org);
+        let env = self.fleet.environment.clone();
+        let network = self.network();
+        let clusters = std::mem::take(&mut self.fleet.clusters);
+        let mut orgs: BTreeMap<String, Vec<Cluster>> = BTreeMap::new();
+        let mut order = Vec::with_capacity(clusters.len());
+        for c in clusters {
+            order.push((
+                c.organization.clone(),
+                orgs.get(&c.organization).map_or(0, Vec::len),
+            ));
+            orgs.entry(c.organization.clone()).or_default().push(c);
+        }
+        for (org, clusters) in &mut orgs {
+            if !in_scope(org) {
+                continue;
+            }
+            let mut org_facts = OrgFacts::new(std::mem::take(clusters));
+            org_facts.read_policies(ocm, |_| true).await?;
+            if let Some(provider) = health {
+                org_facts.read_health(ocm, provider, org).await?;
+            }
+            let everything = Missing {
+                gate_agreements: org_facts.clusters.iter().map(|c| c.id.clone()).collect(),
+                channels: org_facts.clusters.iter().map(|c| c.id.clone()).collect(),
+            };
+            org_facts.read(ocm, &everything).await?;
+            *clusters = org_facts.into_clusters();
+        }
+        // Back to discovery order.
+        let mut slots: BTreeMap<String, Vec<Option<Cluster>>> = orgs
+            .into_iter()
+            .map(|(o, cs)| (o, cs.into_iter().map(Some).collect()))
+            .collect();
+        self.fleet.clusters = order
+            .into_iter()
+            .filter_map(|(org, i)| slots.get_mut(&org)?.get_mut(i)?.take())
+            .collect();
+
+        if let Some(store) = store {
+            let mut wanted: BTreeSet<String> = BTreeSet::new();
+            for o in &self.fleet.organizations {
+                if !in_scope(&o.id) {
+                    continue;
+                }
+                wanted.insert(o.id.clone());
+                wanted.extend(
+                    network
+                        .resolve(&o.id)
+                        .verified
+                        .into_iter()
+                        .filter(|(e, _)| *e == env)
+                        .map(|(_, id)| id),
+                );
+            }
+            let keys = wanted
+                .iter()
+                .map(|o| StateKey::new(&env, o))
+                .collect::<Result<Vec<_>, _>>()?;
+            self.fleet.version_data = store
+                .load_many(&keys)
+                .await?
+                .into_iter()
+                .map(|(k, v)| (k.org_id().to_owned(), v))
+                .collect();
+        }
+        Ok(self.fleet)
+    }
+}
+
+/// One organization's clusters and what has been read about them beyond
+/// discovery.
+#[derive(Debug)]
+pub struct OrgFacts {
+    clusters: Vec<Cluster>,
+    known: Known,
+    /// Position by cluster id.
+    index: HashMap<String, usize>,
+}
+
+impl OrgFacts {
+    /// The organization's discovered clusters, nothing read yet.
+    pub fn new(clusters: Vec<Cluster>) -> OrgFacts {
+        let index = clusters
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id.clone(), i))
+            .collect();
+        OrgFacts {
+            clusters,
+            known: Known::new(),
+            index,
+        }
+    }
+
+    pub fn clusters(&self) -> &[Cluster] {
+        &self.clusters
+    }
+
+    pub fn known(&self) -> &Known {
+        &self.known
+    }
+
+    pub fn into_clusters(self) -> Vec<Cluster> {
+        self.clusters
+    }
+
+    /// Read the existing policies and node pools of the clusters `wanted`
+    /// selects (R97).
+    pub async fn read_policies(
+        &mut self,
+        ocm: &dyn Ocm,
+        wanted: impl Fn(&Cluster) -> bool,
+    ) -> Result<(), PassError> {
+        let refs: Vec<ClusterRef> = self
+            .clusters
+            .iter()
+            .filter(|c| wanted(c))
+            .map(|c| ClusterRef {
+                id: c.id.clone(),
+                hcp: c.is_hcp(),
+            })
+            .collect();
+        if refs.is_empty() {
+            return Ok(());
+        }
+        for (id, details) in ocm.cluster_details(refs).await? {
+            if let Some(&i) = self.index.get(&id) {
+                self.clusters[i].upgrade_policies = details.policies;
+                self.clusters[i].node_pools = details.node_pools;
+            }
+        }
+        Ok(())
+    }
+
+    /// Mark the clusters with enforced health errors as not soaking (R67);
+    /// health never stops a cluster's own upgrade (R49).
+    pub async fn read_health(
+        &mut self,
+        ocm: &dyn Ocm,
+        provider: &HealthProvider,
+        org_id: &str,
+    ) -> Result<(), PassError> {
+        let unhealthy = ocm.unhealthy(provider, org_id).await?;
+        for c in &mut self.clusters {
+            c.healthy = !(provider.enforced && unhealthy.contains(&c.external_id));
+        }
+        Ok(())
+    }
+
+    /// Take every unread agreement as agreed, so the planner can say which it
+    /// needs ([`facts::assume`]).
+    pub fn assume_unread(&mut self, gates: &[VersionGate]) {
+        for c in &mut self.clusters {
+            facts::assume(c, gates, &self.known);
+        }
+    }
+
+    /// Read what `missing` names and remember that it was read.
+    pub async fn read(&mut self, ocm: &dyn Ocm, missing: &Missing) -> Result<(), PassError> {
+        if !missing.gate_agreements.is_empty() {
+            let agreements = ocm.gate_agreements(missing.gate_agreements.clone()).await?;
+            for id in &missing.gate_agreements {
+                if let Some(&i) = self.index.get(id) {
+                    self.clusters[i].gate_agreements =
+                        agreements.get(id).cloned().unwrap_or_default();
+                }
+                self.known.learned_agreements(id);
+            }
+        }
+        if !missing.channels.is_empty() {
+            let channels = ocm.available_channels(missing.channels.clone()).await?;
+            for id in &missing.channels {
+                if let (Some(&i), Some(ch)) = (self.index.get(id), channels.get(id)) {
+                    self.clusters[i].available_channels.clone_from(ch);
+                }
+                self.known.learned_channels(id);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,362 @@
+//! The in-process OCM: [`Ocm`] over the simulator's world, with no sockets
+//! and no JSON.
+//!
+//! It answers every call from the same records the simulator's HTTP API
+//! renders, and writes through the same world operations (so OCM's
+//! validations, such as a second pending policy or a missing gate agreement,
+//! refuse the same writes with the same status). What it must reproduce of the
+//! HTTP path, and does:
+//! * discovery's filters (AUS subscription labels, managed and active
+//!   subscriptions, `osd`/`rosa`, `ready`) and order (creation time, R17);
+//! * cluster listings carry no `available_channels` (only a single-cluster GET
+//!   does), so channels are read only when the planner asks for them;
+//! * a rejection becomes an [`OcmError::Api`] with the status the HTTP API
+//!   would answer, so the outcome classification of the SLIs is the same.
+//!
+//! A parity test (`tests/transport.rs`) runs the same simulations over both
+//! transports and compares their timelines.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use jiff::Timestamp;
+use srecap_aus::INTEGRATION;
+use srecap_controller::PassError;
+use srecap_controller::feedback::Notice;
+use srecap_controller::health::HealthProvider;
+use srecap_controller::ocm::{
+    ClusterDetails, ClusterRef, Discovered, NewPolicy, Ocm, OcmResult, PolicyTarget,
+};
+use srecap_fleet::{Cluster, Fleet, NodePool, Organization, Product, VersionGate};
+use srecap_ocm::OcmError;
+use srecap_ocm::model::ApiErrorBody;
+use srecap_sim::world::{LabelOwner, PolicyScope};
+use srecap_sim::{PolicyRequest, Rejection, ServiceLogRequest, Simulator, World};
+
+/// The AUS label prefix (`sre-capabilities.aus.%` in OCM's search syntax).
+const AUS_PREFIX: &str = "sre-capabilities.aus.";
+
+/// The username service logs are written as (the simulator's service account).
+const USERNAME: &str = "service-account-srecap";
+
+/// [`Ocm`] answered by a [`Simulator`] in the same process.
+#[derive(Debug, Clone)]
+pub struct InProcessOcm {
+    sim: Simulator,
+}
+
+impl InProcessOcm {
+    pub fn new(sim: Simulator) -> InProcessOcm {
+        InProcessOcm { sim }
+    }
+}
+
+/// A refusal as the HTTP API would answer it.
+fn api_error(method: &str, path: String, rejection: Rejection) -> PassError {
+    let (status, reason) = match rejection {
+        Rejection::NotFound(reason) => (404, reason),
+        Rejection::Invalid { reason, .. } => (400, reason),
+        Rejection::Conflict(reason) => (409, reason),
+    };
+    PassError::Ocm(OcmError::Api {
+        method: method.to_owned(),
+        path,
+        status,
+        body: Box::new(ApiErrorBody {
+            kind: Some("Error".to_owned()),
+            code: Some(format!("CLUSTERS-MGMT-{status}")),
+            reason: Some(reason),
+            ..ApiErrorBody::default()
+        }),
+    })
+}
+
+const CS: &str = "/api/clusters_mgmt/v1";
+
+/// Discovery over the world's records, as the HTTP discovery finds them.
+fn discover(w: &World, environment: &str, now: Timestamp) -> Discovered {
+    let mut labels_by_sub: HashMap<&str, BTreeMap<String, String>> = HashMap::new();
+    let mut labels_by_org: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for l in &w.labels {
+        if !l.key.starts_with(AUS_PREFIX) {
+            continue;
+        }
+        match &l.owner {
+            LabelOwner::Subscription(sub) => {
+                labels_by_sub
+                    .entry(sub.as_str())
+                    .or_default()
+                    .insert(l.key.clone(), l.value.clone());
+            }
+            LabelOwner::Organization(org) => {
+                labels_by_org
+                    .entry(org.clone())
+                    .or_default()
+                    .insert(l.key.clone(), l.value.clone());
+            }
+        }
+    }
+    // Every simulated subscription is managed and active; its organization is
+    // its cluster's.
+    let mut org_ids: BTreeSet<String> = labels_by_org.keys().cloned().collect();
+    let mut records: Vec<_> = w
+        .clusters
+        .iter()
+        .filter(|rec| labels_by_sub.contains_key(rec.subscription_id.as_str()))
+        .inspect(|rec| {
+            org_ids.insert(rec.cluster.organization.clone());
+        })
+        .filter(|rec| rec.cluster.state == "ready")
+        .collect();
+    // R17: OCM's order, by creation time.
+    records.sort_by_key(|rec| rec.created_at);
+    let clusters = records
+        .into_iter()
+        .map(|rec| {
+            let c = &rec.cluster;
+            Cluster {
+                name: c.name.clone(),
+                organization: c.organization.clone(),
+                id: c.id.clone(),
+                external_id: c.external_id.clone(),
+                version: c.version.clone(),
+                channel_group: c.channel_group.clone(),
+                channel: c.channel.clone(),
+                available_upgrades: w.available_upgrades(rec),
+                available_upgrades_explicit: true,
+                // Cluster lists do not carry them (a single GET does).
+                available_channels: Vec::new(),
+                product: c.product,
+                hypershift: c.product == Product::Rosa && c.hypershift,
+                sts: c.sts,
+                state: "ready".to_owned(),
+                healthy: true,
+                labels: labels_by_sub
+                    .get(rec.subscription_id.as_str())
+                    .cloned()
+                    .unwrap_or_default(),
+                node_pools: Vec::new(),
+                upgrade_policies: Vec::new(),
+                gate_agreements: Vec::new(),
+            }
+        })
+        .collect();
+    let names: HashMap<&str, &str> = w
+        .organizations
+        .iter()
+        .map(|o| (o.org.id.as_str(), o.org.name.as_str()))
+        .collect();
+    let organizations = org_ids
+        .iter()
+        .map(|id| Organization {
+            id: id.clone(),
+            name: names
+                .get(id.as_str())
+                .map_or_else(|| id.clone(), |n| (*n).to_owned()),
+            labels: labels_by_org.get(id).cloned().unwrap_or_default(),
+        })
+        .collect();
+    let version_gates: Vec<VersionGate> = w.version_gates.clone();
+    Discovered {
+        fleet: Fleet {
+            now,
+            environment: environment.to_owned(),
+            organizations,
+            clusters,
+            version_gates,
+            releases: Vec::new(),
+            version_data: BTreeMap::new(),
+        },
+        broken_orgs: BTreeMap::new(),
+    }
+}
+
+/// Existing policies and node pools of one cluster.
+fn details(w: &World, c: &ClusterRef) -> Result<ClusterDetails, PassError> {
+    let rec = w
+        .cluster(&c.id)
+        .map_err(|r| api_error("GET", format!("{CS}/clusters/{}", c.id), r))?;
+    let top = if c.hcp {
+        PolicyScope::ControlPlane
+    } else {
+        PolicyScope::Classic
+    };
+    let policies = w
+        .policies_of(&c.id, &top)
+        .into_iter()
+        .map(|p| p.policy.clone())
+        .collect();
+    let node_pools = if c.hcp {
+        rec.cluster
+            .node_pools
+            .iter()
+            .map(|pool| NodePool {
+                id: pool.id.clone(),
+                version: pool.version.clone(),
+                upgrade_policies: w
+                    .policies_of(&c.id, &PolicyScope::NodePool(pool.id.clone()))
+                    .into_iter()
+                    .map(|p| p.policy.clone())
+                    .collect(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(ClusterDetails {
+        policies,
+        node_pools,
+    })
+}
+
+impl Ocm for InProcessOcm {
+    fn location(&self) -> String {
+        "in-process simulator".to_owned()
+    }
+
+    fn discover<'a>(&'a self, environment: &'a str, now: Timestamp) -> OcmResult<'a, Discovered> {
+        let found = self.sim.read(|w| discover(w, environment, now));
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn cluster_details(
+        &self,
+        clusters: Vec<ClusterRef>,
+    ) -> OcmResult<'_, HashMap<String, ClusterDetails>> {
+        let found = self.sim.read(|w| {
+            clusters
+                .iter()
+                .map(|c| Ok((c.id.clone(), details(w, c)?)))
+                .collect::<Result<HashMap<_, _>, PassError>>()
+        });
+        Box::pin(async move { found })
+    }
+
+    fn gate_agreements(
+        &self,
+        cluster_ids: Vec<String>,
+    ) -> OcmResult<'_, HashMap<String, Vec<String>>> {
+        let found = self.sim.read(|w| {
+            let mut out: HashMap<String, Vec<String>> = HashMap::new();
+            for id in &cluster_ids {
+                w.cluster(id).map_err(|r| {
+                    api_error("GET", format!("{CS}/clusters/{id}/gate_agreements"), r)
+                })?;
+                out.insert(id.clone(), Vec::new());
+            }
+            for a in &w.agreements {
+                if let Some(list) = out.get_mut(&a.cluster_id) {
+                    list.push(a.gate_id.clone());
+                }
+            }
+            Ok(out)
+        });
+        Box::pin(async move { found })
+    }
+
+    fn available_channels(
+        &self,
+        cluster_ids: Vec<String>,
+    ) -> OcmResult<'_, HashMap<String, Vec<String>>> {
+        // A failed read counts as "no channels", as over HTTP.
+        let found = self.sim.read(|w| {
+            cluster_ids
+                .iter()
+                .map(|id| {
+                    let channels = w
+                        .cluster(id)
+                        .map(|rec| rec.cluster.available_channels.clone())
+                        .unwrap_or_default();
+                    (id.clone(), channels)
+                })
+                .collect()
+        });
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn unhealthy<'a>(
+        &'a self,
+        _provider: &'a HealthProvider,
+        org_id: &'a str,
+    ) -> OcmResult<'a, HashSet<String>> {
+        // What the simulator's Telemeter-like endpoint answers: its unhealthy
+        // clusters of the organization.
+        let found = self.sim.read(|w| {
+            w.clusters
+                .iter()
+                .filter(|rec| !rec.cluster.healthy && rec.cluster.organization == org_id)
+                .map(|rec| rec.cluster.external_id.clone())
+                .collect()
+        });
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn create_policy<'a>(
+        &'a self,
+        cluster_id: &'a str,
+        policy: &'a NewPolicy,
+    ) -> OcmResult<'a, ()> {
+        let (scope, path) = match &policy.target {
+            PolicyTarget::Cluster => (
+                PolicyScope::Classic,
+                format!("{CS}/clusters/{cluster_id}/upgrade_policies"),
+            ),
+            PolicyTarget::ControlPlane => (
+                PolicyScope::ControlPlane,
+                format!("{CS}/clusters/{cluster_id}/control_plane/upgrade_policies"),
+            ),
+            PolicyTarget::NodePool(pool) => (
+                PolicyScope::NodePool(pool.clone()),
+                format!("{CS}/clusters/{cluster_id}/node_pools/{pool}/upgrade_policies"),
+            ),
+        };
+        let request = PolicyRequest::manual(policy.version.clone(), policy.next_run);
+        let done = self
+            .sim
+            .write(|w, config| w.create_policy_request(cluster_id, scope, request, config, false))
+            .map(|_| ())
+            .map_err(|r| api_error("POST", path, r));
+        Box::pin(async move { done })
+    }
+
+    fn switch_channel<'a>(&'a self, cluster_id: &'a str, channel: &'a str) -> OcmResult<'a, ()> {
+        let done = self
+            .sim
+            .write(|w, _| w.switch_channel(cluster_id, channel))
+            .map_err(|r| api_error("PATCH", format!("{CS}/clusters/{cluster_id}"), r));
+        Box::pin(async move { done })
+    }
+
+    fn service_log_sent_since<'a>(
+        &'a self,
+        notice: &'a Notice,
+        since: Timestamp,
+    ) -> OcmResult<'a, bool> {
+        let found = self.sim.read(|w| {
+            w.service_logs.iter().any(|l| {
+                l.cluster_uuid == notice.cluster_uuid
+                    && l.service_name == INTEGRATION
+                    && l.severity == "Moderate"
+                    && l.summary == notice.summary
+                    && l.description == notice.description
+                    && l.created_at >= since
+            })
+        });
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn send_service_log<'a>(&'a self, notice: &'a Notice) -> OcmResult<'a, ()> {
+        let request = ServiceLogRequest {
+            cluster_uuid: Some(notice.cluster_uuid.clone()),
+            service_name: Some(INTEGRATION.to_owned()),
+            summary: Some(notice.summary.to_owned()),
+            description: Some(notice.description.clone()),
+            severity: Some("Moderate".to_owned()),
+            ..ServiceLogRequest::default()
+        };
+        let done = self
+            .sim
+            .write(|w, _| w.create_service_log_request(request, USERNAME).map(|_| ()))
+            .map_err(|r| api_error("POST", "/api/service_logs/v1/cluster_logs".to_owned(), r));
+        Box::pin(async move { done })
+    }
+}
