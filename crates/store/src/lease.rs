@@ -7,7 +7,7 @@
 //!    organization this pass).
 //! 2. Reconcile, and save the history with
 //!    [`OrgTxn::commit_fenced`](crate::OrgTxn::commit_fenced), which refuses
-//!    ([`StoreError::Fenced`](crate::StoreError::Fenced)) unless the lease is
+//!    ([`StoreError::Fenced`]) unless the lease is
 //!    still the live one, checked atomically with the write.
 //! 3. [`Store::renew`](crate::Store::renew) while working past half the TTL;
 //!    [`Store::release`](crate::Store::release) at shutdown so another replica
