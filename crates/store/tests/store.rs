@@ -320,7 +320,7 @@ async fn other_keys_are_untouched<S: HistoryStore>(a: &S, b: &S) {
 const LONG: Duration = Duration::from_mins(1);
 /// Short enough to wait out in a test, long enough that a statement or two
 /// never outlasts it on a loaded machine.
-const SHORT: Duration = Duration::from_millis(1500);
+const SHORT: Duration = Duration::from_secs(2);
 
 async fn acquire(store: &Store, k: &StateKey, holder: &str, ttl: Duration) -> Option<Lease> {
     store.acquire(k, holder, ttl).await.expect("acquire")
@@ -437,7 +437,7 @@ async fn an_expired_lease_cannot_commit_or_renew(a: &Store, _b: &Store) {
 async fn renewing_keeps_the_lease_and_its_token(a: &Store, _b: &Store) {
     let k = key("production", "org-1");
     let lease = acquire(a, &k, "replica-1", SHORT).await.expect("granted");
-    tokio::time::sleep(SHORT / 2).await;
+    tokio::time::sleep(SHORT / 4).await;
     let renewed = a
         .renew(&lease, LONG)
         .await
@@ -445,7 +445,7 @@ async fn renewing_keeps_the_lease_and_its_token(a: &Store, _b: &Store) {
         .expect("still live");
     assert_eq!((renewed.token(), renewed.ttl()), (lease.token(), LONG));
     assert!(renewed.valid_until() > lease.valid_until());
-    tokio::time::sleep(SHORT / 2 + Duration::from_millis(500)).await;
+    tokio::time::sleep(SHORT * 3 / 4 + Duration::from_millis(500)).await;
     // Past the first TTL, the renewed lease still excludes others and commits.
     assert!(acquire(a, &k, "replica-2", LONG).await.is_none());
     commit_fenced(a, &k, &counter(1, vec![]), &renewed)
