@@ -53,6 +53,12 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::observability::ObservabilityCommand,
     },
+    /// The soak-history store: migrate its schema, export and import histories
+    /// (backups, moving from SQLite to PostgreSQL, taking over a reference AUS).
+    State {
+        #[command(subcommand)]
+        command: crate::state::StateCommand,
+    },
     /// The main job on a fresh machine: simulate 60 days of the embedded example
     /// fleet with the real reconciler and write a rollout report.
     Demo(crate::simulation::DemoArgs),
@@ -138,9 +144,9 @@ pub struct RunArgs {
     /// Change nothing in OCM and nothing in the state store; print the plan.
     #[arg(long)]
     pub dry_run: bool,
-    /// State store: `sqlite:PATH` or `memory:`. Default:
-    /// `sqlite:$XDG_DATA_HOME/srecap/state.db` (`~/.local/share/srecap/state.db`).
-    #[arg(long, value_name = "URL", env = "SRECAP_STATE")]
+    /// State store: `sqlite:PATH`, `postgres://USER:PASSWORD@HOST/DB` or `memory:`.
+    /// Default: `sqlite:$XDG_DATA_HOME/srecap/state.db` (`~/.local/share/srecap/state.db`).
+    #[arg(long, value_name = "URL", env = "SRECAP_STATE", hide_env_values = true)]
     pub state: Option<String>,
     /// Reconcile only these organizations (repeatable).
     #[arg(long = "org", value_name = "ID")]

@@ -23,6 +23,7 @@ mod policy;
 mod run;
 mod serve;
 mod simulation;
+mod state;
 mod status;
 
 use std::io::{self, Write};
@@ -75,6 +76,7 @@ fn main() -> ExitCode {
             SimCommand::Run(args) => simulation::run(&args),
         },
         Command::Observability { command } => observability::run(&command),
+        Command::State { command } => state::run(&command),
         Command::Demo(args) => simulation::demo(&args),
         Command::Completion { shell } => {
             cli::print_completion(shell);

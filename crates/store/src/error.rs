@@ -9,9 +9,85 @@ use std::path::PathBuf;
 pub enum StoreError {
     /// The `--state` URL has a scheme this build does not know.
     #[error(
-        "unsupported state store URL {url:?}: expected `sqlite:PATH` (a database file) or `memory:` (nothing persisted)"
+        "unsupported state store URL {url:?}: expected `sqlite:PATH` (a database file), `postgres://USER@HOST/DB` (a PostgreSQL database) or `memory:` (nothing persisted)"
     )]
     UnsupportedUrl { url: String },
+
+    /// A `postgres://` URL that sqlx cannot read (bad port, unknown `sslmode`,
+    /// ...). `url` is redacted.
+    #[error("invalid PostgreSQL state store URL {url:?}")]
+    InvalidPostgresUrl {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// The PostgreSQL server cannot be reached, refuses the credentials, or the
+    /// TLS handshake fails. `url` is redacted.
+    #[error("cannot connect to state database {url}")]
+    Connect {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// The schema migrations of a PostgreSQL database cannot be applied, for
+    /// example because a newer srecap migrated it further than this build knows.
+    #[error("cannot bring the schema of state database {url} up to date")]
+    MigrateDatabase {
+        url: String,
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+
+    /// A PostgreSQL statement failed; `operation` says which one and for which
+    /// key. `url` is redacted.
+    #[error("state database {url}: cannot {operation}")]
+    Statement {
+        url: String,
+        operation: String,
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// A history commit carried a lease that is no longer the live one: it
+    /// expired, was released, or another replica took the organization over.
+    /// Nothing was written; the other replica's history stands.
+    #[error(
+        "soak history {key} is not committed: the lease of {holder:?} (fencing token {token}) {reason}; another replica may reconcile this organization now"
+    )]
+    Fenced {
+        key: String,
+        holder: String,
+        token: i64,
+        reason: &'static str,
+    },
+
+    /// A lease operation was given a time to live of zero or one that the
+    /// database cannot represent.
+    #[error("invalid lease time to live {ttl:?} for {key}: {reason}")]
+    InvalidTtl {
+        key: String,
+        ttl: std::time::Duration,
+        reason: &'static str,
+    },
+
+    /// Another process already runs the reconciler on this SQLite file. A
+    /// SQLite store is for one runner; several replicas need PostgreSQL.
+    #[error(
+        "state database {path} is in use by another srecap runner (it holds the lock on {lock}); run one runner per SQLite file, or use `--state postgres://...` to share the work between replicas"
+    )]
+    RunnerLocked { path: PathBuf, lock: PathBuf },
+
+    /// The runner lock file next to a SQLite database cannot be opened or
+    /// locked.
+    #[error("cannot lock {lock} for the runner of state database {path}")]
+    RunnerLock {
+        path: PathBuf,
+        lock: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 
     /// `sqlite:` was given without a file name, or with SQLite's own in-memory
     /// name, which would silently persist nothing.

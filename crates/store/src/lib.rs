@@ -1,13 +1,21 @@
 //! The AUS state store: each organization's soak history ("version data", spec
-//! §6), kept between passes.
+//! §6), kept between passes, and the leases that share organizations between
+//! replicas.
 //!
 //! Modules:
-//! * [`location`]: [`StoreUrl`], the parsed `--state` value (`sqlite:PATH` or
-//!   `memory:`), and [`default_url`] under the user's data directory.
+//! * [`location`]: [`StoreUrl`], the parsed `--state` value (`sqlite:PATH`,
+//!   `postgres://…` or `memory:`; displayed without passwords), and
+//!   [`default_url`] under the user's data directory.
 //! * [`key`]: [`StateKey`], `<environment>/<org id>` (R63).
-//! * [`sqlite`]: [`SqliteStore`], the embedded default.
+//! * [`sqlite`]: [`SqliteStore`], the embedded default, for one runner.
+//! * [`postgres`]: [`PostgresStore`], shared by several replicas.
 //! * [`memory`]: [`MemoryStore`], for simulations and tests.
-//! * [`error`]: [`StoreError`], what can go wrong, with the key or file at fault.
+//! * [`lease`]: [`Lease`], the fencing protocol that lets replicas share the
+//!   organizations of an environment.
+//! * [`transfer`]: the `srecap state export` document and the reference AUS's
+//!   stored documents, read with errors naming the entry and field.
+//! * [`error`]: [`StoreError`], what can go wrong, with the key, file or
+//!   (redacted) URL at fault.
 //!
 //! A controller uses [`Store`] (opened from a URL) through the [`HistoryStore`]
 //! trait: per organization and pass, [`HistoryStore::begin`] opens a
@@ -16,7 +24,9 @@
 //! dropping the transaction without committing (dry-run, an error) leaves the
 //! stored history as it was. Inherited histories (R70) are read with
 //! [`HistoryStore::load`] / [`HistoryStore::load_many`], which see committed
-//! documents only.
+//! documents only. To share work, a replica first [`Store::acquire`]s the
+//! organization's lease and commits with [`OrgTxn::commit_fenced`], which is
+//! refused once the lease is no longer the live one.
 //!
 //! Design decisions:
 //! * The history is one JSON document per key, in one row, written whole.
@@ -28,14 +38,20 @@
 //!   time credited by a pass and the instant it was credited up to are saved
 //!   together: a crash cannot credit the same interval twice (R65, R68).
 //! * SQLite in WAL mode with `synchronous=FULL`: embedded (no server to run),
-//!   crash-safe, readers never block the writer. Schema changes are embedded
-//!   sqlx migrations applied at open.
-//! * Write transactions begin with `BEGIN IMMEDIATE`, taking SQLite's write
-//!   lock before reading, so that two processes reconciling the same
-//!   organization serialize (the second waits, then reads what the first
-//!   wrote) instead of both crediting the same interval. All writers of one
-//!   database share that lock, so a transaction should span one organization's
-//!   update and save, not network calls.
+//!   crash-safe, readers never block the writer. PostgreSQL when several
+//!   replicas share the work. Schema changes are embedded versioned sqlx
+//!   migrations (one directory per backend) applied at open.
+//! * Writers of one key serialize: SQLite's `BEGIN IMMEDIATE` write lock (all
+//!   keys of the file share it), PostgreSQL's per-key transaction advisory
+//!   lock. Two processes reconciling the same organization therefore never
+//!   both read the old history and both credit the same interval. A
+//!   transaction should span one organization's update and save, not network
+//!   calls.
+//! * Leases (expiry by the database's clock plus a fencing token checked in the
+//!   commit's own transaction) make each organization the work of one replica
+//!   at a time, and make a replica that lost its lease unable to write. A
+//!   SQLite file has one runner, held by an OS file lock that dies with its
+//!   process; leases there are in-process.
 //! * Queries are checked at run time (`sqlx::query`), so building needs no
 //!   database.
 //! * A document that does not read as a history is an error naming its key;
@@ -44,18 +60,24 @@
 
 pub mod error;
 pub mod key;
+pub mod lease;
 pub mod location;
 pub mod memory;
+pub mod postgres;
 pub mod sqlite;
+pub mod transfer;
 
 mod document;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 pub use error::StoreError;
 pub use key::StateKey;
-pub use location::{StoreUrl, default_url, default_url_from};
+pub use lease::Lease;
+pub use location::{PostgresUrl, StoreUrl, default_url, default_url_from};
 pub use memory::{MemoryStore, MemoryTxn};
+pub use postgres::{PostgresStore, PostgresTxn};
 pub use sqlite::{SqliteStore, SqliteTxn};
 pub use srecap_fleet::VersionData;
 
@@ -104,6 +126,7 @@ pub trait HistoryTxn: Send {
 #[derive(Debug, Clone)]
 pub enum Store {
     Sqlite(SqliteStore),
+    Postgres(PostgresStore),
     Memory(MemoryStore),
 }
 
@@ -117,15 +140,99 @@ impl Store {
     pub async fn open_url(url: &StoreUrl) -> Result<Self, StoreError> {
         Ok(match url {
             StoreUrl::Sqlite(path) => Self::Sqlite(SqliteStore::open(path).await?),
+            StoreUrl::Postgres(url) => Self::Postgres(PostgresStore::open(url).await?),
             StoreUrl::Memory => Self::Memory(MemoryStore::new()),
         })
     }
 
-    /// The URL of this store, for logs and messages.
+    /// The URL of this store, for logs and messages (its `Display` hides any
+    /// password).
     pub fn url(&self) -> StoreUrl {
         match self {
             Self::Sqlite(store) => StoreUrl::Sqlite(store.path().to_path_buf()),
+            Self::Postgres(store) => StoreUrl::Postgres(store.url().clone()),
             Self::Memory(_) => StoreUrl::Memory,
+        }
+    }
+
+    /// The latest schema migration applied (`None` for `memory:`, which has
+    /// no schema).
+    pub async fn schema_version(&self) -> Result<Option<i64>, StoreError> {
+        match self {
+            Self::Sqlite(store) => store.schema_version().await,
+            Self::Postgres(store) => store.schema_version().await,
+            Self::Memory(_) => Ok(None),
+        }
+    }
+
+    /// Every stored history, by key.
+    pub async fn export(&self) -> Result<BTreeMap<StateKey, VersionData>, StoreError> {
+        match self {
+            Self::Sqlite(store) => store.export().await,
+            Self::Postgres(store) => store.export().await,
+            Self::Memory(store) => Ok(store.export()),
+        }
+    }
+
+    /// Store `histories`, replacing the histories of those keys and leaving
+    /// other keys alone, in one transaction: on any error nothing is written.
+    pub async fn import(
+        &self,
+        histories: &BTreeMap<StateKey, VersionData>,
+    ) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(store) => store.import(histories).await,
+            Self::Postgres(store) => store.import(histories).await,
+            Self::Memory(store) => store.import(histories).await,
+        }
+    }
+
+    /// Claim the right to run the reconciler on this store. On SQLite this is
+    /// exclusive ([`StoreError::RunnerLocked`] when another process runs on the
+    /// file); PostgreSQL and memory stores share work through leases and accept
+    /// any number of runners. A runner should call it at start, to fail before
+    /// its first pass; [`Store::acquire`] takes it too.
+    pub fn lock_runner(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(store) => store.lock_runner(),
+            Self::Postgres(_) | Self::Memory(_) => Ok(()),
+        }
+    }
+
+    /// Grant organization `key`'s lease to replica `holder` for `ttl`, or
+    /// `None` while another holder's lease is live. A grant after another
+    /// holder's lease expired unreleased is a takeover
+    /// ([`Lease::took_over_from`]). See [`lease`] for the protocol.
+    pub async fn acquire(
+        &self,
+        key: &StateKey,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        match self {
+            Self::Sqlite(store) => store.acquire(key, holder, ttl),
+            Self::Postgres(store) => store.acquire(key, holder, ttl).await,
+            Self::Memory(store) => store.acquire(key, holder, ttl),
+        }
+    }
+
+    /// Extend a live lease by `ttl` from now, keeping its token; `None` once
+    /// it expired, was released or was taken over.
+    pub async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<Option<Lease>, StoreError> {
+        match self {
+            Self::Sqlite(store) => store.renew(lease, ttl),
+            Self::Postgres(store) => store.renew(lease, ttl).await,
+            Self::Memory(store) => store.renew(lease, ttl),
+        }
+    }
+
+    /// Give a lease up, so that another replica may take the organization at
+    /// once; `false` if it was no longer held.
+    pub async fn release(&self, lease: &Lease) -> Result<bool, StoreError> {
+        match self {
+            Self::Sqlite(store) => Ok(store.release(lease)),
+            Self::Postgres(store) => store.release(lease).await,
+            Self::Memory(store) => Ok(store.release(lease)),
         }
     }
 }
@@ -136,6 +243,7 @@ impl HistoryStore for Store {
     async fn begin(&self, key: &StateKey) -> Result<OrgTxn, StoreError> {
         Ok(match self {
             Self::Sqlite(store) => OrgTxn::Sqlite(store.begin(key).await?),
+            Self::Postgres(store) => OrgTxn::Postgres(store.begin(key).await?),
             Self::Memory(store) => OrgTxn::Memory(store.begin(key).await?),
         })
     }
@@ -143,6 +251,7 @@ impl HistoryStore for Store {
     async fn load(&self, key: &StateKey) -> Result<Option<VersionData>, StoreError> {
         match self {
             Self::Sqlite(store) => store.load(key).await,
+            Self::Postgres(store) => store.load(key).await,
             Self::Memory(store) => store.load(key).await,
         }
     }
@@ -153,6 +262,7 @@ impl HistoryStore for Store {
     ) -> Result<BTreeMap<StateKey, VersionData>, StoreError> {
         match self {
             Self::Sqlite(store) => store.load_many(keys).await,
+            Self::Postgres(store) => store.load_many(keys).await,
             Self::Memory(store) => store.load_many(keys).await,
         }
     }
@@ -162,13 +272,28 @@ impl HistoryStore for Store {
 #[derive(Debug)]
 pub enum OrgTxn {
     Sqlite(SqliteTxn),
+    Postgres(PostgresTxn),
     Memory(MemoryTxn),
+}
+
+impl OrgTxn {
+    /// [`HistoryTxn::commit`], fenced by `lease`: refused with
+    /// [`StoreError::Fenced`], writing nothing, unless `lease` is still the
+    /// live lease of this transaction's key when the write commits.
+    pub async fn commit_fenced(self, new: &VersionData, lease: &Lease) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(txn) => txn.commit_fenced(new, lease).await,
+            Self::Postgres(txn) => txn.commit_fenced(new, lease).await,
+            Self::Memory(txn) => txn.commit_fenced(new, lease),
+        }
+    }
 }
 
 impl HistoryTxn for OrgTxn {
     fn key(&self) -> &StateKey {
         match self {
             Self::Sqlite(txn) => txn.key(),
+            Self::Postgres(txn) => txn.key(),
             Self::Memory(txn) => txn.key(),
         }
     }
@@ -176,6 +301,7 @@ impl HistoryTxn for OrgTxn {
     fn history(&self) -> Option<&VersionData> {
         match self {
             Self::Sqlite(txn) => txn.history(),
+            Self::Postgres(txn) => txn.history(),
             Self::Memory(txn) => txn.history(),
         }
     }
@@ -183,6 +309,7 @@ impl HistoryTxn for OrgTxn {
     async fn commit(self, new: &VersionData) -> Result<(), StoreError> {
         match self {
             Self::Sqlite(txn) => txn.commit(new).await,
+            Self::Postgres(txn) => txn.commit(new).await,
             Self::Memory(txn) => txn.commit(new).await,
         }
     }

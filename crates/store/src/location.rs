@@ -1,4 +1,5 @@
-//! [`StoreUrl`]: which store `--state` names, parsed without touching the disk.
+//! [`StoreUrl`]: which store `--state` names, parsed without touching the disk
+//! or the network.
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -14,12 +15,104 @@ use crate::StoreError;
 ///   directories if missing). `sqlite://PATH` is read the same way, because
 ///   that is how sqlx and many tools spell SQLite URLs: `sqlite:///var/x.db` is
 ///   the absolute path `/var/x.db`, `sqlite://x.db` the relative `x.db`.
+/// * `postgres://…` or `postgresql://…` — a PostgreSQL database, in libpq's
+///   URL form (`postgres://user:password@host:5432/db?sslmode=verify-full`),
+///   shared by any number of replicas.
 /// * `memory:` — a store that lives as long as the process (simulations and
 ///   tests; nothing survives a restart).
+///
+/// Displaying a URL never shows a password (`postgres://user:***@host/db`), so
+/// it is safe in logs and error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreUrl {
     Sqlite(PathBuf),
+    Postgres(PostgresUrl),
     Memory,
+}
+
+/// A `postgres://` URL. It keeps the text as given, because that is what
+/// sqlx parses; only [`fmt::Display`] and [`fmt::Debug`] hide the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresUrl {
+    text: String,
+}
+
+impl PostgresUrl {
+    /// The URL as given, password included: for connecting, never for
+    /// printing.
+    pub fn expose(&self) -> &str {
+        &self.text
+    }
+
+    /// The URL with any password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        redact(&self.text)
+    }
+}
+
+impl fmt::Display for PostgresUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl fmt::Debug for PostgresUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("PostgresUrl")
+            .field(&self.redacted())
+            .finish()
+    }
+}
+
+/// `url` with the password of its user info and any `password=` query
+/// parameter replaced by `***`. Works on text that is not a valid URL too, so
+/// that an unparsable URL can be named in an error without leaking.
+pub fn redact(url: &str) -> String {
+    let (before_query, query) = match url.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (url, None),
+    };
+    let mut out = String::with_capacity(url.len());
+    match before_query.split_once("://") {
+        Some((scheme, rest)) => {
+            out.push_str(scheme);
+            out.push_str("://");
+            let authority_end = rest.find(['/', '#']).unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(authority_end);
+            // The last `@` ends the user info: a password may contain an
+            // unencoded `@`, a host never does.
+            match authority.rsplit_once('@') {
+                Some((userinfo, host)) => {
+                    match userinfo.split_once(':') {
+                        Some((user, _password)) => {
+                            out.push_str(user);
+                            out.push_str(":***");
+                        }
+                        None => out.push_str(userinfo),
+                    }
+                    out.push('@');
+                    out.push_str(host);
+                }
+                None => out.push_str(authority),
+            }
+            out.push_str(path);
+        }
+        None => out.push_str(before_query),
+    }
+    if let Some(query) = query {
+        out.push('?');
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((name, _)) if name.eq_ignore_ascii_case("password") => {
+                    format!("{name}=***")
+                }
+                _ => param.to_owned(),
+            })
+            .collect();
+        out.push_str(&params.join("&"));
+    }
+    out
 }
 
 impl StoreUrl {
@@ -27,6 +120,19 @@ impl StoreUrl {
     pub fn parse(url: &str) -> Result<Self, StoreError> {
         if url == "memory:" {
             return Ok(Self::Memory);
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            // Checked here so that a typo fails before anything starts; sqlx
+            // parses it again when connecting.
+            return match sqlx::postgres::PgConnectOptions::from_str(url) {
+                Ok(_) => Ok(Self::Postgres(PostgresUrl {
+                    text: url.to_owned(),
+                })),
+                Err(source) => Err(StoreError::InvalidPostgresUrl {
+                    url: redact(url),
+                    source,
+                }),
+            };
         }
         let Some(rest) = url.strip_prefix("sqlite:") else {
             return Err(StoreError::UnsupportedUrl {
@@ -64,6 +170,7 @@ impl fmt::Display for StoreUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+            Self::Postgres(url) => fmt::Display::fmt(url, f),
             Self::Memory => f.write_str("memory:"),
         }
     }
@@ -134,9 +241,16 @@ mod tests {
         let err = StoreUrl::parse("s3://bucket/state").expect_err("unknown scheme");
         assert_eq!(
             err.to_string(),
-            r#"unsupported state store URL "s3://bucket/state": expected `sqlite:PATH` (a database file) or `memory:` (nothing persisted)"#
+            r#"unsupported state store URL "s3://bucket/state": expected `sqlite:PATH` (a database file), `postgres://USER@HOST/DB` (a PostgreSQL database) or `memory:` (nothing persisted)"#
         );
-        for text in ["", "memory", "memory:x", "SQLITE:x.db", "postgres://db"] {
+        for text in [
+            "",
+            "memory",
+            "memory:x",
+            "SQLITE:x.db",
+            "postgres:db",
+            "mysql://db",
+        ] {
             assert!(
                 matches!(
                     StoreUrl::parse(text),
@@ -154,6 +268,51 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn postgres_urls_parse_and_never_display_a_password() {
+        for (text, shown) in [
+            (
+                "postgres://aus:s3cr%40t@db.example:5432/srecap?sslmode=verify-full",
+                "postgres://aus:***@db.example:5432/srecap?sslmode=verify-full",
+            ),
+            ("postgresql://aus@db/srecap", "postgresql://aus@db/srecap"),
+            (
+                "postgres://db/srecap?user=aus&password=hunter2&sslmode=require",
+                "postgres://db/srecap?user=aus&password=***&sslmode=require",
+            ),
+            (
+                "postgres://aus:p@ss:word@db/srecap",
+                "postgres://aus:***@db/srecap",
+            ),
+        ] {
+            let url = StoreUrl::parse(text).expect(text);
+            let StoreUrl::Postgres(pg) = &url else {
+                panic!("{text} is not a PostgreSQL URL");
+            };
+            assert_eq!(pg.expose(), text);
+            assert_eq!(url.to_string(), shown);
+            let debug = format!("{url:?}");
+            assert!(debug.contains(shown), "{debug}");
+            for secret in ["s3cr", "hunter2", "p@ss"] {
+                assert!(!debug.contains(secret), "{debug}");
+            }
+        }
+    }
+
+    #[test]
+    fn invalid_postgres_urls_are_named_without_their_password() {
+        let err =
+            StoreUrl::parse("postgres://aus:hunter2@db:notaport/srecap").expect_err("bad port");
+        let message = err.to_string();
+        assert!(
+            message.starts_with(
+                r#"invalid PostgreSQL state store URL "postgres://aus:***@db:notaport/srecap""#
+            ),
+            "{message}"
+        );
+        assert!(!format!("{err:?}").contains("hunter2"));
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //!
 //! It behaves like the SQLite backend within one process: committed documents
 //! only, one writing transaction at a time, readers never wait for a writer.
+//! Its leases are kept in process memory too; clones of one store act as
+//! replicas sharing the work.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -9,7 +11,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use srecap_fleet::VersionData;
 use tokio::sync::OwnedMutexGuard;
 
-use crate::{HistoryStore, HistoryTxn, StateKey, StoreError, document};
+use crate::lease::LeaseTable;
+use crate::{HistoryStore, HistoryTxn, Lease, StateKey, StoreError, document};
 
 /// Histories kept in process memory. Clones share the same histories, as two
 /// handles on one database file do.
@@ -27,6 +30,9 @@ struct Shared {
     /// Committed documents. Held only for a lookup or an insert, never across
     /// an `.await`, so readers do not wait for an open transaction.
     committed: Mutex<HashMap<StateKey, VersionData>>,
+    /// Leases. A fenced commit takes this lock before `committed`, so that the
+    /// check and the write happen with no grant in between.
+    leases: LeaseTable,
 }
 
 impl Shared {
@@ -42,6 +48,55 @@ impl Shared {
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Grant `key`'s lease to `holder` (see [`crate::lease`]).
+    pub fn acquire(
+        &self,
+        key: &StateKey,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        self.shared.leases.acquire(key, holder, ttl)
+    }
+
+    /// Extend a live lease; `None` if it was lost.
+    pub fn renew(
+        &self,
+        lease: &Lease,
+        ttl: std::time::Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        self.shared.leases.renew(lease, ttl)
+    }
+
+    /// Give a lease up; `false` if it had already been lost or released.
+    pub fn release(&self, lease: &Lease) -> bool {
+        self.shared.leases.release(lease)
+    }
+
+    /// Every stored history.
+    pub fn export(&self) -> BTreeMap<StateKey, VersionData> {
+        self.shared
+            .committed()
+            .iter()
+            .map(|(key, history)| (key.clone(), history.clone()))
+            .collect()
+    }
+
+    /// Store `histories` (replacing those keys' histories), all or nothing.
+    pub async fn import(
+        &self,
+        histories: &BTreeMap<StateKey, VersionData>,
+    ) -> Result<(), StoreError> {
+        for (key, history) in histories {
+            document::check(key, history)?;
+        }
+        let _writer = self.shared.writer.lock().await;
+        let mut committed = self.shared.committed();
+        for (key, history) in histories {
+            committed.insert(key.clone(), history.clone());
+        }
+        Ok(())
     }
 }
 
@@ -97,6 +152,20 @@ impl HistoryTxn for MemoryTxn {
     async fn commit(self, new: &VersionData) -> Result<(), StoreError> {
         document::check(&self.key, new)?;
         self.shared.committed().insert(self.key, new.clone());
+        Ok(())
+    }
+}
+
+impl MemoryTxn {
+    /// [`HistoryTxn::commit`] if `lease` is still the live lease of this key,
+    /// else [`StoreError::Fenced`] and nothing is written.
+    pub fn commit_fenced(self, new: &VersionData, lease: &Lease) -> Result<(), StoreError> {
+        crate::lease::check_key(&self.key, lease)?;
+        document::check(&self.key, new)?;
+        let leases = self.shared.leases.lock();
+        leases.check(lease)?;
+        self.shared.committed().insert(self.key, new.clone());
+        drop(leases);
         Ok(())
     }
 }

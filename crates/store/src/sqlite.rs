@@ -14,10 +14,20 @@
 //!   processes could both read the old history and the later commit would fail
 //!   (or, without the check, one pass's soak time would be lost); with
 //!   `IMMEDIATE` the second one waits, then reads what the first committed.
+//!
+//! One runner per file: a SQLite store is for a single reconciler process.
+//! [`SqliteStore::lock_runner`] (also taken by the first lease) holds an OS
+//! file lock on `<database>.runner-lock` for the life of the store, so a second
+//! runner is refused with a clear error instead of both crediting soak time and
+//! booking upgrades. The OS drops the lock when the process ends, however it
+//! ends (SIGKILL included), so a dead runner never blocks the next one. Leases
+//! are then kept in process memory: every holder lives in this one process.
+//! Read-only users (`aus explain --live`, `state export`) do not take the lock.
 
 use std::collections::BTreeMap;
+use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
@@ -26,7 +36,8 @@ use sqlx::{Connection, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use srecap_fleet::VersionData;
 use tokio::sync::OwnedMutexGuard;
 
-use crate::{HistoryStore, HistoryTxn, StateKey, StoreError, document};
+use crate::lease::LeaseTable;
+use crate::{HistoryStore, HistoryTxn, Lease, StateKey, StoreError, document};
 
 /// How long a writer waits for another process's write transaction. A pass
 /// holds the lock while it works on one organization; a minute is far longer
@@ -44,7 +55,17 @@ const MAX_CONNECTIONS: u32 = 4;
 /// same file at the same instant can see one such error.
 const OPEN_ATTEMPTS: u32 = 5;
 
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// What every handle cloned from one [`SqliteStore::open`] shares besides the
+/// pool.
+#[derive(Debug, Default)]
+struct Runner {
+    /// The locked runner-lock file, once [`SqliteStore::lock_runner`] took it;
+    /// closing it (dropping the last handle, or the process ending) unlocks.
+    lock: Mutex<Option<File>>,
+    leases: LeaseTable,
+}
 
 /// A soak-history store in one SQLite database file.
 #[derive(Debug, Clone)]
@@ -56,6 +77,7 @@ pub struct SqliteStore {
     /// blocked in `BEGIN IMMEDIATE` on SQLite's lock, leaving none for the
     /// `load` the lock holder needs: a deadlock until the busy timeout.
     writer: Arc<tokio::sync::Mutex<()>>,
+    runner: Arc<Runner>,
 }
 
 impl SqliteStore {
@@ -97,6 +119,7 @@ impl SqliteStore {
             pool,
             path: path.to_path_buf(),
             writer: Arc::default(),
+            runner: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -105,6 +128,120 @@ impl SqliteStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The file whose OS lock marks the runner of this database.
+    pub fn runner_lock_path(&self) -> PathBuf {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(".runner-lock");
+        PathBuf::from(name)
+    }
+
+    /// Become this database's only runner, or fail with
+    /// [`StoreError::RunnerLocked`] if another process (or another open of the
+    /// file in this one) already is. Idempotent for this store and its clones.
+    pub fn lock_runner(&self) -> Result<(), StoreError> {
+        let mut held = self
+            .runner
+            .lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if held.is_some() {
+            return Ok(());
+        }
+        let lock = self.runner_lock_path();
+        let error = |source| StoreError::RunnerLock {
+            path: self.path.clone(),
+            lock: lock.clone(),
+            source,
+        };
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock)
+            .map_err(error)?;
+        match file.try_lock() {
+            Ok(()) => {
+                *held = Some(file);
+                Ok(())
+            }
+            Err(TryLockError::WouldBlock) => Err(StoreError::RunnerLocked {
+                path: self.path.clone(),
+                lock,
+            }),
+            Err(TryLockError::Error(source)) => Err(error(source)),
+        }
+    }
+
+    /// Grant `key`'s lease to `holder` (see [`crate::lease`]); takes the
+    /// runner lock first.
+    pub fn acquire(
+        &self,
+        key: &StateKey,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        self.lock_runner()?;
+        self.runner.leases.acquire(key, holder, ttl)
+    }
+
+    /// Extend a live lease; `None` if it was lost.
+    pub fn renew(&self, lease: &Lease, ttl: Duration) -> Result<Option<Lease>, StoreError> {
+        self.runner.leases.renew(lease, ttl)
+    }
+
+    /// Give a lease up; `false` if it had already been lost or released.
+    pub fn release(&self, lease: &Lease) -> bool {
+        self.runner.leases.release(lease)
+    }
+
+    /// The latest applied schema migration.
+    pub async fn schema_version(&self) -> Result<Option<i64>, StoreError> {
+        sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(self.error("read the schema version".to_owned()))
+    }
+
+    /// Every stored history, from one snapshot.
+    pub async fn export(&self) -> Result<BTreeMap<StateKey, VersionData>, StoreError> {
+        let rows: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT environment, org_id, document FROM soak_history ORDER BY key")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.error("read every soak history".to_owned()))?;
+        let mut histories = BTreeMap::new();
+        for (environment, org_id, text) in rows {
+            let key = StateKey::new(environment, org_id)?;
+            let history = document::decode(&key, &self.location(), &text)?;
+            histories.insert(key, history);
+        }
+        Ok(histories)
+    }
+
+    /// Store `histories` (replacing those keys' histories) in one
+    /// transaction: all of them or, on any error, none.
+    pub async fn import(
+        &self,
+        histories: &BTreeMap<StateKey, VersionData>,
+    ) -> Result<(), StoreError> {
+        let texts = histories
+            .iter()
+            .map(|(key, history)| Ok((key, document::encode(key, history)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let _writer = self.writer.lock().await;
+        let mut txn = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(self.error(format!("begin importing {} soak histories", texts.len())))?;
+        for (key, text) in texts {
+            upsert(self, &mut txn, key, text).await?;
+        }
+        txn.commit()
+            .await
+            .map_err(self.error("commit the import".to_owned()))
     }
 
     /// Apply the embedded migrations inside one `BEGIN IMMEDIATE` transaction.
@@ -266,23 +403,45 @@ impl HistoryTxn for SqliteTxn {
 
     async fn commit(mut self, new: &VersionData) -> Result<(), StoreError> {
         let text = document::encode(&self.key, new)?;
-        let key = &self.key;
-        sqlx::query(
-            "INSERT INTO soak_history (key, environment, org_id, document, updated_at)
-             VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-             ON CONFLICT (key) DO UPDATE
-             SET document = excluded.document, updated_at = excluded.updated_at",
-        )
-        .bind(key.to_string())
-        .bind(key.environment())
-        .bind(key.org_id())
-        .bind(text)
-        .execute(&mut *self.txn)
-        .await
-        .map_err(self.store.error(format!("write the soak history {key}")))?;
+        upsert(&self.store, &mut self.txn, &self.key, text).await?;
         self.txn.commit().await.map_err(
             self.store
                 .error(format!("commit the soak history {}", self.key)),
         )
     }
+}
+
+impl SqliteTxn {
+    /// [`HistoryTxn::commit`] if `lease` is still the live lease of this key,
+    /// else [`StoreError::Fenced`] and nothing is written. Every holder lives
+    /// in this process (one runner per file), so the in-process lease table is
+    /// the whole truth.
+    pub async fn commit_fenced(self, new: &VersionData, lease: &Lease) -> Result<(), StoreError> {
+        crate::lease::check_key(&self.key, lease)?;
+        self.store.runner.leases.lock().check(lease)?;
+        self.commit(new).await
+    }
+}
+
+/// Write `text` as the history at `key` inside `txn`.
+async fn upsert(
+    store: &SqliteStore,
+    conn: &mut SqliteConnection,
+    key: &StateKey,
+    text: String,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO soak_history (key, environment, org_id, document, updated_at)
+         VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+         ON CONFLICT (key) DO UPDATE
+         SET document = excluded.document, updated_at = excluded.updated_at",
+    )
+    .bind(key.to_string())
+    .bind(key.environment())
+    .bind(key.org_id())
+    .bind(text)
+    .execute(conn)
+    .await
+    .map_err(store.error(format!("write the soak history {key}")))?;
+    Ok(())
 }

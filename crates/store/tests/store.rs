@@ -1,10 +1,15 @@
 //! Integration tests of the state store against real SQLite files (in temporary
-//! directories) and the in-memory backend.
+//! directories), a real PostgreSQL server, and the in-memory backend.
 //!
-//! The behavioural tests are written once, generic over [`HistoryStore`], and
-//! run against both backends. Each gets two handles on the same storage: two
-//! independent opens of one SQLite file (as two processes would have), or two
+//! The behavioural tests are written once and run against every backend. Each
+//! gets two handles on the same storage: two independent opens of one SQLite
+//! file or one PostgreSQL database (as two processes would have), or two
 //! clones of one memory store.
+//!
+//! PostgreSQL: the server is named by `SRECAP_TEST_POSTGRES_URL` (scripts/test
+//! starts a throwaway one and sets it); every test creates its own database,
+//! so tests run in parallel. Without the variable the PostgreSQL tests fail,
+//! saying so: they never skip.
 
 #![allow(
     clippy::float_cmp,
@@ -13,16 +18,16 @@
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
-use sqlx::Connection as _;
+use sqlx::{Connection as _, Executor as _};
 use srecap_fleet::{Stats, VersionData, VersionHistory, WorkloadHistory};
-use srecap_store::{HistoryStore, HistoryTxn, StateKey, Store, StoreError, StoreUrl};
+use srecap_store::{HistoryStore, HistoryTxn, Lease, StateKey, Store, StoreError, StoreUrl};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 fn key(environment: &str, org: &str) -> StateKey {
@@ -310,6 +315,243 @@ async fn other_keys_are_untouched<S: HistoryStore>(a: &S, b: &S) {
     );
 }
 
+// ---- leases, export and import, on every backend ----------------------------
+
+const LONG: Duration = Duration::from_mins(1);
+/// Short enough to wait out in a test, long enough that a statement or two
+/// never outlasts it on a loaded machine.
+const SHORT: Duration = Duration::from_secs(2);
+
+async fn acquire(store: &Store, k: &StateKey, holder: &str, ttl: Duration) -> Option<Lease> {
+    store.acquire(k, holder, ttl).await.expect("acquire")
+}
+
+async fn commit_fenced(
+    store: &Store,
+    k: &StateKey,
+    history: &VersionData,
+    lease: &Lease,
+) -> Result<(), StoreError> {
+    store
+        .begin(k)
+        .await
+        .expect("begin")
+        .commit_fenced(history, lease)
+        .await
+}
+
+fn assert_fenced(result: Result<(), StoreError>, reason: &str) {
+    let err = result.expect_err("the stale lease is refused");
+    assert!(matches!(err, StoreError::Fenced { .. }), "{err}");
+    assert!(err.to_string().contains(reason), "{err}");
+}
+
+async fn a_lease_has_one_live_holder(a: &Store, _b: &Store) {
+    let k = key("production", "org-1");
+    let first = acquire(a, &k, "replica-1", LONG).await.expect("granted");
+    assert_eq!(
+        (first.key(), first.holder(), first.ttl()),
+        (&k, "replica-1", LONG)
+    );
+    assert_eq!(first.took_over_from(), None);
+    assert!(
+        acquire(a, &k, "replica-2", LONG).await.is_none(),
+        "a second holder"
+    );
+    // Other organizations and environments are separate leases.
+    assert!(
+        acquire(a, &key("production", "org-2"), "replica-2", LONG)
+            .await
+            .is_some()
+    );
+    assert!(
+        acquire(a, &key("staging", "org-1"), "replica-2", LONG)
+            .await
+            .is_some()
+    );
+    // The holder itself may acquire again (a restarted replica with the same
+    // id): it gets a newer token, which fences the older lease.
+    let again = acquire(a, &k, "replica-1", LONG)
+        .await
+        .expect("same holder");
+    assert!(again.token() > first.token());
+    assert_fenced(
+        commit_fenced(a, &k, &counter(1, vec![]), &first).await,
+        "has been taken over",
+    );
+    commit_fenced(a, &k, &counter(1, vec![]), &again)
+        .await
+        .expect("the live lease commits");
+    assert_eq!(count_of(a.load(&k).await.expect("load").as_ref()).0, 1.0);
+}
+
+async fn an_expired_lease_is_taken_over_and_fenced(a: &Store, _b: &Store) {
+    let k = key("production", "org-1");
+    let old = acquire(a, &k, "replica-1", SHORT).await.expect("granted");
+    commit_fenced(a, &k, &counter(1, vec![]), &old)
+        .await
+        .expect("live lease commits");
+    // The replica pauses past its TTL: replica-2 takes over.
+    tokio::time::sleep(SHORT + Duration::from_millis(300)).await;
+    let new = acquire(a, &k, "replica-2", LONG).await.expect("taken over");
+    assert_eq!(new.took_over_from(), Some("replica-1"));
+    assert!(new.token() > old.token());
+    // The paused replica resumes: it can neither commit, renew nor release.
+    let txn = a.begin(&k).await.expect("begin");
+    assert_eq!(count_of(txn.history()).0, 1.0);
+    assert_fenced(
+        txn.commit_fenced(&counter(2, vec![]), &old).await,
+        "has been taken over",
+    );
+    assert_eq!(a.renew(&old, LONG).await.expect("renew"), None);
+    assert!(!a.release(&old).await.expect("release"));
+    assert_eq!(
+        count_of(a.load(&k).await.expect("load").as_ref()).0,
+        1.0,
+        "nothing written"
+    );
+    commit_fenced(a, &k, &counter(5, vec![]), &new)
+        .await
+        .expect("new holder commits");
+    assert_eq!(count_of(a.load(&k).await.expect("load").as_ref()).0, 5.0);
+}
+
+async fn an_expired_lease_cannot_commit_or_renew(a: &Store, _b: &Store) {
+    let k = key("production", "org-1");
+    let lease = acquire(a, &k, "replica-1", SHORT).await.expect("granted");
+    tokio::time::sleep(SHORT + Duration::from_millis(300)).await;
+    assert!(tokio::time::Instant::now() > lease.valid_until());
+    assert_fenced(
+        commit_fenced(a, &k, &counter(1, vec![]), &lease).await,
+        "has expired",
+    );
+    assert_eq!(a.renew(&lease, LONG).await.expect("renew"), None);
+    assert_eq!(a.load(&k).await.expect("load"), None, "nothing written");
+    // Its own holder acquiring again is not a takeover.
+    let again = acquire(a, &k, "replica-1", LONG)
+        .await
+        .expect("granted again");
+    assert_eq!(again.took_over_from(), None);
+}
+
+async fn renewing_keeps_the_lease_and_its_token(a: &Store, _b: &Store) {
+    let k = key("production", "org-1");
+    let lease = acquire(a, &k, "replica-1", SHORT).await.expect("granted");
+    tokio::time::sleep(SHORT / 4).await;
+    let renewed = a
+        .renew(&lease, LONG)
+        .await
+        .expect("renew")
+        .expect("still live");
+    assert_eq!((renewed.token(), renewed.ttl()), (lease.token(), LONG));
+    assert!(renewed.valid_until() > lease.valid_until());
+    tokio::time::sleep(SHORT * 3 / 4 + Duration::from_millis(500)).await;
+    // Past the first TTL, the renewed lease still excludes others and commits.
+    assert!(acquire(a, &k, "replica-2", LONG).await.is_none());
+    commit_fenced(a, &k, &counter(1, vec![]), &renewed)
+        .await
+        .expect("renewed lease commits");
+}
+
+async fn a_released_lease_is_handed_over_at_once(a: &Store, _b: &Store) {
+    let k = key("production", "org-1");
+    let lease = acquire(a, &k, "replica-1", LONG).await.expect("granted");
+    assert!(a.release(&lease).await.expect("release"));
+    assert!(
+        !a.release(&lease).await.expect("release twice"),
+        "already released"
+    );
+    assert_fenced(
+        commit_fenced(a, &k, &counter(1, vec![]), &lease).await,
+        "has been released",
+    );
+    let next = acquire(a, &k, "replica-2", LONG)
+        .await
+        .expect("handed over");
+    assert_eq!(next.took_over_from(), None, "a release is not a takeover");
+    assert!(next.token() > lease.token());
+}
+
+async fn fenced_commit_refuses_bad_leases_and_ttls(a: &Store, _b: &Store) {
+    let one = key("production", "org-1");
+    let two = key("production", "org-2");
+    let lease = acquire(a, &one, "replica-1", LONG).await.expect("granted");
+    assert_fenced(
+        commit_fenced(a, &two, &counter(1, vec![]), &lease).await,
+        "is the lease of another organization",
+    );
+    for ttl in [Duration::ZERO, Duration::from_hours(25)] {
+        let err = a
+            .acquire(&two, "replica-1", ttl)
+            .await
+            .expect_err("bad TTL");
+        assert!(matches!(err, StoreError::InvalidTtl { .. }), "{err}");
+        assert!(
+            err.to_string().starts_with("invalid lease time to live"),
+            "{err}"
+        );
+    }
+    assert_eq!(a.load(&two).await.expect("load"), None);
+}
+
+async fn export_then_import_restores_histories_all_or_nothing(a: &Store, b: &Store) {
+    let one = key("production", "org-1");
+    let two = key("staging", "org-2");
+    a.begin(&one)
+        .await
+        .expect("begin")
+        .commit(&awkward_history())
+        .await
+        .expect("commit");
+    a.begin(&two)
+        .await
+        .expect("begin")
+        .commit(&counter(3, vec![]))
+        .await
+        .expect("commit");
+    let exported = b.export().await.expect("export");
+    assert_eq!(
+        exported,
+        BTreeMap::from([
+            (one.clone(), awkward_history()),
+            (two.clone(), counter(3, vec![]))
+        ])
+    );
+
+    // Import replaces the listed keys and leaves others alone.
+    let three = key("production", "org-3");
+    let import = BTreeMap::from([
+        (one.clone(), counter(7, vec![])),
+        (three.clone(), awkward_history()),
+    ]);
+    b.import(&import).await.expect("import");
+    assert_eq!(
+        a.export().await.expect("export"),
+        BTreeMap::from([
+            (one.clone(), counter(7, vec![])),
+            (two.clone(), counter(3, vec![])),
+            (three.clone(), awkward_history()),
+        ])
+    );
+
+    // One unstorable history: nothing of the import is written.
+    let mut bad = counter(1, vec![]);
+    bad.versions
+        .get_mut("4.0.0")
+        .and_then(|v| v.workloads.get_mut("w"))
+        .expect("entry")
+        .soak_days = -1.0;
+    let import = BTreeMap::from([
+        (one.clone(), counter(99, vec![])),
+        (key("production", "org-4"), counter(1, vec![])),
+        (key("zzz", "bad"), bad),
+    ]);
+    let err = a.import(&import).await.expect_err("refused");
+    assert!(matches!(err, StoreError::Unstorable { .. }), "{err}");
+    assert_eq!(b.export().await.expect("export").len(), 3);
+    assert_eq!(b.load(&one).await.expect("load"), Some(counter(7, vec![])));
+}
+
 async fn sqlite_pair(dir: &Path) -> (Store, Store) {
     let url = format!("sqlite:{}", dir.join("state.db").display());
     let a = Store::open(&url).await.expect("open first");
@@ -322,8 +564,55 @@ async fn memory_pair() -> (Store, Store) {
     (a.clone(), a)
 }
 
+/// The test server's URL.
+fn postgres_server() -> String {
+    std::env::var("SRECAP_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!(
+            "SRECAP_TEST_POSTGRES_URL is not set: the PostgreSQL store tests need a server. \
+             Run them through scripts/test, which starts a throwaway one, or set it to \
+             postgres://USER:PASSWORD@HOST:PORT/DB for a user that may CREATE DATABASE"
+        )
+    })
+}
+
+/// `server` with its database replaced by `database`.
+fn with_database(server: &str, database: &str) -> String {
+    let (base, query) = match server.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (server, String::new()),
+    };
+    let authority_start = base.find("://").expect("a URL") + 3;
+    let base = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    format!("{base}/{database}{query}")
+}
+
+/// A new, empty database on the test server, for one test.
+async fn postgres_database() -> String {
+    let server = postgres_server();
+    let mut conn = sqlx::PgConnection::connect(&server)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("cannot connect to the test server SRECAP_TEST_POSTGRES_URL: {e}")
+        });
+    let name = format!("t_{:016x}", rand::rng().random::<u64>());
+    conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .expect("create the test database");
+    with_database(&server, &name)
+}
+
+async fn postgres_pair() -> (Store, Store) {
+    let url = postgres_database().await;
+    let a = Store::open(&url).await.expect("open first");
+    let b = Store::open(&url).await.expect("open second");
+    (a, b)
+}
+
 /// One test per backend and behaviour.
-macro_rules! on_both_backends {
+macro_rules! on_every_backend {
     ($($behaviour:ident),* $(,)?) => {
         mod sqlite_backend {
             $(
@@ -331,6 +620,15 @@ macro_rules! on_both_backends {
                 async fn $behaviour() {
                     let dir = tempfile::tempdir().expect("temp dir");
                     let (a, b) = super::sqlite_pair(dir.path()).await;
+                    super::$behaviour(&a, &b).await;
+                }
+            )*
+        }
+        mod postgres_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $behaviour() {
+                    let (a, b) = super::postgres_pair().await;
                     super::$behaviour(&a, &b).await;
                 }
             )*
@@ -347,13 +645,20 @@ macro_rules! on_both_backends {
     };
 }
 
-on_both_backends!(
+on_every_backend!(
     round_trip_is_exact,
     missing_key_reads_as_none,
     dropped_or_failed_transaction_leaves_the_old_history,
     writers_of_one_key_serialize,
     concurrent_increments_are_never_lost,
     other_keys_are_untouched,
+    a_lease_has_one_live_holder,
+    an_expired_lease_is_taken_over_and_fenced,
+    an_expired_lease_cannot_commit_or_renew,
+    renewing_keeps_the_lease_and_its_token,
+    a_released_lease_is_handed_over_at_once,
+    fenced_commit_refuses_bad_leases_and_ttls,
+    export_then_import_restores_histories_all_or_nothing,
 );
 
 // ---- SQLite specifics -------------------------------------------------------
@@ -518,12 +823,221 @@ async fn unopenable_locations_are_clear_errors() {
     assert!(matches!(err, StoreError::UnsupportedUrl { .. }), "{err}");
 }
 
+#[tokio::test]
+async fn a_second_runner_on_one_sqlite_file_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("state.db");
+    let (a, b) = sqlite_pair(dir.path()).await;
+    a.lock_runner().expect("first runner");
+    a.lock_runner().expect("idempotent");
+    let k = key("production", "org-1");
+    let lease = acquire(&a, &k, "replica-1", LONG)
+        .await
+        .expect("the runner's lease");
+    let err = b
+        .acquire(&k, "replica-2", LONG)
+        .await
+        .expect_err("second runner");
+    assert!(matches!(err, StoreError::RunnerLocked { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "state database {} is in use by another srecap runner (it holds the lock on {}.runner-lock); run one runner per SQLite file, or use `--state postgres://...` to share the work between replicas",
+            path.display(),
+            path.display()
+        )
+    );
+    // Readers are not runners: the second handle still reads.
+    assert_eq!(b.load(&k).await.expect("load"), None);
+    commit_fenced(&a, &k, &counter(1, vec![]), &lease)
+        .await
+        .expect("runner commits");
+    // The lock ends with the first runner's store.
+    drop(a);
+    b.lock_runner()
+        .expect("the second runner once the first is gone");
+}
+
+/// Environment variable that turns [`runner_child`] into the runner process
+/// of [`a_killed_runner_does_not_block_the_next`]; its value is the store URL.
+const RUNNER_CHILD_URL: &str = "SRECAP_STORE_RUNNER_CHILD_URL";
+
+/// The child side of the runner-lock test (ignored; a no-op unless
+/// [`RUNNER_CHILD_URL`] is set): take the runner lock, say so, then wait to be
+/// killed (or a minute, should the parent vanish).
+#[tokio::test]
+#[ignore = "child process of a_killed_runner_does_not_block_the_next"]
+async fn runner_child() {
+    let Ok(url) = std::env::var(RUNNER_CHILD_URL) else {
+        return;
+    };
+    let store = Store::open(&url).await.expect("child open");
+    store.lock_runner().expect("child runner lock");
+    writeln!(std::io::stdout(), "locked").expect("report");
+    tokio::time::sleep(Duration::from_mins(1)).await;
+}
+
+#[tokio::test]
+async fn a_killed_runner_does_not_block_the_next() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite:{}", dir.path().join("state.db").display());
+    let mut child = tokio::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["runner_child", "--exact", "--ignored", "--nocapture"])
+        .env(RUNNER_CHILD_URL, &url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn child");
+    let mut out = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    let locked = tokio::time::timeout(Duration::from_mins(1), async {
+        while let Some(line) = out.next_line().await.expect("child output") {
+            if line == "locked" {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .expect("the child locks within a minute");
+    assert!(locked, "the child ended without taking the lock");
+
+    let store = Store::open(&url).await.expect("open");
+    let err = store.lock_runner().expect_err("the child runs");
+    assert!(matches!(err, StoreError::RunnerLocked { .. }), "{err}");
+    // SIGKILL: no destructor runs; the OS drops the lock with the process.
+    child.kill().await.expect("kill child");
+    store.lock_runner().expect("the dead runner's lock is gone");
+}
+
+// ---- PostgreSQL specifics ---------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_organizations_each_to_exactly_one() {
+    const ORGS: usize = 20;
+    let url = postgres_database().await;
+    let mut replicas = Vec::new();
+    for replica in 0..3 {
+        let store = Store::open(&url).await.expect("open");
+        replicas.push(tokio::spawn(async move {
+            let mut granted = Vec::new();
+            for org in 0..ORGS {
+                let k = key("production", &format!("org-{org}"));
+                if let Some(lease) = acquire(&store, &k, &format!("replica-{replica}"), LONG).await
+                {
+                    granted.push(lease);
+                }
+            }
+            granted
+        }));
+    }
+    let mut holders: BTreeMap<StateKey, Vec<String>> = BTreeMap::new();
+    let mut tokens = Vec::new();
+    for replica in replicas {
+        for lease in replica.await.expect("replica task") {
+            tokens.push(lease.token());
+            holders
+                .entry(lease.key().clone())
+                .or_default()
+                .push(lease.holder().to_owned());
+        }
+    }
+    assert_eq!(holders.len(), ORGS, "every organization has a holder");
+    for (k, holders) in &holders {
+        assert_eq!(holders.len(), 1, "{k} is held by {holders:?}");
+    }
+    tokens.sort_unstable();
+    tokens.dedup();
+    assert_eq!(tokens.len(), ORGS, "tokens are unique");
+}
+
+#[tokio::test]
+async fn postgres_migrations_apply_once_and_report_the_version() {
+    let url = postgres_database().await;
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { Store::open(&url).await })
+        })
+        .collect();
+    for open in opens {
+        let store = open
+            .await
+            .expect("task finished")
+            .expect("simultaneous first opens");
+        assert_eq!(store.schema_version().await.expect("version"), Some(2));
+    }
+    let mut conn = sqlx::PgConnection::connect(&url)
+        .await
+        .expect("raw connection");
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&mut conn)
+            .await
+            .expect("migrations table");
+    assert_eq!(applied, vec![1, 2]);
+}
+
+#[tokio::test]
+async fn postgres_errors_name_the_url_and_key_but_never_the_password() {
+    let url = postgres_database().await;
+    let store = Store::open(&url).await.expect("open");
+    let StoreUrl::Postgres(pg) = store.url() else {
+        panic!("not a PostgreSQL store");
+    };
+    let shown = pg.to_string();
+    let password = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+        .map(|(_, password)| password.to_owned())
+        .expect("scripts/test gives the server a password");
+    assert!(
+        shown.contains(":***@") && !shown.contains(&password),
+        "{shown}"
+    );
+
+    let mut conn = sqlx::PgConnection::connect(&url)
+        .await
+        .expect("raw connection");
+    sqlx::query(
+        "INSERT INTO soak_history (key, environment, org_id, document) VALUES ('production/torn', 'production', 'torn', '{\"versions\": {')",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("insert");
+    let err = store
+        .load(&key("production", "torn"))
+        .await
+        .expect_err("corrupt");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "stored soak history production/torn in {shown} is corrupt; fix or delete it (it is not reset automatically)"
+        )
+    );
+
+    let wrong = url.replacen(&format!(":{password}@"), ":not-the-password@", 1);
+    let err = Store::open(&wrong).await.expect_err("wrong password");
+    let chain = format!("{err} {:?}", std::error::Error::source(&err));
+    assert!(matches!(err, StoreError::Connect { .. }), "{chain}");
+    assert!(
+        err.to_string()
+            .starts_with("cannot connect to state database postgres://srecap:***@"),
+        "{chain}"
+    );
+    assert!(
+        !chain.contains("not-the-password") && !chain.contains(&password),
+        "{chain}"
+    );
+}
+
 // ---- crash consistency ------------------------------------------------------
 
 /// Environment variable that turns [`crash_child_writer`] into the writer
 /// process of [`sigkill_never_tears_or_loses_a_history`]; its value is the
-/// database file.
-const CHILD_DB: &str = "SRECAP_STORE_CRASH_CHILD_DB";
+/// store URL.
+const CHILD_URL: &str = "SRECAP_STORE_CRASH_CHILD_URL";
 
 const CRASH_BASE: &str = "2030-01-01T00:00:00Z";
 
@@ -577,16 +1091,15 @@ fn generation_of(history: Option<&VersionData>) -> i64 {
 }
 
 /// The child side of the crash test (an entry point, not a test: ignored, and
-/// a no-op unless [`CHILD_DB`] is set). It increments the stored generation in
+/// a no-op unless [`CHILD_URL`] is set). It increments the stored generation in
 /// a loop, one transaction each, reporting each commit on stdout after it
 /// returned, until killed (or, should the parent vanish, after a minute).
 #[tokio::test]
 #[ignore = "child process of sigkill_never_tears_or_loses_a_history"]
 async fn crash_child_writer() {
-    let Some(path) = std::env::var_os(CHILD_DB) else {
+    let Ok(url) = std::env::var(CHILD_URL) else {
         return;
     };
-    let url = format!("sqlite:{}", PathBuf::from(path).display());
     let store = Store::open(&url).await.expect("child open");
     let k = key("production", "crash-org");
     let deadline = tokio::time::Instant::now() + Duration::from_mins(1);
@@ -601,10 +1114,20 @@ async fn crash_child_writer() {
 
 #[tokio::test]
 async fn sigkill_never_tears_or_loses_a_history() {
-    const KILLS: usize = 25;
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("state.db");
-    let url = format!("sqlite:{}", path.display());
+    sigkill_children(&format!("sqlite:{}", dir.path().join("state.db").display())).await;
+}
+
+#[tokio::test]
+async fn postgres_sigkill_never_tears_or_loses_a_history() {
+    sigkill_children(&postgres_database().await).await;
+}
+
+/// Kill writer processes of the store at `url` at random points, and check
+/// after each kill that the stored history is whole and no reported commit is
+/// lost.
+async fn sigkill_children(url: &str) {
+    const KILLS: usize = 25;
     let k = key("production", "crash-org");
     let exe = std::env::current_exe().expect("test binary");
     let mut rng = StdRng::seed_from_u64(0x05ee_da05);
@@ -612,7 +1135,7 @@ async fn sigkill_never_tears_or_loses_a_history() {
     for kill in 0..KILLS {
         let mut child = tokio::process::Command::new(&exe)
             .args(["crash_child_writer", "--exact", "--ignored", "--nocapture"])
-            .env(CHILD_DB, &path)
+            .env(CHILD_URL, url)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -652,7 +1175,7 @@ async fn sigkill_never_tears_or_loses_a_history() {
             .unwrap_or(stored);
 
         // A fresh open, as the next run of srecap would do.
-        let store = Store::open(&url).await.expect("reopen after kill");
+        let store = Store::open(url).await.expect("reopen after kill");
         let now = generation_of(store.load(&k).await.expect("load after kill").as_ref());
         // A reported commit is never lost; at most the one commit that
         // returned before its report was written is ahead of the reports.
