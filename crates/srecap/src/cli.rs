@@ -110,17 +110,27 @@ pub enum AusCommand {
 pub struct OcmArgs {
     /// OCM API URL or alias (production, stage, integration). Default: the
     /// `ocm login` configuration's URL, else `https://api.openshift.com`.
-    #[arg(long, env = "OCM_URL", value_name = "URL")]
+    #[arg(long, env = "OCM_URL", value_name = "URL", hide_env_values = true)]
     pub ocm_url: Option<String>,
     /// SSO token endpoint. Default: Red Hat SSO (or the `ocm login` configuration's).
     #[arg(long, value_name = "URL")]
     pub token_url: Option<String>,
-    /// Service-account client id (client-credentials grant); env `OCM_CLIENT_ID`.
-    #[arg(long, value_name = "ID")]
+    /// Service-account client id (client-credentials grant).
+    #[arg(long, value_name = "ID", env = "OCM_CLIENT_ID")]
     pub client_id: Option<String>,
-    /// Service-account client secret; env `OCM_CLIENT_SECRET`.
-    #[arg(long, value_name = "SECRET", hide_env_values = true)]
+    /// Service-account client secret. Prefer --client-secret-file or the
+    /// environment: every user of the machine can read a command line (`ps`).
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "OCM_CLIENT_SECRET",
+        hide_env_values = true
+    )]
     pub client_secret: Option<String>,
+    /// File holding the service-account client secret (surrounding whitespace is
+    /// ignored), e.g. a mounted Kubernetes Secret; wins over --client-secret.
+    #[arg(long, value_name = "FILE", env = "OCM_CLIENT_SECRET_FILE")]
+    pub client_secret_file: Option<PathBuf>,
     /// File holding an offline token (refresh-token grant); env `OCM_OFFLINE_TOKEN`
     /// gives the token itself. Without any of these, the `ocm login`
     /// configuration (`$OCM_CONFIG` or `~/.config/ocm/ocm.json`) is used.

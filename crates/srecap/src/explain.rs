@@ -55,7 +55,7 @@ pub struct SourceArgs {
     pub ocm: OcmArgs,
     /// With --live: the reconciler's state store (`sqlite:PATH` or `memory:`).
     /// Default as `aus run`: `sqlite:$XDG_DATA_HOME/srecap/state.db`.
-    #[arg(long, value_name = "URL", env = "SRECAP_STATE")]
+    #[arg(long, value_name = "URL", env = "SRECAP_STATE", hide_env_values = true)]
     pub state: Option<String>,
     /// With --live: OCM environment name, the first part of the state keys.
     #[arg(long, default_value = "production")]

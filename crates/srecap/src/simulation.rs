@@ -163,6 +163,9 @@ pub struct ForecastArgs {
         hide_env_values = true
     )]
     pub client_secret: Option<String>,
+    /// File holding the client secret (with --ocm-url); wins over --client-secret.
+    #[arg(long, value_name = "FILE", requires = "ocm_url")]
+    pub client_secret_file: Option<PathBuf>,
     /// Soak history of the live environment to start from (with --ocm-url),
     /// e.g. the `aus run` store `sqlite:PATH`. Default: none.
     #[arg(long, value_name = "URL", requires = "ocm_url")]
@@ -297,6 +300,7 @@ fn discover(args: &ForecastArgs, url: &str) -> Result<Fleet, Failure> {
         token_url: args.token_url.clone(),
         client_id: args.client_id.clone(),
         client_secret: args.client_secret.clone(),
+        client_secret_file: args.client_secret_file.clone(),
         token_file: None,
         concurrency: args.simulation.concurrency,
     };
