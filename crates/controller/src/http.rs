@@ -138,6 +138,19 @@ impl Ocm for HttpOcm {
         })
     }
 
+    fn create_gate_agreement<'a>(
+        &'a self,
+        cluster_id: &'a str,
+        gate_id: &'a str,
+    ) -> OcmResult<'a, ()> {
+        Box::pin(async move {
+            self.client
+                .create_gate_agreement(cluster_id, gate_id)
+                .await?;
+            Ok(())
+        })
+    }
+
     fn switch_channel<'a>(&'a self, cluster_id: &'a str, channel: &'a str) -> OcmResult<'a, ()> {
         Box::pin(async move {
             self.client

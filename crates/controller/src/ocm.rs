@@ -120,6 +120,13 @@ pub trait Ocm: Send + Sync + fmt::Debug {
     fn create_policy<'a>(&'a self, cluster_id: &'a str, policy: &'a NewPolicy)
     -> OcmResult<'a, ()>;
 
+    /// Agree, for a cluster, to a version gate (R105–R111).
+    fn create_gate_agreement<'a>(
+        &'a self,
+        cluster_id: &'a str,
+        gate_id: &'a str,
+    ) -> OcmResult<'a, ()>;
+
     /// Switch a cluster's channel (R104).
     fn switch_channel<'a>(&'a self, cluster_id: &'a str, channel: &'a str) -> OcmResult<'a, ()>;
 

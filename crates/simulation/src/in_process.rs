@@ -318,6 +318,24 @@ impl Ocm for InProcessOcm {
         Box::pin(async move { done })
     }
 
+    fn create_gate_agreement<'a>(
+        &'a self,
+        cluster_id: &'a str,
+        gate_id: &'a str,
+    ) -> OcmResult<'a, ()> {
+        let done = self
+            .sim
+            .write(|w, _| w.create_agreement(cluster_id, gate_id).map(|_| ()))
+            .map_err(|r| {
+                api_error(
+                    "POST",
+                    format!("{CS}/clusters/{cluster_id}/gate_agreements"),
+                    r,
+                )
+            });
+        Box::pin(async move { done })
+    }
+
     fn switch_channel<'a>(&'a self, cluster_id: &'a str, channel: &'a str) -> OcmResult<'a, ()> {
         let done = self
             .sim
