@@ -14,8 +14,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use srecap_aus::INTEGRATION;
 use srecap_fleet::{
-    Cluster, Fleet, NodePool, Organization, PolicyState, Product, ScheduleType, UpgradePolicy,
-    VersionGate,
+    Cluster, NodePool, Organization, PolicyState, Product, ScheduleType, UpgradePolicy, VersionGate,
 };
 use srecap_ocm::model::{self as wire, LabelType, NewClusterLog, NewUpgradePolicy, Severity};
 use srecap_ocm::{Filter, OcmClient, OcmError};
@@ -57,8 +56,8 @@ impl Ocm for HttpOcm {
         self.client.api_url().to_owned()
     }
 
-    fn discover<'a>(&'a self, environment: &'a str, now: Timestamp) -> OcmResult<'a, Discovered> {
-        Box::pin(async move { Ok(discover(&self.client, environment, now).await?) })
+    fn discover(&self) -> OcmResult<'_, Discovered> {
+        Box::pin(async move { Ok(discover(&self.client).await?) })
     }
 
     fn cluster_details(
@@ -201,11 +200,7 @@ impl Ocm for HttpOcm {
 /// Fleet-wide discovery (R10–R17): label search, subscriptions, clusters,
 /// organization labels, organizations, version gates. Constant in the number of
 /// calls except for paging and `in (...)` chunks of 100 ids.
-async fn discover(
-    client: &OcmClient,
-    environment: &str,
-    now: Timestamp,
-) -> Result<Discovered, OcmError> {
+async fn discover(client: &OcmClient) -> Result<Discovered, OcmError> {
     let sub_labels = client
         .search_labels(&Filter::like("key", AUS_LIKE).and(Filter::eq("type", "Subscription")))
         .await?;
@@ -241,7 +236,7 @@ async fn discover(
     let subs_by_id: HashMap<&str, &wire::Subscription> =
         subscriptions.iter().map(|s| (s.id.as_str(), s)).collect();
 
-    let clusters = if subscriptions.is_empty() {
+    let mut clusters = if subscriptions.is_empty() {
         Vec::new()
     } else {
         client
@@ -256,6 +251,10 @@ async fn discover(
             ))
             .await?
     };
+    // R17: OCM's order is creation time. The listing comes in `id in (...)`
+    // chunks of subscriptions, each in that order; a stable sort restores it
+    // across chunks (records without a timestamp keep their place, last).
+    clusters.sort_by_key(|c| (c.creation_timestamp.is_none(), c.creation_timestamp));
 
     let org_labels = client
         .search_labels(&Filter::like("key", AUS_LIKE).and(Filter::eq("type", "Organization")))
@@ -330,15 +329,9 @@ async fn discover(
         })
         .collect();
     Ok(Discovered {
-        fleet: Fleet {
-            now,
-            environment: environment.to_owned(),
-            organizations,
-            clusters: fleet_clusters,
-            version_gates,
-            releases: Vec::new(),
-            version_data: BTreeMap::new(),
-        },
+        organizations,
+        clusters: fleet_clusters,
+        version_gates,
         broken_orgs,
     })
 }

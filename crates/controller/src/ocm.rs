@@ -25,7 +25,7 @@ use std::fmt;
 use futures::future::BoxFuture;
 use jiff::Timestamp;
 use semver::Version;
-use srecap_fleet::{Fleet, NodePool, UpgradePolicy};
+use srecap_fleet::{Cluster, NodePool, Organization, UpgradePolicy, VersionGate};
 
 use crate::error::PassError;
 use crate::feedback::Notice;
@@ -36,10 +36,14 @@ pub type OcmResult<'a, T> = BoxFuture<'a, Result<T, PassError>>;
 
 /// The fleet-wide view of one environment (R10–R17), before per-cluster reads:
 /// clusters carry their labels but no policies, node pools, agreements or
-/// (unless the listing had them) channels.
-#[derive(Debug, Clone)]
+/// (unless the listing had them) channels. [`crate::snapshot`] makes it a
+/// fleet.
+#[derive(Debug, Clone, Default)]
 pub struct Discovered {
-    pub fleet: Fleet,
+    pub organizations: Vec<Organization>,
+    /// In OCM's order (creation time, R17).
+    pub clusters: Vec<Cluster>,
+    pub version_gates: Vec<VersionGate>,
     /// Organizations whose data could not be used (bad API answers), with why.
     pub broken_orgs: BTreeMap<String, String>,
 }
@@ -87,7 +91,7 @@ pub trait Ocm: Send + Sync + fmt::Debug {
     fn location(&self) -> String;
 
     /// Fleet-wide discovery (R10–R17).
-    fn discover<'a>(&'a self, environment: &'a str, now: Timestamp) -> OcmResult<'a, Discovered>;
+    fn discover(&self) -> OcmResult<'_, Discovered>;
 
     /// Existing policies and node pools of `clusters` (R97), by cluster id.
     fn cluster_details(

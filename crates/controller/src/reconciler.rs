@@ -171,10 +171,11 @@ impl Reconciler {
 
     async fn pass_inner(&self, now: Timestamp) -> Result<PassReport, PassError> {
         let env = self.config.environment.as_str();
-        let discovered = Snapshot::discover(self.ocm.as_ref(), env, now).await?;
+        let mut discovered = Snapshot::discover(self.ocm.as_ref(), env, now).await?;
+        // Each organization's clusters move into its pass (no copy of the fleet).
+        let by_org = discovered.take_clusters_by_org();
         let fleet = &discovered.fleet;
         let network = discovered.network();
-        let by_org = discovered.by_org();
         // Inherited histories as stored at the start of the pass (as `aus plan`).
         let mut source_keys = Vec::new();
         for org in by_org.keys() {
@@ -191,18 +192,22 @@ impl Reconciler {
         // Organizations are isolated, so they are reconciled concurrently; the
         // client's limit bounds the requests in flight, and the store serializes
         // the short history transactions.
-        let selected: Vec<(&str, &Vec<&Cluster>, &srecap_fleet::Organization)> = by_org
-            .iter()
+        let selected: Vec<(String, Vec<Cluster>, &srecap_fleet::Organization)> = by_org
+            .into_iter()
             .filter(|(org_id, _)| self.selects(org_id))
-            .filter_map(|(org_id, clusters)| Some((*org_id, clusters, fleet.organization(org_id)?)))
+            .filter_map(|(org_id, clusters)| {
+                let org = fleet.organization(&org_id)?;
+                Some((org_id, clusters, org))
+            })
             .collect();
         self.metrics
-            .discovered(selected.iter().map(|(id, _, _)| (*id).to_owned()));
+            .discovered(selected.iter().map(|(id, _, _)| id.clone()));
         let mut outcomes: Vec<OrgOutcome> =
             stream::iter(selected.into_iter().map(|(org_id, clusters, org)| {
                 let (network, sources, gauges, discovered) =
                     (&network, &sources, &gauges, &discovered);
                 async move {
+                    let org_id = org_id.as_str();
                     self.metrics.org_reconciled(org_id);
                     let mut execution = Execution::default();
                     let result = if let Some(reason) = discovered.broken_orgs.get(org_id) {
@@ -285,7 +290,7 @@ impl Reconciler {
         &self,
         gates: &[srecap_fleet::VersionGate],
         org: &srecap_fleet::Organization,
-        clusters: &[&Cluster],
+        clusters: Vec<Cluster>,
         sources: Vec<Source<'_>>,
         extra_org_errors: Vec<String>,
         now: Timestamp,
@@ -298,7 +303,7 @@ impl Reconciler {
         let base = OrgInput {
             environment: env,
             org,
-            clusters: clusters.to_vec(),
+            clusters: Vec::new(),
             history: None,
             sources,
             extra_org_errors,
@@ -309,7 +314,10 @@ impl Reconciler {
         // Validation needs labels only: an organization with validation errors is
         // frozen (R6) and needs no per-cluster reads at all.
         let probe = plan_org_with(
-            &base,
+            &OrgInput {
+                clusters: clusters.iter().collect(),
+                ..base.clone()
+            },
             PlanOptions {
                 validate_only: true,
                 ..PlanOptions::default()
@@ -320,7 +328,7 @@ impl Reconciler {
             // there whatever the options); it keeps the stored history.
             let stored = self.store.load(&key).await?;
             let frozen = OrgPlan {
-                version_data: stored.unwrap_or_default(),
+                version_data: stored.map(Arc::unwrap_or_clone).unwrap_or_default(),
                 ..probe
             };
             if !self.config.dry_run {
@@ -333,7 +341,7 @@ impl Reconciler {
 
         // Every cluster is valid (any invalid one is a validation error):
         // read their existing policies and node pools, and health.
-        let mut org_facts = OrgFacts::new(clusters.iter().map(|c| (*c).clone()).collect());
+        let mut org_facts = OrgFacts::new(clusters);
         org_facts.read_policies(ocm, |_| true).await?;
         gauges.upgrades(&org.id, &org_facts.clusters().iter().collect::<Vec<_>>());
         if let Some(provider) = &self.config.health {
@@ -345,7 +353,7 @@ impl Reconciler {
         org_facts.assume_unread(gates);
         let stored = self.store.load(&key).await?;
         let mut plan = loop {
-            let plan = plan_org(&with(&base, org_facts.clusters(), stored.as_ref()));
+            let plan = plan_org(&with(&base, org_facts.clusters(), stored.as_deref()));
             let planned: Vec<&Cluster> = org_facts.clusters().iter().collect();
             let missing = facts::missing(&planned, gates, &plan, org_facts.known());
             if missing.is_empty() {
@@ -360,7 +368,14 @@ impl Reconciler {
         // plan is the transaction's plan.
         if !self.config.dry_run {
             let txn = self.store.begin(&key).await?;
-            if txn.history() != stored.as_ref() {
+            // The in-memory store hands out the very document it holds, so an
+            // unchanged history is usually the same allocation.
+            let unchanged = match (txn.history(), stored.as_deref()) {
+                (Some(a), Some(b)) => std::ptr::eq(a, b) || a == b,
+                (None, None) => true,
+                _ => false,
+            };
+            if !unchanged {
                 plan = plan_org(&with(&base, org_facts.clusters(), txn.history()));
             }
             txn.commit(&plan.version_data).await?;

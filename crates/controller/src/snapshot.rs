@@ -43,9 +43,17 @@ impl Snapshot {
         environment: &str,
         now: Timestamp,
     ) -> Result<Snapshot, PassError> {
-        let discovered = ocm.discover(environment, now).await?;
+        let discovered = ocm.discover().await?;
         Ok(Snapshot {
-            fleet: discovered.fleet,
+            fleet: Fleet {
+                now,
+                environment: environment.to_owned(),
+                organizations: discovered.organizations,
+                clusters: discovered.clusters,
+                version_gates: discovered.version_gates,
+                releases: Vec::new(),
+                version_data: BTreeMap::new(),
+            },
             broken_orgs: discovered.broken_orgs,
         })
     }
@@ -55,6 +63,15 @@ impl Snapshot {
         let mut by_org: BTreeMap<&str, Vec<&Cluster>> = BTreeMap::new();
         for c in &self.fleet.clusters {
             by_org.entry(c.organization.as_str()).or_default().push(c);
+        }
+        by_org
+    }
+
+    /// Move the clusters out, per organization id, in discovery order (R17).
+    pub fn take_clusters_by_org(&mut self) -> BTreeMap<String, Vec<Cluster>> {
+        let mut by_org: BTreeMap<String, Vec<Cluster>> = BTreeMap::new();
+        for c in std::mem::take(&mut self.fleet.clusters) {
+            by_org.entry(c.organization.clone()).or_default().push(c);
         }
         by_org
     }
@@ -144,7 +161,7 @@ impl Snapshot {
                 .load_many(&keys)
                 .await?
                 .into_iter()
-                .map(|(k, v)| (k.org_id().to_owned(), v))
+                .map(|(k, v)| (k.org_id().to_owned(), std::sync::Arc::unwrap_or_clone(v)))
                 .collect();
         }
         Ok(self.fleet)

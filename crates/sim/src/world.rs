@@ -524,6 +524,7 @@ impl World {
                 org
             })
             .collect();
+        let mut upgrades = HashMap::new();
         let clusters = self
             .clusters
             .iter()
@@ -532,7 +533,7 @@ impl World {
                 cluster.labels = labels
                     .remove(&LabelOwner::Subscription(rec.subscription_id.clone()))
                     .unwrap_or_default();
-                cluster.available_upgrades = self.available_upgrades(rec);
+                cluster.available_upgrades = self.available_upgrades_memo(rec, &mut upgrades);
                 let top = if cluster.is_hcp() {
                     PolicyScope::ControlPlane
                 } else {
@@ -631,6 +632,25 @@ impl World {
         } else {
             derive_available_upgrades(&self.releases, &c.version, &c.channel_group, self.now)
         }
+    }
+
+    /// [`World::available_upgrades`] for many clusters: a derived list depends
+    /// only on the cluster's version and channel group, so it is computed once
+    /// per pair (a fleet snapshot asks it of every cluster, every tick).
+    pub fn available_upgrades_memo<'a>(
+        &self,
+        rec: &'a ClusterRecord,
+        memo: &mut HashMap<(&'a Version, &'a str), Vec<Version>>,
+    ) -> Vec<Version> {
+        let c = &rec.cluster;
+        if c.available_upgrades_explicit {
+            return c.available_upgrades.clone();
+        }
+        memo.entry((&c.version, c.channel_group.as_str()))
+            .or_insert_with(|| {
+                derive_available_upgrades(&self.releases, &c.version, &c.channel_group, self.now)
+            })
+            .clone()
     }
 
     /// Versions a node pool may move to: newer than the pool, not newer than the

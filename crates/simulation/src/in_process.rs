@@ -26,7 +26,7 @@ use srecap_controller::health::HealthProvider;
 use srecap_controller::ocm::{
     ClusterDetails, ClusterRef, Discovered, NewPolicy, Ocm, OcmResult, PolicyTarget,
 };
-use srecap_fleet::{Cluster, Fleet, NodePool, Organization, Product, VersionGate};
+use srecap_fleet::{Cluster, NodePool, Organization, Product, VersionGate};
 use srecap_ocm::OcmError;
 use srecap_ocm::model::ApiErrorBody;
 use srecap_sim::world::{LabelOwner, PolicyScope};
@@ -73,7 +73,7 @@ fn api_error(method: &str, path: String, rejection: Rejection) -> PassError {
 const CS: &str = "/api/clusters_mgmt/v1";
 
 /// Discovery over the world's records, as the HTTP discovery finds them.
-fn discover(w: &World, environment: &str, now: Timestamp) -> Discovered {
+fn discover(w: &World) -> Discovered {
     let mut labels_by_sub: HashMap<&str, BTreeMap<String, String>> = HashMap::new();
     let mut labels_by_org: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for l in &w.labels {
@@ -109,6 +109,7 @@ fn discover(w: &World, environment: &str, now: Timestamp) -> Discovered {
         .collect();
     // R17: OCM's order, by creation time.
     records.sort_by_key(|rec| rec.created_at);
+    let mut upgrades = HashMap::new();
     let clusters = records
         .into_iter()
         .map(|rec| {
@@ -121,7 +122,7 @@ fn discover(w: &World, environment: &str, now: Timestamp) -> Discovered {
                 version: c.version.clone(),
                 channel_group: c.channel_group.clone(),
                 channel: c.channel.clone(),
-                available_upgrades: w.available_upgrades(rec),
+                available_upgrades: w.available_upgrades_memo(rec, &mut upgrades),
                 available_upgrades_explicit: true,
                 // Cluster lists do not carry them (a single GET does).
                 available_channels: Vec::new(),
@@ -157,15 +158,9 @@ fn discover(w: &World, environment: &str, now: Timestamp) -> Discovered {
         .collect();
     let version_gates: Vec<VersionGate> = w.version_gates.clone();
     Discovered {
-        fleet: Fleet {
-            now,
-            environment: environment.to_owned(),
-            organizations,
-            clusters,
-            version_gates,
-            releases: Vec::new(),
-            version_data: BTreeMap::new(),
-        },
+        organizations,
+        clusters,
+        version_gates,
         broken_orgs: BTreeMap::new(),
     }
 }
@@ -213,8 +208,8 @@ impl Ocm for InProcessOcm {
         "in-process simulator".to_owned()
     }
 
-    fn discover<'a>(&'a self, environment: &'a str, now: Timestamp) -> OcmResult<'a, Discovered> {
-        let found = self.sim.read(|w| discover(w, environment, now));
+    fn discover(&self) -> OcmResult<'_, Discovered> {
+        let found = self.sim.read(discover);
         Box::pin(async move { Ok(found) })
     }
 

@@ -17,8 +17,9 @@ use srecap_aus::Action;
 use srecap_aus::planner::Faults;
 use srecap_controller::health::HealthProvider;
 use srecap_controller::{Config, HttpOcm, Metrics, Ocm, PassReport, Reconciler};
-use srecap_fleet::{Cluster, Fleet, PolicyState};
+use srecap_fleet::{Cluster, Fleet, PolicyState, UpgradePolicy};
 use srecap_ocm::{ClientConfig, ConnectionOptions, Credentials, OcmClient};
+use srecap_sim::world::PolicyScope;
 use srecap_sim::{PolicyEvent, SimConfig, Simulator};
 use srecap_store::{HistoryStore as _, HistoryTxn as _, StateKey, Store};
 
@@ -183,6 +184,7 @@ pub async fn simulate(
     );
 
     let mut seen = sim.fleet();
+    let mut known = policy_ids_of(&sim);
     let mut auditor = Auditor::new(&seen);
     let mut recorder = Recorder::new(&seen);
     let mut chaos = Chaos::new(options.disturbances, options.upgrade_duration, options.seed);
@@ -208,18 +210,35 @@ pub async fn simulate(
                 }
             }
         }
-        let after = sim.fleet();
-        let created = created(&seen, &after, report.as_ref());
+        // What the pass created, as the simulator stores it: the policies it
+        // holds now that it did not hold before the pass.
+        let fresh = sim.read(|w| {
+            w.policies
+                .iter()
+                .filter(|p| !known.contains(&p.policy.id))
+                .map(|p| {
+                    let pool = match &p.scope {
+                        PolicyScope::NodePool(np) => Some(np.clone()),
+                        PolicyScope::Classic | PolicyScope::ControlPlane => None,
+                    };
+                    (p.cluster_id.clone(), pool, p.policy.clone())
+                })
+                .collect::<Vec<_>>()
+        });
+        let created = created(&seen, fresh, report.as_ref());
         let audit: Vec<Created> = created.iter().map(|c| c.audit.clone()).collect();
         violations.extend(auditor.pass(now, &seen, &audit));
         for c in &created {
             recorder.created(now, &seen, c);
             chaos.policy_created(&sim, &c.audit.cluster_id);
         }
-        chaos.tick(&sim, &after, now, options.tick);
+        // A pass changes policies and channels, never which clusters exist or
+        // their health: the snapshot taken before it serves the disturbances.
+        chaos.tick(&sim, &seen, now, options.tick);
         sim.advance(options.tick)?;
         recorder.events(sim.take_policy_events());
         seen = sim.fleet();
+        known = policy_ids_of(&sim);
         progress(done, total);
     }
     if let Some(running) = running {
@@ -266,10 +285,24 @@ struct New {
     node_pool: Option<String>,
 }
 
-/// The policies in `after` that were not in `before`, in each organization's
-/// decision order (the pass applies them concurrently, so ids do not tell).
-fn created(before: &Fleet, after: &Fleet, report: Option<&PassReport>) -> Vec<New> {
-    let known: HashSet<&str> = before.clusters.iter().flat_map(policy_ids).collect();
+/// Ids of the policies the simulator holds.
+fn policy_ids_of(sim: &Simulator) -> HashSet<String> {
+    sim.read(|w| w.policies.iter().map(|p| p.policy.id.clone()).collect())
+}
+
+/// The policies `fresh` (cluster id, node pool, policy) that a pass created,
+/// in each organization's decision order (the pass applies them concurrently,
+/// so ids do not tell); `before` is the fleet the pass saw.
+fn created(
+    before: &Fleet,
+    fresh: Vec<(String, Option<String>, UpgradePolicy)>,
+    report: Option<&PassReport>,
+) -> Vec<New> {
+    let hcp: HashMap<&str, bool> = before
+        .clusters
+        .iter()
+        .map(|c| (c.id.as_str(), c.is_hcp()))
+        .collect();
     let mut order: HashMap<(String, UpgradeKind), (String, usize)> = HashMap::new();
     if let Some(report) = report {
         for o in &report.orgs {
@@ -286,40 +319,25 @@ fn created(before: &Fleet, after: &Fleet, report: Option<&PassReport>) -> Vec<Ne
         }
     }
     let mut out = Vec::new();
-    for c in &after.clusters {
-        let top = if c.is_hcp() {
-            UpgradeKind::ControlPlane
-        } else {
-            UpgradeKind::Cluster
+    for (cluster_id, node_pool, p) in fresh {
+        let Some(version) = p.version.clone() else {
+            continue;
         };
-        let pools = c.node_pools.iter().flat_map(|np| {
-            np.upgrade_policies
-                .iter()
-                .map(move |p| (p, Some(np.id.clone())))
+        let kind = match (&node_pool, hcp.get(cluster_id.as_str())) {
+            (Some(_), _) => UpgradeKind::NodePool,
+            (None, Some(true)) => UpgradeKind::ControlPlane,
+            (None, _) => UpgradeKind::Cluster,
+        };
+        out.push(New {
+            audit: Created {
+                cluster_id,
+                kind,
+                version,
+                next_run: p.next_run,
+            },
+            policy_id: p.id,
+            node_pool,
         });
-        for (p, node_pool) in c.upgrade_policies.iter().map(|p| (p, None)).chain(pools) {
-            if known.contains(p.id.as_str()) {
-                continue;
-            }
-            let Some(version) = p.version.clone() else {
-                continue;
-            };
-            let kind = if node_pool.is_some() {
-                UpgradeKind::NodePool
-            } else {
-                top
-            };
-            out.push(New {
-                audit: Created {
-                    cluster_id: c.id.clone(),
-                    kind,
-                    version,
-                    next_run: p.next_run,
-                },
-                policy_id: p.id.clone(),
-                node_pool,
-            });
-        }
     }
     let position = |n: &New| {
         order
@@ -329,14 +347,6 @@ fn created(before: &Fleet, after: &Fleet, report: Option<&PassReport>) -> Vec<Ne
     };
     out.sort_by_cached_key(|n| (position(n), n.audit.cluster_id.clone()));
     out
-}
-
-fn policy_ids(c: &Cluster) -> impl Iterator<Item = &str> {
-    c.upgrade_policies.iter().map(|p| p.id.as_str()).chain(
-        c.node_pools
-            .iter()
-            .flat_map(|np| np.upgrade_policies.iter().map(|p| p.id.as_str())),
-    )
 }
 
 /// Builds the timeline as the simulation goes.

@@ -103,7 +103,8 @@ impl Env {
                     store
                         .load(&StateKey::new("production", org).unwrap())
                         .await
-                        .unwrap(),
+                        .unwrap()
+                        .map(std::sync::Arc::unwrap_or_clone),
                 ));
             }
             out

@@ -70,6 +70,7 @@ pub mod transfer;
 mod document;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::StoreError;
@@ -94,18 +95,20 @@ pub trait HistoryStore: Send + Sync {
     fn begin(&self, key: &StateKey) -> impl Future<Output = Result<Self::Txn, StoreError>> + Send;
 
     /// The committed history at `key`, outside any transaction (inherited
-    /// sources, dry runs).
+    /// sources, dry runs). Shared, not copied: the in-memory backend hands out
+    /// the document it holds, so a pass costs no copy of a history that grows
+    /// all year.
     fn load(
         &self,
         key: &StateKey,
-    ) -> impl Future<Output = Result<Option<VersionData>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<Arc<VersionData>>, StoreError>> + Send;
 
     /// The committed histories at `keys`, from one consistent snapshot; keys
     /// with no history are absent from the map.
     fn load_many(
         &self,
         keys: &[StateKey],
-    ) -> impl Future<Output = Result<BTreeMap<StateKey, VersionData>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<BTreeMap<StateKey, Arc<VersionData>>, StoreError>> + Send;
 }
 
 /// One organization's open write transaction. Dropping it without
@@ -248,7 +251,7 @@ impl HistoryStore for Store {
         })
     }
 
-    async fn load(&self, key: &StateKey) -> Result<Option<VersionData>, StoreError> {
+    async fn load(&self, key: &StateKey) -> Result<Option<Arc<VersionData>>, StoreError> {
         match self {
             Self::Sqlite(store) => store.load(key).await,
             Self::Postgres(store) => store.load(key).await,
@@ -259,7 +262,7 @@ impl HistoryStore for Store {
     async fn load_many(
         &self,
         keys: &[StateKey],
-    ) -> Result<BTreeMap<StateKey, VersionData>, StoreError> {
+    ) -> Result<BTreeMap<StateKey, Arc<VersionData>>, StoreError> {
         match self {
             Self::Sqlite(store) => store.load_many(keys).await,
             Self::Postgres(store) => store.load_many(keys).await,

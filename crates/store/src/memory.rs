@@ -29,14 +29,16 @@ struct Shared {
     writer: Arc<tokio::sync::Mutex<()>>,
     /// Committed documents. Held only for a lookup or an insert, never across
     /// an `.await`, so readers do not wait for an open transaction.
-    committed: Mutex<HashMap<StateKey, VersionData>>,
+    /// Shared with readers and transactions rather than copied: a simulated
+    /// year reads every organization's growing history several times a pass.
+    committed: Mutex<HashMap<StateKey, Arc<VersionData>>>,
     /// Leases. A fenced commit takes this lock before `committed`, so that the
     /// check and the write happen with no grant in between.
     leases: LeaseTable,
 }
 
 impl Shared {
-    fn committed(&self) -> MutexGuard<'_, HashMap<StateKey, VersionData>> {
+    fn committed(&self) -> MutexGuard<'_, HashMap<StateKey, Arc<VersionData>>> {
         // A panic elsewhere while holding the lock cannot leave a half-written
         // map: every critical section is a single get or insert.
         self.committed
@@ -79,7 +81,7 @@ impl MemoryStore {
         self.shared
             .committed()
             .iter()
-            .map(|(key, history)| (key.clone(), history.clone()))
+            .map(|(key, history)| (key.clone(), VersionData::clone(history)))
             .collect()
     }
 
@@ -94,7 +96,7 @@ impl MemoryStore {
         let _writer = self.shared.writer.lock().await;
         let mut committed = self.shared.committed();
         for (key, history) in histories {
-            committed.insert(key.clone(), history.clone());
+            committed.insert(key.clone(), Arc::new(history.clone()));
         }
         Ok(())
     }
@@ -114,14 +116,14 @@ impl HistoryStore for MemoryStore {
         })
     }
 
-    async fn load(&self, key: &StateKey) -> Result<Option<VersionData>, StoreError> {
+    async fn load(&self, key: &StateKey) -> Result<Option<Arc<VersionData>>, StoreError> {
         Ok(self.shared.committed().get(key).cloned())
     }
 
     async fn load_many(
         &self,
         keys: &[StateKey],
-    ) -> Result<BTreeMap<StateKey, VersionData>, StoreError> {
+    ) -> Result<BTreeMap<StateKey, Arc<VersionData>>, StoreError> {
         // One lock for all keys: the answer is one consistent snapshot.
         let committed = self.shared.committed();
         Ok(keys
@@ -137,7 +139,7 @@ pub struct MemoryTxn {
     shared: Arc<Shared>,
     _writer: OwnedMutexGuard<()>,
     key: StateKey,
-    history: Option<VersionData>,
+    history: Option<Arc<VersionData>>,
 }
 
 impl HistoryTxn for MemoryTxn {
@@ -146,12 +148,14 @@ impl HistoryTxn for MemoryTxn {
     }
 
     fn history(&self) -> Option<&VersionData> {
-        self.history.as_ref()
+        self.history.as_deref()
     }
 
     async fn commit(self, new: &VersionData) -> Result<(), StoreError> {
         document::check(&self.key, new)?;
-        self.shared.committed().insert(self.key, new.clone());
+        self.shared
+            .committed()
+            .insert(self.key, Arc::new(new.clone()));
         Ok(())
     }
 }
@@ -164,7 +168,9 @@ impl MemoryTxn {
         document::check(&self.key, new)?;
         let leases = self.shared.leases.lock();
         leases.check(lease)?;
-        self.shared.committed().insert(self.key, new.clone());
+        self.shared
+            .committed()
+            .insert(self.key, Arc::new(new.clone()));
         drop(leases);
         Ok(())
     }

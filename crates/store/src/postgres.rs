@@ -26,6 +26,7 @@
 
 use std::collections::BTreeMap;
 use std::str::FromStr as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
@@ -354,19 +355,19 @@ impl HistoryStore for PostgresStore {
         })
     }
 
-    async fn load(&self, key: &StateKey) -> Result<Option<VersionData>, StoreError> {
+    async fn load(&self, key: &StateKey) -> Result<Option<Arc<VersionData>>, StoreError> {
         let mut conn = self
             .pool
             .acquire()
             .await
             .map_err(self.error(format!("connect to read {key}")))?;
-        select(self, &mut conn, key).await
+        Ok(select(self, &mut conn, key).await?.map(Arc::new))
     }
 
     async fn load_many(
         &self,
         keys: &[StateKey],
-    ) -> Result<BTreeMap<StateKey, VersionData>, StoreError> {
+    ) -> Result<BTreeMap<StateKey, Arc<VersionData>>, StoreError> {
         // One statement, so all documents come from the same snapshot.
         let texts: Vec<String> = keys.iter().map(ToString::to_string).collect();
         let rows: Vec<(String, String)> =
@@ -379,7 +380,10 @@ impl HistoryStore for PostgresStore {
         let mut found = BTreeMap::new();
         for (text_key, text) in rows {
             if let Some(&key) = by_text.get(&text_key) {
-                found.insert(key.clone(), document::decode(key, &self.location(), &text)?);
+                found.insert(
+                    key.clone(),
+                    Arc::new(document::decode(key, &self.location(), &text)?),
+                );
             }
         }
         Ok(found)

@@ -347,19 +347,19 @@ impl HistoryStore for SqliteStore {
         })
     }
 
-    async fn load(&self, key: &StateKey) -> Result<Option<VersionData>, StoreError> {
+    async fn load(&self, key: &StateKey) -> Result<Option<Arc<VersionData>>, StoreError> {
         let mut conn = self
             .pool
             .acquire()
             .await
             .map_err(self.error(format!("connect to read {key}")))?;
-        select(self, &mut conn, key).await
+        Ok(select(self, &mut conn, key).await?.map(Arc::new))
     }
 
     async fn load_many(
         &self,
         keys: &[StateKey],
-    ) -> Result<BTreeMap<StateKey, VersionData>, StoreError> {
+    ) -> Result<BTreeMap<StateKey, Arc<VersionData>>, StoreError> {
         // One read transaction, so all documents come from the same snapshot.
         let mut txn = self
             .pool
@@ -369,7 +369,7 @@ impl HistoryStore for SqliteStore {
         let mut found = BTreeMap::new();
         for key in keys {
             if let Some(history) = select(self, &mut txn, key).await? {
-                found.insert(key.clone(), history);
+                found.insert(key.clone(), Arc::new(history));
             }
         }
         // Read-only: ending it either way releases the snapshot.

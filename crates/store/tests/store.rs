@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
@@ -127,7 +128,7 @@ async fn round_trip_is_exact<S: HistoryStore>(a: &S, b: &S) {
         .await
         .expect("commit");
 
-    assert_eq!(b.load(&k).await.expect("load"), Some(doc.clone()));
+    assert_eq!(b.load(&k).await.expect("load"), Some(Arc::new(doc.clone())));
     let txn = b.begin(&k).await.expect("begin");
     assert_eq!(txn.key(), &k);
     assert_eq!(txn.history(), Some(&doc));
@@ -136,7 +137,7 @@ async fn round_trip_is_exact<S: HistoryStore>(a: &S, b: &S) {
         .load_many(std::slice::from_ref(&k))
         .await
         .expect("load_many");
-    assert_eq!(many, BTreeMap::from([(k, doc)]));
+    assert_eq!(many, BTreeMap::from([(k, Arc::new(doc))]));
 }
 
 async fn missing_key_reads_as_none<S: HistoryStore>(a: &S, b: &S) {
@@ -178,7 +179,7 @@ async fn dropped_or_failed_transaction_leaves_the_old_history<S: HistoryStore>(a
     let txn = a.begin(&k).await.expect("begin");
     assert_eq!(txn.history(), Some(&old));
     drop(txn);
-    assert_eq!(b.load(&k).await.expect("load"), Some(old.clone()));
+    assert_eq!(b.load(&k).await.expect("load"), Some(Arc::new(old.clone())));
 
     // A commit that is refused writes nothing and releases the lock.
     let mut bad = old.clone();
@@ -241,7 +242,7 @@ async fn writers_of_one_key_serialize<S: HistoryStore>(a: &S, b: &S) {
         .await
         .expect("commit second");
     assert_eq!(
-        count_of(a.load(&k).await.expect("load").as_ref()),
+        count_of(a.load(&k).await.expect("load").as_deref()),
         (2.0, vec!["a".to_owned(), "b".to_owned()])
     );
 }
@@ -276,7 +277,7 @@ where
     for task in tasks {
         task.await.expect("task finished");
     }
-    let (count, mut names) = count_of(a.load(&k).await.expect("load").as_ref());
+    let (count, mut names) = count_of(a.load(&k).await.expect("load").as_deref());
     let total = 2 * TASKS_PER_HANDLE * INCREMENTS;
     assert_eq!(count, total as f64);
     names.sort();
@@ -311,7 +312,10 @@ async fn other_keys_are_untouched<S: HistoryStore>(a: &S, b: &S) {
         .expect("load_many");
     assert_eq!(
         many,
-        BTreeMap::from([(one, counter(2, vec![])), (two, awkward_history())])
+        BTreeMap::from([
+            (one, Arc::new(counter(2, vec![]))),
+            (two, Arc::new(awkward_history()))
+        ])
     );
 }
 
@@ -382,7 +386,7 @@ async fn a_lease_has_one_live_holder(a: &Store, _b: &Store) {
     commit_fenced(a, &k, &counter(1, vec![]), &again)
         .await
         .expect("the live lease commits");
-    assert_eq!(count_of(a.load(&k).await.expect("load").as_ref()).0, 1.0);
+    assert_eq!(count_of(a.load(&k).await.expect("load").as_deref()).0, 1.0);
 }
 
 async fn an_expired_lease_is_taken_over_and_fenced(a: &Store, _b: &Store) {
@@ -406,14 +410,14 @@ async fn an_expired_lease_is_taken_over_and_fenced(a: &Store, _b: &Store) {
     assert_eq!(a.renew(&old, LONG).await.expect("renew"), None);
     assert!(!a.release(&old).await.expect("release"));
     assert_eq!(
-        count_of(a.load(&k).await.expect("load").as_ref()).0,
+        count_of(a.load(&k).await.expect("load").as_deref()).0,
         1.0,
         "nothing written"
     );
     commit_fenced(a, &k, &counter(5, vec![]), &new)
         .await
         .expect("new holder commits");
-    assert_eq!(count_of(a.load(&k).await.expect("load").as_ref()).0, 5.0);
+    assert_eq!(count_of(a.load(&k).await.expect("load").as_deref()).0, 5.0);
 }
 
 async fn an_expired_lease_cannot_commit_or_renew(a: &Store, _b: &Store) {
@@ -549,7 +553,10 @@ async fn export_then_import_restores_histories_all_or_nothing(a: &Store, b: &Sto
     let err = a.import(&import).await.expect_err("refused");
     assert!(matches!(err, StoreError::Unstorable { .. }), "{err}");
     assert_eq!(b.export().await.expect("export").len(), 3);
-    assert_eq!(b.load(&one).await.expect("load"), Some(counter(7, vec![])));
+    assert_eq!(
+        b.load(&one).await.expect("load"),
+        Some(Arc::new(counter(7, vec![])))
+    );
 }
 
 async fn sqlite_pair(dir: &Path) -> (Store, Store) {
@@ -705,7 +712,10 @@ async fn reopening_applies_migrations_once_and_keeps_histories() {
     }
     for _ in 0..2 {
         let store = Store::open(&url).await.expect("reopen");
-        assert_eq!(store.load(&k).await.expect("load"), Some(awkward_history()));
+        assert_eq!(
+            store.load(&k).await.expect("load"),
+            Some(Arc::new(awkward_history()))
+        );
     }
     let mut conn = raw_connection(&path).await;
     let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations")
@@ -1176,7 +1186,7 @@ async fn sigkill_children(url: &str) {
 
         // A fresh open, as the next run of srecap would do.
         let store = Store::open(url).await.expect("reopen after kill");
-        let now = generation_of(store.load(&k).await.expect("load after kill").as_ref());
+        let now = generation_of(store.load(&k).await.expect("load after kill").as_deref());
         // A reported commit is never lost; at most the one commit that
         // returned before its report was written is ahead of the reports.
         assert!(
