@@ -45,12 +45,19 @@ fn unix_now() -> f64 {
     ms / 1000.0
 }
 
+/// The last published pass's gauges: as recorded, or rendered by a scrape.
+#[derive(Debug)]
+enum PassRegistry {
+    Recorded(PassGauges),
+    Rendered(Registry),
+}
+
 /// Every metric srecap exports.
 #[derive(Debug)]
 pub struct Metrics {
     environment: String,
     lasting: Registry,
-    pass: RwLock<Registry>,
+    pass: RwLock<PassRegistry>,
     /// Held for writing while an organization's SLI pair changes, for reading
     /// while encoding.
     consistency: RwLock<()>,
@@ -88,7 +95,7 @@ impl Metrics {
         let m = Metrics {
             environment: environment.to_owned(),
             lasting: Registry::default(),
-            pass: RwLock::new(Registry::default()),
+            pass: RwLock::new(PassRegistry::Rendered(Registry::default())),
             consistency: RwLock::new(()),
             reconciled: Family::default(),
             reconcile_errors: Family::default(),
@@ -364,10 +371,11 @@ impl Metrics {
             .inc();
     }
 
-    /// Swap in the gauges of a finished pass.
+    /// Swap in the gauges of a finished pass; they are rendered at the next
+    /// scrape.
     pub fn publish(&self, gauges: PassGauges) {
         let mut guard = self.pass.write().unwrap_or_else(PoisonError::into_inner);
-        *guard = gauges.into_registry();
+        *guard = PassRegistry::Recorded(gauges);
     }
 
     /// The OpenMetrics text exposition.
@@ -377,10 +385,22 @@ impl Metrics {
             .consistency
             .read()
             .unwrap_or_else(PoisonError::into_inner);
+        {
+            // Render the last published pass once; later scrapes reuse it.
+            let mut pass = self.pass.write().unwrap_or_else(PoisonError::into_inner);
+            let current =
+                std::mem::replace(&mut *pass, PassRegistry::Rendered(Registry::default()));
+            *pass = match current {
+                PassRegistry::Recorded(gauges) => PassRegistry::Rendered(gauges.render()),
+                rendered @ PassRegistry::Rendered(_) => rendered,
+            };
+        }
         let pass = self.pass.read().unwrap_or_else(PoisonError::into_inner);
         // Writing to a String cannot fail.
         let _ = encode_registry(&mut out, &self.lasting);
-        let _ = encode_registry(&mut out, &pass);
+        if let PassRegistry::Rendered(registry) = &*pass {
+            let _ = encode_registry(&mut out, registry);
+        }
         let _ = encode_eof(&mut out);
         out
     }
@@ -453,9 +473,42 @@ impl RequestObserver for Metrics {
     }
 }
 
-/// The gauges of one pass, collected while it runs.
+/// The gauges of one pass, recorded while it runs and rendered when scraped.
+///
+/// A pass records facts (the organizations' plans, shared rather than copied,
+/// and the upgrade states it read); the series are built from them only when
+/// `/metrics` is read, once per published pass. Building thousands of labelled
+/// series per pass cost a fifth of a pass, which a controller scraped once a
+/// minute, or a simulation never scraped, does not need to pay every pass.
 #[derive(Debug)]
 pub struct PassGauges {
+    environment: String,
+    facts: Mutex<PassFacts>,
+}
+
+/// What a pass recorded for its gauges.
+#[derive(Debug, Default)]
+struct PassFacts {
+    plans: Vec<(String, Arc<OrgPlan>)>,
+    /// Per organization, the clusters whose policies were read: external id,
+    /// the most advanced pending state, and started upgrades (version, unix
+    /// seconds).
+    upgrades: Vec<(String, Vec<UpgradeRow>)>,
+    /// Organization, cluster uuid, from, to.
+    switches: Vec<[String; 4]>,
+    succeeded_at: Option<f64>,
+}
+
+#[derive(Debug)]
+struct UpgradeRow {
+    external_id: String,
+    state: &'static str,
+    started: Vec<(String, f64)>,
+}
+
+/// The rendered series of a pass.
+#[derive(Debug)]
+struct PassSeries {
     environment: String,
     info: Family<Labels, GaugeF>,
     validation_errors: Family<Labels, GaugeF>,
@@ -491,6 +544,101 @@ impl PassGauges {
     pub fn new(environment: &str) -> PassGauges {
         PassGauges {
             environment: environment.to_owned(),
+            facts: Mutex::new(PassFacts::default()),
+        }
+    }
+
+    fn facts(&self) -> std::sync::MutexGuard<'_, PassFacts> {
+        self.facts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Gauges of one organization's pass (§15.2), from its plan.
+    pub fn org(&self, org_id: &str, plan: Arc<OrgPlan>) {
+        self.facts().plans.push((org_id.to_owned(), plan));
+    }
+
+    /// Upgrade state of the clusters whose policies were read this pass.
+    pub fn upgrades(&self, org_id: &str, clusters: &[&srecap_fleet::Cluster]) {
+        use srecap_fleet::PolicyState;
+        let rows = clusters
+            .iter()
+            .map(|cl| {
+                let mut state = "idle";
+                let mut started = Vec::new();
+                for p in &cl.upgrade_policies {
+                    let s = match &p.state {
+                        PolicyState::Started => "started",
+                        PolicyState::Delayed => "delayed",
+                        PolicyState::Scheduled | PolicyState::Pending => "scheduled",
+                        PolicyState::Completed
+                        | PolicyState::Failed
+                        | PolicyState::Cancelled
+                        | PolicyState::Other(_) => continue,
+                    };
+                    // The most advanced state wins.
+                    if rank(s) > rank(state) {
+                        state = s;
+                    }
+                    if let (PolicyState::Started, Some(at), Some(v)) =
+                        (&p.state, p.next_run, &p.version)
+                    {
+                        #[allow(clippy::cast_precision_loss)]
+                        let seconds = at.as_millisecond() as f64 / 1000.0;
+                        started.push((v.to_string(), seconds));
+                    }
+                }
+                UpgradeRow {
+                    external_id: cl.external_id.clone(),
+                    state,
+                    started,
+                }
+            })
+            .collect();
+        self.facts().upgrades.push((org_id.to_owned(), rows));
+    }
+
+    /// A channel switch was applied (R104).
+    pub fn channel_switched(&self, org_id: &str, cluster_uuid: &str, from: &str, to: &str) {
+        self.facts().switches.push([
+            org_id.to_owned(),
+            cluster_uuid.to_owned(),
+            from.to_owned(),
+            to.to_owned(),
+        ]);
+    }
+
+    /// Unix time of this pass's end, when it succeeded.
+    pub fn succeeded_at(&self, unix_seconds: f64) {
+        self.facts().succeeded_at = Some(unix_seconds);
+    }
+
+    /// The pass's series, in a registry of their own.
+    fn render(self) -> Registry {
+        let facts = self
+            .facts
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        let series = PassSeries::new(&self.environment);
+        for (org_id, plan) in &facts.plans {
+            series.org(org_id, plan);
+        }
+        for (org_id, rows) in &facts.upgrades {
+            series.upgrades(org_id, rows);
+        }
+        for [org_id, uuid, from, to] in &facts.switches {
+            series.channel_switched(org_id, uuid, from, to);
+        }
+        if let Some(t) = facts.succeeded_at {
+            series.succeeded_at(t);
+        }
+        series.into_registry()
+    }
+}
+
+impl PassSeries {
+    fn new(environment: &str) -> PassSeries {
+        PassSeries {
+            environment: environment.to_owned(),
             info: Family::default(),
             validation_errors: Family::default(),
             version_data: Family::default(),
@@ -510,7 +658,7 @@ impl PassGauges {
     }
 
     /// Gauges of one organization's pass (§15.2).
-    pub fn org(&self, org_id: &str, plan: &OrgPlan) {
+    fn org(&self, org_id: &str, plan: &OrgPlan) {
         let env = self.env();
         let org_name = plan.details.org_name.as_str();
         self.org_info
@@ -597,54 +745,32 @@ impl PassGauges {
         }
     }
 
-    /// Upgrade state of the clusters whose policies were read this pass.
-    pub fn upgrades(&self, org_id: &str, clusters: &[&srecap_fleet::Cluster]) {
-        use srecap_fleet::PolicyState;
+    fn upgrades(&self, org_id: &str, rows: &[UpgradeRow]) {
         let env = self.env();
-        for cl in clusters {
-            let mut state = "idle";
-            for p in &cl.upgrade_policies {
-                let s = match &p.state {
-                    PolicyState::Started => "started",
-                    PolicyState::Delayed => "delayed",
-                    PolicyState::Scheduled | PolicyState::Pending => "scheduled",
-                    PolicyState::Completed
-                    | PolicyState::Failed
-                    | PolicyState::Cancelled
-                    | PolicyState::Other(_) => continue,
-                };
-                // The most advanced state wins.
-                if rank(s) > rank(state) {
-                    state = s;
-                }
-                if let (PolicyState::Started, Some(at), Some(v)) =
-                    (&p.state, p.next_run, &p.version)
-                {
-                    #[allow(clippy::cast_precision_loss)]
-                    let seconds = at.as_millisecond() as f64 / 1000.0;
-                    self.upgrade_started
-                        .get_or_create(&c::CLUSTER_UPGRADE_STARTED.label_pairs(&[
-                            env,
-                            org_id,
-                            &cl.external_id,
-                            &v.to_string(),
-                        ]))
-                        .set(seconds);
-                }
+        for row in rows {
+            for (version, seconds) in &row.started {
+                self.upgrade_started
+                    .get_or_create(&c::CLUSTER_UPGRADE_STARTED.label_pairs(&[
+                        env,
+                        org_id,
+                        &row.external_id,
+                        version,
+                    ]))
+                    .set(*seconds);
             }
             self.upgrade_state
                 .get_or_create(&c::CLUSTER_UPGRADE_STATE.label_pairs(&[
                     env,
                     org_id,
-                    &cl.external_id,
-                    state,
+                    &row.external_id,
+                    row.state,
                 ]))
                 .set(1.0);
         }
     }
 
     /// A channel switch was applied (R104).
-    pub fn channel_switched(&self, org_id: &str, cluster_uuid: &str, from: &str, to: &str) {
+    fn channel_switched(&self, org_id: &str, cluster_uuid: &str, from: &str, to: &str) {
         self.channel_switch
             .get_or_create(&c::AUS_CHANNEL_SWITCH.label_pairs(&[
                 INTEGRATION,
@@ -658,7 +784,7 @@ impl PassGauges {
     }
 
     /// Unix time of this pass's end, when it succeeded.
-    pub fn succeeded_at(&self, unix_seconds: f64) {
+    fn succeeded_at(&self, unix_seconds: f64) {
         self.last_success
             .get_or_create(&c::LAST_SUCCESSFUL_PASS.label_pairs(&[INTEGRATION, self.env()]))
             .set(unix_seconds);

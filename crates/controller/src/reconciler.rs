@@ -66,7 +66,8 @@ impl Default for Config {
 #[derive(Debug)]
 pub struct OrgOutcome {
     pub org_id: String,
-    pub result: Result<OrgPlan, PassError>,
+    /// The organization's plan (shared with the pass's gauges).
+    pub result: Result<Arc<OrgPlan>, PassError>,
     /// What the executor wrote, and what OCM refused (logged; the pass goes on,
     /// R99).
     pub execution: Execution,
@@ -91,7 +92,7 @@ impl PassReport {
             organizations: self
                 .orgs
                 .iter()
-                .filter_map(|o| o.result.as_ref().ok().cloned())
+                .filter_map(|o| o.result.as_ref().ok().map(|p| OrgPlan::clone(p)))
                 .collect(),
         }
     }
@@ -248,15 +249,16 @@ impl Reconciler {
                             None => pass.await,
                         }
                     };
+                    let result = result.map(Arc::new);
                     let outcome = outcome::classify(
                         &result,
-                        OrgPlan::has_validation_errors,
+                        |p: &Arc<OrgPlan>| p.has_validation_errors(),
                         &execution.causes(),
                         self.metrics.succeeded_before(org_id),
                     );
                     self.metrics.org_finished(org_id, outcome);
                     match &result {
-                        Ok(plan) => gauges.org(org_id, plan),
+                        Ok(plan) => gauges.org(org_id, Arc::clone(plan)),
                         Err(e) => {
                             tracing::error!(org = %org_id, error = %e, "organization pass failed");
                             self.metrics.org_failed(org_id);
