@@ -73,13 +73,11 @@ pub fn check_in(history: &mut VersionData, reports: &[Report<'_>], now: Timestam
         }
     }
     for ((version, workload), names) in groups {
-        let entry = history
-            .versions
-            .entry(version.to_string())
-            .or_default()
-            .workloads
-            .entry(workload.to_owned())
-            .or_default();
+        let entry =
+            std::sync::Arc::make_mut(history.versions.entry(version.to_string()).or_default())
+                .workloads
+                .entry(workload.to_owned())
+                .or_default();
         let (repeats, fresh) = {
             let mut seen: FxHashSet<&str> = FxHashSet::default();
             seen.reserve(entry.reporting.len());
@@ -216,13 +214,12 @@ impl<'a> SoakTable<'a> {
                     if !known.contains(workload) {
                         continue;
                     }
-                    let entry = history
-                        .versions
-                        .entry(version.clone())
-                        .or_default()
-                        .workloads
-                        .entry(workload.clone())
-                        .or_default();
+                    let entry = std::sync::Arc::make_mut(
+                        history.versions.entry(version.clone()).or_default(),
+                    )
+                    .workloads
+                    .entry(workload.clone())
+                    .or_default();
                     entry.soak_days += wh.soak_days;
                     entry
                         .reporting
@@ -345,7 +342,7 @@ mod tests {
             .insert("workload1".into(), entry(21.0, &["cluster1", "cluster2"]));
         vh.workloads
             .insert("workload2".into(), entry(6.0, &["cluster3"]));
-        vd.versions.insert("4.12.1".into(), vh);
+        vd.versions.insert("4.12.1".into(), vh.into());
         vd
     }
 
@@ -444,8 +441,8 @@ mod tests {
             .insert("workload1".into(), entry(13.0, &["cluster4", "cluster5"]));
         b.workloads
             .insert("workload3".into(), entry(20.0, &["cluster6"]));
-        src.versions.insert("4.12.1".into(), a);
-        src.versions.insert("4.12.2".into(), b);
+        src.versions.insert("4.12.1".into(), a.into());
+        src.versions.insert("4.12.2".into(), b.into());
         src.stats = Some(Stats {
             min_version: "4.12.1".into(),
             min_version_per_workload: [

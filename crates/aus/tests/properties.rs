@@ -1111,13 +1111,12 @@ impl SoakOracle {
         // R66, R67: healthy specs report their control-plane version per workload.
         for c in specs.iter().filter(|c| c.healthy) {
             for w in workloads(c) {
-                let e = own
-                    .versions
-                    .entry(c.version.to_string())
-                    .or_default()
-                    .workloads
-                    .entry(w)
-                    .or_default();
+                let e = std::sync::Arc::make_mut(
+                    own.versions.entry(c.version.to_string()).or_default(),
+                )
+                .workloads
+                .entry(w)
+                .or_default();
                 if e.reporting.contains(&c.name) {
                     e.soak_days += delta;
                 } else {
@@ -1139,9 +1138,7 @@ impl SoakOracle {
             for (v, vh) in &theirs.versions {
                 for (w, wh) in &vh.workloads {
                     if known.contains(w) {
-                        own.versions
-                            .entry(v.clone())
-                            .or_default()
+                        std::sync::Arc::make_mut(own.versions.entry(v.clone()).or_default())
                             .workloads
                             .entry(w.clone())
                             .or_default()

@@ -1,6 +1,7 @@
 //! AUS soak history ("version data") as AUS stores it, per organization.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use jiff::civil::DateTime;
@@ -19,9 +20,12 @@ pub struct VersionData {
         deserialize_with = "deserialize_check_in"
     )]
     pub check_in: Option<Timestamp>,
-    /// Version string -> per-workload history. Versions are never removed.
+    /// Version string -> per-workload history. Versions are never removed, so
+    /// the history grows all year; each version's entry is shared (`Arc`), so
+    /// that the copy a pass updates costs a pointer per version, and only the
+    /// versions clusters report now are copied for real (`Arc::make_mut`).
     #[serde(default)]
-    pub versions: BTreeMap<String, VersionHistory>,
+    pub versions: BTreeMap<String, Arc<VersionHistory>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stats: Option<Stats>,
 }

@@ -393,7 +393,7 @@ fn build_version_data(
                         (workload, history)
                     })
                     .collect();
-                (version.0, VersionHistory { workloads })
+                (version.0, std::sync::Arc::new(VersionHistory { workloads }))
             })
             .collect();
         let stats = doc.stats.map(|s| Stats {

@@ -727,7 +727,10 @@ impl OrgGenerator<'_> {
         }
         VersionData {
             check_in: self.now.checked_sub(CHECK_IN_AGE).ok(),
-            versions,
+            versions: versions
+                .into_iter()
+                .map(|(v, h)| (v, std::sync::Arc::new(h)))
+                .collect(),
             stats: min_version.map(|m| Stats {
                 min_version: m.to_string(),
                 min_version_per_workload: per_workload

@@ -289,8 +289,11 @@ version_data:
     let want_data = VersionData {
         check_in: Some(at("2026-11-20T10:00:00Z")),
         versions: BTreeMap::from([
-            ("4.14.5".to_owned(), history(workload(3.5, &["hcp-1"]))),
-            ("4.14.4".to_owned(), history(workload(0.0, &[]))),
+            (
+                "4.14.5".to_owned(),
+                history(workload(3.5, &["hcp-1"])).into(),
+            ),
+            ("4.14.4".to_owned(), history(workload(0.0, &[])).into()),
         ]),
         stats: Some(Stats {
             min_version: "4.14.5".to_owned(),

@@ -49,7 +49,7 @@ fn history(seed: f64) -> VersionData {
     let mut versions = BTreeMap::new();
     versions.insert(
         "4.15.3".to_owned(),
-        VersionHistory {
+        std::sync::Arc::new(VersionHistory {
             workloads: [
                 (
                     "batch".to_owned(),
@@ -67,7 +67,7 @@ fn history(seed: f64) -> VersionData {
                 ),
             ]
             .into(),
-        },
+        }),
     );
     VersionData {
         check_in: Some("2026-11-21T10:00:00.123456789Z".parse().expect("instant")),

@@ -71,7 +71,8 @@ mod tests {
                     },
                 )]
                 .into(),
-            },
+            }
+            .into(),
         );
         history
     }

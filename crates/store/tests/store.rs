@@ -51,7 +51,7 @@ fn awkward_history() -> VersionData {
     let mut versions = BTreeMap::new();
     versions.insert(
         "4.12.1".to_owned(),
-        VersionHistory {
+        Arc::new(VersionHistory {
             workloads: [
                 (
                     "workload1".to_owned(),
@@ -62,7 +62,7 @@ fn awkward_history() -> VersionData {
                 ("workload3".to_owned(), workload(14.0 * 0.1, &["cluster4"])),
             ]
             .into(),
-        },
+        }),
     );
     versions.insert(
         "4.13.0-rc.2".to_owned(),
@@ -72,7 +72,8 @@ fn awkward_history() -> VersionData {
                 workload(23.000_000_000_000_004, &[]),
             )]
             .into(),
-        },
+        }
+        .into(),
     );
     VersionData {
         check_in: Some(at("2026-11-21T10:00:00.123456789Z")),
@@ -95,7 +96,7 @@ fn counter(count: usize, names: Vec<String>) -> VersionData {
     let mut history = VersionData::default();
     history.versions.insert(
         "4.0.0".to_owned(),
-        VersionHistory {
+        Arc::new(VersionHistory {
             workloads: [(
                 "w".to_owned(),
                 WorkloadHistory {
@@ -104,7 +105,7 @@ fn counter(count: usize, names: Vec<String>) -> VersionData {
                 },
             )]
             .into(),
-        },
+        }),
     );
     history
 }
@@ -185,7 +186,7 @@ async fn dropped_or_failed_transaction_leaves_the_old_history<S: HistoryStore>(a
     let mut bad = old.clone();
     bad.versions
         .get_mut("4.12.1")
-        .and_then(|v| v.workloads.get_mut("workload1"))
+        .and_then(|v| Arc::make_mut(v).workloads.get_mut("workload1"))
         .expect("entry exists")
         .soak_days = f64::NAN;
     let err = a
@@ -542,7 +543,7 @@ async fn export_then_import_restores_histories_all_or_nothing(a: &Store, b: &Sto
     let mut bad = counter(1, vec![]);
     bad.versions
         .get_mut("4.0.0")
-        .and_then(|v| v.workloads.get_mut("w"))
+        .and_then(|v| Arc::make_mut(v).workloads.get_mut("w"))
         .expect("entry")
         .soak_days = -1.0;
     let import = BTreeMap::from([
@@ -1073,7 +1074,7 @@ fn generation(i: i64) -> VersionData {
                 },
             );
         }
-        versions.insert(version.to_owned(), VersionHistory { workloads });
+        versions.insert(version.to_owned(), Arc::new(VersionHistory { workloads }));
     }
     VersionData {
         check_in: Some(at(CRASH_BASE) + SignedDuration::from_secs(i)),
