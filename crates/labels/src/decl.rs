@@ -5,7 +5,7 @@ use std::ops::Bound;
 
 use rustc_hash::FxHashMap;
 use std::fmt::Write as _;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use crate::cron::CronSchedule;
 use crate::value::{LabelValue, ParallelLimit, VersionPattern, parse_csv, parse_whole_number};
@@ -348,7 +348,40 @@ impl LabelParser {
     }
 }
 
+/// Parsed values of the kinds that are expensive to parse (a cron schedule is
+/// compiled, a pattern list compiles regexes), by raw text, for the whole
+/// process. Labels change rarely, while a reconciler parses every cluster's
+/// labels a few times per pass: compiling them again each time was a quarter
+/// of a simulated pass. Parsing is a pure function of the text, so the cache
+/// changes no result; it is bounded by emptying it when full.
+static EXPENSIVE: LazyLock<Mutex<[FxHashMap<Box<str>, Result<LabelValue, String>>; 2]>> =
+    LazyLock::new(|| Mutex::new([FxHashMap::default(), FxHashMap::default()]));
+
+/// Distinct expensive values kept per kind.
+const EXPENSIVE_CAPACITY: usize = 4096;
+
 fn parse_value(kind: LabelKind, value: &str) -> Result<LabelValue, String> {
+    let slot = match kind {
+        LabelKind::Cron => 0,
+        LabelKind::Patterns => 1,
+        _ => return parse_uncached(kind, value),
+    };
+    let cached = EXPENSIVE.lock().unwrap_or_else(PoisonError::into_inner)[slot]
+        .get(value)
+        .cloned();
+    if let Some(v) = cached {
+        return v;
+    }
+    let v = parse_uncached(kind, value);
+    let mut caches = EXPENSIVE.lock().unwrap_or_else(PoisonError::into_inner);
+    if caches[slot].len() >= EXPENSIVE_CAPACITY {
+        caches[slot].clear();
+    }
+    caches[slot].insert(value.into(), v.clone());
+    v
+}
+
+fn parse_uncached(kind: LabelKind, value: &str) -> Result<LabelValue, String> {
     match kind {
         LabelKind::Text => Ok(LabelValue::Text(value.trim().to_owned())),
         LabelKind::WholeNumber => parse_whole_number(value)
