@@ -580,7 +580,9 @@ impl<'p, 'a> Decider<'p, 'a> {
     fn hold_explanation(&self, i: usize, hold: Hold<'_>) -> Explanation {
         let cluster = self.specs[i].cluster;
         match hold {
-            Hold::Mutex { holder, .. } if holder == i => {
+            // Its own pending policy holds it (an HCP cluster whose control
+            // plane is upgrading, R81 (a)), whoever else shares the mutex.
+            Hold::Mutex { holder, .. } if holder == i || self.marked[i] => {
                 let policies = existing_policies(cluster);
                 explain(
                     cluster,
@@ -870,12 +872,14 @@ impl<'p, 'a> Decider<'p, 'a> {
             let spec = &self.specs[i];
             let cluster = spec.cluster;
             let position = spec.position;
-            // Deviation (§18 G19): an HCP cluster with any pending policy is left
-            // alone before node-pool catch-up. The reference relied on the
-            // cluster's own-id mutex for that, which a sector max-parallel of 2 or
-            // more lets through, so a repeated pass would book a second node-pool
-            // policy while the first is pending.
-            if cluster.is_hcp() && cluster.has_any_policy() {
+            // Deviation (§18 G19): an HCP cluster with a pending *node-pool*
+            // policy is left alone before node-pool catch-up. The reference
+            // relied on the cluster's own-id mutex for that, which a sector
+            // max-parallel of 2 or more lets through, so a repeated pass would
+            // book a second node-pool policy while the first is pending. A
+            // pending control-plane policy does not hold the catch-up: there the
+            // reference is right (R81 (a) decides), and so is srecap.
+            if cluster.is_hcp() && cluster.has_node_pool_policy() {
                 let policies = existing_policies(cluster);
                 explanations.push((
                     position,

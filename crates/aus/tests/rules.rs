@@ -1748,50 +1748,74 @@ fn r46_r74_self_inheritance() {
 
 #[test]
 
-fn r81_r82_hcp_with_a_pending_policy_gets_no_second_policy_under_max_parallel() {
+fn r81_r82_g19_hcp_with_a_pending_node_pool_policy_gets_no_second_policy_under_max_parallel() {
     // §18 G19: the node-pool step runs the max-upgrade check before the
     // existing-policy check; in a sector whose limit for the cluster's own-id
     // mutex is >= 2 (`2`, or a percentage >= 150 % of the one member), a cluster
-    // with a pending policy is not held, so another node-pool policy is created
-    // while one is pending. The spec's remedy: check existing policies first for
-    // HCP too (or never apply max-parallel to the own-id mutex).
-    let pools = |np1_policy: bool| {
-        let mut np1 = json!({"id": "np-1", "version": "4.12.16"});
-        if np1_policy {
-            np1["upgrade_policies"] = json!([{"id": "pending", "version": "4.12.17",
-                "next_run": "2021-08-30T18:30:00Z", "state": "scheduled"}]);
-        }
-        json!([np1, {"id": "np-2", "version": "4.12.16"}])
+    // with a pending node-pool policy is not held, so another node-pool policy
+    // would be created while one is pending. Deviation: a pending node-pool
+    // policy is checked first.
+    let pools = json!([
+        {"id": "np-1", "version": "4.12.16", "upgrade_policies": [{"id": "pending",
+            "version": "4.12.17", "next_run": "2021-08-30T18:30:00Z", "state": "scheduled"}]},
+        {"id": "np-2", "version": "4.12.16"}
+    ]);
+    for limit in ["2", "150%"] {
+        let o = plan1(
+            &[
+                ("sector-deps.s", ""),
+                ("sector-max-parallel-upgrades.s", limit),
+            ],
+            &[hcp("h")
+                .label("sector", "s")
+                .set("node_pools", pools.clone())],
+        );
+        assert!(o.actions.is_empty(), "limit {limit}: {:?}", o.actions);
+        assert_skipped(&o, "h", Reason::ExistingPolicy, &["pending"]);
+    }
+}
+
+#[test]
+fn r81_a_g19_a_pending_control_plane_policy_does_not_hold_node_pool_catch_up() {
+    // The G19 deviation is narrow: only a node-pool policy holds the catch-up.
+    // A pending control-plane policy holds the cluster through its own-id
+    // mutex (R56) as in the reference, so R81 (a) decides: under a sector
+    // max-parallel >= 2 the first pool behind is caught up, like the reference.
+    let cluster = || {
+        hcp("h")
+            .label("sector", "s")
+            .set("version", json!("4.12.18"))
+            .set(
+                "node_pools",
+                json!([{"id": "np-1", "version": "4.12.16"}, {"id": "np-2", "version": "4.12.16"}]),
+            )
+            .policy("pending", "4.12.19", "scheduled")
     };
     for limit in ["2", "150%"] {
-        // (a) np-1 already has a node-pool policy; (b) a control-plane policy is
-        // pending while the pools are behind.
-        let cases = [
-            hcp("h").label("sector", "s").set("node_pools", pools(true)),
-            hcp("h")
-                .label("sector", "s")
-                .set("node_pools", pools(false))
-                .policy("pending", "4.12.19", "scheduled"),
-        ];
-        for (case, cluster) in ["node-pool policy", "control-plane policy"]
-            .into_iter()
-            .zip(cases)
-        {
-            let o = plan1(
-                &[
-                    ("sector-deps.s", ""),
-                    ("sector-max-parallel-upgrades.s", limit),
-                ],
-                &[cluster],
-            );
-            assert!(
-                o.actions.is_empty(),
-                "limit {limit}, pending {case}: {:?}",
-                o.actions
-            );
-            assert_skipped(&o, "h", Reason::ExistingPolicy, &["pending"]);
-        }
+        let o = plan1(
+            &[
+                ("sector-deps.s", ""),
+                ("sector-max-parallel-upgrades.s", limit),
+            ],
+            &[cluster()],
+        );
+        assert_eq!(o.actions.len(), 1, "limit {limit}: {:?}", o.actions);
+        let Action::NodePoolUpgradePolicy {
+            node_pool, version, ..
+        } = &o.actions[0]
+        else {
+            panic!("limit {limit}: {:?}", o.actions);
+        };
+        assert_eq!(
+            (node_pool.as_str(), version.to_string().as_str()),
+            ("np-1", "4.12.18")
+        );
     }
+    // Without a max-parallel, the cluster's own pending policy holds its own-id
+    // mutex (R57): skipped for its existing policy, nothing booked.
+    let o = plan1(&[("sector-deps.s", "")], &[cluster()]);
+    assert!(o.actions.is_empty(), "{:?}", o.actions);
+    assert_skipped(&o, "h", Reason::ExistingPolicy, &["pending"]);
 }
 
 #[test]
