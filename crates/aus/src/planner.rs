@@ -11,7 +11,8 @@ use semver::Version;
 use srecap_fleet::{Cluster, Organization, PolicyState, UpgradePolicy, VersionData, VersionGate};
 use srecap_labels::{LabelParser, VersionPattern};
 
-use crate::labels::CLUSTER_LABELS;
+use crate::blocked::BlockedVerdicts;
+use crate::labels::{AUS_PREFIX, BLOCKED_VERSIONS, CLUSTER_LABELS};
 
 use crate::channel;
 use crate::gate;
@@ -143,8 +144,14 @@ pub fn plan_org_with(input: &OrgInput<'_>, options: PlanOptions) -> OrgPlan {
     let mut specs: Vec<Spec<'_>> = Vec::with_capacity(input.clusters.len());
     let mut valid: Vec<ValidCluster> = Vec::with_capacity(input.clusters.len());
     let mut parser = LabelParser::new(CLUSTER_LABELS);
+    // Issue 15 item 10: every blocked-version pattern is decided against every
+    // version it can meet while validating, each pair once; a pattern out of its
+    // backtracking budget is a label error here, never a slow decision.
+    let mut blocked = BlockedVerdicts::default();
     for (position, cluster) in input.clusters.iter().copied().enumerate() {
-        let policy = match ClusterPolicy::parse_with(&mut parser, &cluster.labels) {
+        let policy = match ClusterPolicy::parse_with(&mut parser, &cluster.labels).and_then(|p| {
+            evaluate_blocked(&mut blocked, &p.blocked_versions, [cluster]).map(|()| p)
+        }) {
             Ok(p) => p,
             Err(messages) => {
                 explanations.push((
@@ -202,6 +209,13 @@ pub fn plan_org_with(input: &OrgInput<'_>, options: PlanOptions) -> OrgPlan {
             valid.push(valid_cluster(&spec));
         }
         specs.push(spec);
+    }
+    if let Err(messages) = evaluate_blocked(
+        &mut blocked,
+        &org_policy.blocked_versions,
+        specs.iter().map(|s| s.cluster),
+    ) {
+        errors.organization.extend(messages);
     }
     // R53: lower versions first, then fewer soak days; stable, so ties keep
     // discovery order. Sorted once (the reference re-sorted per insertion, G31).
@@ -281,7 +295,7 @@ pub fn plan_org_with(input: &OrgInput<'_>, options: PlanOptions) -> OrgPlan {
     let table = SoakTable::aggregate(&own, &input.sources);
     details.history_updated = true;
 
-    let mut decider = Decider::new(input, &org_policy, &sectors, &specs, &table);
+    let mut decider = Decider::new(input, &org_policy, &sectors, &specs, &table, &blocked);
     let (actions, switches) = decider.run(
         &mut explanations,
         &mut details.missing_gates,
@@ -300,6 +314,27 @@ pub fn plan_org_with(input: &OrgInput<'_>, options: PlanOptions) -> OrgPlan {
         version_data: own,
         details,
     }
+}
+
+/// Decide `patterns` against the versions `clusters` may move to (R80), as a
+/// label error of `blocked-versions` when one is out of its budget.
+fn evaluate_blocked<'c>(
+    blocked: &mut BlockedVerdicts,
+    patterns: &[VersionPattern],
+    clusters: impl IntoIterator<Item = &'c Cluster>,
+) -> Result<(), Vec<String>> {
+    if patterns.is_empty() {
+        return Ok(());
+    }
+    // Distinct versions first: a fleet has thousands of clusters but few versions.
+    let distinct: rustc_hash::FxHashSet<&Version> =
+        clusters.into_iter().flat_map(available_upgrades).collect();
+    let mut versions: Vec<String> = distinct.into_iter().map(ToString::to_string).collect();
+    // Sorted, so that which version an error names never depends on hashing.
+    versions.sort_unstable();
+    blocked
+        .evaluate(patterns, &versions)
+        .map_err(|e| vec![format!("label {AUS_PREFIX}{BLOCKED_VERSIONS}: {e}")])
 }
 
 /// `items` in the order of `order`, a permutation of their indices.
@@ -445,6 +480,8 @@ struct Decider<'p, 'a> {
     sectors: &'p Sectors,
     specs: &'p [Spec<'a>],
     table: &'p SoakTable<'p>,
+    /// Blocked-version verdicts decided while validating.
+    blocked: &'p BlockedVerdicts,
     own_has_stats: bool,
     /// mutex -> spec index of the last cluster that took it (R55 `locked`).
     locked: FxHashMap<&'p str, usize>,
@@ -481,6 +518,7 @@ impl<'p, 'a> Decider<'p, 'a> {
         sectors: &'p Sectors,
         specs: &'p [Spec<'a>],
         table: &'p SoakTable<'p>,
+        blocked: &'p BlockedVerdicts,
     ) -> Self {
         Decider {
             input,
@@ -488,6 +526,7 @@ impl<'p, 'a> Decider<'p, 'a> {
             sectors,
             specs,
             table,
+            blocked,
             own_has_stats: !specs.is_empty(),
             locked: FxHashMap::default(),
             sector_upgrading: FxHashMap::default(),
@@ -638,6 +677,7 @@ impl<'p, 'a> Decider<'p, 'a> {
     /// A version's string and the organization pattern blocking it, cached.
     fn facts(&mut self, v: &'a Version) -> (Rc<str>, Option<&'p str>) {
         let org: &'p OrgPolicy = self.org_policy;
+        let verdicts: &'p BlockedVerdicts = self.blocked;
         self.version_facts
             .entry(VersionKey(v))
             .or_insert_with(|| {
@@ -645,7 +685,7 @@ impl<'p, 'a> Decider<'p, 'a> {
                 let blocked = org
                     .blocked_versions
                     .iter()
-                    .find(|p| p.matches(&vs))
+                    .find(|p| verdicts.matches(p, &vs))
                     .map(VersionPattern::as_str);
                 (vs, blocked)
             })
@@ -673,7 +713,7 @@ impl<'p, 'a> Decider<'p, 'a> {
                 .policy
                 .blocked_versions
                 .iter()
-                .find(|p| p.matches(vs))
+                .find(|p| self.blocked.matches(p, vs))
                 .map(VersionPattern::as_str)
         })
     }
@@ -1025,7 +1065,7 @@ impl<'p, 'a> Decider<'p, 'a> {
                         .org_policy
                         .blocked_versions
                         .iter()
-                        .any(|p| p.matches(&vs));
+                        .any(|p| self.blocked.matches(p, &vs));
                     (vs, blocked)
                 });
                 // A marker, or `None` for the remaining soak days.
@@ -1041,7 +1081,11 @@ impl<'p, 'a> Decider<'p, 'a> {
                         _ => None,
                     },
                     _ if *org_blocked
-                        || spec.policy.blocked_versions.iter().any(|p| p.matches(vs)) =>
+                        || spec
+                            .policy
+                            .blocked_versions
+                            .iter()
+                            .any(|p| self.blocked.matches(p, vs)) =>
                     {
                         Some(-4.0)
                     }

@@ -1876,3 +1876,57 @@ fn r53_build_metadata_does_not_order_versions() {
     assert_eq!(acted(&o), [("y", "upgrade_policy")]);
     assert_skipped(&o, "x", Reason::Mutex, &["cluster y"]);
 }
+
+/// The hostile label of issue 15 item 10: 625 copies of a catastrophically
+/// backtracking pattern.
+fn hostile_blocked_versions() -> String {
+    vec![r"(.?){20}\1.{20}"; 625].join(",")
+}
+
+#[test]
+fn r22_r32_a_pattern_out_of_its_backtracking_budget_is_an_org_label_error() {
+    // Issue 15 item 10: bounded, and a validation error naming the label rather
+    // than a pass that takes minutes.
+    let started = std::time::Instant::now();
+    let message = org_error(&[("blocked-versions", &hostile_blocked_versions())]);
+    assert!(
+        message.starts_with(
+            r#"label sre-capabilities.aus.blocked-versions: pattern "(.?){20}\\1.{20}" needs more than 10000 backtracking steps to test version 4.12.19"#
+        ),
+        "{message}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn r22_r32_a_cluster_pattern_out_of_its_budget_is_that_cluster_label_error() {
+    let message =
+        cluster_error(C::due("bad").label("blocked-versions", &hostile_blocked_versions()));
+    assert!(
+        message.starts_with("label sre-capabilities.aus.blocked-versions: pattern "),
+        "{message}"
+    );
+}
+
+#[test]
+fn r22_look_around_patterns_still_block_within_budget() {
+    // The reference's Python `re` has look-around; users rely on it: every
+    // 4.12 version but 4.12.18 is blocked, so a gets 4.12.18, not 4.12.19.
+    let o = plan1(
+        &[("blocked-versions", r"^4\.12\.(?!18$)")],
+        &[C::due("a").set("available_upgrades", json!(["4.12.18", "4.12.19"]))],
+    );
+    let versions: Vec<String> = o
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::UpgradePolicy { version, .. } => Some(version.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(versions, ["4.12.18"], "{:?}", o.clusters);
+}
