@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use futures::stream::{self, StreamExt};
 use jiff::Timestamp;
 use srecap_aus::facts;
-use srecap_aus::planner::{Faults, OrgInput, PlanOptions, plan_org, plan_org_with};
+use srecap_aus::planner::{Faults, OrgInput, PlanOptions};
 use srecap_aus::soak::Source;
 use srecap_aus::{FleetPlan, OrgPlan};
-use srecap_fleet::{Cluster, VersionData};
+use srecap_fleet::Cluster;
 use srecap_observability::{FailureCause, Outcome};
 use srecap_store::{HistoryStore, HistoryTxn, StateKey, Store};
 
@@ -23,6 +23,7 @@ use crate::executor::{Execution, Executor};
 use crate::metrics::{Metrics, PassGauges};
 use crate::ocm::Ocm;
 use crate::outcome;
+use crate::planning::{self, OrgContext};
 use crate::snapshot::{OrgFacts, Snapshot};
 
 /// How the reconciler runs.
@@ -308,13 +309,18 @@ impl Reconciler {
         };
         // Validation needs labels only: an organization with validation errors is
         // frozen (R6) and needs no per-cluster reads at all.
-        let probe = plan_org_with(
-            &base,
+        // Planning runs off the async executor (crate::planning).
+        let context = OrgContext::of(&base);
+        let probe = planning::plan(
+            &context,
+            clusters.iter().map(|c| (*c).clone()).collect(),
+            None,
             PlanOptions {
                 validate_only: true,
                 ..PlanOptions::default()
             },
-        );
+        )
+        .await;
         if probe.has_validation_errors() {
             // A plan with validation errors is complete (the planner stops
             // there whatever the options); it keeps the stored history.
@@ -345,7 +351,13 @@ impl Reconciler {
         org_facts.assume_unread(gates);
         let stored = self.store.load(&key).await?;
         let mut plan = loop {
-            let plan = plan_org(&with(&base, org_facts.clusters(), stored.as_ref()));
+            let plan = planning::plan(
+                &context,
+                org_facts.clusters().to_vec(),
+                stored.clone(),
+                PlanOptions::default(),
+            )
+            .await;
             let planned: Vec<&Cluster> = org_facts.clusters().iter().collect();
             let missing = facts::missing(&planned, gates, &plan, org_facts.known());
             if missing.is_empty() {
@@ -361,7 +373,13 @@ impl Reconciler {
         if !self.config.dry_run {
             let txn = self.store.begin(&key).await?;
             if txn.history() != stored.as_ref() {
-                plan = plan_org(&with(&base, org_facts.clusters(), txn.history()));
+                plan = planning::plan(
+                    &context,
+                    org_facts.clusters().to_vec(),
+                    txn.history().cloned(),
+                    PlanOptions::default(),
+                )
+                .await;
             }
             txn.commit(&plan.version_data).await?;
             let (report, result) = self.executor().apply(&plan, gauges).await;
@@ -380,18 +398,5 @@ fn environment_cause(error: &PassError) -> FailureCause {
         // A 404/409 or an access problem on the environment's listings is not a
         // race or a user's business: AUS cannot see the environment.
         Outcome::Success | Outcome::UserError(_) => FailureCause::Internal,
-    }
-}
-
-/// The same organization input over enriched clusters and a stored history.
-fn with<'a>(
-    base: &OrgInput<'a>,
-    clusters: &'a [Cluster],
-    history: Option<&'a VersionData>,
-) -> OrgInput<'a> {
-    OrgInput {
-        clusters: clusters.iter().collect(),
-        history,
-        ..base.clone()
     }
 }
