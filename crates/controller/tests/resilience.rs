@@ -310,3 +310,133 @@ async fn r22_a_hostile_blocked_versions_label_never_stalls_the_other_organizatio
         }
     }
 }
+
+fn fixture(name: &str) -> Fleet {
+    srecap_fleet::load_scenario(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/aus-plan")
+            .join(name),
+        Timestamp::UNIX_EPOCH,
+    )
+    .unwrap()
+}
+
+/// A permanent refusal of `method` requests under `path_prefix`.
+fn refuse(world: &World, method: &str, path_prefix: String) {
+    world.sim.sim.add_fault(srecap_sim::Fault {
+        status: 400,
+        path_prefix: Some(path_prefix),
+        method: Some(method.to_owned()),
+        organization: None,
+        count: None,
+        retry_after: None,
+    });
+}
+
+/// Cluster name -> its channel, and the names of clusters with an upgrade policy
+/// (control plane or node pool), in the simulator.
+fn ocm_state(world: &World) -> (BTreeMap<String, String>, BTreeSet<String>) {
+    let fleet = world.sim.sim.fleet();
+    let channels = fleet
+        .clusters
+        .iter()
+        .map(|c| (c.name.clone(), c.channel.clone()))
+        .collect();
+    let with_policy = fleet
+        .clusters
+        .iter()
+        .filter(|c| c.has_any_policy())
+        .map(|c| c.name.clone())
+        .collect();
+    (channels, with_policy)
+}
+
+/// R99: a write OCM rejects is logged and reported; the remaining actions are
+/// still applied and the organization's pass does not fail because of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r99_a_rejected_policy_does_not_stop_the_other_writes() {
+    let fleet = fixture("ref-001.yaml");
+    let world = World::new(fleet.clone()).await;
+    let (_, before) = ocm_state(&world);
+    refuse(
+        &world,
+        "POST",
+        "/api/clusters_mgmt/v1/clusters/org-1-c022-id/upgrade_policies".into(),
+    );
+    let report = world
+        .reconciler(world.sim.base_url(), None)
+        .pass(fleet.now)
+        .await
+        .unwrap();
+    let org1 = report.orgs.iter().find(|o| o.org_id == "org-1").unwrap();
+    let plan = org1.result.as_ref().expect("R99: the pass goes on");
+    assert_eq!(plan.actions.len(), 10, "{:?}", plan.actions);
+    let refused = org1.failed_actions();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(refused[0].contains("org-1-c022"), "{refused:?}");
+    assert!(refused[0].contains("400"), "{refused:?}");
+    let (channels, with_policy) = ocm_state(&world);
+    for created in ["org-1-c010", "org-1-c004", "org-1-c015"] {
+        assert!(
+            with_policy.contains(created) && !before.contains(created),
+            "{created}"
+        );
+    }
+    assert!(!with_policy.contains("org-1-c022"));
+    // Channel switches come after the policies (R104) and were all applied.
+    assert_eq!(channels["org-1-c017"], "stable-4.13");
+    assert_eq!(channels["org-1-c000"], "stable-4.17");
+    // The other organizations are untouched by org-1's refusal.
+    for o in report.orgs.iter().filter(|o| o.org_id != "org-1") {
+        assert!(o.result.is_ok() && o.failed_actions().is_empty(), "{o:?}");
+    }
+}
+
+/// R104: a failed channel PATCH does not stop the other switches; after all were
+/// tried the organization's pass fails with the aggregated error, and what
+/// succeeded (the other switches, the upgrade policies, the saved history) stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r104_a_failed_channel_switch_fails_the_pass_after_the_others_are_done() {
+    let fleet = fixture("ref-001.yaml");
+    let world = World::new(fleet.clone()).await;
+    refuse(
+        &world,
+        "PATCH",
+        "/api/clusters_mgmt/v1/clusters/org-1-c017-id".into(),
+    );
+    let report = world
+        .reconciler(world.sim.base_url(), None)
+        .pass(fleet.now)
+        .await
+        .unwrap();
+    let org1 = report.orgs.iter().find(|o| o.org_id == "org-1").unwrap();
+    let error = org1.result.as_ref().unwrap_err();
+    assert!(
+        matches!(error, srecap_controller::PassError::ChannelSwitches(lines)
+            if lines.len() == 1 && lines[0].contains("org-1-c017")),
+        "{error}"
+    );
+    assert_eq!(org1.failed_actions().len(), 1);
+    let (channels, with_policy) = ocm_state(&world);
+    assert_eq!(channels["org-1-c017"], "stable-4.12", "refused");
+    for (cluster, channel) in [
+        ("org-1-c025", "stable-4.13"),
+        ("org-1-c018", "stable-4.13"),
+        ("org-1-c033", "stable-4.16"),
+        ("org-1-c032", "fast-4.16"),
+        ("org-1-c000", "stable-4.17"),
+    ] {
+        assert_eq!(channels[cluster], channel, "{cluster}");
+    }
+    for created in ["org-1-c010", "org-1-c022", "org-1-c004", "org-1-c015"] {
+        assert!(with_policy.contains(created), "{created}");
+    }
+    // The history was saved before applying (one transaction, R75).
+    let saved = world
+        .store
+        .load(&StateKey::new("production", "org-1").unwrap())
+        .await
+        .unwrap()
+        .expect("history saved");
+    assert_ne!(Some(&saved), fleet.version_data.get("org-1"));
+}
