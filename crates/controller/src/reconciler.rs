@@ -46,6 +46,9 @@ pub struct Config {
     /// An organization's pass is cancelled after this long and counts as a
     /// failure with cause `deadline` (none: no limit).
     pub org_deadline: Option<Duration>,
+    /// Leave clusters whose AWS STS setting is enabled alone, as if they had no
+    /// AUS label (R12).
+    pub ignore_sts: bool,
 }
 
 impl Default for Config {
@@ -59,6 +62,7 @@ impl Default for Config {
             faults: Faults::default(),
             health: None,
             org_deadline: None,
+            ignore_sts: false,
         }
     }
 }
@@ -175,7 +179,7 @@ impl Reconciler {
         let discovered = Snapshot::discover(self.ocm.as_ref(), env, now).await?;
         let fleet = &discovered.fleet;
         let network = discovered.network();
-        let by_org = discovered.by_org();
+        let by_org = discovered.by_org(self.config.ignore_sts);
         // Inherited histories as stored at the start of the pass (as `aus plan`).
         let mut source_keys = Vec::new();
         for org in by_org.keys() {

@@ -50,10 +50,18 @@ impl Snapshot {
         })
     }
 
-    /// Clusters per organization id, in discovery order (R17).
-    pub fn by_org(&self) -> BTreeMap<&str, Vec<&Cluster>> {
+    /// Clusters per organization id, in discovery order (R17). With
+    /// `ignore_sts`, clusters whose AWS STS setting is enabled are dropped (R12)
+    /// before organizations are grouped, so an organization with STS clusters only
+    /// is not processed at all (R14).
+    pub fn by_org(&self, ignore_sts: bool) -> BTreeMap<&str, Vec<&Cluster>> {
         let mut by_org: BTreeMap<&str, Vec<&Cluster>> = BTreeMap::new();
-        for c in &self.fleet.clusters {
+        for c in self
+            .fleet
+            .clusters
+            .iter()
+            .filter(|c| !(ignore_sts && c.sts))
+        {
             by_org.entry(c.organization.as_str()).or_default().push(c);
         }
         by_org

@@ -1,5 +1,6 @@
-//! One organization, or a flaky OCM, never stalls the others (issue 15, items 10
-//! and 11): the reconciler against the simulator over HTTP on 127.0.0.1.
+//! Passes under hostile labels, a flaky OCM, refused writes and the ignore-STS
+//! option (issue 15, items 6, 9, 10, 11): the reconciler against the simulator
+//! over HTTP on 127.0.0.1.
 //!
 //! A separate test binary from `reconciler.rs` because it brings its own
 //! fault-injecting proxy: the simulator's `/_sim/faults` fail a fixed count of
@@ -165,7 +166,7 @@ impl World {
 
     /// A reconciler talking to OCM at `api_url`, with the production retry
     /// count and short delays (the delays are not under test).
-    fn reconciler(&self, api_url: String, org_deadline: Option<Duration>) -> Reconciler {
+    fn reconciler(&self, api_url: String, config: Config) -> Reconciler {
         let opts = ConnectionOptions {
             api_url: Some(api_url),
             token_url: Some(self.sim.token_url()),
@@ -181,10 +182,6 @@ impl World {
             min_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(100),
             ..RetryPolicy::default()
-        };
-        let config = Config {
-            org_deadline,
-            ..Config::default()
         };
         Reconciler::new(
             Arc::new(srecap_controller::HttpOcm::new(
@@ -219,7 +216,7 @@ async fn r123_a_pass_under_20_percent_transient_errors_completes_for_every_organ
     let world = World::new(fleet.clone()).await;
     let (url, flaky) = flaky_proxy(world.sim.base_url(), 20).await;
     let report = world
-        .reconciler(url, None)
+        .reconciler(url, Config::default())
         .pass(world.fleet.now)
         .await
         .expect("discovery survives transient errors");
@@ -279,7 +276,13 @@ async fn r22_a_hostile_blocked_versions_label_never_stalls_the_other_organizatio
     let deadline = Duration::from_secs(30);
     let started = Instant::now();
     let report = world
-        .reconciler(world.sim.base_url(), Some(deadline))
+        .reconciler(
+            world.sim.base_url(),
+            Config {
+                org_deadline: Some(deadline),
+                ..Config::default()
+            },
+        )
         .pass(world.fleet.now)
         .await
         .unwrap();
@@ -364,7 +367,7 @@ async fn r99_a_rejected_policy_does_not_stop_the_other_writes() {
         "/api/clusters_mgmt/v1/clusters/org-1-c022-id/upgrade_policies".into(),
     );
     let report = world
-        .reconciler(world.sim.base_url(), None)
+        .reconciler(world.sim.base_url(), Config::default())
         .pass(fleet.now)
         .await
         .unwrap();
@@ -405,7 +408,7 @@ async fn r104_a_failed_channel_switch_fails_the_pass_after_the_others_are_done()
         "/api/clusters_mgmt/v1/clusters/org-1-c017-id".into(),
     );
     let report = world
-        .reconciler(world.sim.base_url(), None)
+        .reconciler(world.sim.base_url(), Config::default())
         .pass(fleet.now)
         .await
         .unwrap();
@@ -439,4 +442,71 @@ async fn r104_a_failed_channel_switch_fails_the_pass_after_the_others_are_done()
         .unwrap()
         .expect("history saved");
     assert_ne!(Some(&saved), fleet.version_data.get("org-1"));
+}
+
+/// R12, R14: with the ignore-STS option, clusters whose AWS STS setting is
+/// enabled are dropped at discovery: they get nothing, hold no mutex and count in
+/// no sector, and an organization with STS clusters only is not processed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r12_r14_ignore_sts_leaves_sts_clusters_alone() {
+    let mut fleet = example();
+    let full = plan_fleet(&fleet, fleet.now, &FleetOptions::default());
+    let platform = full
+        .organizations
+        .iter()
+        .find(|o| o.org_id == "org-platform")
+        .unwrap();
+    let sts_cluster = platform.actions[0].cluster().to_owned();
+    for c in &mut fleet.clusters {
+        c.sts = c.name == sts_cluster || c.organization == "org-data";
+    }
+    let mut without_sts = fleet.clone();
+    without_sts.clusters.retain(|c| !c.sts);
+    let expected = plan_fleet(&without_sts, fleet.now, &FleetOptions::default());
+    assert!(
+        !actions_of(&expected, "org-platform")
+            .iter()
+            .any(|a| a.contains(&sts_cluster)),
+        "the STS cluster would be planned without the option"
+    );
+
+    let world = World::new(fleet.clone()).await;
+    let report = world
+        .reconciler(
+            world.sim.base_url(),
+            Config {
+                ignore_sts: true,
+                ..Config::default()
+            },
+        )
+        .pass(fleet.now)
+        .await
+        .unwrap();
+    let orgs: Vec<&str> = report.orgs.iter().map(|o| o.org_id.as_str()).collect();
+    assert_eq!(
+        orgs,
+        ["org-payments", "org-platform"],
+        "R14: org-data has STS clusters only"
+    );
+    for o in &report.orgs {
+        let plan = o.result.as_ref().unwrap();
+        let actions: BTreeSet<String> = plan
+            .actions
+            .iter()
+            .map(|a| serde_json::to_string(a).unwrap())
+            .collect();
+        assert_eq!(actions, actions_of(&expected, &o.org_id), "{}", o.org_id);
+        assert!(plan.clusters.iter().all(|e| e.cluster != sts_cluster));
+    }
+    let (_, with_policy) = ocm_state(&world);
+    let sts: BTreeSet<&str> = fleet
+        .clusters
+        .iter()
+        .filter(|c| c.sts && !c.has_any_policy())
+        .map(|c| c.name.as_str())
+        .collect();
+    assert!(
+        sts.iter().all(|c| !with_policy.contains(*c)),
+        "no STS cluster got a policy: {with_policy:?}"
+    );
 }
