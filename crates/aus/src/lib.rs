@@ -63,7 +63,7 @@ pub mod sector;
 pub mod soak;
 
 pub use fleet::{FleetOptions, plan_fleet};
-pub use plan::{Action, Explanation, FleetPlan, OrgPlan, Reason, ValidationErrors};
+pub use plan::{Action, Explanation, FleetPlan, OrgPlan, Reason, ValidationErrors, Warning};
 pub use planner::PlanOptions;
 
 /// The reference integration name: metric label `integration`, service-log

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use jiff::{SignedDuration, Timestamp};
 use semver::Version;
 use srecap_fleet::{Cluster, Organization, PolicyState, UpgradePolicy, VersionData, VersionGate};
-use srecap_labels::{LabelParser, VersionPattern};
+use srecap_labels::{LabelParser, ParallelLimit, VersionPattern};
 
 use crate::blocked::BlockedVerdicts;
 use crate::labels::{AUS_PREFIX, BLOCKED_VERSIONS, CLUSTER_LABELS};
@@ -18,7 +18,7 @@ use crate::channel;
 use crate::gate;
 use crate::plan::{
     Action, Explanation, MissingGates, OrgDetails, OrgPlan, Reason, RemainingSoak, ValidCluster,
-    ValidationErrors,
+    ValidationErrors, Warning,
 };
 use crate::policy::{ClusterPolicy, OrgPolicy};
 use crate::schedule::{self, CLUSTER_DELAY, CLUSTER_WINDOW, Window};
@@ -250,6 +250,7 @@ pub fn plan_org_with(input: &OrgInput<'_>, options: PlanOptions) -> OrgPlan {
         ..OrgDetails::default()
     };
 
+    let warnings = warnings(input, &org_policy, &sectors, &specs);
     if !errors.is_empty() {
         // R6: an organization with any validation error is frozen: no history
         // update, no actions.
@@ -267,6 +268,7 @@ pub fn plan_org_with(input: &OrgInput<'_>, options: PlanOptions) -> OrgPlan {
             clusters: discovery_order(input.clusters.len(), explanations),
             version_data: input.history.cloned().unwrap_or_default(),
             details,
+            warnings,
         };
     }
     if options.validate_only {
@@ -277,6 +279,7 @@ pub fn plan_org_with(input: &OrgInput<'_>, options: PlanOptions) -> OrgPlan {
             clusters: Vec::new(),
             version_data: VersionData::default(),
             details,
+            warnings,
         };
     }
 
@@ -313,7 +316,65 @@ pub fn plan_org_with(input: &OrgInput<'_>, options: PlanOptions) -> OrgPlan {
         clusters: discovery_order(input.clusters.len(), explanations),
         version_data: own,
         details,
+        warnings,
     }
+}
+
+/// Valid configurations that probably do not do what their owners think
+/// (issue 15 item 12), in a stable order: sectors by name, then inheritance
+/// sources in label order.
+fn warnings(
+    input: &OrgInput<'_>,
+    org_policy: &OrgPolicy,
+    sectors: &Sectors,
+    specs: &[Spec<'_>],
+) -> Vec<Warning> {
+    let mut populated = vec![false; sectors.len()];
+    for s in specs.iter().filter_map(|s| s.sector) {
+        populated[s] = true;
+    }
+    let mut out = Vec::new();
+    for decl in &org_policy.sectors {
+        let Some(id) = sectors.id(&decl.name) else {
+            continue;
+        };
+        for &d in sectors.dependencies(id) {
+            if !populated[d] {
+                out.push(Warning::EmptyDependency {
+                    sector: decl.name.clone(),
+                    dependency: sectors.name(d).to_owned(),
+                });
+            }
+        }
+        if let Some(ParallelLimit::Percent(percent)) = decl.max_parallel
+            && percent > 100
+        {
+            out.push(Warning::LimitOver100 {
+                sector: decl.name.clone(),
+                percent,
+            });
+        }
+    }
+    out.extend(
+        org_policy
+            .ignored_limits
+            .iter()
+            .map(|sector| Warning::UndeclaredLimit {
+                sector: sector.clone(),
+            }),
+    );
+    // R44: a verified source that was never reconciled has nothing stored.
+    out.extend(
+        input
+            .sources
+            .iter()
+            .filter(|s| s.history.check_in.is_none() && s.history.versions.is_empty())
+            .map(|s| Warning::SourceWithoutHistory {
+                environment: s.environment.to_owned(),
+                source: s.org_id.to_owned(),
+            }),
+    );
+    out
 }
 
 /// Decide `patterns` against the versions `clusters` may move to (R80), as a

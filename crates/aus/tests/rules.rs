@@ -1930,3 +1930,95 @@ fn r22_look_around_patterns_still_block_within_budget() {
         .collect();
     assert_eq!(versions, ["4.12.18"], "{:?}", o.clusters);
 }
+
+fn warnings(o: &OrgPlan) -> Vec<String> {
+    o.warnings.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn r33_r89_warnings_for_silent_sector_misconfiguration_never_block() {
+    // Issue 15 item 12: a dependency on a sector no cluster is in (typo
+    // `stagee`), a max-parallel for an undeclared sector, one over 100 %.
+    let o = plan1(
+        &[
+            ("sector-deps.stage", ""),
+            ("sector-deps.prod", "stagee"),
+            ("sector-max-parallel-upgrades.prod", "150%"),
+            ("sector-max-parallel-upgrades.qa", "1"),
+        ],
+        &[
+            C::due("s").label("sector", "stage"),
+            C::due("p").label("sector", "prod"),
+        ],
+    );
+    assert_eq!(
+        warnings(&o),
+        [
+            "label sre-capabilities.aus.sector-deps.prod: sector prod depends on sector stagee, which no cluster is in, so it never waits for it; check the name",
+            "label sre-capabilities.aus.sector-max-parallel-upgrades.prod: 150% allows more parallel upgrades than sector prod has clusters, so it limits nothing",
+            "label sre-capabilities.aus.sector-max-parallel-upgrades.qa: sector qa is not declared by any sre-capabilities.aus.sector-deps.<name> label, so this limit is ignored",
+        ]
+    );
+    // Never blocking: both clusters are planned as without the warnings.
+    assert!(!o.has_validation_errors());
+    assert_eq!(
+        acted(&o),
+        [("s", "upgrade_policy"), ("p", "upgrade_policy")]
+    );
+    // Not part of the `aus plan` JSON contract.
+    let json = serde_json::to_string(&o).unwrap();
+    assert!(
+        !json.contains("warning") && !json.contains("stagee\","),
+        "{json}"
+    );
+}
+
+#[test]
+fn r33_a_well_configured_organization_has_no_warning() {
+    let o = plan1(
+        &[
+            ("sector-deps.stage", ""),
+            ("sector-deps.prod", "stage"),
+            ("sector-max-parallel-upgrades.prod", "100%"),
+        ],
+        &[
+            C::due("s").label("sector", "stage"),
+            C::due("p").label("sector", "prod"),
+        ],
+    );
+    assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+}
+
+#[test]
+fn r43_r45_first_pass_of_an_inheriting_organization_whose_source_has_no_history() {
+    // Defined behaviour (issue 15 item 12): the link is verified (R43), so there
+    // is no organization error and nothing is blocked; the source adds no soak
+    // days until its own first pass has stored its history, so the organization
+    // decides on its own soak days only, and gets an informational warning.
+    let orgs: &[(&str, &[(&str, &str)])] = &[
+        ("org-1", &[("version-data.inherit", "org-2")]),
+        ("org-2", &[("version-data.publish", "org-1")]),
+    ];
+    let mut d = doc(orgs, &[C::due("c").label("soak-days", "5")]);
+    // Own soak: 2 days of the 5 needed.
+    d["version_data"] = json!({"org-1": history(None, &[("4.12.19", "wl", 2.0, &[])])});
+    let first = org(&plan_doc(&d), "org-1").clone();
+    assert!(!first.has_validation_errors());
+    assert_eq!(
+        warnings(&first),
+        [
+            "label sre-capabilities.aus.version-data.inherit: organization org-2 (prod) has no stored version data yet, so it adds no soak days until AUS has reconciled it"
+        ]
+    );
+    assert!(
+        first.actions.is_empty(),
+        "2 of 5 soak days: {:?}",
+        first.actions
+    );
+    assert_skipped(&first, "c", Reason::SoakDays, &[]);
+    // Once the source has stored history, it counts and the warning is gone.
+    d["version_data"]["org-2"] = history(Some(NOW), &[("4.12.19", "wl", 3.0, &["far"])]);
+    let later = org(&plan_doc(&d), "org-1").clone();
+    assert!(later.warnings.is_empty(), "{:?}", later.warnings);
+    assert_eq!(acted(&later), [("c", "upgrade_policy")]);
+}

@@ -190,6 +190,7 @@ impl Reconciler {
             }
         }
         let sources = self.store.load_many(&source_keys).await?;
+        let empty = srecap_fleet::VersionData::default();
 
         let gauges = PassGauges::new(env);
         // R4, R14: selected organizations with at least one discovered cluster.
@@ -205,8 +206,8 @@ impl Reconciler {
             .discovered(selected.iter().map(|(id, _, _)| (*id).to_owned()));
         let mut outcomes: Vec<OrgOutcome> =
             stream::iter(selected.into_iter().map(|(org_id, clusters, org)| {
-                let (network, sources, gauges, discovered) =
-                    (&network, &sources, &gauges, &discovered);
+                let (network, sources, gauges, discovered, empty) =
+                    (&network, &sources, &gauges, &discovered, &empty);
                 async move {
                     self.metrics.org_reconciled(org_id);
                     let mut execution = Execution::default();
@@ -222,10 +223,12 @@ impl Reconciler {
                             .iter()
                             .filter_map(|(e, id)| {
                                 let key = StateKey::new(e.as_str(), id.as_str()).ok()?;
-                                sources.get(&key).map(|h| Source {
+                                // A verified source without stored history
+                                // adds nothing, and is a warning (R44).
+                                Some(Source {
                                     environment: e,
                                     org_id: id,
-                                    history: h,
+                                    history: sources.get(&key).unwrap_or(empty),
                                 })
                             })
                             .collect();
@@ -388,7 +391,11 @@ impl Reconciler {
             txn.commit(&plan.version_data).await?;
             let (report, result) = self.executor().apply(&plan, gauges).await;
             execution.extend(report);
+            // Warnings never block (issue 15 item 12): sent after the writes.
+            let (feedback, sent) = self.executor().feedback(&plan, now).await;
+            execution.extend(feedback);
             result?;
+            sent?;
         }
         Ok(plan)
     }

@@ -510,3 +510,86 @@ async fn r12_r14_ignore_sts_leaves_sts_clusters_alone() {
         "no STS cluster got a policy: {with_policy:?}"
     );
 }
+
+/// Issue 15 item 12: a configuration that is valid but probably not meant
+/// reaches every valid cluster of the organization as one informational service
+/// log, at most once per 24 hours, and blocks nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r122_warnings_are_informational_service_logs_sent_once_per_day() {
+    let mut fleet = example();
+    fleet
+        .organizations
+        .iter_mut()
+        .find(|o| o.id == "org-platform")
+        .unwrap()
+        .labels
+        .insert(
+            "sre-capabilities.aus.sector-max-parallel-upgrades.nosuch".into(),
+            "1".into(),
+        );
+    let expected = plan_fleet(&fleet, fleet.now, &FleetOptions::default());
+    let platform = expected
+        .organizations
+        .iter()
+        .find(|o| o.org_id == "org-platform")
+        .unwrap();
+    assert_eq!(platform.warnings.len(), 1);
+    let world = World::new(fleet.clone()).await;
+    let reconciler = world.reconciler(world.sim.base_url(), Config::default());
+    let report = reconciler.pass(fleet.now).await.unwrap();
+    for o in &report.orgs {
+        let plan = o.result.as_ref().unwrap();
+        let actions: BTreeSet<String> = plan
+            .actions
+            .iter()
+            .map(|a| serde_json::to_string(a).unwrap())
+            .collect();
+        assert_eq!(actions, actions_of(&expected, &o.org_id), "never blocking");
+    }
+    let warned = || -> Vec<(String, String, String)> {
+        world
+            .sim
+            .sim
+            .service_logs()
+            .iter()
+            .filter(|l| l.service_name == srecap_aus::INTEGRATION)
+            .map(|l| {
+                (
+                    l.cluster_uuid.clone(),
+                    l.severity.clone(),
+                    l.summary.clone(),
+                )
+            })
+            .collect()
+    };
+    let logs = warned();
+    let valid: BTreeSet<String> = platform
+        .details
+        .valid_clusters
+        .iter()
+        .map(|c| c.external_id.clone())
+        .collect();
+    assert_eq!(logs.len(), valid.len(), "{logs:?}");
+    assert!(
+        logs.iter()
+            .all(|(uuid, severity, summary)| valid.contains(uuid)
+                && severity == "Info"
+                && summary == "AUS configuration warning on organization"),
+        "{logs:?}"
+    );
+    let description = &world
+        .sim
+        .sim
+        .service_logs()
+        .into_iter()
+        .find(|l| l.service_name == srecap_aus::INTEGRATION)
+        .unwrap()
+        .description;
+    assert!(
+        description.contains("sector-max-parallel-upgrades.nosuch"),
+        "{description}"
+    );
+    // A second pass within 24 hours sends nothing new (R122).
+    reconciler.pass(fleet.now).await.unwrap();
+    assert_eq!(warned().len(), logs.len());
+}
