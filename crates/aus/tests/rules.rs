@@ -1889,9 +1889,10 @@ fn r22_r32_a_pattern_out_of_its_backtracking_budget_is_an_org_label_error() {
     // than a pass that takes minutes.
     let started = std::time::Instant::now();
     let message = org_error(&[("blocked-versions", &hostile_blocked_versions())]);
+    // Refused when read: it cannot decide even the probe versions in budget.
     assert!(
         message.starts_with(
-            r#"label sre-capabilities.aus.blocked-versions: pattern "(.?){20}\\1.{20}" needs more than 10000 backtracking steps to test version 4.12.19"#
+            r#"label sre-capabilities.aus.blocked-versions: pattern "(.?){20}\\1.{20}" needs more than 10000 backtracking steps to test version 4.16.10"#
         ),
         "{message}"
     );
@@ -1899,6 +1900,19 @@ fn r22_r32_a_pattern_out_of_its_backtracking_budget_is_an_org_label_error() {
         started.elapsed() < std::time::Duration::from_secs(5),
         "{:?}",
         started.elapsed()
+    );
+}
+
+#[test]
+fn r22_r32_a_pattern_out_of_budget_on_a_candidate_version_is_an_org_label_error() {
+    // Decides typical versions (so it is accepted when read) but not 4.12.19,
+    // which the cluster may move to: found while validating, each version once.
+    let message = org_error(&[("blocked-versions", r"^4\.12(.?){60}\1.{60}")]);
+    assert!(
+        message.starts_with(
+            r#"label sre-capabilities.aus.blocked-versions: pattern "^4\\.12(.?){60}\\1.{60}" needs more than 10000 backtracking steps to test version 4.12.19"#
+        ),
+        "{message}"
     );
 }
 

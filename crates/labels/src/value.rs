@@ -121,15 +121,26 @@ impl VersionPattern {
                 engine: Engine::Linear(regex),
             });
         }
-        fancy_regex::RegexBuilder::new(source)
+        let pattern = fancy_regex::RegexBuilder::new(source)
             .backtrack_limit(Self::BACKTRACK_LIMIT)
             .build()
             .map(|regex| VersionPattern {
                 source: source.to_owned(),
                 engine: Engine::Backtracking(regex),
             })
-            .map_err(|e| format!("invalid regular expression {source:?}: {e}"))
+            .map_err(|e| format!("invalid regular expression {source:?}: {e}"))?;
+        // A pattern that cannot even decide typical versions within its budget
+        // is refused when read, so the CLI (which validates values without
+        // knowing any version) never writes one the planner will reject.
+        for probe in Self::PROBES {
+            pattern.try_matches(probe).map_err(|e| e.to_string())?;
+        }
+        Ok(pattern)
     }
+
+    /// Typical versions a backtracking pattern must decide within its budget to
+    /// be accepted at all: a release and a release candidate.
+    const PROBES: [&str; 2] = ["4.16.10", "4.17.0-rc.1"];
 
     pub fn as_str(&self) -> &str {
         &self.source
@@ -277,21 +288,32 @@ mod tests {
     }
 
     #[test]
-    fn r22_a_catastrophic_pattern_exhausts_its_budget_quickly() {
+    fn r22_a_catastrophic_pattern_is_refused_when_read_quickly() {
         // The hostile label of issue 15 item 10: exponential backtracking on
-        // fancy-regex's default budget; here a bounded error, fast.
-        let p = VersionPattern::parse(r"(.?){20}\1.{20}").unwrap();
+        // fancy-regex's default budget; here refused on the probe versions, fast.
         let started = std::time::Instant::now();
         for _ in 0..625 {
-            let err = p.try_matches("4.12.16").unwrap_err();
-            assert_eq!(err.version, "4.12.16");
+            let err = VersionPattern::parse(r"(.?){20}\1.{20}").unwrap_err();
+            assert_eq!(
+                err,
+                r#"pattern "(.?){20}\\1.{20}" needs more than 10000 backtracking steps to test version 4.16.10: use a simpler pattern (without backreferences or nested repetition)"#
+            );
         }
-        assert!(p.matches("4.12.16"), "a pattern out of budget blocks");
         assert!(
             started.elapsed() < std::time::Duration::from_secs(2),
             "{:?}",
             started.elapsed()
         );
+    }
+
+    #[test]
+    fn r22_a_pattern_costly_on_some_versions_only_is_an_error_there() {
+        // Decides the probe versions at once (anchored on 4.12), explodes on 4.12.
+        let p = VersionPattern::parse(r"^4\.12(.?){60}\1.{60}").unwrap();
+        let err = p.try_matches("4.12.16").unwrap_err();
+        assert_eq!(err.version, "4.12.16");
+        assert!(p.matches("4.12.16"), "a pattern out of budget blocks");
+        assert_eq!(p.try_matches("4.13.1"), Ok(false));
     }
 
     #[test]
