@@ -639,7 +639,10 @@ impl<'f> Explainer<'f> {
         let spec = &view.specs[me];
         let ctx = Context::new(self, &view, me);
 
-        // Deviation G19 of the planner: an HCP cluster with a pending policy first.
+        // Deviation G19 of the planner: an HCP cluster with a pending node-pool
+        // policy first. A pending control-plane policy only holds the cluster
+        // through its own-id mutex (R81 (a)), so the hold check counts the
+        // cluster itself then.
         let policies = existing_policies(cluster);
         let policy_data = json!(
             policies
@@ -648,15 +651,7 @@ impl<'f> Explainer<'f> {
                 .collect::<Vec<_>>()
         );
         if cluster.is_hcp() {
-            if policies.is_empty() {
-                e.check(
-                    "existing-policy",
-                    Outcome::Pass,
-                    Some(Reason::ExistingPolicy),
-                    "no upgrade policy on the control plane or node pools".to_owned(),
-                    Value::Null,
-                );
-            } else {
+            if cluster.has_node_pool_policy() {
                 e.check(
                     "existing-policy",
                     Outcome::Fail,
@@ -664,22 +659,36 @@ impl<'f> Explainer<'f> {
                     describe_policies(&policies),
                     policy_data.clone(),
                 );
+            } else {
+                e.check(
+                    "existing-policy",
+                    Outcome::Pass,
+                    Some(Reason::ExistingPolicy),
+                    if policies.is_empty() {
+                        "no upgrade policy on the control plane or node pools".to_owned()
+                    } else {
+                        format!(
+                            "no node-pool policy; the control plane's ({}) holds the cluster's own mutex only (R81 (a))",
+                            describe_policies(&policies)
+                        )
+                    },
+                    Value::Null,
+                );
             }
-            ctx.hold_check(&mut e);
+            ctx.hold_check_counting_self(&mut e, !policies.is_empty());
             let behind = cluster
                 .node_pools
                 .iter()
                 .find(|p| p.version.cmp_precedence(&cluster.version).is_lt());
-            match behind {
-                Some(pool) => {
-                    let action = Action::NodePoolUpgradePolicy {
-                        cluster: cluster.name.clone(),
-                        cluster_id: cluster.id.clone(),
-                        node_pool: pool.id.clone(),
-                        version: cluster.version.clone(),
-                        next_run: schedule::whole_seconds(self.now + CLUSTER_DELAY),
-                    };
-                    e.check(
+            if let Some(pool) = behind {
+                let action = Action::NodePoolUpgradePolicy {
+                    cluster: cluster.name.clone(),
+                    cluster_id: cluster.id.clone(),
+                    node_pool: pool.id.clone(),
+                    version: cluster.version.clone(),
+                    next_run: schedule::whole_seconds(self.now + CLUSTER_DELAY),
+                };
+                e.check(
                         "node-pool-catch-up",
                         Outcome::Action,
                         None,
@@ -689,15 +698,25 @@ impl<'f> Explainer<'f> {
                         ),
                         json!({ "node_pool": pool.id, "version": pool.version.to_string() }),
                     );
-                    e.decide(Verdict::Action { action });
-                }
-                None => e.check(
+                e.decide(Verdict::Action { action });
+            } else {
+                e.check(
                     "node-pool-catch-up",
                     Outcome::Pass,
                     None,
                     "every node pool runs the control-plane version".to_owned(),
                     Value::Null,
-                ),
+                );
+                // R82: the pending control-plane policy skips the cluster.
+                if !policies.is_empty() {
+                    e.check(
+                        "existing-policy",
+                        Outcome::Fail,
+                        Some(Reason::ExistingPolicy),
+                        describe_policies(&policies),
+                        policy_data.clone(),
+                    );
+                }
             }
         } else if policies.is_empty() {
             e.check(
@@ -1257,17 +1276,23 @@ impl<'e, 'f> Context<'e, 'f> {
     }
 
     /// R57: mutexes and sector max-parallel.
-    #[allow(clippy::many_single_char_names)] // mutex, upgrading, members, limit
     fn hold_check(&self, e: &mut Evaluation) {
+        self.hold_check_counting_self(e, false);
+    }
+
+    /// [`Self::hold_check`], where `count_self` makes the cluster's own pending
+    /// policy hold its mutexes too (R56): the HCP node-pool step (R81 (a)) runs
+    /// before the existing-policy step, so there the cluster can hold itself.
+    #[allow(clippy::many_single_char_names)] // mutex, upgrading, members, limit
+    fn hold_check_counting_self(&self, e: &mut Evaluation, count_self: bool) {
         let spec = self.spec();
+        let counts = |j: usize| (j != self.me || count_self) && self.marked[j];
         let holders = |m: &str| -> Vec<&str> {
             self.view
                 .specs
                 .iter()
                 .enumerate()
-                .filter(|(j, s)| {
-                    *j != self.me && self.marked[*j] && s.mutexes.iter().any(|x| x == m)
-                })
+                .filter(|(j, s)| counts(*j) && s.mutexes.iter().any(|x| x == m))
                 .map(|(_, s)| s.cluster.name.as_str())
                 .collect()
         };
@@ -1291,6 +1316,15 @@ impl<'e, 'f> Context<'e, 'f> {
                     (!h.is_empty()).then_some((m, h))
                 });
                 match held {
+                    // Held by its own pending policy only: the planner's
+                    // `existing-policy` (ARCHITECTURE.md, explanations).
+                    Some(_) if count_self && self.marked[self.me] => e.check(
+                        "mutexes",
+                        Outcome::Fail,
+                        Some(Reason::ExistingPolicy),
+                        describe_policies(&existing_policies(spec.cluster)),
+                        json!(data),
+                    ),
                     Some((m, h)) => e.check(
                         "mutexes",
                         Outcome::Fail,
@@ -1326,7 +1360,7 @@ impl<'e, 'f> Context<'e, 'f> {
                             o.sector == Some(s) && o.mutexes.contains(m)
                         };
                         let upgrading = (0..self.view.specs.len())
-                            .filter(|&j| j != self.me && self.marked[j] && in_sector(j))
+                            .filter(|&j| counts(j) && in_sector(j))
                             .count();
                         let members = (0..self.view.specs.len()).filter(|&j| in_sector(j)).count();
                         (m, upgrading, members, limit.limit_for(members.max(1)))

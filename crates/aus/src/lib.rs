@@ -25,6 +25,8 @@
 //! * [`sector`] — sectors, dependency cycles, first-populated dependencies.
 //! * [`soak`] — soak-history update, stats, inheritance aggregation.
 //! * [`inheritance`] — the version-data inheritance network between organizations.
+//! * `blocked` — blocked-version verdicts, each pattern evaluated once per
+//!   version and pass, with a bounded cost (a pattern out of budget is a label error).
 //! * [`gate`] — version-gate applicability.
 //! * [`facts`] — the per-cluster facts a plan is still missing (gate agreements,
 //!   channels), so a reconciler reads them only where a decision turns on them.
@@ -44,6 +46,7 @@
 //! first-populated dependencies are memoised per (sector, workload); slots are
 //! cached per schedule. One organization plans in O(n log n).
 
+mod blocked;
 pub mod channel;
 pub mod configuration;
 pub mod explain;
@@ -60,7 +63,7 @@ pub mod sector;
 pub mod soak;
 
 pub use fleet::{FleetOptions, plan_fleet};
-pub use plan::{Action, Explanation, FleetPlan, OrgPlan, Reason, ValidationErrors};
+pub use plan::{Action, Explanation, FleetPlan, OrgPlan, Reason, ValidationErrors, Warning};
 pub use planner::PlanOptions;
 
 /// The reference integration name: metric label `integration`, service-log

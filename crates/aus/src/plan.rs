@@ -32,6 +32,60 @@ pub struct OrgPlan {
     /// Facts the reconciler needs besides the actions (metrics, persistence).
     #[serde(skip)]
     pub details: OrgDetails,
+    /// Configurations that are valid but probably not meant (issue 15 item 12).
+    /// Informational, never blocking, and not part of the `aus plan` contract:
+    /// the reconciler sends them as service logs of severity Info.
+    #[serde(skip)]
+    pub warnings: Vec<Warning>,
+}
+
+/// A valid configuration that silently does less than its owners probably
+/// think. Never blocks anything: the organization is planned as usual.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Warning {
+    /// `sector` depends on `dependency`, which no valid cluster is in, so the
+    /// dependency never holds it back (R89 skips empty sectors); often a typo
+    /// (`stagee` for `stage`).
+    EmptyDependency { sector: String, dependency: String },
+    /// A `sector-max-parallel-upgrades.<sector>` label for a sector that no
+    /// `sector-deps` label declares: ignored (R33).
+    UndeclaredLimit { sector: String },
+    /// A max-parallel percentage above 100 %: more parallel upgrades than the
+    /// sector has clusters, so it limits nothing.
+    LimitOver100 { sector: String, percent: u64 },
+    /// A verified inheritance source has no stored history yet (it has not been
+    /// reconciled, or not in this environment): until it has, it adds no soak
+    /// days, and the organization is planned on its own soak days only (R44,
+    /// R70–R73).
+    SourceWithoutHistory { environment: String, source: String },
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const DEPS: &str = "sre-capabilities.aus.sector-deps.";
+        const LIMIT: &str = "sre-capabilities.aus.sector-max-parallel-upgrades.";
+        match self {
+            Warning::EmptyDependency { sector, dependency } => write!(
+                f,
+                "label {DEPS}{sector}: sector {sector} depends on sector {dependency}, which no cluster is in, so it never waits for it; check the name"
+            ),
+            Warning::UndeclaredLimit { sector } => write!(
+                f,
+                "label {LIMIT}{sector}: sector {sector} is not declared by any {DEPS}<name> label, so this limit is ignored"
+            ),
+            Warning::LimitOver100 { sector, percent } => write!(
+                f,
+                "label {LIMIT}{sector}: {percent}% allows more parallel upgrades than sector {sector} has clusters, so it limits nothing"
+            ),
+            Warning::SourceWithoutHistory {
+                environment,
+                source,
+            } => write!(
+                f,
+                "label sre-capabilities.aus.version-data.inherit: organization {source} ({environment}) has no stored version data yet, so it adds no soak days until AUS has reconciled it"
+            ),
+        }
+    }
 }
 
 impl OrgPlan {

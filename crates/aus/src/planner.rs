@@ -9,15 +9,16 @@ use std::fmt::Write as _;
 use jiff::{SignedDuration, Timestamp};
 use semver::Version;
 use srecap_fleet::{Cluster, Organization, PolicyState, UpgradePolicy, VersionData, VersionGate};
-use srecap_labels::{LabelParser, VersionPattern};
+use srecap_labels::{LabelParser, ParallelLimit, VersionPattern};
 
-use crate::labels::CLUSTER_LABELS;
+use crate::blocked::BlockedVerdicts;
+use crate::labels::{AUS_PREFIX, BLOCKED_VERSIONS, CLUSTER_LABELS};
 
 use crate::channel;
 use crate::gate;
 use crate::plan::{
     Action, Explanation, MissingGates, OrgDetails, OrgPlan, Reason, RemainingSoak, ValidCluster,
-    ValidationErrors,
+    ValidationErrors, Warning,
 };
 use crate::policy::{ClusterPolicy, OrgPolicy};
 use crate::schedule::{self, CLUSTER_DELAY, CLUSTER_WINDOW, Window};
@@ -143,8 +144,14 @@ pub fn plan_org_with(input: &OrgInput<'_>, options: PlanOptions) -> OrgPlan {
     let mut specs: Vec<Spec<'_>> = Vec::with_capacity(input.clusters.len());
     let mut valid: Vec<ValidCluster> = Vec::with_capacity(input.clusters.len());
     let mut parser = LabelParser::new(CLUSTER_LABELS);
+    // Issue 15 item 10: every blocked-version pattern is decided against every
+    // version it can meet while validating, each pair once; a pattern out of its
+    // backtracking budget is a label error here, never a slow decision.
+    let mut blocked = BlockedVerdicts::default();
     for (position, cluster) in input.clusters.iter().copied().enumerate() {
-        let policy = match ClusterPolicy::parse_with(&mut parser, &cluster.labels) {
+        let policy = match ClusterPolicy::parse_with(&mut parser, &cluster.labels).and_then(|p| {
+            evaluate_blocked(&mut blocked, &p.blocked_versions, [cluster]).map(|()| p)
+        }) {
             Ok(p) => p,
             Err(messages) => {
                 explanations.push((
@@ -203,6 +210,13 @@ pub fn plan_org_with(input: &OrgInput<'_>, options: PlanOptions) -> OrgPlan {
         }
         specs.push(spec);
     }
+    if let Err(messages) = evaluate_blocked(
+        &mut blocked,
+        &org_policy.blocked_versions,
+        specs.iter().map(|s| s.cluster),
+    ) {
+        errors.organization.extend(messages);
+    }
     // R53: lower versions first, then fewer soak days; stable, so ties keep
     // discovery order. Sorted once (the reference re-sorted per insertion, G31).
     // A permutation is sorted rather than the specs themselves: a spec is a few
@@ -236,6 +250,7 @@ pub fn plan_org_with(input: &OrgInput<'_>, options: PlanOptions) -> OrgPlan {
         ..OrgDetails::default()
     };
 
+    let warnings = warnings(input, &org_policy, &sectors, &specs);
     if !errors.is_empty() {
         // R6: an organization with any validation error is frozen: no history
         // update, no actions.
@@ -253,6 +268,7 @@ pub fn plan_org_with(input: &OrgInput<'_>, options: PlanOptions) -> OrgPlan {
             clusters: discovery_order(input.clusters.len(), explanations),
             version_data: input.history.cloned().unwrap_or_default(),
             details,
+            warnings,
         };
     }
     if options.validate_only {
@@ -263,6 +279,7 @@ pub fn plan_org_with(input: &OrgInput<'_>, options: PlanOptions) -> OrgPlan {
             clusters: Vec::new(),
             version_data: VersionData::default(),
             details,
+            warnings,
         };
     }
 
@@ -281,7 +298,7 @@ pub fn plan_org_with(input: &OrgInput<'_>, options: PlanOptions) -> OrgPlan {
     let table = SoakTable::aggregate(&own, &input.sources);
     details.history_updated = true;
 
-    let mut decider = Decider::new(input, &org_policy, &sectors, &specs, &table);
+    let mut decider = Decider::new(input, &org_policy, &sectors, &specs, &table, &blocked);
     let (actions, switches) = decider.run(
         &mut explanations,
         &mut details.missing_gates,
@@ -299,7 +316,86 @@ pub fn plan_org_with(input: &OrgInput<'_>, options: PlanOptions) -> OrgPlan {
         clusters: discovery_order(input.clusters.len(), explanations),
         version_data: own,
         details,
+        warnings,
     }
+}
+
+/// Valid configurations that probably do not do what their owners think
+/// (issue 15 item 12), in a stable order: sectors by name, then inheritance
+/// sources in label order.
+fn warnings(
+    input: &OrgInput<'_>,
+    org_policy: &OrgPolicy,
+    sectors: &Sectors,
+    specs: &[Spec<'_>],
+) -> Vec<Warning> {
+    let mut populated = vec![false; sectors.len()];
+    for s in specs.iter().filter_map(|s| s.sector) {
+        populated[s] = true;
+    }
+    let mut out = Vec::new();
+    for decl in &org_policy.sectors {
+        let Some(id) = sectors.id(&decl.name) else {
+            continue;
+        };
+        for &d in sectors.dependencies(id) {
+            if !populated[d] {
+                out.push(Warning::EmptyDependency {
+                    sector: decl.name.clone(),
+                    dependency: sectors.name(d).to_owned(),
+                });
+            }
+        }
+        if let Some(ParallelLimit::Percent(percent)) = decl.max_parallel
+            && percent > 100
+        {
+            out.push(Warning::LimitOver100 {
+                sector: decl.name.clone(),
+                percent,
+            });
+        }
+    }
+    out.extend(
+        org_policy
+            .ignored_limits
+            .iter()
+            .map(|sector| Warning::UndeclaredLimit {
+                sector: sector.clone(),
+            }),
+    );
+    // R44: a verified source that was never reconciled has nothing stored.
+    out.extend(
+        input
+            .sources
+            .iter()
+            .filter(|s| s.history.check_in.is_none() && s.history.versions.is_empty())
+            .map(|s| Warning::SourceWithoutHistory {
+                environment: s.environment.to_owned(),
+                source: s.org_id.to_owned(),
+            }),
+    );
+    out
+}
+
+/// Decide `patterns` against the versions `clusters` may move to (R80), as a
+/// label error of `blocked-versions` when one is out of its budget.
+fn evaluate_blocked<'c>(
+    blocked: &mut BlockedVerdicts,
+    patterns: &[VersionPattern],
+    clusters: impl IntoIterator<Item = &'c Cluster>,
+) -> Result<(), Vec<String>> {
+    if patterns.is_empty() {
+        return Ok(());
+    }
+    // Distinct versions first: a fleet has thousands of clusters but few versions.
+    let distinct: rustc_hash::FxHashSet<&Version> =
+        clusters.into_iter().flat_map(available_upgrades).collect();
+    let mut versions: Vec<String> = distinct.into_iter().map(ToString::to_string).collect();
+    // Sorted, so that which version an error names never depends on hashing.
+    versions.sort_unstable();
+    blocked
+        .evaluate(patterns, &versions)
+        .map_err(|e| vec![format!("label {AUS_PREFIX}{BLOCKED_VERSIONS}: {e}")])
 }
 
 /// `items` in the order of `order`, a permutation of their indices.
@@ -445,6 +541,8 @@ struct Decider<'p, 'a> {
     sectors: &'p Sectors,
     specs: &'p [Spec<'a>],
     table: &'p SoakTable<'p>,
+    /// Blocked-version verdicts decided while validating.
+    blocked: &'p BlockedVerdicts,
     own_has_stats: bool,
     /// mutex -> spec index of the last cluster that took it (R55 `locked`).
     locked: FxHashMap<&'p str, usize>,
@@ -481,6 +579,7 @@ impl<'p, 'a> Decider<'p, 'a> {
         sectors: &'p Sectors,
         specs: &'p [Spec<'a>],
         table: &'p SoakTable<'p>,
+        blocked: &'p BlockedVerdicts,
     ) -> Self {
         Decider {
             input,
@@ -488,6 +587,7 @@ impl<'p, 'a> Decider<'p, 'a> {
             sectors,
             specs,
             table,
+            blocked,
             own_has_stats: !specs.is_empty(),
             locked: FxHashMap::default(),
             sector_upgrading: FxHashMap::default(),
@@ -580,7 +680,9 @@ impl<'p, 'a> Decider<'p, 'a> {
     fn hold_explanation(&self, i: usize, hold: Hold<'_>) -> Explanation {
         let cluster = self.specs[i].cluster;
         match hold {
-            Hold::Mutex { holder, .. } if holder == i => {
+            // Its own pending policy holds it (an HCP cluster whose control
+            // plane is upgrading, R81 (a)), whoever else shares the mutex.
+            Hold::Mutex { holder, .. } if holder == i || self.marked[i] => {
                 let policies = existing_policies(cluster);
                 explain(
                     cluster,
@@ -636,6 +738,7 @@ impl<'p, 'a> Decider<'p, 'a> {
     /// A version's string and the organization pattern blocking it, cached.
     fn facts(&mut self, v: &'a Version) -> (Rc<str>, Option<&'p str>) {
         let org: &'p OrgPolicy = self.org_policy;
+        let verdicts: &'p BlockedVerdicts = self.blocked;
         self.version_facts
             .entry(VersionKey(v))
             .or_insert_with(|| {
@@ -643,7 +746,7 @@ impl<'p, 'a> Decider<'p, 'a> {
                 let blocked = org
                     .blocked_versions
                     .iter()
-                    .find(|p| p.matches(&vs))
+                    .find(|p| verdicts.matches(p, &vs))
                     .map(VersionPattern::as_str);
                 (vs, blocked)
             })
@@ -671,7 +774,7 @@ impl<'p, 'a> Decider<'p, 'a> {
                 .policy
                 .blocked_versions
                 .iter()
-                .find(|p| p.matches(vs))
+                .find(|p| self.blocked.matches(p, vs))
                 .map(VersionPattern::as_str)
         })
     }
@@ -870,12 +973,14 @@ impl<'p, 'a> Decider<'p, 'a> {
             let spec = &self.specs[i];
             let cluster = spec.cluster;
             let position = spec.position;
-            // Deviation (§18 G19): an HCP cluster with any pending policy is left
-            // alone before node-pool catch-up. The reference relied on the
-            // cluster's own-id mutex for that, which a sector max-parallel of 2 or
-            // more lets through, so a repeated pass would book a second node-pool
-            // policy while the first is pending.
-            if cluster.is_hcp() && cluster.has_any_policy() {
+            // Deviation (§18 G19): an HCP cluster with a pending *node-pool*
+            // policy is left alone before node-pool catch-up. The reference
+            // relied on the cluster's own-id mutex for that, which a sector
+            // max-parallel of 2 or more lets through, so a repeated pass would
+            // book a second node-pool policy while the first is pending. A
+            // pending control-plane policy does not hold the catch-up: there the
+            // reference is right (R81 (a) decides), and so is srecap.
+            if cluster.is_hcp() && cluster.has_node_pool_policy() {
                 let policies = existing_policies(cluster);
                 explanations.push((
                     position,
@@ -1021,7 +1126,7 @@ impl<'p, 'a> Decider<'p, 'a> {
                         .org_policy
                         .blocked_versions
                         .iter()
-                        .any(|p| p.matches(&vs));
+                        .any(|p| self.blocked.matches(p, &vs));
                     (vs, blocked)
                 });
                 // A marker, or `None` for the remaining soak days.
@@ -1037,7 +1142,11 @@ impl<'p, 'a> Decider<'p, 'a> {
                         _ => None,
                     },
                     _ if *org_blocked
-                        || spec.policy.blocked_versions.iter().any(|p| p.matches(vs)) =>
+                        || spec
+                            .policy
+                            .blocked_versions
+                            .iter()
+                            .any(|p| self.blocked.matches(p, vs)) =>
                     {
                         Some(-4.0)
                     }

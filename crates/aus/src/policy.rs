@@ -77,6 +77,9 @@ pub struct OrgPolicy {
     pub blocked_versions: Vec<VersionPattern>,
     /// Every sector of the organization (R33), sorted by name.
     pub sectors: Vec<SectorDecl>,
+    /// Sectors named by a max-parallel label but declared by no `sector-deps`
+    /// label: their limits are ignored (R33), which deserves a warning.
+    pub ignored_limits: Vec<String>,
     pub inherit: Vec<String>,
     pub publish: Vec<String>,
 }
@@ -107,6 +110,11 @@ impl OrgPolicy {
                 limits.insert(name, *l);
             }
         }
+        let ignored_limits = limits
+            .keys()
+            .filter(|name| !deps.contains_key(**name))
+            .map(|name| (*name).to_owned())
+            .collect();
         let sectors = deps
             .into_iter()
             .map(|(name, dependencies)| SectorDecl {
@@ -119,6 +127,7 @@ impl OrgPolicy {
             OrgPolicy {
                 blocked_versions: parsed.patterns(BLOCKED_VERSIONS).to_vec(),
                 sectors,
+                ignored_limits,
                 inherit: parsed.list(INHERIT).to_vec(),
                 publish: parsed.list(PUBLISH).to_vec(),
             },

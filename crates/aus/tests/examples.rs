@@ -23,6 +23,8 @@ use srecap_fleet::{Fleet, VersionData};
 /// Every fixture in `tests/examples/`; `every_fixture_is_checked` keeps this list and
 /// the directory in step, and `example` refuses names not listed here.
 const FIXTURES: &[&str] = &[
+    "g19-control-plane-policy-limit-2",
+    "g19-control-plane-policy-limit-none",
     "w01-soaked-version-booked",
     "w01-unknown-gate-label",
     "w02-not-soaked",
@@ -310,6 +312,27 @@ fn w05_r54_r56_pending_node_pool_policy_blocks_its_cluster() {
         assert!(o.actions.is_empty(), "{name}: {:?}", o.actions);
         assert_skipped(o, "cluster-2", Reason::ExistingPolicy, &["np-policy-1"]);
     }
+}
+
+#[test]
+fn g19_r81_a_a_pending_control_plane_policy_holds_only_the_own_id_mutex() {
+    // The narrowed G19 deviation decides like the reference here.
+    let (_, plan) = example("g19-control-plane-policy-limit-2");
+    let o = org(&plan, "org-1-id");
+    assert_eq!(
+        o.actions,
+        [Action::NodePoolUpgradePolicy {
+            cluster: "cluster-2".into(),
+            cluster_id: "cluster-2_id".into(),
+            node_pool: "np-1".into(),
+            version: "4.12.17".parse().unwrap(),
+            next_run: ts("2021-08-30T18:06:00Z"),
+        }]
+    );
+    let (_, plan) = example("g19-control-plane-policy-limit-none");
+    let o = org(&plan, "org-1-id");
+    assert!(o.actions.is_empty(), "{:?}", o.actions);
+    assert_skipped(o, "cluster-2", Reason::ExistingPolicy, &["cp-policy-1"]);
 }
 
 #[test]

@@ -58,6 +58,7 @@ fn plan(actions: Vec<Action>, explanations: Vec<Explanation>) -> OrgPlan {
         clusters: explanations,
         version_data: VersionData::default(),
         details: srecap_aus::plan::OrgDetails::default(),
+        warnings: Vec::new(),
     }
 }
 

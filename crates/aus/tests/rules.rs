@@ -1748,50 +1748,74 @@ fn r46_r74_self_inheritance() {
 
 #[test]
 
-fn r81_r82_hcp_with_a_pending_policy_gets_no_second_policy_under_max_parallel() {
+fn r81_r82_g19_hcp_with_a_pending_node_pool_policy_gets_no_second_policy_under_max_parallel() {
     // §18 G19: the node-pool step runs the max-upgrade check before the
     // existing-policy check; in a sector whose limit for the cluster's own-id
     // mutex is >= 2 (`2`, or a percentage >= 150 % of the one member), a cluster
-    // with a pending policy is not held, so another node-pool policy is created
-    // while one is pending. The spec's remedy: check existing policies first for
-    // HCP too (or never apply max-parallel to the own-id mutex).
-    let pools = |np1_policy: bool| {
-        let mut np1 = json!({"id": "np-1", "version": "4.12.16"});
-        if np1_policy {
-            np1["upgrade_policies"] = json!([{"id": "pending", "version": "4.12.17",
-                "next_run": "2021-08-30T18:30:00Z", "state": "scheduled"}]);
-        }
-        json!([np1, {"id": "np-2", "version": "4.12.16"}])
+    // with a pending node-pool policy is not held, so another node-pool policy
+    // would be created while one is pending. Deviation: a pending node-pool
+    // policy is checked first.
+    let pools = json!([
+        {"id": "np-1", "version": "4.12.16", "upgrade_policies": [{"id": "pending",
+            "version": "4.12.17", "next_run": "2021-08-30T18:30:00Z", "state": "scheduled"}]},
+        {"id": "np-2", "version": "4.12.16"}
+    ]);
+    for limit in ["2", "150%"] {
+        let o = plan1(
+            &[
+                ("sector-deps.s", ""),
+                ("sector-max-parallel-upgrades.s", limit),
+            ],
+            &[hcp("h")
+                .label("sector", "s")
+                .set("node_pools", pools.clone())],
+        );
+        assert!(o.actions.is_empty(), "limit {limit}: {:?}", o.actions);
+        assert_skipped(&o, "h", Reason::ExistingPolicy, &["pending"]);
+    }
+}
+
+#[test]
+fn r81_a_g19_a_pending_control_plane_policy_does_not_hold_node_pool_catch_up() {
+    // The G19 deviation is narrow: only a node-pool policy holds the catch-up.
+    // A pending control-plane policy holds the cluster through its own-id
+    // mutex (R56) as in the reference, so R81 (a) decides: under a sector
+    // max-parallel >= 2 the first pool behind is caught up, like the reference.
+    let cluster = || {
+        hcp("h")
+            .label("sector", "s")
+            .set("version", json!("4.12.18"))
+            .set(
+                "node_pools",
+                json!([{"id": "np-1", "version": "4.12.16"}, {"id": "np-2", "version": "4.12.16"}]),
+            )
+            .policy("pending", "4.12.19", "scheduled")
     };
     for limit in ["2", "150%"] {
-        // (a) np-1 already has a node-pool policy; (b) a control-plane policy is
-        // pending while the pools are behind.
-        let cases = [
-            hcp("h").label("sector", "s").set("node_pools", pools(true)),
-            hcp("h")
-                .label("sector", "s")
-                .set("node_pools", pools(false))
-                .policy("pending", "4.12.19", "scheduled"),
-        ];
-        for (case, cluster) in ["node-pool policy", "control-plane policy"]
-            .into_iter()
-            .zip(cases)
-        {
-            let o = plan1(
-                &[
-                    ("sector-deps.s", ""),
-                    ("sector-max-parallel-upgrades.s", limit),
-                ],
-                &[cluster],
-            );
-            assert!(
-                o.actions.is_empty(),
-                "limit {limit}, pending {case}: {:?}",
-                o.actions
-            );
-            assert_skipped(&o, "h", Reason::ExistingPolicy, &["pending"]);
-        }
+        let o = plan1(
+            &[
+                ("sector-deps.s", ""),
+                ("sector-max-parallel-upgrades.s", limit),
+            ],
+            &[cluster()],
+        );
+        assert_eq!(o.actions.len(), 1, "limit {limit}: {:?}", o.actions);
+        let Action::NodePoolUpgradePolicy {
+            node_pool, version, ..
+        } = &o.actions[0]
+        else {
+            panic!("limit {limit}: {:?}", o.actions);
+        };
+        assert_eq!(
+            (node_pool.as_str(), version.to_string().as_str()),
+            ("np-1", "4.12.18")
+        );
     }
+    // Without a max-parallel, the cluster's own pending policy holds its own-id
+    // mutex (R57): skipped for its existing policy, nothing booked.
+    let o = plan1(&[("sector-deps.s", "")], &[cluster()]);
+    assert!(o.actions.is_empty(), "{:?}", o.actions);
+    assert_skipped(&o, "h", Reason::ExistingPolicy, &["pending"]);
 }
 
 #[test]
@@ -1851,4 +1875,164 @@ fn r53_build_metadata_does_not_order_versions() {
     let o = org(&plan_doc(&d), "org-1").clone();
     assert_eq!(acted(&o), [("y", "upgrade_policy")]);
     assert_skipped(&o, "x", Reason::Mutex, &["cluster y"]);
+}
+
+/// The hostile label of issue 15 item 10: 625 copies of a catastrophically
+/// backtracking pattern.
+fn hostile_blocked_versions() -> String {
+    vec![r"(.?){20}\1.{20}"; 625].join(",")
+}
+
+#[test]
+fn r22_r32_a_pattern_out_of_its_backtracking_budget_is_an_org_label_error() {
+    // Issue 15 item 10: bounded, and a validation error naming the label rather
+    // than a pass that takes minutes.
+    let started = std::time::Instant::now();
+    let message = org_error(&[("blocked-versions", &hostile_blocked_versions())]);
+    // Refused when read: it cannot decide even the probe versions in budget.
+    assert!(
+        message.starts_with(
+            r#"label sre-capabilities.aus.blocked-versions: pattern "(.?){20}\\1.{20}" needs more than 10000 backtracking steps to test version 4.16.10"#
+        ),
+        "{message}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn r22_r32_a_pattern_out_of_budget_on_a_candidate_version_is_an_org_label_error() {
+    // Decides typical versions (so it is accepted when read) but not 4.12.19,
+    // which the cluster may move to: found while validating, each version once.
+    let message = org_error(&[("blocked-versions", r"^4\.12(.?){60}\1.{60}")]);
+    assert!(
+        message.starts_with(
+            r#"label sre-capabilities.aus.blocked-versions: pattern "^4\\.12(.?){60}\\1.{60}" needs more than 10000 backtracking steps to test version 4.12.19"#
+        ),
+        "{message}"
+    );
+}
+
+#[test]
+fn r22_r32_a_cluster_pattern_out_of_its_budget_is_that_cluster_label_error() {
+    let message =
+        cluster_error(C::due("bad").label("blocked-versions", &hostile_blocked_versions()));
+    assert!(
+        message.starts_with("label sre-capabilities.aus.blocked-versions: pattern "),
+        "{message}"
+    );
+}
+
+#[test]
+fn r22_look_around_patterns_still_block_within_budget() {
+    // The reference's Python `re` has look-around; users rely on it: every
+    // 4.12 version but 4.12.18 is blocked, so a gets 4.12.18, not 4.12.19.
+    let o = plan1(
+        &[("blocked-versions", r"^4\.12\.(?!18$)")],
+        &[C::due("a").set("available_upgrades", json!(["4.12.18", "4.12.19"]))],
+    );
+    let versions: Vec<String> = o
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::UpgradePolicy { version, .. } => Some(version.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(versions, ["4.12.18"], "{:?}", o.clusters);
+}
+
+fn warnings(o: &OrgPlan) -> Vec<String> {
+    o.warnings.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn r33_r89_warnings_for_silent_sector_misconfiguration_never_block() {
+    // Issue 15 item 12: a dependency on a sector no cluster is in (typo
+    // `stagee`), a max-parallel for an undeclared sector, one over 100 %.
+    let o = plan1(
+        &[
+            ("sector-deps.stage", ""),
+            ("sector-deps.prod", "stagee"),
+            ("sector-max-parallel-upgrades.prod", "150%"),
+            ("sector-max-parallel-upgrades.qa", "1"),
+        ],
+        &[
+            C::due("s").label("sector", "stage"),
+            C::due("p").label("sector", "prod"),
+        ],
+    );
+    assert_eq!(
+        warnings(&o),
+        [
+            "label sre-capabilities.aus.sector-deps.prod: sector prod depends on sector stagee, which no cluster is in, so it never waits for it; check the name",
+            "label sre-capabilities.aus.sector-max-parallel-upgrades.prod: 150% allows more parallel upgrades than sector prod has clusters, so it limits nothing",
+            "label sre-capabilities.aus.sector-max-parallel-upgrades.qa: sector qa is not declared by any sre-capabilities.aus.sector-deps.<name> label, so this limit is ignored",
+        ]
+    );
+    // Never blocking: both clusters are planned as without the warnings.
+    assert!(!o.has_validation_errors());
+    assert_eq!(
+        acted(&o),
+        [("s", "upgrade_policy"), ("p", "upgrade_policy")]
+    );
+    // Not part of the `aus plan` JSON contract.
+    let json = serde_json::to_string(&o).unwrap();
+    assert!(
+        !json.contains("warning") && !json.contains("stagee\","),
+        "{json}"
+    );
+}
+
+#[test]
+fn r33_a_well_configured_organization_has_no_warning() {
+    let o = plan1(
+        &[
+            ("sector-deps.stage", ""),
+            ("sector-deps.prod", "stage"),
+            ("sector-max-parallel-upgrades.prod", "100%"),
+        ],
+        &[
+            C::due("s").label("sector", "stage"),
+            C::due("p").label("sector", "prod"),
+        ],
+    );
+    assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+}
+
+#[test]
+fn r43_r45_first_pass_of_an_inheriting_organization_whose_source_has_no_history() {
+    // Defined behaviour (issue 15 item 12): the link is verified (R43), so there
+    // is no organization error and nothing is blocked; the source adds no soak
+    // days until its own first pass has stored its history, so the organization
+    // decides on its own soak days only, and gets an informational warning.
+    let orgs: &[(&str, &[(&str, &str)])] = &[
+        ("org-1", &[("version-data.inherit", "org-2")]),
+        ("org-2", &[("version-data.publish", "org-1")]),
+    ];
+    let mut d = doc(orgs, &[C::due("c").label("soak-days", "5")]);
+    // Own soak: 2 days of the 5 needed.
+    d["version_data"] = json!({"org-1": history(None, &[("4.12.19", "wl", 2.0, &[])])});
+    let first = org(&plan_doc(&d), "org-1").clone();
+    assert!(!first.has_validation_errors());
+    assert_eq!(
+        warnings(&first),
+        [
+            "label sre-capabilities.aus.version-data.inherit: organization org-2 (prod) has no stored version data yet, so it adds no soak days until AUS has reconciled it"
+        ]
+    );
+    assert!(
+        first.actions.is_empty(),
+        "2 of 5 soak days: {:?}",
+        first.actions
+    );
+    assert_skipped(&first, "c", Reason::SoakDays, &[]);
+    // Once the source has stored history, it counts and the warning is gone.
+    d["version_data"]["org-2"] = history(Some(NOW), &[("4.12.19", "wl", 3.0, &["far"])]);
+    let later = org(&plan_doc(&d), "org-1").clone();
+    assert!(later.warnings.is_empty(), "{:?}", later.warnings);
+    assert_eq!(acted(&later), [("c", "upgrade_policy")]);
 }

@@ -1,23 +1,46 @@
 //! Feedback to cluster owners: validation errors as OCM service logs (§14.1),
-//! never repeated within 24 hours.
+//! and warnings about configurations that are valid but probably not meant
+//! (issue 15 item 12) as informational ones; none repeated within 24 hours.
 
 use jiff::SignedDuration;
 use srecap_aus::OrgPlan;
 
 pub const CLUSTER_SUMMARY: &str = "Cluster upgrade policy validation errors";
 pub const ORG_SUMMARY: &str = "AUS configuration error on organization";
+pub const WARNING_SUMMARY: &str = "AUS configuration warning on organization";
+
+/// How a service log is filed in OCM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeSeverity {
+    /// Validation errors: AUS leaves the organization alone until they are fixed.
+    Moderate,
+    /// Warnings: nothing is blocked.
+    Info,
+}
+
+impl NoticeSeverity {
+    /// OCM's name of the severity.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeSeverity::Moderate => "Moderate",
+            NoticeSeverity::Info => "Info",
+        }
+    }
+}
 
 /// One service log to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
     pub cluster_uuid: String,
+    pub severity: NoticeSeverity,
     pub summary: &'static str,
     pub description: String,
 }
 
-/// The notices for an organization with validation errors (R120, R121): one per
+/// The notices for an organization: with validation errors (R120, R121), one per
 /// invalid cluster with its messages as `- ` lines, and the organization's
-/// messages to every valid cluster.
+/// messages to every valid cluster; with warnings, one informational notice to
+/// every valid cluster listing them.
 pub fn notices(plan: &OrgPlan) -> Vec<Notice> {
     let mut out: Vec<Notice> = plan
         .validation_errors
@@ -25,6 +48,7 @@ pub fn notices(plan: &OrgPlan) -> Vec<Notice> {
         .iter()
         .map(|(uuid, messages)| Notice {
             cluster_uuid: uuid.clone(),
+            severity: NoticeSeverity::Moderate,
             summary: CLUSTER_SUMMARY,
             description: messages
                 .iter()
@@ -37,7 +61,22 @@ pub fn notices(plan: &OrgPlan) -> Vec<Notice> {
         let description = plan.validation_errors.organization.join("\n");
         out.extend(plan.details.valid_clusters.iter().map(|c| Notice {
             cluster_uuid: c.external_id.clone(),
+            severity: NoticeSeverity::Moderate,
             summary: ORG_SUMMARY,
+            description: description.clone(),
+        }));
+    }
+    if !plan.warnings.is_empty() {
+        let description = plan
+            .warnings
+            .iter()
+            .map(|w| format!("- {w}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        out.extend(plan.details.valid_clusters.iter().map(|c| Notice {
+            cluster_uuid: c.external_id.clone(),
+            severity: NoticeSeverity::Info,
+            summary: WARNING_SUMMARY,
             description: description.clone(),
         }));
     }

@@ -20,7 +20,7 @@ use srecap_ocm::model::{self as wire, LabelType, NewClusterLog, NewUpgradePolicy
 use srecap_ocm::{Filter, OcmClient, OcmError};
 
 use crate::error::PassError;
-use crate::feedback::Notice;
+use crate::feedback::{Notice, NoticeSeverity};
 use crate::health::HealthProvider;
 use crate::ocm::{ClusterDetails, ClusterRef, Discovered, NewPolicy, Ocm, OcmResult, PolicyTarget};
 
@@ -166,7 +166,7 @@ impl Ocm for HttpOcm {
     ) -> OcmResult<'a, bool> {
         Box::pin(async move {
             let filter = Filter::eq("service_name", INTEGRATION)
-                .and(Filter::eq("severity", "Moderate"))
+                .and(Filter::eq("severity", notice.severity.as_str()))
                 .and(Filter::eq("summary", notice.summary))
                 .and(Filter::eq("description", notice.description.clone()))
                 .and(Filter::ge("created_at", since.to_string()));
@@ -186,7 +186,10 @@ impl Ocm for HttpOcm {
                     service_name: INTEGRATION.to_owned(),
                     summary: notice.summary.to_owned(),
                     description: notice.description.clone(),
-                    severity: Severity::Moderate,
+                    severity: match notice.severity {
+                        NoticeSeverity::Moderate => Severity::Moderate,
+                        NoticeSeverity::Info => Severity::Info,
+                    },
                     internal_only: None,
                     log_type: None,
                     doc_references: Vec::new(),

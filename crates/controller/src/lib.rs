@@ -19,6 +19,8 @@
 //! * Organizations are isolated (R123): an OCM error, a bad answer or a store error
 //!   fails that organization's pass only, counted in
 //!   `aus_organization_reconcile_errors_total`.
+//! * Planning is CPU-bound and runs on the blocking pool (`planning`), so one
+//!   slow organization never stalls the others and `--org-deadline` can fire.
 //! * Organizations with validation errors need only their labels: they are never
 //!   asked for per-cluster data, so API calls grow with the clusters that need a
 //!   decision, not with the fleet.
@@ -31,6 +33,7 @@ pub mod http;
 pub mod metrics;
 pub mod ocm;
 pub mod outcome;
+mod planning;
 pub mod reconciler;
 pub mod server;
 pub mod snapshot;

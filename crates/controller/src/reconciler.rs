@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use futures::stream::{self, StreamExt};
 use jiff::Timestamp;
 use srecap_aus::facts;
-use srecap_aus::planner::{Faults, OrgInput, PlanOptions, plan_org, plan_org_with};
+use srecap_aus::planner::{Faults, OrgInput, PlanOptions};
 use srecap_aus::soak::Source;
 use srecap_aus::{FleetPlan, OrgPlan};
-use srecap_fleet::{Cluster, VersionData};
+use srecap_fleet::Cluster;
 use srecap_observability::{FailureCause, Outcome};
 use srecap_store::{HistoryStore, HistoryTxn, StateKey, Store};
 
@@ -23,6 +23,7 @@ use crate::executor::{Execution, Executor};
 use crate::metrics::{Metrics, PassGauges};
 use crate::ocm::Ocm;
 use crate::outcome;
+use crate::planning::{self, OrgContext};
 use crate::snapshot::{OrgFacts, Snapshot};
 
 /// How the reconciler runs.
@@ -45,6 +46,9 @@ pub struct Config {
     /// An organization's pass is cancelled after this long and counts as a
     /// failure with cause `deadline` (none: no limit).
     pub org_deadline: Option<Duration>,
+    /// Leave clusters whose AWS STS setting is enabled alone, as if they had no
+    /// AUS label (R12).
+    pub ignore_sts: bool,
 }
 
 impl Default for Config {
@@ -58,6 +62,7 @@ impl Default for Config {
             faults: Faults::default(),
             health: None,
             org_deadline: None,
+            ignore_sts: false,
         }
     }
 }
@@ -174,7 +179,7 @@ impl Reconciler {
         let env = self.config.environment.as_str();
         let mut discovered = Snapshot::discover(self.ocm.as_ref(), env, now).await?;
         // Each organization's clusters move into its pass (no copy of the fleet).
-        let by_org = discovered.take_clusters_by_org();
+        let by_org = discovered.take_clusters_by_org(self.config.ignore_sts);
         let fleet = &discovered.fleet;
         let network = discovered.network();
         // Inherited histories as stored at the start of the pass (as `aus plan`).
@@ -187,6 +192,7 @@ impl Reconciler {
             }
         }
         let sources = self.store.load_many(&source_keys).await?;
+        let empty = srecap_fleet::VersionData::default();
 
         let gauges = PassGauges::new(env);
         // R4, R14: selected organizations with at least one discovered cluster.
@@ -205,8 +211,8 @@ impl Reconciler {
             .discovered(selected.iter().map(|(id, _, _)| id.clone()));
         let mut outcomes: Vec<OrgOutcome> =
             stream::iter(selected.into_iter().map(|(org_id, clusters, org)| {
-                let (network, sources, gauges, discovered) =
-                    (&network, &sources, &gauges, &discovered);
+                let (network, sources, gauges, discovered, empty) =
+                    (&network, &sources, &gauges, &discovered, &empty);
                 async move {
                     let org_id = org_id.as_str();
                     self.metrics.org_reconciled(org_id);
@@ -223,10 +229,12 @@ impl Reconciler {
                             .iter()
                             .filter_map(|(e, id)| {
                                 let key = StateKey::new(e.as_str(), id.as_str()).ok()?;
-                                sources.get(&key).map(|h| Source {
+                                // A verified source without stored history
+                                // adds nothing, and is a warning (R44).
+                                Some(Source {
                                     environment: e,
                                     org_id: id,
-                                    history: h,
+                                    history: sources.get(&key).map_or(empty, |h| &**h),
                                 })
                             })
                             .collect();
@@ -315,16 +323,20 @@ impl Reconciler {
         };
         // Validation needs labels only: an organization with validation errors is
         // frozen (R6) and needs no per-cluster reads at all.
-        let probe = plan_org_with(
-            &OrgInput {
-                clusters: clusters.iter().collect(),
-                ..base.clone()
-            },
+        // Planning runs off the async executor (crate::planning), over clusters
+        // shared with it rather than copied.
+        let context = OrgContext::of(&base);
+        let mut org_facts = OrgFacts::new(clusters);
+        let probe = planning::plan(
+            &context,
+            org_facts.shared(),
+            None,
             PlanOptions {
                 validate_only: true,
                 ..PlanOptions::default()
             },
-        );
+        )
+        .await;
         if probe.has_validation_errors() {
             // A plan with validation errors is complete (the planner stops
             // there whatever the options); it keeps the stored history.
@@ -343,7 +355,6 @@ impl Reconciler {
 
         // Every cluster is valid (any invalid one is a validation error):
         // read their existing policies and node pools, and health.
-        let mut org_facts = OrgFacts::new(clusters);
         org_facts.read_policies(ocm, |_| true).await?;
         gauges.upgrades(&org.id, &org_facts.clusters().iter().collect::<Vec<_>>());
         if let Some(provider) = &self.config.health {
@@ -355,7 +366,13 @@ impl Reconciler {
         org_facts.assume_unread(gates);
         let stored = self.store.load(&key).await?;
         let mut plan = loop {
-            let plan = plan_org(&with(&base, org_facts.clusters(), stored.as_deref()));
+            let plan = planning::plan(
+                &context,
+                org_facts.shared(),
+                stored.clone(),
+                PlanOptions::default(),
+            )
+            .await;
             let planned: Vec<&Cluster> = org_facts.clusters().iter().collect();
             let missing = facts::missing(&planned, gates, &plan, org_facts.known());
             if missing.is_empty() {
@@ -378,12 +395,22 @@ impl Reconciler {
                 _ => false,
             };
             if !unchanged {
-                plan = plan_org(&with(&base, org_facts.clusters(), txn.history()));
+                plan = planning::plan(
+                    &context,
+                    org_facts.shared(),
+                    txn.history().cloned().map(Arc::new),
+                    PlanOptions::default(),
+                )
+                .await;
             }
             txn.commit(&plan.version_data).await?;
             let (report, result) = self.executor().apply(&plan, gauges).await;
             execution.extend(report);
+            // Warnings never block (issue 15 item 12): sent after the writes.
+            let (feedback, sent) = self.executor().feedback(&plan, now).await;
+            execution.extend(feedback);
             result?;
+            sent?;
         }
         Ok(plan)
     }
@@ -397,18 +424,5 @@ fn environment_cause(error: &PassError) -> FailureCause {
         // A 404/409 or an access problem on the environment's listings is not a
         // race or a user's business: AUS cannot see the environment.
         Outcome::Success | Outcome::UserError(_) => FailureCause::Internal,
-    }
-}
-
-/// The same organization input over enriched clusters and a stored history.
-fn with<'a>(
-    base: &OrgInput<'a>,
-    clusters: &'a [Cluster],
-    history: Option<&'a VersionData>,
-) -> OrgInput<'a> {
-    OrgInput {
-        clusters: clusters.iter().collect(),
-        history,
-        ..base.clone()
     }
 }

@@ -17,6 +17,7 @@
 //! the environment name as a parameter.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use srecap_aus::facts::{self, Known, Missing};
@@ -58,19 +59,14 @@ impl Snapshot {
         })
     }
 
-    /// Clusters per organization id, in discovery order (R17).
-    pub fn by_org(&self) -> BTreeMap<&str, Vec<&Cluster>> {
-        let mut by_org: BTreeMap<&str, Vec<&Cluster>> = BTreeMap::new();
-        for c in &self.fleet.clusters {
-            by_org.entry(c.organization.as_str()).or_default().push(c);
-        }
-        by_org
-    }
-
-    /// Move the clusters out, per organization id, in discovery order (R17).
-    pub fn take_clusters_by_org(&mut self) -> BTreeMap<String, Vec<Cluster>> {
+    /// Move the clusters out, per organization id, in discovery order (R17);
+    /// with `ignore_sts`, STS clusters are left out (R12).
+    pub fn take_clusters_by_org(&mut self, ignore_sts: bool) -> BTreeMap<String, Vec<Cluster>> {
         let mut by_org: BTreeMap<String, Vec<Cluster>> = BTreeMap::new();
         for c in std::mem::take(&mut self.fleet.clusters) {
+            if ignore_sts && c.sts {
+                continue;
+            }
             by_org.entry(c.organization.clone()).or_default().push(c);
         }
         by_org
@@ -172,7 +168,9 @@ impl Snapshot {
 /// discovery.
 #[derive(Debug)]
 pub struct OrgFacts {
-    clusters: Vec<Cluster>,
+    /// Shared with the planning calls that run on other threads; changed in
+    /// place (`Arc::make_mut`) once they have finished with it.
+    clusters: Arc<Vec<Cluster>>,
     known: Known,
     /// Position by cluster id.
     index: HashMap<String, usize>,
@@ -187,7 +185,7 @@ impl OrgFacts {
             .map(|(i, c)| (c.id.clone(), i))
             .collect();
         OrgFacts {
-            clusters,
+            clusters: Arc::new(clusters),
             known: Known::new(),
             index,
         }
@@ -197,12 +195,21 @@ impl OrgFacts {
         &self.clusters
     }
 
+    /// The clusters, shared (for a planning call on another thread).
+    pub fn shared(&self) -> Arc<Vec<Cluster>> {
+        Arc::clone(&self.clusters)
+    }
+
+    fn clusters_mut(&mut self) -> &mut Vec<Cluster> {
+        Arc::make_mut(&mut self.clusters)
+    }
+
     pub fn known(&self) -> &Known {
         &self.known
     }
 
     pub fn into_clusters(self) -> Vec<Cluster> {
-        self.clusters
+        Arc::unwrap_or_clone(self.clusters)
     }
 
     /// Read the existing policies and node pools of the clusters `wanted`
@@ -224,10 +231,12 @@ impl OrgFacts {
         if refs.is_empty() {
             return Ok(());
         }
-        for (id, details) in ocm.cluster_details(refs).await? {
+        let found = ocm.cluster_details(refs).await?;
+        let clusters = Arc::make_mut(&mut self.clusters);
+        for (id, details) in found {
             if let Some(&i) = self.index.get(&id) {
-                self.clusters[i].upgrade_policies = details.policies;
-                self.clusters[i].node_pools = details.node_pools;
+                clusters[i].upgrade_policies = details.policies;
+                clusters[i].node_pools = details.node_pools;
             }
         }
         Ok(())
@@ -242,7 +251,7 @@ impl OrgFacts {
         org_id: &str,
     ) -> Result<(), PassError> {
         let unhealthy = ocm.unhealthy(provider, org_id).await?;
-        for c in &mut self.clusters {
+        for c in self.clusters_mut() {
             c.healthy = !(provider.enforced && unhealthy.contains(&c.external_id));
         }
         Ok(())
@@ -251,8 +260,9 @@ impl OrgFacts {
     /// Take every unread agreement as agreed, so the planner can say which it
     /// needs ([`facts::assume`]).
     pub fn assume_unread(&mut self, gates: &[VersionGate]) {
-        for c in &mut self.clusters {
-            facts::assume(c, gates, &self.known);
+        let known = self.known.clone();
+        for c in self.clusters_mut() {
+            facts::assume(c, gates, &known);
         }
     }
 
@@ -262,7 +272,7 @@ impl OrgFacts {
             let agreements = ocm.gate_agreements(missing.gate_agreements.clone()).await?;
             for id in &missing.gate_agreements {
                 if let Some(&i) = self.index.get(id) {
-                    self.clusters[i].gate_agreements =
+                    self.clusters_mut()[i].gate_agreements =
                         agreements.get(id).cloned().unwrap_or_default();
                 }
                 self.known.learned_agreements(id);
@@ -272,7 +282,7 @@ impl OrgFacts {
             let channels = ocm.available_channels(missing.channels.clone()).await?;
             for id in &missing.channels {
                 if let (Some(&i), Some(ch)) = (self.index.get(id), channels.get(id)) {
-                    self.clusters[i].available_channels.clone_from(ch);
+                    self.clusters_mut()[i].available_channels.clone_from(ch);
                 }
                 self.known.learned_channels(id);
             }

@@ -99,11 +99,15 @@ impl Cluster {
 
     /// Whether the cluster has any upgrade policy: classic, control plane or node pool.
     pub fn has_any_policy(&self) -> bool {
-        !self.upgrade_policies.is_empty()
-            || self
-                .node_pools
-                .iter()
-                .any(|p| !p.upgrade_policies.is_empty())
+        !self.upgrade_policies.is_empty() || self.has_node_pool_policy()
+    }
+
+    /// Whether one of its node pools has an upgrade policy (HCP only): what
+    /// holds a cluster's node-pool catch-up (§18 G19, narrowed).
+    pub fn has_node_pool_policy(&self) -> bool {
+        self.node_pools
+            .iter()
+            .any(|p| !p.upgrade_policies.is_empty())
     }
 }
 

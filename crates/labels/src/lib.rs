@@ -28,7 +28,7 @@ mod value;
 
 pub use cron::{CronError, CronSchedule};
 pub use decl::{LabelDecl, LabelError, LabelKind, LabelParser, LabelSetDecl, ParsedLabels};
-pub use value::{LabelValue, ParallelLimit, VersionPattern};
+pub use value::{LabelValue, ParallelLimit, PatternTooCostly, VersionPattern};
 
 /// Prefix shared by every SRE-capability label.
 pub const PREFIX: &str = "sre-capabilities.";

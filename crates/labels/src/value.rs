@@ -71,32 +71,106 @@ impl fmt::Display for ParallelLimit {
 /// A blocked-version pattern: a regular expression (Python `re` dialect, as the
 /// reference) that blocks a version when it matches **anywhere** in it.
 ///
-/// `fancy-regex` is used instead of `regex` because the reference evaluates the
-/// patterns with Python's `re`, which has look-around; users write `^4\.15\.(?!1$)`.
+/// Users' patterns run on every pass of a shared service, so their cost is
+/// bounded (issue 15, item 10): a pattern the linear-time `regex` engine accepts
+/// (no look-around, no backreference) runs there; only the others run on
+/// `fancy-regex`'s backtracking engine, which the reference's Python `re` needs for
+/// `^4\.15\.(?!1$)`, with a small backtracking budget
+/// ([`VersionPattern::BACKTRACK_LIMIT`]). A match that exhausts the budget is a
+/// [`PatternTooCostly`] error the planner reports as a label error, never a hang.
 #[derive(Clone)]
 pub struct VersionPattern {
     source: String,
-    regex: fancy_regex::Regex,
+    engine: Engine,
+}
+
+#[derive(Clone)]
+enum Engine {
+    Linear(regex::Regex),
+    Backtracking(fancy_regex::Regex),
+}
+
+/// A pattern needed more backtracking steps than [`VersionPattern::BACKTRACK_LIMIT`]
+/// to decide whether it matches a version.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "pattern {pattern:?} needs more than {limit} backtracking steps to test version {version}: \
+     use a simpler pattern (without backreferences or nested repetition)"
+)]
+pub struct PatternTooCostly {
+    pub pattern: String,
+    pub version: String,
+    pub limit: usize,
 }
 
 impl VersionPattern {
+    /// Backtracking steps one match of a look-around or backreference pattern may
+    /// take. Real patterns against a version string take a few dozen; a
+    /// catastrophic one (`(.?){20}\1.{20}`) exhausts it in well under a
+    /// millisecond rather than running for seconds (fancy-regex's default is
+    /// 1 000 000).
+    pub const BACKTRACK_LIMIT: usize = 10_000;
+
     pub fn parse(source: &str) -> Result<Self, String> {
-        fancy_regex::Regex::new(source)
+        // `regex` refuses exactly the constructs that need backtracking
+        // (look-around, backreferences); everything it accepts it runs in
+        // linear time, with the same meaning as fancy-regex's.
+        if let Ok(regex) = regex::Regex::new(source) {
+            return Ok(VersionPattern {
+                source: source.to_owned(),
+                engine: Engine::Linear(regex),
+            });
+        }
+        let pattern = fancy_regex::RegexBuilder::new(source)
+            .backtrack_limit(Self::BACKTRACK_LIMIT)
+            .build()
             .map(|regex| VersionPattern {
                 source: source.to_owned(),
-                regex,
+                engine: Engine::Backtracking(regex),
             })
-            .map_err(|e| format!("invalid regular expression {source:?}: {e}"))
+            .map_err(|e| format!("invalid regular expression {source:?}: {e}"))?;
+        // A pattern that cannot even decide typical versions within its budget
+        // is refused when read, so the CLI (which validates values without
+        // knowing any version) never writes one the planner will reject.
+        for probe in Self::PROBES {
+            pattern.try_matches(probe).map_err(|e| e.to_string())?;
+        }
+        Ok(pattern)
     }
+
+    /// Typical versions a backtracking pattern must decide within its budget to
+    /// be accepted at all: a release and a release candidate.
+    const PROBES: [&str; 2] = ["4.16.10", "4.17.0-rc.1"];
 
     pub fn as_str(&self) -> &str {
         &self.source
     }
 
+    /// Whether the pattern runs on the backtracking engine (look-around or
+    /// backreferences), so a match can exhaust its budget.
+    pub fn backtracks(&self) -> bool {
+        matches!(self.engine, Engine::Backtracking(_))
+    }
+
+    /// Whether the pattern matches anywhere in `version`, or an error when the
+    /// backtracking budget ran out before that was decided.
+    pub fn try_matches(&self, version: &str) -> Result<bool, PatternTooCostly> {
+        match &self.engine {
+            Engine::Linear(r) => Ok(r.is_match(version)),
+            Engine::Backtracking(r) => r.is_match(version).map_err(|_| PatternTooCostly {
+                pattern: self.source.clone(),
+                version: version.to_owned(),
+                limit: Self::BACKTRACK_LIMIT,
+            }),
+        }
+    }
+
     /// Whether the pattern matches anywhere in `version`. A pattern that exceeds
-    /// the backtracking limit counts as matching: when in doubt, do not upgrade.
+    /// the backtracking budget counts as matching: when in doubt, do not upgrade.
+    /// (The planner checks [`VersionPattern::try_matches`] first and reports
+    /// such a pattern as a label error.)
     pub fn matches(&self, version: &str) -> bool {
-        self.regex.is_match(version).unwrap_or(true)
+        self.try_matches(version).unwrap_or(true)
     }
 }
 
@@ -188,6 +262,58 @@ mod tests {
         assert!(lookahead.matches("4.15.2"));
         assert!(!lookahead.matches("4.15.1"));
         assert!(VersionPattern::parse("(").is_err());
+    }
+
+    #[test]
+    fn r22_only_look_around_and_backreferences_backtrack() {
+        // Issue 15 item 10: the linear engine wherever the pattern allows it.
+        for linear in [r"^4\.12\.1$", "4.12", r"^4\.1[0-3]\..*", "(.?){20}.{20}"] {
+            assert!(
+                !VersionPattern::parse(linear).unwrap().backtracks(),
+                "{linear}"
+            );
+        }
+        for fancy in [r"^4\.15\.(?!1$)", r"(?<=4\.)12", r"(\d)\1"] {
+            assert!(
+                VersionPattern::parse(fancy).unwrap().backtracks(),
+                "{fancy}"
+            );
+        }
+        assert!(VersionPattern::parse(r"(\d)\.\1").unwrap().matches("4.4.1"));
+        assert!(
+            !VersionPattern::parse(r"(\d)\.\1")
+                .unwrap()
+                .matches("4.12.1")
+        );
+    }
+
+    #[test]
+    fn r22_a_catastrophic_pattern_is_refused_when_read_quickly() {
+        // The hostile label of issue 15 item 10: exponential backtracking on
+        // fancy-regex's default budget; here refused on the probe versions, fast.
+        let started = std::time::Instant::now();
+        for _ in 0..625 {
+            let err = VersionPattern::parse(r"(.?){20}\1.{20}").unwrap_err();
+            assert_eq!(
+                err,
+                r#"pattern "(.?){20}\\1.{20}" needs more than 10000 backtracking steps to test version 4.16.10: use a simpler pattern (without backreferences or nested repetition)"#
+            );
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn r22_a_pattern_costly_on_some_versions_only_is_an_error_there() {
+        // Decides the probe versions at once (anchored on 4.12), explodes on 4.12.
+        let p = VersionPattern::parse(r"^4\.12(.?){60}\1.{60}").unwrap();
+        let err = p.try_matches("4.12.16").unwrap_err();
+        assert_eq!(err.version, "4.12.16");
+        assert!(p.matches("4.12.16"), "a pattern out of budget blocks");
+        assert_eq!(p.try_matches("4.13.1"), Ok(false));
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! Which failed requests are retried, and how long to wait (`spec/ocm-api.md` §2.9).
 //!
 //! * Idempotent methods (GET, DELETE, PATCH) are retried on connection errors,
-//!   timeouts, 429, 502, 503 and 504.
+//!   timeouts, 429, 500, 502, 503 and 504. A 500 is usually transient in OCM (a
+//!   backend hiccup behind the gateway), and repeating an idempotent request is
+//!   harmless, whereas a single 500 on a read used to fail a whole organization's
+//!   pass or, during discovery, the whole environment's (issue 15, item 11).
 //! * POST is retried only when the server certainly did not act on it: 429, 503, or
 //!   a connection that was never established. A 5xx or timeout after the request was
 //!   sent may have created the object, so the caller must re-list instead.
@@ -29,9 +32,14 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
+    /// Five retries: under a 20 % rate of transient errors a request still
+    /// fails with probability 0.2⁶ ≈ 6·10⁻⁵, so a pass of a few thousand
+    /// requests completes (three retries lost about one organization pass in
+    /// forty); the delays add up to at most about 30 s with jitter, well inside
+    /// the default 5-minute interval.
     fn default() -> Self {
         RetryPolicy {
-            max_retries: 3,
+            max_retries: 5,
             min_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(10),
             max_retry_after: Duration::from_mins(1),
@@ -74,7 +82,7 @@ pub(crate) fn is_idempotent(method: &Method) -> bool {
 /// Whether an HTTP status is worth retrying for this method.
 pub(crate) fn status_is_retryable(method: &Method, status: u16) -> bool {
     if is_idempotent(method) {
-        matches!(status, 429 | 502 | 503 | 504)
+        matches!(status, 429 | 500 | 502 | 503 | 504)
     } else {
         matches!(status, 429 | 503)
     }
@@ -100,6 +108,7 @@ mod tests {
     fn post_is_retried_only_when_the_server_did_not_act() {
         assert!(status_is_retryable(&Method::POST, 429));
         assert!(status_is_retryable(&Method::POST, 503));
+        assert!(!status_is_retryable(&Method::POST, 500));
         assert!(!status_is_retryable(&Method::POST, 502));
         assert!(!status_is_retryable(&Method::POST, 504));
         assert!(!transport_is_retryable(&Method::POST, false));
@@ -107,12 +116,12 @@ mod tests {
     }
 
     #[test]
-    fn idempotent_methods_retry_gateway_errors_but_not_client_errors() {
+    fn idempotent_methods_retry_server_errors_but_not_client_errors() {
         for m in [Method::GET, Method::DELETE, Method::PATCH] {
-            for s in [429, 502, 503, 504] {
+            for s in [429, 500, 502, 503, 504] {
                 assert!(status_is_retryable(&m, s), "{m} {s}");
             }
-            for s in [400, 401, 403, 404, 409, 500] {
+            for s in [400, 401, 403, 404, 409, 501] {
                 assert!(!status_is_retryable(&m, s), "{m} {s}");
             }
             assert!(transport_is_retryable(&m, false));

@@ -1151,3 +1151,49 @@ async fn slow_answers_time_out_and_post_is_not_repeated_after_a_timeout() {
         "the server may have acted on the POST, so it is not sent again"
     );
 }
+
+/// Issue 15 item 11: a 500 on a read is transient, retried like 502–504; a 500
+/// after a POST may mean OCM acted, so it is never retried.
+#[tokio::test]
+async fn a_500_is_retried_on_reads_but_not_on_posts() {
+    let h = Harness::small().await;
+    h.sim().add_fault(Fault {
+        status: 500,
+        path_prefix: Some(endpoints::VERSION_GATES.to_owned()),
+        method: None,
+        organization: None,
+        count: Some(2),
+        retry_after: None,
+    });
+    assert_eq!(h.client.list_version_gates().await.unwrap().len(), 1);
+    assert_eq!(
+        h.recorder.outcomes("GET", endpoints::VERSION_GATES),
+        vec![
+            Outcome::Status(500),
+            Outcome::Status(500),
+            Outcome::Status(200)
+        ]
+    );
+
+    h.sim().add_fault(Fault {
+        status: 500,
+        path_prefix: Some("/api/clusters_mgmt/v1/clusters/prod-1-id/upgrade_policies".to_owned()),
+        method: Some("POST".to_owned()),
+        organization: None,
+        count: Some(1),
+        retry_after: None,
+    });
+    let err = h
+        .client
+        .create_upgrade_policy(
+            "prod-1-id",
+            &NewUpgradePolicy::classic(&v("4.14.6"), t0() + SignedDuration::from_mins(10)),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(500), "{err}");
+    assert_eq!(
+        h.recorder.outcomes("POST", endpoints::UPGRADE_POLICIES),
+        vec![Outcome::Status(500)]
+    );
+}

@@ -348,7 +348,7 @@ impl Ocm for InProcessOcm {
             w.service_logs.iter().any(|l| {
                 l.cluster_uuid == notice.cluster_uuid
                     && l.service_name == INTEGRATION
-                    && l.severity == "Moderate"
+                    && l.severity == notice.severity.as_str()
                     && l.summary == notice.summary
                     && l.description == notice.description
                     && l.created_at >= since
@@ -363,7 +363,7 @@ impl Ocm for InProcessOcm {
             service_name: Some(INTEGRATION.to_owned()),
             summary: Some(notice.summary.to_owned()),
             description: Some(notice.description.clone()),
-            severity: Some("Moderate".to_owned()),
+            severity: Some(notice.severity.as_str().to_owned()),
             ..ServiceLogRequest::default()
         };
         let done = self

@@ -142,6 +142,7 @@ pub struct OcmArgs {
 }
 
 #[derive(Debug, Args)]
+#[allow(clippy::struct_excessive_bools)] // independent command-line switches
 pub struct RunArgs {
     #[command(flatten)]
     pub ocm: OcmArgs,
@@ -188,6 +189,10 @@ pub struct RunArgs {
     /// with cause `deadline` (0s: no limit).
     #[arg(long, default_value = "2m", value_parser = parse_duration)]
     pub org_deadline: jiff::SignedDuration,
+    /// Leave clusters with AWS STS enabled alone, as if they had no AUS label
+    /// (for an environment where another system upgrades STS clusters).
+    #[arg(long)]
+    pub ignore_sts: bool,
 }
 
 #[derive(Debug, Args)]

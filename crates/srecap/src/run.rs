@@ -167,6 +167,7 @@ fn run_reconciler(args: &RunArgs) -> Result<(), Failure> {
             org_deadline: std::time::Duration::try_from(args.org_deadline)
                 .ok()
                 .filter(|d| !d.is_zero()),
+            ignore_sts: args.ignore_sts,
             ..Config::default()
         };
         if let Ok(interval) = std::time::Duration::try_from(args.interval) {
