@@ -383,6 +383,12 @@ fn print_report(report: &srecap_controller::PassReport, args: &RunArgs) -> Resul
         PlanOutput::Table => write!(out, "{}", render_table(&plan)).context("writing the plan")?,
     }
     let mut err = std::io::stderr().lock();
+    for org in &report.leased_elsewhere {
+        let _ = writeln!(
+            err,
+            "warning: organization {org} skipped: another replica holds its lease"
+        );
+    }
     for o in &report.orgs {
         if let Err(e) = &o.result {
             let _ = writeln!(
