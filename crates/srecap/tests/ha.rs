@@ -21,6 +21,17 @@ use srecap_sim::{Fault, RunningSim, SimConfig, Simulator};
 use srecap_store::{HistoryStore, HistoryTxn, StateKey, Store};
 
 const ORGS: [&str; 3] = ["org-data", "org-payments", "org-platform"];
+
+/// The tests of this file run one at a time: each starts several processes
+/// and a database, and their timing bounds assume the two cores are theirs.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 const INTERVAL: Duration = Duration::from_secs(2);
 const LEASE_TTL: Duration = Duration::from_secs(4);
 
@@ -407,6 +418,7 @@ impl Chaos {
 
 #[test]
 fn three_replicas_survive_kills_faults_and_a_database_restart() {
+    let _serial = serial();
     let pg = Postgres::start();
     let world = World::new(Duration::from_millis(20));
     let pg_url = pg.url();
@@ -633,6 +645,7 @@ fn three_replicas_survive_kills_faults_and_a_database_restart() {
 
 #[test]
 fn a_replica_cut_off_from_postgres_stops_booking_within_one_lease_ttl() {
+    let _serial = serial();
     let pg = Postgres::start();
     let world = World::new(Duration::from_millis(5));
     let pg_url = pg.url();
