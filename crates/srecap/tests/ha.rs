@@ -33,7 +33,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 const INTERVAL: Duration = Duration::from_secs(2);
-const LEASE_TTL: Duration = Duration::from_secs(4);
+const LEASE_TTL: Duration = Duration::from_secs(6);
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -586,7 +586,7 @@ fn three_replicas_survive_kills_faults_and_a_database_restart() {
     for org in ORGS {
         let seen: Vec<Timestamp> = check_ins[org].iter().copied().collect();
         assert!(
-            seen.len() >= 8,
+            seen.len() >= 5,
             "{org} was reconciled only {} times:\n{}",
             seen.len(),
             tail(&logs)
