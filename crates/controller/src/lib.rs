@@ -9,7 +9,8 @@
 //! ([`reconciler`]), apply the plan and report every write ([`executor`]),
 //! tell cluster owners about their configuration mistakes through service logs
 //! ([`feedback`]), and expose everything as Prometheus metrics ([`metrics`],
-//! [`server`]).
+//! [`server`]); [`runtime`] is the loop that runs a pass every interval until
+//! shutdown.
 //!
 //! Design decisions:
 //! * A pass is idempotent: existing upgrade policies are read every pass and hold
@@ -21,6 +22,10 @@
 //!   `aus_organization_reconcile_errors_total`.
 //! * Planning is CPU-bound and runs on the blocking pool (`planning`), so one
 //!   slow organization never stalls the others and `--org-deadline` can fire.
+//! * Replicas share an environment's organizations through the store's leases
+//!   ([`Replica`]): an organization is reconciled by the replica holding its
+//!   lease, which renews it before every write and commits the history fenced
+//!   by it, so a replica that lost its organization writes nothing.
 //! * Organizations with validation errors need only their labels: they are never
 //!   asked for per-cluster data, so API calls grow with the clusters that need a
 //!   decision, not with the fleet.
@@ -35,6 +40,7 @@ pub mod ocm;
 pub mod outcome;
 mod planning;
 pub mod reconciler;
+pub mod runtime;
 pub mod server;
 pub mod snapshot;
 
@@ -42,4 +48,4 @@ pub use error::PassError;
 pub use http::HttpOcm;
 pub use metrics::Metrics;
 pub use ocm::Ocm;
-pub use reconciler::{Config, OrgOutcome, PassReport, Reconciler};
+pub use reconciler::{Config, OrgOutcome, PassReport, Reconciler, Replica};

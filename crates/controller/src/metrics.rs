@@ -81,6 +81,9 @@ pub struct Metrics {
     pass_last_completed: Family<Labels, GaugeF>,
     pass_interval: Family<Labels, GaugeF>,
     env_errors: Family<Labels, Counter>,
+    leases_held: Family<Labels, GaugeF>,
+    replica_orgs: Family<Labels, Counter>,
+    lease_takeovers: Family<Labels, Counter>,
     /// Organizations of the last successful discovery: an environment-level
     /// failure is attributed to each of them (§1.3).
     known_orgs: Mutex<BTreeSet<String>>,
@@ -117,6 +120,9 @@ impl Metrics {
             pass_last_completed: Family::default(),
             pass_interval: Family::default(),
             env_errors: Family::default(),
+            leases_held: Family::default(),
+            replica_orgs: Family::default(),
+            lease_takeovers: Family::default(),
             known_orgs: Mutex::new(BTreeSet::new()),
             succeeded: Mutex::new(HashSet::new()),
             interval: Mutex::new(None),
@@ -142,6 +148,9 @@ impl Metrics {
         register(r, &c::PASS_LAST_COMPLETED, m.pass_last_completed.clone());
         register(r, &c::PASS_INTERVAL, m.pass_interval.clone());
         register(r, &c::ENV_ERRORS, m.env_errors.clone());
+        register(r, &c::LEASES_HELD, m.leases_held.clone());
+        register(r, &c::REPLICA_ORGS_RECONCILED, m.replica_orgs.clone());
+        register(r, &c::LEASE_TAKEOVERS, m.lease_takeovers.clone());
         Arc::new(Metrics { lasting, ..m })
     }
 
@@ -156,6 +165,34 @@ impl Metrics {
         self.pass_interval
             .get_or_create(&c::PASS_INTERVAL.label_pairs(&[self.env()]))
             .set(interval.as_secs_f64());
+    }
+
+    /// The number of organization leases `replica` holds now.
+    pub fn leases_held(&self, replica: &str, held: usize) {
+        #[allow(clippy::cast_precision_loss)] // a count of organizations
+        self.leases_held
+            .get_or_create(&c::LEASES_HELD.label_pairs(&[self.env(), replica]))
+            .set(held as f64);
+        let _ = self
+            .replica_orgs
+            .get_or_create(&c::REPLICA_ORGS_RECONCILED.label_pairs(&[self.env(), replica]));
+        let _ = self
+            .lease_takeovers
+            .get_or_create(&c::LEASE_TAKEOVERS.label_pairs(&[self.env(), replica]));
+    }
+
+    /// `replica` completed an organization's pass under its lease.
+    pub fn replica_reconciled(&self, replica: &str) {
+        self.replica_orgs
+            .get_or_create(&c::REPLICA_ORGS_RECONCILED.label_pairs(&[self.env(), replica]))
+            .inc();
+    }
+
+    /// `replica` took an organization over from a replica whose lease expired.
+    pub fn lease_takeover(&self, replica: &str) {
+        self.lease_takeovers
+            .get_or_create(&c::LEASE_TAKEOVERS.label_pairs(&[self.env(), replica]))
+            .inc();
     }
 
     /// R123: an organization pass began; its error series exists from now on.
@@ -679,9 +716,9 @@ impl PassSeries {
                     &cl.name,
                     cl.schedule.as_str(),
                     &cl.sector,
-                    &cl.mutexes.join(","),
+                    &srecap_observability::list_label(&cl.mutexes),
                     &soak_days,
-                    &cl.workloads.join(","),
+                    &srecap_observability::list_label(&cl.workloads),
                     &cl.product,
                     if cl.hypershift { "true" } else { "false" },
                 ]))

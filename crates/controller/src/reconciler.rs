@@ -5,7 +5,8 @@
 //! isolation: an error in one is logged and counted and the others proceed (R123);
 //! a user's configuration error is data, never a failure.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
@@ -16,7 +17,7 @@ use srecap_aus::soak::Source;
 use srecap_aus::{FleetPlan, OrgPlan};
 use srecap_fleet::Cluster;
 use srecap_observability::{FailureCause, Outcome};
-use srecap_store::{HistoryStore, HistoryTxn, StateKey, Store};
+use srecap_store::{HistoryStore, HistoryTxn, Lease, StateKey, Store, StoreError};
 
 use crate::error::PassError;
 use crate::executor::{Execution, Executor};
@@ -49,6 +50,21 @@ pub struct Config {
     /// Leave clusters whose AWS STS setting is enabled alone, as if they had no
     /// AUS label (R12).
     pub ignore_sts: bool,
+    /// Share the organizations with other replicas through the store's
+    /// leases (none: reconcile every selected organization, as a simulation or
+    /// a dry run does).
+    pub replica: Option<Replica>,
+}
+
+/// Who this replica is, and how long it holds an organization.
+#[derive(Debug, Clone)]
+pub struct Replica {
+    /// The lease holder's name (unique among the replicas of an environment).
+    pub id: String,
+    /// Time to live of an organization's lease, counted from each acquire or
+    /// renewal. The holder keeps the organization from pass to pass while it
+    /// re-acquires within the TTL; a replica that dies loses it after one TTL.
+    pub lease_ttl: Duration,
 }
 
 impl Default for Config {
@@ -63,6 +79,7 @@ impl Default for Config {
             health: None,
             org_deadline: None,
             ignore_sts: false,
+            replica: None,
         }
     }
 }
@@ -86,6 +103,9 @@ pub struct OrgOutcome {
 pub struct PassReport {
     pub now: Timestamp,
     pub orgs: Vec<OrgOutcome>,
+    /// Selected organizations left alone because another replica holds their
+    /// lease.
+    pub leased_elsewhere: Vec<String>,
 }
 
 impl PassReport {
@@ -121,6 +141,18 @@ pub struct Reconciler {
     store: Store,
     config: Config,
     metrics: Arc<Metrics>,
+    /// The leases this replica holds, by organization: kept from pass to pass
+    /// (the holder re-acquires them) and released at shutdown.
+    leases: Arc<Mutex<HashMap<String, Lease>>>,
+}
+
+/// Whether this replica may reconcile an organization now.
+enum Claim {
+    /// Leases are off (one runner).
+    Unshared,
+    Held(Lease),
+    /// Another replica holds the organization.
+    Elsewhere,
 }
 
 impl Reconciler {
@@ -136,6 +168,108 @@ impl Reconciler {
             store,
             config,
             metrics,
+            leases: Arc::default(),
+        }
+    }
+
+    /// The store this reconciler keeps its histories (and leases) in.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// How this reconciler runs.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, Lease>> {
+        // Every critical section is one map operation: a poisoned map is whole.
+        self.leases.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Organizations whose lease this replica holds and has not seen expire.
+    pub fn leases_held(&self) -> usize {
+        let now = tokio::time::Instant::now();
+        self.held()
+            .values()
+            .filter(|l| l.valid_until() > now)
+            .count()
+    }
+
+    /// Give every lease up, so that other replicas take the organizations at
+    /// once instead of after a TTL (shutdown). Returns how many were still held.
+    pub async fn release_leases(&self) -> usize {
+        let leases: Vec<Lease> = self.held().drain().map(|(_, l)| l).collect();
+        let mut released = 0;
+        for lease in &leases {
+            match self.store.release(lease).await {
+                Ok(true) => released += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(org = %lease.key(), error = %e, "could not release a lease; it expires after its TTL");
+                }
+            }
+        }
+        if let Some(replica) = &self.config.replica {
+            self.metrics.leases_held(&replica.id, 0);
+        }
+        released
+    }
+
+    /// Take (or keep) organization `org_id` for this replica.
+    async fn claim(&self, org_id: &str) -> Result<Claim, PassError> {
+        let Some(replica) = &self.config.replica else {
+            return Ok(Claim::Unshared);
+        };
+        let key = StateKey::new(self.config.environment.as_str(), org_id)?;
+        match self
+            .store
+            .acquire(&key, &replica.id, replica.lease_ttl)
+            .await
+        {
+            Ok(Some(lease)) => {
+                if let Some(previous) = lease.took_over_from() {
+                    tracing::warn!(org = %org_id, from = %previous, "took the organization over from a replica whose lease expired");
+                    self.metrics.lease_takeover(&replica.id);
+                }
+                self.held().insert(org_id.to_owned(), lease.clone());
+                Ok(Claim::Held(lease))
+            }
+            Ok(None) => {
+                self.held().remove(org_id);
+                Ok(Claim::Elsewhere)
+            }
+            Err(e) => {
+                self.held().remove(org_id);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Renew `lease` before a write: a replica that lost its organization (or
+    /// its store) must not write to OCM. The renewed lease replaces the held
+    /// one.
+    async fn confirm(&self, lease: Option<&Lease>) -> Result<Option<Lease>, PassError> {
+        let (Some(lease), Some(replica)) = (lease, &self.config.replica) else {
+            return Ok(None);
+        };
+        let org = lease.key().org_id().to_owned();
+        match self.store.renew(lease, replica.lease_ttl).await {
+            Ok(Some(renewed)) => {
+                self.held().insert(org, renewed.clone());
+                Ok(Some(renewed))
+            }
+            Ok(None) => {
+                self.held().remove(&org);
+                Err(StoreError::Fenced {
+                    key: lease.key().to_string(),
+                    holder: lease.holder().to_owned(),
+                    token: lease.token(),
+                    reason: "expired or was taken over before the pass could write",
+                }
+                .into())
+            }
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -209,15 +343,26 @@ impl Reconciler {
             .collect();
         self.metrics
             .discovered(selected.iter().map(|(id, _, _)| id.clone()));
+        let mut leased_elsewhere = Vec::new();
         let mut outcomes: Vec<OrgOutcome> =
             stream::iter(selected.into_iter().map(|(org_id, clusters, org)| {
                 let (network, sources, gauges, discovered, empty) =
                     (&network, &sources, &gauges, &discovered, &empty);
                 async move {
                     let org_id = org_id.as_str();
+                    // Replicas share organizations: the lease says whose this one
+                    // is (a store error fails this organization only).
+                    let lease = match self.claim(org_id).await {
+                        Ok(Claim::Elsewhere) => return Err(org_id.to_owned()),
+                        Ok(Claim::Held(lease)) => Ok(Some(lease)),
+                        Ok(Claim::Unshared) => Ok(None),
+                        Err(e) => Err(e),
+                    };
                     self.metrics.org_reconciled(org_id);
                     let mut execution = Execution::default();
-                    let result = if let Some(reason) = discovered.broken_orgs.get(org_id) {
+                    let result = if let Err(e) = lease {
+                        Err(e)
+                    } else if let Some(reason) = discovered.broken_orgs.get(org_id) {
                         Err(PassError::BadAnswer {
                             cluster: String::new(),
                             reason: reason.clone(),
@@ -246,6 +391,7 @@ impl Reconciler {
                             resolution.errors,
                             now,
                             gauges,
+                            lease.as_ref().ok().and_then(Option::as_ref),
                             &mut execution,
                         );
                         match self.config.org_deadline {
@@ -272,18 +418,28 @@ impl Reconciler {
                             self.metrics.org_failed(org_id);
                         }
                     }
-                    OrgOutcome {
+                    if let (Ok(_), Some(replica)) = (&result, &self.config.replica) {
+                        self.metrics.replica_reconciled(&replica.id);
+                    }
+                    Ok(OrgOutcome {
                         org_id: org_id.to_owned(),
                         result,
                         execution,
                         outcome,
-                    }
+                    })
                 }
             }))
             .buffer_unordered(self.config.concurrency.max(1))
-            .collect()
-            .await;
+            .collect::<Vec<Result<OrgOutcome, String>>>()
+            .await
+            .into_iter()
+            .filter_map(|o| o.map_err(|org| leased_elsewhere.push(org)).ok())
+            .collect();
         outcomes.sort_by(|a, b| a.org_id.cmp(&b.org_id));
+        leased_elsewhere.sort();
+        if let Some(replica) = &self.config.replica {
+            self.metrics.leases_held(&replica.id, self.leases_held());
+        }
         if outcomes.iter().all(|o| o.result.is_ok()) {
             #[allow(clippy::cast_precision_loss)]
             gauges.succeeded_at(Timestamp::now().as_millisecond() as f64 / 1000.0);
@@ -292,6 +448,7 @@ impl Reconciler {
         Ok(PassReport {
             now,
             orgs: outcomes,
+            leased_elsewhere,
         })
     }
 
@@ -305,6 +462,7 @@ impl Reconciler {
         extra_org_errors: Vec<String>,
         now: Timestamp,
         gauges: &PassGauges,
+        lease: Option<&Lease>,
         execution: &mut Execution,
     ) -> Result<OrgPlan, PassError> {
         let env = self.config.environment.as_str();
@@ -346,6 +504,7 @@ impl Reconciler {
                 ..probe
             };
             if !self.config.dry_run {
+                self.confirm(lease).await?;
                 let (report, result) = self.executor().feedback(&frozen, now).await;
                 execution.extend(report);
                 result?;
@@ -403,7 +562,24 @@ impl Reconciler {
                 )
                 .await;
             }
-            txn.commit(&plan.version_data).await?;
+            // With a lease: renew it, commit fenced by it, and write to OCM only
+            // while it is surely live, so a replica that lost its organization
+            // (or its store) books no upgrade.
+            match self.confirm(lease).await? {
+                Some(lease) => {
+                    txn.commit_fenced(&plan.version_data, &lease).await?;
+                    if tokio::time::Instant::now() >= lease.valid_until() {
+                        return Err(StoreError::Fenced {
+                            key: key.to_string(),
+                            holder: lease.holder().to_owned(),
+                            token: lease.token(),
+                            reason: "expired before the pass could write to OCM",
+                        }
+                        .into());
+                    }
+                }
+                None => txn.commit(&plan.version_data).await?,
+            }
             let (report, result) = self.executor().apply(&plan, gauges).await;
             execution.extend(report);
             // Warnings never block (issue 15 item 12): sent after the writes.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use jiff::{SignedDuration, Timestamp};
 use srecap_aus::{Action, FleetOptions, plan_fleet};
 use srecap_controller::health::HealthProvider;
-use srecap_controller::{Config, Metrics, Reconciler};
+use srecap_controller::{Config, Metrics, Reconciler, Replica};
 use srecap_fleet::Fleet;
 use srecap_ocm::{ClientConfig, ConnectionOptions, Credentials, OcmClient};
 use srecap_sim::{Fault, RunningSim, SimConfig, Simulator};
@@ -466,4 +466,87 @@ async fn metrics_of_a_pass() {
     insta::assert_snapshot!("metrics_ref_012", aus.join("\n"));
     assert!(text.contains("srecap_ocm_requests_total{"));
     assert!(text.ends_with("# EOF\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_organizations_through_leases() {
+    let w = World::new(example()).await;
+    let store = w.store().await;
+    let replica = |id: &str, ttl: std::time::Duration| {
+        Reconciler::new(
+            std::sync::Arc::new(srecap_controller::HttpOcm::new(w.client(), 8)),
+            store.clone(),
+            Config {
+                replica: Some(Replica {
+                    id: id.into(),
+                    lease_ttl: ttl,
+                }),
+                ..Config::default()
+            },
+            Metrics::new("production"),
+        )
+    };
+    let alpha = replica("alpha", std::time::Duration::from_mins(1));
+    let bravo = replica("bravo", std::time::Duration::from_mins(1));
+    let now = w.fleet.now;
+
+    let first = alpha.pass(now).await.unwrap();
+    let orgs = first.orgs.len();
+    assert!(orgs >= 2);
+    assert!(first.leased_elsewhere.is_empty());
+    assert!(first.orgs.iter().all(|o| o.result.is_ok()));
+    assert_eq!(alpha.leases_held(), orgs);
+    let policies = w.policies();
+    let histories = store.export().await.unwrap();
+
+    // While alpha holds them, bravo leaves every organization alone: no write at all.
+    let later = now + SignedDuration::from_hours(1);
+    let second = bravo.pass(later).await.unwrap();
+    assert!(second.orgs.is_empty());
+    assert_eq!(second.leased_elsewhere.len(), orgs);
+    assert_eq!(w.policies(), policies);
+    assert_eq!(store.export().await.unwrap(), histories);
+    // alpha keeps its organizations from pass to pass.
+    assert_eq!(alpha.pass(later).await.unwrap().orgs.len(), orgs);
+
+    // Released (shutdown): bravo takes them at once, not as a takeover.
+    assert_eq!(alpha.release_leases().await, orgs);
+    assert_eq!(alpha.leases_held(), 0);
+    let third = bravo.pass(later).await.unwrap();
+    assert!(third.leased_elsewhere.is_empty());
+    assert!(third.orgs.iter().all(|o| o.result.is_ok()));
+    assert_eq!(
+        alpha.pass(later).await.unwrap().leased_elsewhere.len(),
+        orgs
+    );
+    let text = bravo.metrics().encode_text();
+    assert!(
+        text.contains(&format!(
+            "srecap_aus_leases_held{{ocm_env=\"production\",replica=\"bravo\"}} {orgs}"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "srecap_aus_lease_takeovers_total{ocm_env=\"production\",replica=\"bravo\"} 0"
+        ),
+        "{text}"
+    );
+
+    // A replica that dies (its leases expire unreleased) is taken over.
+    let charlie = replica("charlie", std::time::Duration::from_millis(300));
+    let delta = replica("delta", std::time::Duration::from_mins(1));
+    bravo.release_leases().await;
+    assert_eq!(charlie.pass(later).await.unwrap().orgs.len(), orgs);
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let taken = delta.pass(later).await.unwrap();
+    assert_eq!(taken.orgs.len(), orgs);
+    assert!(delta.metrics().encode_text().contains(&format!(
+        "srecap_aus_lease_takeovers_total{{ocm_env=\"production\",replica=\"delta\"}} {orgs}"
+    )));
+    // The stale replica now skips them.
+    assert_eq!(
+        charlie.pass(later).await.unwrap().leased_elsewhere.len(),
+        orgs
+    );
 }

@@ -9,11 +9,10 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use jiff::Timestamp;
 use srecap_controller::server::{self, Health};
-use srecap_controller::{Config, Metrics, Reconciler};
+use srecap_controller::{Config, Metrics, Reconciler, Replica};
 use srecap_fleet::Fleet;
 use srecap_observability::{Audience, FailureCause, Outcome, UserErrorKind, catalog};
 use srecap_ocm::{ClientConfig, ConnectionOptions, Credentials, OcmClient};
@@ -62,6 +61,13 @@ async fn world_with(fleet: Fleet, sim_config: SimConfig, config: Config) -> Worl
     .await
     .unwrap();
     metrics.set_pass_interval(std::time::Duration::from_mins(5));
+    // As `aus run` does: the organizations are leased, so the lease families
+    // are exported too.
+    let mut config = config;
+    config.replica.get_or_insert_with(|| Replica {
+        id: "replica-a".into(),
+        lease_ttl: std::time::Duration::from_mins(10),
+    });
     let concurrency = config.concurrency;
     let reconciler = Reconciler::new(
         std::sync::Arc::new(srecap_controller::HttpOcm::new(client, concurrency)),
@@ -280,12 +286,15 @@ async fn ocm_failures_count_as_ocm_api_and_broken_labels_only_reach_the_user() {
     // /metrics over HTTP passes promtool's exposition lint.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let readiness = server::Readiness::new(None, std::time::Duration::from_mins(5));
+    readiness.pass_finished();
     let health = Health {
         metrics: w.metrics.clone(),
-        ready: Arc::new(AtomicBool::new(true)),
+        readiness: Arc::new(readiness),
+        bearer_token: None,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(server::serve(listener, health, async {
+    let served = tokio::spawn(server::serve(listener, health, None, async {
         let _ = stopped.await;
     }));
     let body = reqwest::get(format!("http://{addr}/metrics"))

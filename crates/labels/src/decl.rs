@@ -354,8 +354,11 @@ impl LabelParser {
 /// labels a few times per pass: compiling them again each time was a quarter
 /// of a simulated pass. Parsing is a pure function of the text, so the cache
 /// changes no result; it is bounded by emptying it when full.
-static EXPENSIVE: LazyLock<Mutex<[FxHashMap<Box<str>, Result<LabelValue, String>>; 2]>> =
+static EXPENSIVE: LazyLock<Mutex<[ParsedByText; 2]>> =
     LazyLock::new(|| Mutex::new([FxHashMap::default(), FxHashMap::default()]));
+
+/// Parse results by raw label value.
+type ParsedByText = FxHashMap<Box<str>, Result<LabelValue, String>>;
 
 /// Distinct expensive values kept per kind.
 const EXPENSIVE_CAPACITY: usize = 4096;

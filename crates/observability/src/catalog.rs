@@ -201,6 +201,24 @@ pub const ENV_ERRORS: MetricDef = MetricDef::counter(
     &["ocm_env", "cause"],
     Audience::Sre,
 );
+pub const LEASES_HELD: MetricDef = MetricDef::gauge(
+    "srecap_aus_leases_held",
+    "Organizations whose lease this replica holds (replicas share an environment's organizations)",
+    &["ocm_env", "replica"],
+    Audience::Sre,
+);
+pub const REPLICA_ORGS_RECONCILED: MetricDef = MetricDef::counter(
+    "srecap_aus_replica_orgs_reconciled_total",
+    "Organization passes this replica completed under its lease",
+    &["ocm_env", "replica"],
+    Audience::Sre,
+);
+pub const LEASE_TAKEOVERS: MetricDef = MetricDef::counter(
+    "srecap_aus_lease_takeovers_total",
+    "Organizations this replica took over from a replica whose lease expired unreleased",
+    &["ocm_env", "replica"],
+    Audience::Sre,
+);
 
 pub const CLUSTER_UPGRADE_STARTED: MetricDef = MetricDef::gauge(
     "srecap_aus_cluster_upgrade_started_timestamp_seconds",
@@ -270,6 +288,9 @@ pub const ALL: &[&MetricDef] = &[
     &PASS_LAST_COMPLETED,
     &PASS_INTERVAL,
     &ENV_ERRORS,
+    &LEASES_HELD,
+    &REPLICA_ORGS_RECONCILED,
+    &LEASE_TAKEOVERS,
     &ORG_USER_ERRORS,
     &ORG_CONFIG_ERRORS,
     &SERVICE_LOGS,

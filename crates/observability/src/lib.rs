@@ -13,6 +13,10 @@
 //!   rule generator refuses a critical alert that reads a [`metric::Audience::User`]
 //!   metric, and a generated promtool test feeds configuration errors and asserts
 //!   silence.
+//! * Tenants' labels cannot blow up the exposition: every label value is cut
+//!   to [`MAX_LABEL_CHARS`] characters where its series is built
+//!   ([`MetricDef::label_pairs`]), and list-valued labels name at most
+//!   [`MAX_LABEL_ITEMS`] items ([`list_label`]).
 //! * Burn-rate alerts follow the SRE Workbook table with the low-traffic
 //!   adjustments of the spec (short window at least two events, minimum-events
 //!   guard per organization, objective feasibility check), and the promtool tests
@@ -27,7 +31,7 @@ pub mod rules;
 pub mod runbook;
 pub mod slo;
 
-pub use metric::{Audience, Kind, MetricDef};
+pub use metric::{Audience, Kind, MAX_LABEL_CHARS, MAX_LABEL_ITEMS, MetricDef, capped, list_label};
 pub use outcome::{FailureCause, Outcome, UserErrorKind, WriteOperation};
 pub use rules::{Links, RulesError};
 

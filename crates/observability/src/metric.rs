@@ -130,12 +130,83 @@ impl MetricDef {
         self.labels
             .iter()
             .zip(values)
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .map(|(k, v)| ((*k).to_owned(), capped(v)))
             .collect()
     }
 
     /// Whether the family carries the shard labels of an organization.
     pub fn is_org_sharded(&self) -> bool {
         self.labels.contains(&"ocm_env") && self.labels.contains(&"org_id")
+    }
+}
+
+/// The longest label value exported, in characters. Label values come from
+/// tenants' OCM labels (cluster names, schedules, workloads): without a cap a
+/// hostile or careless label makes every series, and every scrape, as large as
+/// it likes.
+pub const MAX_LABEL_CHARS: usize = 128;
+
+/// The most items a list-valued label (workloads, mutexes) names; the rest are
+/// summarised as `+N more`, so a cluster with a thousand workloads is still one
+/// short series.
+pub const MAX_LABEL_ITEMS: usize = 20;
+
+/// `value` cut to [`MAX_LABEL_CHARS`] characters, the cut marked with `…`.
+pub fn capped(value: &str) -> String {
+    match value.char_indices().nth(MAX_LABEL_CHARS) {
+        // Longer than the cap: keep MAX_LABEL_CHARS - 1 characters and the mark.
+        Some(_) => {
+            let keep: String = value.chars().take(MAX_LABEL_CHARS - 1).collect();
+            format!("{keep}…")
+        }
+        None => value.to_owned(),
+    }
+}
+
+/// A list as one label value: the first [`MAX_LABEL_ITEMS`] items joined by
+/// commas, then `+N more` for the rest.
+pub fn list_label<S: AsRef<str>>(items: &[S]) -> String {
+    let mut shown: Vec<&str> = items
+        .iter()
+        .take(MAX_LABEL_ITEMS)
+        .map(AsRef::as_ref)
+        .collect();
+    let rest = items.len().saturating_sub(MAX_LABEL_ITEMS);
+    let more = format!("+{rest} more");
+    if rest > 0 {
+        shown.push(&more);
+    }
+    shown.join(",")
+}
+
+#[cfg(test)]
+mod label_tests {
+    use super::*;
+
+    #[test]
+    fn long_values_are_cut_on_a_character_boundary() {
+        assert_eq!(capped("short"), "short");
+        let exact = "é".repeat(MAX_LABEL_CHARS);
+        assert_eq!(capped(&exact), exact);
+        let long = "é".repeat(MAX_LABEL_CHARS + 5);
+        let cut = capped(&long);
+        assert_eq!(cut.chars().count(), MAX_LABEL_CHARS);
+        assert!(cut.ends_with('…'));
+        let def = MetricDef::gauge("x", "x", &["a"], crate::Audience::Sre);
+        assert_eq!(
+            def.label_pairs(&[&"w".repeat(1000)])[0].1.chars().count(),
+            MAX_LABEL_CHARS
+        );
+    }
+
+    #[test]
+    fn long_lists_are_summarised() {
+        assert_eq!(list_label(&["a", "b"]), "a,b");
+        let many: Vec<String> = (0..1000).map(|i| format!("w{i}")).collect();
+        let label = list_label(&many);
+        assert!(label.starts_with("w0,w1,"), "{label}");
+        assert!(label.ends_with(",w19,+980 more"), "{label}");
+        let twenty: Vec<String> = many[..MAX_LABEL_ITEMS].to_vec();
+        assert!(!list_label(&twenty).contains("more"));
     }
 }

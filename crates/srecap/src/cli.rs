@@ -193,6 +193,30 @@ pub struct RunArgs {
     /// (for an environment where another system upgrades STS clusters).
     #[arg(long)]
     pub ignore_sts: bool,
+    /// This replica's name in organization leases (unique per replica).
+    /// Default: host name and process id.
+    #[arg(long, value_name = "ID", env = "SRECAP_REPLICA_ID")]
+    pub replica_id: Option<String>,
+    /// How long an organization's lease lasts without renewal; a replica that
+    /// dies hands its organizations over after this long. Default: twice the
+    /// interval, and at least the organization deadline.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub lease_ttl: Option<jiff::SignedDuration>,
+    /// On SIGTERM or SIGINT, let the pass in flight finish for this long before
+    /// abandoning it (keep it below the Kubernetes grace period).
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    pub drain: jiff::SignedDuration,
+    /// Serve /metrics, /healthz and /readyz over TLS with this PEM certificate
+    /// chain (with --metrics-tls-key).
+    #[arg(long, value_name = "FILE", requires_all = ["metrics_tls_key", "metrics_listen"])]
+    pub metrics_tls_cert: Option<PathBuf>,
+    /// The PEM private key of --metrics-tls-cert.
+    #[arg(long, value_name = "FILE", requires = "metrics_tls_cert")]
+    pub metrics_tls_key: Option<PathBuf>,
+    /// Require `Authorization: Bearer <token>` on /metrics, the token read from
+    /// this file (the probes stay open).
+    #[arg(long, value_name = "FILE", requires = "metrics_listen")]
+    pub metrics_bearer_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

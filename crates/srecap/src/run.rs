@@ -3,13 +3,14 @@
 use std::io::{IsTerminal as _, Write as _};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use jiff::Timestamp;
 use srecap_controller::health::HealthProvider;
-use srecap_controller::server::{self, Health};
-use srecap_controller::{Config, HttpOcm, Metrics, Reconciler};
+use srecap_controller::runtime::{self, Banner, RunOptions};
+use srecap_controller::server::{self, Health, Readiness};
+use srecap_controller::{Config, HttpOcm, Metrics, Reconciler, Replica};
 use srecap_ocm::auth::env_vars;
 use srecap_ocm::{ClientConfig, ConnectionOptions, Credentials, OcmClient};
 use srecap_store::Store;
@@ -141,9 +142,114 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     })
 }
 
+/// The runtime settings `aus run` derives from its flags, checked before any
+/// I/O.
+#[derive(Debug)]
+struct Runtime {
+    interval: Duration,
+    org_deadline: Option<Duration>,
+    replica_id: String,
+    lease_ttl: Duration,
+    drain: Duration,
+}
+
+impl Runtime {
+    fn from_args(args: &RunArgs) -> Result<Runtime, Failure> {
+        let positive = |flag: &str, d: jiff::SignedDuration| {
+            Duration::try_from(d).map_err(|_| {
+                Failure::input(anyhow::anyhow!("{flag} must not be negative (got {d:#})"))
+            })
+        };
+        let interval = positive("--interval", args.interval)?;
+        if interval.is_zero() {
+            return Err(Failure::input(anyhow::anyhow!(
+                "--interval must be longer than zero"
+            )));
+        }
+        let org_deadline =
+            Some(positive("--org-deadline", args.org_deadline)?).filter(|d| !d.is_zero());
+        let lease_ttl = match args.lease_ttl {
+            Some(ttl) => {
+                let ttl = positive("--lease-ttl", ttl)?;
+                if let Some(deadline) = org_deadline.filter(|d| ttl < *d) {
+                    return Err(Failure::input(anyhow::anyhow!(
+                        "--lease-ttl {ttl:?} is shorter than --org-deadline {deadline:?}: \
+                         an organization's pass could outlive its lease and never commit; \
+                         raise --lease-ttl or lower --org-deadline"
+                    )));
+                }
+                ttl
+            }
+            None => interval
+                .saturating_mul(2)
+                .max(org_deadline.unwrap_or_default()),
+        };
+        if lease_ttl.is_zero() || lease_ttl > srecap_store::lease::MAX_TTL {
+            return Err(Failure::input(anyhow::anyhow!(
+                "--lease-ttl must be longer than zero and at most 24h (got {lease_ttl:?})"
+            )));
+        }
+        let replica_id = match &args.replica_id {
+            Some(id) if id.trim().is_empty() => {
+                return Err(Failure::input(anyhow::anyhow!(
+                    "--replica-id must not be empty"
+                )));
+            }
+            Some(id) => id.trim().to_owned(),
+            None => format!("{}-{}", hostname(), std::process::id()),
+        };
+        Ok(Runtime {
+            interval,
+            org_deadline,
+            replica_id,
+            lease_ttl,
+            drain: positive("--drain", args.drain)?,
+        })
+    }
+}
+
+/// The host name (the pod name on Kubernetes), or `srecap` when unknown.
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "srecap".to_owned())
+}
+
+/// The bearer token in `path`, without surrounding whitespace.
+fn read_token_file(path: &Path) -> Result<String, Failure> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the metrics bearer token file {}", path.display()))
+        .map_err(Failure::input)?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(Failure::input(anyhow::anyhow!(
+            "the metrics bearer token file {} is empty",
+            path.display()
+        )));
+    }
+    Ok(token.to_owned())
+}
+
 fn run_reconciler(args: &RunArgs) -> Result<(), Failure> {
+    let settings = Runtime::from_args(args)?;
+    let tls = match (&args.metrics_tls_cert, &args.metrics_tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(server::Tls::from_pem_files(cert, key).map_err(Failure::input)?)
+        }
+        _ => None,
+    };
+    let bearer_token = args
+        .metrics_bearer_token_file
+        .as_deref()
+        .map(read_token_file)
+        .transpose()?
+        .map(Arc::<str>::from);
     let metrics = Metrics::new(&args.environment);
     let client = client(&args.ocm, Some(metrics.clone()))?;
+    let ocm_url = client.api_url().to_owned();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let state_url = match &args.state {
@@ -154,6 +260,13 @@ fn run_reconciler(args: &RunArgs) -> Result<(), Failure> {
             .await
             .with_context(|| format!("opening the state store {}", redact_url(&state_url)))
             .map_err(Failure::input)?;
+        if !args.dry_run {
+            // A second runner on one SQLite file would count soak time twice:
+            // refuse before the first pass.
+            store
+                .lock_runner()
+                .with_context(|| format!("claiming the state store {}", store.url()))?;
+        }
         let config = Config {
             environment: args.environment.clone(),
             include: args.orgs.clone(),
@@ -164,30 +277,44 @@ fn run_reconciler(args: &RunArgs) -> Result<(), Failure> {
                 url: url.clone(),
                 enforced: !args.health_not_enforced,
             }),
-            org_deadline: std::time::Duration::try_from(args.org_deadline)
-                .ok()
-                .filter(|d| !d.is_zero()),
+            org_deadline: settings.org_deadline,
             ignore_sts: args.ignore_sts,
+            // A dry run writes nothing, not even a lease.
+            replica: (!args.dry_run).then(|| Replica {
+                id: settings.replica_id.clone(),
+                lease_ttl: settings.lease_ttl,
+            }),
             ..Config::default()
         };
-        if let Ok(interval) = std::time::Duration::try_from(args.interval) {
-            metrics.set_pass_interval(interval);
-        }
+        metrics.set_pass_interval(settings.interval);
+        let banner = Banner {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            ocm_url,
+            store: store.url().to_string(),
+            organizations: scope(&args.orgs, &args.exclude_orgs),
+        };
+        let readiness = Arc::new(Readiness::new(Some(store.clone()), settings.interval));
         let ocm = Arc::new(HttpOcm::new(client, args.ocm.concurrency));
         let reconciler = Reconciler::new(ocm, store, config, metrics.clone());
-        let ready = Arc::new(AtomicBool::new(false));
-        let shutdown = shutdown_signal();
-        tokio::pin!(shutdown);
 
         let server = match args.metrics_listen {
             Some(addr) => {
                 let listener = tokio::net::TcpListener::bind(addr)
                     .await
                     .with_context(|| format!("listening on {addr} for metrics"))?;
-                tracing::info!(addr = %listener.local_addr().context("bound address")?, "serving /metrics, /healthz, /readyz");
-                let health = Health { metrics: metrics.clone(), ready: ready.clone() };
+                tracing::info!(
+                    addr = %listener.local_addr().context("bound address")?,
+                    tls = tls.is_some(),
+                    bearer_token = bearer_token.is_some(),
+                    "serving /metrics, /healthz, /readyz"
+                );
+                let health = Health {
+                    metrics: metrics.clone(),
+                    readiness: readiness.clone(),
+                    bearer_token,
+                };
                 let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-                let task = tokio::spawn(server::serve(listener, health, async {
+                let task = tokio::spawn(server::serve(listener, health, tls, async {
                     let _ = stopped.await;
                 }));
                 Some((stop, task))
@@ -195,41 +322,50 @@ fn run_reconciler(args: &RunArgs) -> Result<(), Failure> {
             None => None,
         };
 
-        if args.once {
+        let result = if args.once {
             let now = args.now.unwrap_or_else(Timestamp::now);
-            let report = tokio::select! {
-                r = reconciler.pass(now) => r.context("discovering the OCM environment")?,
-                () = &mut shutdown => return Err(anyhow::anyhow!("interrupted").into()),
+            let shutdown = shutdown_signal();
+            tokio::pin!(shutdown);
+            let outcome = tokio::select! {
+                r = reconciler.pass(now) => r.context("discovering the OCM environment").map_err(Failure::from),
+                () = &mut shutdown => Err(anyhow::anyhow!("interrupted").into()),
             };
-            ready.store(true, Ordering::Relaxed);
-            print_report(&report, args)?;
+            reconciler.release_leases().await;
+            outcome.and_then(|report| {
+                readiness.pass_finished();
+                print_report(&report, args)
+            })
         } else {
-            loop {
-                tokio::select! {
-                    r = reconciler.pass(Timestamp::now()) => match r {
-                        Ok(report) => {
-                            ready.store(true, Ordering::Relaxed);
-                            tracing::info!(orgs = report.orgs.len(), failed = report.failed_orgs(), "pass finished");
-                        }
-                        Err(e) => tracing::error!(error = %e, "pass failed"),
-                    },
-                    // Abandon the pass: dropping it drops in-flight requests and rolls
-                    // back an open store transaction; the next start resumes cleanly.
-                    () = &mut shutdown => break,
-                }
-                let pause = std::time::Duration::try_from(args.interval).unwrap_or(std::time::Duration::from_mins(5));
-                tokio::select! {
-                    () = tokio::time::sleep(pause) => {}
-                    () = &mut shutdown => break,
-                }
-            }
-        }
+            let options = RunOptions {
+                interval: settings.interval,
+                jitter: 0.1,
+                replica_id: settings.replica_id.clone(),
+                drain: settings.drain,
+                banner,
+            };
+            runtime::run(&reconciler, &options, &readiness, shutdown_signal()).await;
+            Ok(())
+        };
         if let Some((stop, task)) = server {
             let _ = stop.send(());
             let _ = task.await;
         }
-        Ok(())
+        result
     })
+}
+
+/// The organizations in scope, for the start line.
+fn scope(include: &[String], exclude: &[String]) -> String {
+    let mut text = if include.is_empty() {
+        "all".to_owned()
+    } else {
+        include.join(",")
+    };
+    if !exclude.is_empty() {
+        text.push_str(" except ");
+        text.push_str(&exclude.join(","));
+    }
+    text
 }
 
 fn print_report(report: &srecap_controller::PassReport, args: &RunArgs) -> Result<(), Failure> {
@@ -248,6 +384,12 @@ fn print_report(report: &srecap_controller::PassReport, args: &RunArgs) -> Resul
         PlanOutput::Table => write!(out, "{}", render_table(&plan)).context("writing the plan")?,
     }
     let mut err = std::io::stderr().lock();
+    for org in &report.leased_elsewhere {
+        let _ = writeln!(
+            err,
+            "warning: organization {org} skipped: another replica holds its lease"
+        );
+    }
     for o in &report.orgs {
         if let Err(e) = &o.result {
             let _ = writeln!(

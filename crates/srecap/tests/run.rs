@@ -257,3 +257,43 @@ fn sigkill_at_any_point_leaves_ocm_and_the_history_consistent() {
     assert_eq!(env.policies(), clean_policies);
     assert_eq!(env.histories(), after_pass);
 }
+
+#[test]
+fn a_second_runner_on_one_sqlite_file_is_refused() {
+    let env = Env::new();
+    let before = env.policies();
+    // Another runner holds the file.
+    let _holder = env.runtime.block_on(async {
+        let store = Store::open(&env.state()).await.unwrap();
+        store.lock_runner().unwrap();
+        store
+    });
+    let out = env.run_cmd().output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is in use by another srecap runner") && err.contains("postgres://"),
+        "{err}"
+    );
+    assert_eq!(env.policies(), before, "the refused runner wrote to OCM");
+}
+
+#[test]
+fn lease_settings_are_checked_before_anything_runs() {
+    let env = Env::new();
+    let before = env.policies();
+    let out = env
+        .run_cmd()
+        .args(["--lease-ttl", "30s", "--org-deadline", "1m"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--lease-ttl") && err.contains("--org-deadline"),
+        "{err}"
+    );
+    let out = env.run_cmd().args(["--replica-id", " "]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(env.policies(), before);
+}
