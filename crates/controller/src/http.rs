@@ -56,6 +56,10 @@ impl Ocm for HttpOcm {
         self.client.api_url().to_owned()
     }
 
+    fn saturated(&self) -> Option<bool> {
+        Some(self.client.saturated())
+    }
+
     fn discover(&self) -> OcmResult<'_, Discovered> {
         Box::pin(async move { Ok(discover(&self.client).await?) })
     }

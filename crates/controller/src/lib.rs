@@ -26,10 +26,13 @@
 //!   ([`Replica`]): an organization is reconciled by the replica holding its
 //!   lease, which renews it before every write and commits the history fenced
 //!   by it, so a replica that lost its organization writes nothing.
+//! * Organizations run concurrently, as many as OCM's request-rate budget
+//!   keeps busy ([`admission`]): the operator sets a rate, not a count.
 //! * Organizations with validation errors need only their labels: they are never
 //!   asked for per-cluster data, so API calls grow with the clusters that need a
 //!   decision, not with the fleet.
 
+pub mod admission;
 pub mod error;
 pub mod executor;
 pub mod feedback;

@@ -90,6 +90,15 @@ pub trait Ocm: Send + Sync + fmt::Debug {
     /// `in-process simulator`).
     fn location(&self) -> String;
 
+    /// Whether more concurrent work would only queue: requests are waiting
+    /// for the OCM request-rate budget or for the in-flight limit. The
+    /// reconciler starts another organization only while this is false, so
+    /// that the number of organizations in flight follows the budget
+    /// ([`crate::admission`]). `None`: no such limit to follow.
+    fn saturated(&self) -> Option<bool> {
+        None
+    }
+
     /// Fleet-wide discovery (R10–R17).
     fn discover(&self) -> OcmResult<'_, Discovered>;
 

@@ -42,6 +42,7 @@ pub fn classify_ocm(error: &OcmError, succeeded_before: bool) -> OcmVerdict {
         OcmError::Decode { .. }
         | OcmError::InvalidPathSegment { .. }
         | OcmError::InvalidApiUrl { .. }
+        | OcmError::Rate(_)
         | OcmError::Build(_) => OcmVerdict::Bad(FailureCause::Internal),
     }
 }

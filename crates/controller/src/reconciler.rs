@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use futures::stream::{self, StreamExt};
 use jiff::Timestamp;
 use srecap_aus::facts;
 use srecap_aus::planner::{Faults, OrgInput, PlanOptions};
@@ -19,6 +18,7 @@ use srecap_fleet::Cluster;
 use srecap_observability::{FailureCause, Outcome};
 use srecap_store::{HistoryStore, HistoryTxn, Lease, StateKey, Store, StoreError};
 
+use crate::admission;
 use crate::error::PassError;
 use crate::executor::{Execution, Executor};
 use crate::metrics::{Metrics, PassGauges};
@@ -40,6 +40,10 @@ pub struct Config {
     pub dry_run: bool,
     /// Clusters read at once.
     pub concurrency: usize,
+    /// Organizations reconciled at once, at most. Below this bound, another
+    /// organization starts only while OCM is not saturated ([`Ocm::saturated`]),
+    /// so with a request-rate budget the work in flight follows the budget.
+    pub max_orgs_in_flight: usize,
     /// Test-only planner faults.
     pub faults: Faults,
     /// Cluster health (none: every cluster counts as healthy).
@@ -75,6 +79,7 @@ impl Default for Config {
             exclude: Vec::new(),
             dry_run: false,
             concurrency: 8,
+            max_orgs_in_flight: 8,
             faults: Faults::default(),
             health: None,
             org_deadline: None,
@@ -344,8 +349,8 @@ impl Reconciler {
         self.metrics
             .discovered(selected.iter().map(|(id, _, _)| id.clone()));
         let mut leased_elsewhere = Vec::new();
-        let mut outcomes: Vec<OrgOutcome> =
-            stream::iter(selected.into_iter().map(|(org_id, clusters, org)| {
+        let mut outcomes: Vec<OrgOutcome> = admission::admit(
+            selected.into_iter().map(|(org_id, clusters, org)| {
                 let (network, sources, gauges, discovered, empty) =
                     (&network, &sources, &gauges, &discovered, &empty);
                 async move {
@@ -428,13 +433,14 @@ impl Reconciler {
                         outcome,
                     })
                 }
-            }))
-            .buffer_unordered(self.config.concurrency.max(1))
-            .collect::<Vec<Result<OrgOutcome, String>>>()
-            .await
-            .into_iter()
-            .filter_map(|o| o.map_err(|org| leased_elsewhere.push(org)).ok())
-            .collect();
+            }),
+            self.config.max_orgs_in_flight,
+            || self.ocm.saturated(),
+        )
+        .await
+        .into_iter()
+        .filter_map(|o| o.map_err(|org| leased_elsewhere.push(org)).ok())
+        .collect();
         outcomes.sort_by(|a, b| a.org_id.cmp(&b.org_id));
         leased_elsewhere.sort();
         if let Some(replica) = &self.config.replica {

@@ -82,6 +82,8 @@ pub struct Banner {
     pub store: String,
     /// Organizations in scope: `all`, or the `--org` list, minus `--exclude-org`.
     pub organizations: String,
+    /// What may be sent to OCM: `100 requests/s, 200 in flight`.
+    pub ocm_budget: String,
 }
 
 /// What the loop did, for the caller's exit status and for tests.
@@ -112,6 +114,7 @@ pub async fn run<R: Reconcile + ?Sized>(
         ocm = %redact(&banner.ocm_url),
         store = %banner.store,
         organizations = %banner.organizations,
+        ocm_budget = %banner.ocm_budget,
         interval = ?options.interval,
         "srecap aus run started"
     );

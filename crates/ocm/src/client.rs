@@ -35,6 +35,7 @@ use crate::model::{
     UpgradePolicy, UpgradePolicyState, VersionGate, VersionGateAgreement, VersionGateRef,
 };
 use crate::observer::{Outcome, RequestEvent, RequestObserver};
+use crate::rate::{Rate, RateBudget};
 use crate::retry::{RetryPolicy, parse_retry_after, status_is_retryable, transport_is_retryable};
 use crate::search::{Filter, MAX_IN_VALUES};
 
@@ -152,6 +153,9 @@ pub struct ClientConfig {
     pub request_timeout: Duration,
     /// Requests in flight at once, across clones of the client.
     pub max_concurrency: usize,
+    /// Requests per second across clones of the client (none: no budget, only
+    /// the in-flight limit).
+    pub rate: Option<Rate>,
     pub retry: RetryPolicy,
     /// Renew the access token when less than this is left (§1.5: 1 minute).
     pub token_refresh_margin: Duration,
@@ -167,6 +171,7 @@ impl ClientConfig {
             credentials,
             request_timeout: Duration::from_secs(30),
             max_concurrency: 8,
+            rate: None,
             retry: RetryPolicy::default(),
             token_refresh_margin: Duration::from_mins(1),
             user_agent: format!("srecap/{}", env!("CARGO_PKG_VERSION")),
@@ -182,6 +187,7 @@ impl fmt::Debug for ClientConfig {
             .field("credentials", &self.credentials)
             .field("request_timeout", &self.request_timeout)
             .field("max_concurrency", &self.max_concurrency)
+            .field("rate", &self.rate)
             .field("retry", &self.retry)
             .field("token_refresh_margin", &self.token_refresh_margin)
             .field("user_agent", &self.user_agent)
@@ -197,6 +203,7 @@ struct Inner {
     permits: Semaphore,
     /// The semaphore's size, for fan-outs that should not queue more than it.
     max_concurrency: usize,
+    budget: Option<RateBudget>,
     retry: RetryPolicy,
     timeout: Duration,
     observer: Option<Arc<dyn RequestObserver>>,
@@ -270,6 +277,7 @@ impl OcmClient {
                 tokens,
                 permits: Semaphore::new(config.max_concurrency.max(1)),
                 max_concurrency: config.max_concurrency.max(1),
+                budget: config.rate.map(RateBudget::new).transpose()?,
                 retry: config.retry,
                 timeout: config.request_timeout,
                 observer: config.observer,
@@ -285,6 +293,18 @@ impl OcmClient {
     /// The credentials in use.
     pub fn credentials(&self) -> &Credentials {
         self.inner.tokens.credentials()
+    }
+
+    /// Whether requests are queuing for the rate budget or for the in-flight
+    /// limit right now: starting more work would only lengthen the queue.
+    pub fn saturated(&self) -> bool {
+        self.inner.budget.as_ref().is_some_and(|b| b.waiting() > 0)
+            || self.inner.permits.available_permits() == 0
+    }
+
+    /// The request-rate budget, if any.
+    pub fn rate(&self) -> Option<Rate> {
+        self.inner.budget.as_ref().map(RateBudget::rate)
     }
 
     /// Access tokens fetched from the token endpoint so far (diagnostics, tests).
@@ -371,8 +391,12 @@ impl OcmClient {
         attempt_no: &AtomicU32,
     ) -> Result<Vec<u8>, AttemptError> {
         let attempt = attempt_no.fetch_add(1, Ordering::Relaxed) + 1;
-        // The permit is per attempt, so a request sleeping before a retry does not
-        // hold up others.
+        // The budget and the permit are per attempt: a retry costs OCM a
+        // request like any other, and a request sleeping before its retry does
+        // not hold up others.
+        if let Some(budget) = &self.inner.budget {
+            budget.acquire().await;
+        }
         let _permit = self.inner.permits.acquire().await;
         let url = format!("{}{}", self.inner.base, path.path);
         let mut req = self

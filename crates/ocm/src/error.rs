@@ -54,6 +54,9 @@ pub enum OcmError {
     /// The configured API URL cannot be used.
     #[error("OCM API URL {url:?} is not valid: {reason}")]
     InvalidApiUrl { url: String, reason: String },
+    /// The configured request-rate budget cannot be used.
+    #[error("OCM request rate: {0}")]
+    Rate(#[from] crate::rate::RateError),
     /// The HTTP client could not be built (TLS backend initialisation).
     #[error("cannot build the HTTP client: {0}")]
     Build(#[source] reqwest::Error),

@@ -10,12 +10,14 @@
 //! * [`auth`]: picks credentials (options > environment > `ocm` CLI login) without
 //!   I/O beyond reading one file, and obtains, caches and renews access tokens.
 //! * [`client`]: [`OcmClient`], one async method per OCM operation, with paging,
-//!   bounded concurrency, retries ([`retry`]) and a metrics hook ([`observer`]).
+//!   bounded concurrency, a request-rate budget ([`rate`]), retries ([`retry`])
+//!   and a metrics hook ([`observer`]).
 //! * [`error`]: [`OcmError`], which never carries secret text.
 //!
 //! Design decisions:
 //! * The client is cheap to clone (an `Arc` inside); clones share the token cache
-//!   and the in-flight request limit, so one OCM environment gets one budget.
+//!   the in-flight request limit and the request-rate budget, so one OCM
+//!   environment gets one budget.
 //! * Retries are per request and the only retry loop: idempotent methods on
 //!   gateway errors and connection failures, POST only when OCM certainly did not
 //!   act (429/503 or no connection), honouring `Retry-After`.
@@ -27,6 +29,7 @@ pub mod client;
 pub mod error;
 pub mod model;
 pub mod observer;
+pub mod rate;
 pub mod retry;
 pub mod search;
 
@@ -34,5 +37,6 @@ pub use auth::{AuthError, ConnectionOptions, CredentialSource, Credentials, Gran
 pub use client::{ApiPath, ClientConfig, OcmClient, PAGE_SIZE, endpoints};
 pub use error::OcmError;
 pub use observer::{Outcome, RequestEvent, RequestObserver};
+pub use rate::{Rate, RateBudget, RateError};
 pub use retry::RetryPolicy;
 pub use search::Filter;

@@ -1079,6 +1079,43 @@ async fn concurrency_is_bounded_across_clones() {
 }
 
 #[tokio::test]
+async fn the_rate_budget_paces_requests_across_clones() {
+    // 20 requests a second with a burst of 2; the in-flight limit is no bound.
+    let h = Harness::start_with(small_fleet(), SimConfig::default(), |c| {
+        c.max_concurrency = 64;
+        c.rate = Some(srecap_ocm::Rate {
+            per_second: 20.0,
+            burst: 2,
+        });
+    })
+    .await;
+    h.client.authenticate().await.unwrap();
+    assert!(!h.client.saturated());
+    let started = std::time::Instant::now();
+    let calls = (0..20).map(|_| {
+        let client = h.client.clone();
+        async move { client.get_cluster("prod-1-id").await }
+    });
+    let all = futures::future::join_all(calls);
+    tokio::pin!(all);
+    // While the requests queue for the budget, the client says so.
+    let saturated_meanwhile = tokio::select! {
+        results = &mut all => panic!("20 requests at 20/s finished at once: {}", results.len()),
+        () = tokio::time::sleep(Duration::from_millis(200)) => h.client.saturated(),
+    };
+    for r in all.await {
+        r.unwrap();
+    }
+    assert!(saturated_meanwhile, "requests waiting for the budget");
+    // The 20th request may go 0.9 s after the first (18 intervals of 50 ms).
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(880), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    assert!(!h.client.saturated());
+    assert!((h.client.rate().unwrap().per_second - 20.0).abs() < f64::EPSILON);
+}
+
+#[tokio::test]
 async fn empty_in_lists_make_no_request_and_metrics_use_templates() {
     let h = Harness::small().await;
     let none: [&str; 0] = [];

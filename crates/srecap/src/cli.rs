@@ -136,9 +136,60 @@ pub struct OcmArgs {
     /// configuration (`$OCM_CONFIG` or `~/.config/ocm/ocm.json`) is used.
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
-    /// OCM requests in flight at once.
-    #[arg(long, default_value_t = 8)]
-    pub concurrency: usize,
+    /// OCM request-rate budget, in requests per second, shared by everything
+    /// this process sends to OCM, retries included (0: no budget). The work in
+    /// flight follows it: at 200 ms of latency 100 requests a second keep about
+    /// 20 requests in flight, at 50 ms about 5.
+    #[arg(
+        long,
+        value_name = "PER_SECOND",
+        default_value_t = DEFAULT_OCM_RATE,
+        env = "SRECAP_OCM_RATE",
+        value_parser = parse_rate
+    )]
+    pub ocm_rate: f64,
+    /// OCM requests in flight at most. Default: two seconds' worth of
+    /// --ocm-rate (at least 8, at most 512); 8 without a rate budget.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: Option<u16>,
+}
+
+/// Requests a second to OCM by default: a pass over 10,000 clusters takes about
+/// 25,000 requests, which this budget fits into the default 5-minute interval
+/// with room for retries (BENCHMARKS.md, "One replica at 200 ms").
+pub const DEFAULT_OCM_RATE: f64 = 100.0;
+
+impl OcmArgs {
+    /// The request-rate budget (none for `--ocm-rate 0`).
+    pub fn rate(&self) -> Option<srecap_ocm::Rate> {
+        // Validated by `parse_rate`.
+        (self.ocm_rate > 0.0).then(|| srecap_ocm::Rate::per_second(self.ocm_rate).ok())?
+    }
+
+    /// Requests in flight at most: given, or two seconds' worth of the budget
+    /// (latency above 2 s then leaves the budget partly unused, which is the
+    /// safe side).
+    pub fn in_flight(&self) -> usize {
+        match (self.concurrency, self.rate()) {
+            (Some(n), _) => usize::from(n),
+            // At most 2,000,000 by `parse_rate`, so the cast is exact.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            (None, Some(rate)) => ((rate.per_second * 2.0).ceil() as usize).clamp(8, 512),
+            (None, None) => 8,
+        }
+    }
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let rate: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of requests per second"))?;
+    if rate == 0.0 {
+        return Ok(0.0);
+    }
+    srecap_ocm::Rate::per_second(rate)
+        .map(|r| r.per_second)
+        .map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Args)]

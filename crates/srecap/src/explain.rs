@@ -156,7 +156,7 @@ impl SourceArgs {
         scope: &Scope<'_>,
     ) -> Result<Fleet, Failure> {
         let now = self.now.unwrap_or_else(Timestamp::now);
-        let ocm = HttpOcm::new(client.clone(), self.ocm.concurrency);
+        let ocm = HttpOcm::new(client.clone(), self.ocm.in_flight());
         let snapshot = Snapshot::discover(&ocm, &self.environment, now)
             .await
             .context("discovering the AUS clusters in OCM")?;

@@ -27,7 +27,8 @@ pub fn client(args: &OcmArgs, metrics: Option<Arc<Metrics>>) -> Result<OcmClient
     let credentials = Credentials::resolve(&opts, &|k| std::env::var(k).ok(), home.as_deref())
         .map_err(|e| scrub(Failure::input(e), &[args.ocm_url.as_deref()]))?;
     let mut config = ClientConfig::new(credentials);
-    config.max_concurrency = args.concurrency.max(1);
+    config.max_concurrency = args.in_flight();
+    config.rate = args.rate();
     if let Some(m) = metrics {
         config.observer = Some(m);
     }
@@ -272,7 +273,10 @@ fn run_reconciler(args: &RunArgs) -> Result<(), Failure> {
             include: args.orgs.clone(),
             exclude: args.exclude_orgs.clone(),
             dry_run: args.dry_run,
-            concurrency: args.ocm.concurrency.max(1),
+            concurrency: args.ocm.in_flight(),
+            // The budget decides how many run at once (`admission`); this only
+            // bounds memory and store connections.
+            max_orgs_in_flight: args.ocm.in_flight().min(64),
             health: args.health_prometheus.as_ref().map(|url| HealthProvider {
                 url: url.clone(),
                 enforced: !args.health_not_enforced,
@@ -292,9 +296,17 @@ fn run_reconciler(args: &RunArgs) -> Result<(), Failure> {
             ocm_url,
             store: store.url().to_string(),
             organizations: scope(&args.orgs, &args.exclude_orgs),
+            ocm_budget: match args.ocm.rate() {
+                Some(rate) => format!(
+                    "{} requests/s, {} in flight",
+                    rate.per_second,
+                    args.ocm.in_flight()
+                ),
+                None => format!("no rate budget, {} in flight", args.ocm.in_flight()),
+            },
         };
         let readiness = Arc::new(Readiness::new(Some(store.clone()), settings.interval));
-        let ocm = Arc::new(HttpOcm::new(client, args.ocm.concurrency));
+        let ocm = Arc::new(HttpOcm::new(client, args.ocm.in_flight()));
         let reconciler = Reconciler::new(ocm, store, config, metrics.clone());
 
         let server = match args.metrics_listen {
@@ -439,7 +451,8 @@ mod tests {
             client_secret: secret.map(str::to_owned),
             client_secret_file: None,
             token_file: None,
-            concurrency: 8,
+            ocm_rate: crate::cli::DEFAULT_OCM_RATE,
+            concurrency: None,
         }
     }
 

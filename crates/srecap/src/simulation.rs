@@ -302,13 +302,15 @@ fn discover(args: &ForecastArgs, url: &str) -> Result<Fleet, Failure> {
         client_secret: args.client_secret.clone(),
         client_secret_file: args.client_secret_file.clone(),
         token_file: None,
-        concurrency: args.simulation.concurrency,
+        // A forecast reads live OCM once: the same budget as any command.
+        ocm_rate: crate::cli::DEFAULT_OCM_RATE,
+        concurrency: u16::try_from(args.simulation.concurrency).ok(),
     };
     let client = crate::run::client(&ocm, None)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let now = Timestamp::now();
-        let ocm = HttpOcm::new(client, args.simulation.concurrency);
+        let ocm = HttpOcm::new(client, ocm.in_flight());
         let store = match &args.history {
             Some(url) => Some(
                 srecap_store::Store::open(url)

@@ -178,6 +178,26 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn a_bad_ocm_rate_is_a_usage_error_naming_the_flag() {
+    for (rate, reason) in [
+        ("-5", "above 0"),
+        ("lots", "not a number"),
+        ("1e9", "at most 1000000"),
+    ] {
+        let out = srecap()
+            .args(["aus", "run", "--once", "--dry-run"])
+            .arg(format!("--ocm-rate={rate}"))
+            .env_remove("SRECAP_OCM_RATE")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{rate}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--ocm-rate"), "{stderr}");
+        assert!(stderr.contains(reason), "{stderr}");
+    }
+}
+
+#[test]
 fn completions_are_generated() {
     for shell in ["bash", "zsh", "fish"] {
         let out = srecap().args(["completion", shell]).output().unwrap();
