@@ -46,6 +46,7 @@
 //! first-populated dependencies are memoised per (sector, workload); slots are
 //! cached per schedule. One organization plans in O(n log n).
 
+pub mod addon;
 mod blocked;
 pub mod channel;
 pub mod configuration;

@@ -21,7 +21,7 @@ use crate::plan::{
     ValidationErrors, Warning,
 };
 use crate::policy::{ClusterPolicy, OrgPolicy};
-use crate::schedule::{self, CLUSTER_DELAY, CLUSTER_WINDOW, Window};
+use crate::schedule::{self, Timing, Window};
 use crate::sector::Sectors;
 use crate::soak::{self, Report, SoakTable, Source, VersionKey};
 
@@ -111,6 +111,9 @@ pub struct PlanOptions {
     /// an empty history. A reconciler asks this first, because an organization
     /// with errors is frozen and needs no per-cluster reads at all.
     pub validate_only: bool,
+    /// How far ahead slots are booked: cluster upgrades by default, add-on
+    /// upgrades for the add-on scheduler (R115, [`crate::addon`]).
+    pub timing: Timing,
 }
 
 impl Default for PlanOptions {
@@ -118,6 +121,7 @@ impl Default for PlanOptions {
         PlanOptions {
             metric_facts: true,
             validate_only: false,
+            timing: Timing::CLUSTER,
         }
     }
 }
@@ -298,7 +302,15 @@ pub fn plan_org_with(input: &OrgInput<'_>, options: PlanOptions) -> OrgPlan {
     let table = SoakTable::aggregate(&own, &input.sources);
     details.history_updated = true;
 
-    let mut decider = Decider::new(input, &org_policy, &sectors, &specs, &table, &blocked);
+    let mut decider = Decider::new(
+        input,
+        &org_policy,
+        &sectors,
+        &specs,
+        &table,
+        &blocked,
+        options.timing,
+    );
     let (actions, switches) = decider.run(
         &mut explanations,
         &mut details.missing_gates,
@@ -570,6 +582,8 @@ struct Decider<'p, 'a> {
     /// The next y-stream channel per channel, unless it is the same (R102).
     next_channels: FxHashMap<&'a str, Option<String>>,
     marked: Vec<bool>,
+    /// How far ahead slots are booked (clusters or add-ons).
+    timing: Timing,
 }
 
 impl<'p, 'a> Decider<'p, 'a> {
@@ -580,8 +594,10 @@ impl<'p, 'a> Decider<'p, 'a> {
         specs: &'p [Spec<'a>],
         table: &'p SoakTable<'p>,
         blocked: &'p BlockedVerdicts,
+        timing: Timing,
     ) -> Self {
         Decider {
+            timing,
             input,
             org_policy,
             sectors,
@@ -725,14 +741,14 @@ impl<'p, 'a> Decider<'p, 'a> {
     fn window(&mut self, i: usize) -> Window {
         let schedule = &self.specs[i].policy.schedule;
         if self.input.faults.ignore_schedule {
-            let slot = schedule::whole_seconds(self.input.now + CLUSTER_DELAY);
+            let slot = schedule::whole_seconds(self.input.now + self.timing.delay);
             return Window::Open(slot);
         }
-        let now = self.input.now;
+        let (now, timing) = (self.input.now, self.timing);
         *self
             .windows
             .entry(self.specs[i].policy.schedule.as_str())
-            .or_insert_with(|| schedule::window(schedule, now, CLUSTER_DELAY, CLUSTER_WINDOW))
+            .or_insert_with(|| schedule::window(schedule, now, timing.delay, timing.window))
     }
 
     /// A version's string and the organization pattern blocking it, cached.
@@ -1008,7 +1024,7 @@ impl<'p, 'a> Decider<'p, 'a> {
                         cluster_id: cluster.id.clone(),
                         node_pool: pool.id.clone(),
                         version: cluster.version.clone(),
-                        next_run: schedule::whole_seconds(now + CLUSTER_DELAY),
+                        next_run: schedule::whole_seconds(now + self.timing.delay),
                     });
                     self.mark(i);
                     continue;

@@ -9,6 +9,31 @@ pub const CLUSTER_DELAY: SignedDuration = SignedDuration::from_mins(6);
 /// ... and only when the slot is at most this far away.
 pub const CLUSTER_WINDOW: SignedDuration = SignedDuration::from_hours(2);
 
+/// An add-on policy: at least this far ahead (R84, R115) ...
+pub const ADDON_DELAY: SignedDuration = SignedDuration::from_mins(1);
+/// ... and only when the slot is at most this far away (R115).
+pub const ADDON_WINDOW: SignedDuration = SignedDuration::from_mins(10);
+
+/// How far ahead a flavour of AUS books, and how near a slot must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    pub delay: SignedDuration,
+    pub window: SignedDuration,
+}
+
+impl Timing {
+    /// Cluster upgrades (R84).
+    pub const CLUSTER: Timing = Timing {
+        delay: CLUSTER_DELAY,
+        window: CLUSTER_WINDOW,
+    };
+    /// Add-on upgrades (R115).
+    pub const ADDON: Timing = Timing {
+        delay: ADDON_DELAY,
+        window: ADDON_WINDOW,
+    };
+}
+
 /// Where `now` stands relative to a schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Window {
