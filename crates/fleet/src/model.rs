@@ -22,6 +22,38 @@ pub struct Fleet {
     pub releases: Vec<Release>,
     /// AUS soak history per organization id.
     pub version_data: BTreeMap<String, VersionData>,
+    /// OCM add-ons: the catalogue and the installations (§13).
+    #[serde(default, skip_serializing_if = "Addons::is_empty")]
+    pub addons: Addons,
+}
+
+/// OCM add-ons (the add-on service): the latest version of each add-on in the
+/// catalogue, and what clusters have installed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Addons {
+    /// Latest version per add-on id.
+    pub catalog: BTreeMap<String, Version>,
+    /// Installations, in OCM's order.
+    pub installations: Vec<AddonInstallation>,
+}
+
+impl Addons {
+    pub fn is_empty(&self) -> bool {
+        self.catalog.is_empty() && self.installations.is_empty()
+    }
+}
+
+/// One add-on installed on one cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AddonInstallation {
+    /// OCM internal cluster id.
+    pub cluster_id: String,
+    pub addon_id: String,
+    pub version: Version,
+    /// `ready`, `installing`, `pending`, `failed` or `deleting`.
+    pub state: String,
+    /// Existing add-on upgrade policies (upgrade plans) of this installation.
+    pub upgrade_policies: Vec<UpgradePolicy>,
 }
 
 /// An OCM organization with its labels.

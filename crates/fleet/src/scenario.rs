@@ -18,7 +18,7 @@ use jiff::Timestamp;
 
 use crate::history::{Stats, VersionData, VersionHistory, WorkloadHistory};
 use crate::model::{
-    Cluster, Fleet, NodePool, Organization, PolicyState, Product, Release, UpgradePolicy,
+    AddonInstallation, Addons, Cluster, Fleet, NodePool, Organization, PolicyState, Product, Release, UpgradePolicy,
     VersionGate, default_channel, derive_available_upgrades,
 };
 use document::{
@@ -166,9 +166,18 @@ fn build(
         })
         .collect();
 
+    let catalog: BTreeMap<String, semver::Version> = document
+        .addon_catalog
+        .map(|e| e.0)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(id, version)| (id, version.0))
+        .collect();
+    let mut installations = Vec::new();
     let mut clusters = Vec::with_capacity(document.clusters.len());
     let mut names: HashSet<(String, String)> = HashSet::new();
-    for (index, doc) in document.clusters.into_iter().enumerate() {
+    for (index, mut doc) in document.clusters.into_iter().enumerate() {
+        let addon_docs = doc.addons.take().unwrap_or_default();
         let key = (doc.organization.value.clone(), doc.name.value.clone());
         if !names.insert(key) {
             return Err(Problem {
@@ -180,7 +189,37 @@ fn build(
                 ),
             });
         }
-        clusters.push(build_cluster(index, doc, &org_ids, &releases, now)?);
+        let name = doc.name.value.clone();
+        let cluster = build_cluster(index, doc, &org_ids, &releases, now)?;
+        let mut seen: HashSet<String> = HashSet::new();
+        for (addon_index, addon) in addon_docs.into_iter().enumerate() {
+            let path = format!("{}.addons[{addon_index}].id", cluster_path(index, &name));
+            let reason = if !catalog.contains_key(&addon.id.value) {
+                Some(format!(
+                    "add-on {:?} is not in addon_catalog",
+                    addon.id.value
+                ))
+            } else if !seen.insert(addon.id.value.clone()) {
+                Some(format!("add-on {:?} is installed twice", addon.id.value))
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                return Err(Problem {
+                    line: line_of(&addon.id),
+                    path,
+                    reason,
+                });
+            }
+            installations.push(AddonInstallation {
+                cluster_id: cluster.id.clone(),
+                addon_id: addon.id.value,
+                version: addon.version.0,
+                state: addon.state.unwrap_or_else(|| "ready".to_owned()),
+                upgrade_policies: policies(addon.upgrade_policies),
+            });
+        }
+        clusters.push(cluster);
     }
 
     let version_data = match document.version_data {
@@ -198,6 +237,10 @@ fn build(
         version_gates,
         releases,
         version_data,
+        addons: Addons {
+            catalog,
+            installations,
+        },
     })
 }
 

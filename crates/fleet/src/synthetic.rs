@@ -213,6 +213,7 @@ pub fn generate(shape: &FleetShape, seed: u64, now: Timestamp) -> Fleet {
         version_gates,
         releases: catalog.releases.clone(),
         version_data: BTreeMap::new(),
+        addons: crate::model::Addons::default(),
     };
     let org_ids: Vec<String> = (0..shape.orgs).map(|o| format!("org-{o:03}")).collect();
     for (o, org_id) in org_ids.iter().enumerate() {

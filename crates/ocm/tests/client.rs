@@ -125,6 +125,7 @@ fn small_fleet() -> Fleet {
             })
             .collect(),
         version_data: BTreeMap::new(),
+        addons: srecap_fleet::Addons::default(),
     }
 }
 

@@ -28,6 +28,7 @@ pub enum Service {
     Clusters,
     Accounts,
     ServiceLogs,
+    Addons,
 }
 
 impl Service {
@@ -38,6 +39,8 @@ impl Service {
             Service::Accounts
         } else if path.starts_with("/api/service_logs/") {
             Service::ServiceLogs
+        } else if path.starts_with("/api/addons_mgmt/") {
+            Service::Addons
         } else {
             Service::Clusters
         }
@@ -48,6 +51,7 @@ impl Service {
             Service::Clusters => "/api/clusters_mgmt/v1",
             Service::Accounts => "/api/accounts_mgmt/v1",
             Service::ServiceLogs => "/api/service_logs/v1",
+            Service::Addons => "/api/addons_mgmt/v1",
         }
     }
 
@@ -57,6 +61,7 @@ impl Service {
         match self {
             Service::Clusters => (status.to_string(), format!("CLUSTERS-MGMT-{status}")),
             Service::ServiceLogs => (status.to_string(), format!("OCM-SERVICE-LOGS-{status}")),
+            Service::Addons => (status.to_string(), format!("ADDONS-MGMT-{status}")),
             Service::Accounts => {
                 let id = match status {
                     400 => 11,

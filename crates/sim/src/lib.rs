@@ -68,6 +68,7 @@
 //! | `POST /_sim/releases` | `{"version", "channel_groups", "published"}` | add a release to the catalog |
 //! | `GET /_sim/fleet` | – | [`Simulator::fleet`] as JSON |
 
+pub mod addons;
 pub mod api;
 pub mod auth;
 pub mod config;

@@ -77,6 +77,7 @@ impl World {
                 }
             }
         }
+        self.addons.progress(now);
         let retention = config.terminal_policy_retention;
         self.policies.retain(|p| {
             p.policy.schedule_type == ScheduleType::Automatic

@@ -314,6 +314,8 @@ pub struct World {
     pub labels: Vec<LabelRecord>,
     pub policies: Vec<PolicyRecord>,
     pub agreements: Vec<AgreementRecord>,
+    /// Add-ons, their installations and upgrade plans.
+    pub addons: crate::addons::AddonWorld,
     pub version_gates: Vec<VersionGate>,
     pub gates_created_at: Timestamp,
     pub releases: Vec<Release>,
@@ -356,6 +358,13 @@ impl World {
             labels: Vec::new(),
             policies: Vec::new(),
             agreements: Vec::new(),
+            addons: {
+                let mut seeded = 0u32;
+                crate::addons::AddonWorld::new(fleet.addons, || {
+                    seeded += 1;
+                    format!("addon-plan-seed-{seeded}")
+                })
+            },
             version_gates: fleet.version_gates,
             gates_created_at: epoch,
             releases: fleet.releases,
@@ -564,6 +573,7 @@ impl World {
             version_gates: self.version_gates.clone(),
             releases: self.releases.clone(),
             version_data: self.version_data.clone(),
+            addons: self.addons.addons(),
         }
     }
 

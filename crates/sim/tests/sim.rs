@@ -133,6 +133,7 @@ fn fleet() -> Fleet {
             release("4.15.2", now + day * 3),
         ],
         version_data: BTreeMap::new(),
+        addons: srecap_fleet::Addons::default(),
     }
 }
 

@@ -45,6 +45,8 @@ pub(super) struct Document {
     pub version_gates: Option<Vec<VersionGateDoc>>,
     pub releases: Option<Vec<ReleaseDoc>>,
     pub version_data: Option<Entries<VersionDataDoc>>,
+    /// Latest version of each add-on in the catalogue.
+    pub addon_catalog: Option<Entries<SemVer>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,6 +78,16 @@ pub(super) struct ClusterDoc {
     pub node_pools: Option<Vec<NodePoolDoc>>,
     pub upgrade_policies: Option<Vec<UpgradePolicyDoc>>,
     pub gate_agreements: Option<Vec<String>>,
+    pub addons: Option<Vec<AddonDoc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AddonDoc {
+    pub id: Spanned<String>,
+    pub version: SemVer,
+    pub state: Option<String>,
+    pub upgrade_policies: Option<Vec<UpgradePolicyDoc>>,
 }
 
 #[derive(Debug, Deserialize)]

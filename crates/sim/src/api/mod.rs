@@ -13,6 +13,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod addons;
 pub mod clusters;
 pub mod service_logs;
 
@@ -41,6 +42,7 @@ pub fn router(sim: Simulator) -> Router {
         .merge(accounts::routes())
         .merge(clusters::routes())
         .merge(service_logs::routes())
+        .merge(addons::routes())
         .route_layer(from_fn_with_state(sim.clone(), api_gate));
     let permits = Arc::new(Semaphore::new(sim.config().max_concurrent_requests.max(1)));
     Router::new()
