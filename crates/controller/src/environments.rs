@@ -27,9 +27,13 @@
 //!   successful discovery there is nothing to stand in: those links are
 //!   unverified for that pass, as in the reference, where building the network
 //!   would have failed the whole run.
+//! * Environments that are configured but not reconciled (an environment
+//!   parameter, R3) are still read for the network, as R5 step 1 asks
+//!   ([`Environments::with_network_only`]): one label search
+//!   ([`crate::ocm::Ocm::inheritance_labels`]), no discovery, no writes.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use futures::future::{LocalBoxFuture, join_all};
@@ -38,6 +42,7 @@ use srecap_aus::inheritance::Network;
 use srecap_fleet::Organization;
 
 use crate::error::PassError;
+use crate::ocm::Ocm;
 use crate::reconciler::{PassReport, Reconciler};
 use crate::runtime::Reconcile;
 
@@ -56,6 +61,10 @@ pub enum EnvironmentsError {
 #[derive(Debug)]
 pub struct Environments {
     reconcilers: Vec<Reconciler>,
+    /// Environments read only for the inheritance network (R5 step 1 ignores
+    /// the environment parameter): their `version-data.*` organization labels,
+    /// nothing else.
+    network_only: Vec<(String, Arc<dyn Ocm>)>,
     /// Organizations (with their labels) of each environment's last successful
     /// discovery: they stand in for an environment that cannot be discovered.
     last_seen: Mutex<BTreeMap<String, Vec<Organization>>>,
@@ -81,8 +90,30 @@ impl Environments {
         }
         Ok(Environments {
             reconcilers,
+            network_only: Vec::new(),
             last_seen: Mutex::default(),
         })
+    }
+
+    /// Also read `others` each pass, for the inheritance network only (R3, R5
+    /// step 1: an environment parameter limits what is reconciled, not the
+    /// network). A failure to read one is logged, and its last labels stand in.
+    pub fn with_network_only(
+        mut self,
+        others: Vec<(String, Arc<dyn Ocm>)>,
+    ) -> Result<Environments, EnvironmentsError> {
+        let mut names: BTreeSet<String> = self
+            .reconcilers
+            .iter()
+            .map(|r| r.config().environment.clone())
+            .collect();
+        for (name, _) in &others {
+            if !names.insert(name.clone()) {
+                return Err(EnvironmentsError::Duplicate(name.clone()));
+            }
+        }
+        self.network_only = others;
+        Ok(self)
     }
 
     pub fn reconcilers(&self) -> &[Reconciler] {
@@ -94,12 +125,29 @@ impl Environments {
     /// environments are in configuration order.
     pub async fn pass(&self, now: Timestamp) -> Vec<EnvironmentPass> {
         let started = Instant::now();
-        let discovered = join_all(self.reconcilers.iter().map(|r| r.discover(now))).await;
+        let (discovered, labelled) = futures::join!(
+            join_all(self.reconcilers.iter().map(|r| r.discover(now))),
+            join_all(
+                self.network_only
+                    .iter()
+                    .map(|(_, ocm)| ocm.inheritance_labels())
+            ),
+        );
         let network = {
             let mut last_seen = self
                 .last_seen
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
+            for ((name, _), l) in self.network_only.iter().zip(labelled) {
+                match l {
+                    Ok(orgs) => {
+                        last_seen.insert(name.clone(), orgs);
+                    }
+                    Err(e) => {
+                        tracing::warn!(env = %name, error = %e, "could not read the organization labels of an environment for the inheritance network; using its last known labels");
+                    }
+                }
+            }
             for (r, d) in self.reconcilers.iter().zip(&discovered) {
                 if let Ok(snapshot) = d {
                     last_seen.insert(

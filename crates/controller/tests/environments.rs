@@ -391,3 +391,64 @@ async fn an_unavailable_health_provider_is_an_org_error_r47() {
         plan.validation_errors
     );
 }
+
+/// R3, R5 step 1: with an environment parameter only env-b is reconciled, but
+/// the network still spans env-a, read with one label search and nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_environment_parameter_limits_the_reconcile_not_the_network_r5() {
+    let two = Two::new().await;
+    let a_sim = two.a.as_ref().unwrap();
+    a_sim.sim.reset_request_counts();
+    let a = two.reconciler("env-a", (&two.a_urls.0, &two.a_urls.1), None, None);
+    let a = ("env-a".to_owned(), Arc::clone(a.ocm()));
+    let b = two.reconciler("env-b", (&two.b.base_url(), &two.b.token_url()), None, None);
+    let envs = Environments::new(vec![b])
+        .unwrap()
+        .with_network_only(vec![a])
+        .unwrap();
+    let passes = envs.pass(now()).await;
+    assert_eq!(passes.len(), 1);
+    let report = passes[0].result.as_ref().unwrap();
+    let plan = report
+        .orgs
+        .iter()
+        .find(|o| o.org_id == "org-b")
+        .unwrap()
+        .result
+        .as_ref()
+        .unwrap();
+    assert!(
+        !plan.has_validation_errors(),
+        "{:?}",
+        plan.validation_errors
+    );
+    assert_eq!(Two::policies_of(&two.b, "b-c1"), 1);
+    // env-a: a label search only (and the token): no discovery, no write.
+    let counts = a_sim.sim.request_counts();
+    assert!(counts.keys().any(|k| k.contains("labels")), "{counts:?}");
+    assert!(
+        counts
+            .keys()
+            .all(|k| k.contains("labels") || k.contains("token")),
+        "{counts:?}"
+    );
+    assert_eq!(Two::policies_of(a_sim, "a-c1"), 0);
+    assert!(
+        Environments::new(vec![two.reconciler(
+            "x",
+            ("http://a", "http://a"),
+            None,
+            None
+        )])
+        .unwrap()
+        .with_network_only(vec![(
+            "x".to_owned(),
+            Arc::clone(
+                two.reconciler("x", ("http://a", "http://a"), None, None)
+                    .ocm()
+            )
+        )])
+        .is_err(),
+        "an environment is either reconciled or read for the network"
+    );
+}

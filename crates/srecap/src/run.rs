@@ -294,6 +294,7 @@ fn environments(args: &RunArgs) -> Result<Vec<EnvironmentPlan>, Failure> {
                 enforced: !args.health_not_enforced,
             }),
             registry: None,
+            network_only: false,
         }]);
     };
     let env = |k: &str| std::env::var(k).ok();
@@ -328,13 +329,15 @@ fn environments(args: &RunArgs) -> Result<Vec<EnvironmentPlan>, Failure> {
         })?],
         None => settings.environments.iter().collect(),
     };
-    Ok(chosen
-        .into_iter()
+    Ok(settings
+        .environments
+        .iter()
         .map(|e| EnvironmentPlan {
             name: e.name.clone(),
             source: Source::File(Box::new(e.clone())),
             health: e.health.clone(),
             registry: e.registry.clone().map(Arc::new),
+            network_only: !chosen.iter().any(|c| c.name == e.name),
         })
         .collect())
 }
@@ -346,6 +349,9 @@ struct EnvironmentPlan {
     source: Source,
     health: Option<HealthProvider>,
     registry: Option<Arc<OrgRegistry>>,
+    /// Not reconciled (another environment was chosen with --environment):
+    /// read only for the inheritance network (R5 step 1).
+    network_only: bool,
 }
 
 #[derive(Debug)]
@@ -393,18 +399,29 @@ fn run_reconciler(args: &RunArgs) -> Result<(), Failure> {
     // One exposition for every environment; each writes through its own view.
     let metrics = Metrics::new(&plans[0].name);
     let mut clients = Vec::with_capacity(plans.len());
-    for plan in &plans {
+    let mut network_only = Vec::new();
+    for plan in plans {
         let view = metrics.for_environment(&plan.name);
+        if plan.network_only {
+            // Best effort: a host may hold only the chosen environment's
+            // secrets; the network then lacks that environment.
+            match plan.client(&args.ocm, view.clone()) {
+                Ok(client) => network_only.push((plan, view, client)),
+                Err(e) => {
+                    tracing::warn!(env = %plan.name, error = %format!("{:#}", e.error), "not reading this environment for the inheritance network");
+                }
+            }
+            continue;
+        }
         let client = plan.client(&args.ocm, view.clone())?;
-        clients.push((view, client));
+        clients.push((plan, view, client));
     }
-    let ocm_url = if plans.len() == 1 {
-        clients[0].1.api_url().to_owned()
+    let ocm_url = if clients.len() == 1 {
+        clients[0].2.api_url().to_owned()
     } else {
-        plans
+        clients
             .iter()
-            .zip(&clients)
-            .map(|(p, (_, c))| format!("{}={}", p.name, c.api_url()))
+            .map(|(p, _, c)| format!("{}={}", p.name, c.api_url()))
             .collect::<Vec<_>>()
             .join(",")
     };
@@ -427,8 +444,8 @@ fn run_reconciler(args: &RunArgs) -> Result<(), Failure> {
                 .lock_runner()
                 .with_context(|| format!("claiming the state store {}", store.url()))?;
         }
-        let mut reconcilers = Vec::with_capacity(plans.len());
-        for (plan, (view, client)) in plans.into_iter().zip(clients) {
+        let mut reconcilers = Vec::with_capacity(clients.len());
+        for (plan, view, client) in clients {
             let config = Config {
                 environment: plan.name.clone(),
                 include: args.orgs.clone(),
@@ -450,7 +467,17 @@ fn run_reconciler(args: &RunArgs) -> Result<(), Failure> {
             let ocm = Arc::new(HttpOcm::new(client, args.ocm.concurrency));
             reconcilers.push(Reconciler::new(ocm, store.clone(), config, view));
         }
-        let environments = Environments::new(reconcilers).map_err(Failure::input)?;
+        let network_only = network_only
+            .into_iter()
+            .map(|(plan, _, client)| {
+                let ocm: Arc<dyn srecap_controller::Ocm> =
+                    Arc::new(HttpOcm::new(client, args.ocm.concurrency));
+                (plan.name, ocm)
+            })
+            .collect();
+        let environments = Environments::new(reconcilers)
+            .and_then(|e| e.with_network_only(network_only))
+            .map_err(Failure::input)?;
         let banner = Banner {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             ocm_url,
