@@ -421,6 +421,51 @@ fn aus_run_config_reconciles_two_environments_and_only_registered_orgs() {
             .any(|k| k == "stage/org-data" || k == "stage/org-payments"),
         "{keys:?}"
     );
+
+    // R3: --environment stage reconciles stage only; production is read for the
+    // inheritance network (a label search), nothing else.
+    production.sim.sim.reset_request_counts();
+    let out = Command::cargo_bin("srecap")
+        .unwrap()
+        .args([
+            "aus",
+            "run",
+            "--once",
+            "-o",
+            "json",
+            "--dry-run",
+            "--config",
+        ])
+        .arg(&config)
+        .args(["--environment", "stage", "--state", &production.state()])
+        .args(["--now", &production.fleet.now.to_string()])
+        .env_remove("OCM_URL")
+        .env("STAGE_ID", "srecap-sim")
+        .env("STAGE_SECRET", "srecap-sim")
+        .env("HOME", production.dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let orgs: Vec<&str> = plan["organizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["org_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(orgs, ["org-platform"]);
+    let counts = production.sim.sim.request_counts();
+    assert!(counts.keys().any(|k| k.contains("labels")), "{counts:?}");
+    assert!(
+        counts
+            .keys()
+            .all(|k| k.contains("labels") || k.contains("token")),
+        "{counts:?}"
+    );
 }
 
 /// Upgrade policies of the clusters of (`registered`) or outside (`!registered`)
