@@ -126,7 +126,7 @@ struct RawHealth {
 struct RawOrg {
     id: Spanned<String>,
     #[serde(default)]
-    disabled: Vec<String>,
+    disabled: Vec<Spanned<String>>,
     #[serde(default)]
     health: Vec<Spanned<RawCheck>>,
 }
@@ -138,6 +138,14 @@ struct RawCheck {
     #[serde(default = "yes")]
     enforced: bool,
 }
+
+/// The integrations an organization can have disabled (R2, R105, R113): a
+/// misspelt name would silently leave the integration on.
+const INTEGRATIONS: &[&str] = &[
+    srecap_aus::INTEGRATION,
+    "version-gate-approver",
+    "ocm-addons-upgrade-scheduler-org",
+];
 
 fn yes() -> bool {
     true
@@ -368,6 +376,21 @@ fn registry(
                 "empty organization id".to_owned(),
             ));
         }
+        let mut disabled = Vec::new();
+        for (k, name) in o.disabled.into_iter().enumerate() {
+            let integration = name.value.trim();
+            if !INTEGRATIONS.contains(&integration) {
+                return Err(err(
+                    name.referenced.line(),
+                    format!("{field}.disabled[{k}]"),
+                    format!(
+                        "{integration:?} is not an integration: use one of {}",
+                        INTEGRATIONS.join(", ")
+                    ),
+                ));
+            }
+            disabled.push(integration.to_owned());
+        }
         let mut providers = BTreeSet::new();
         let mut health = Vec::new();
         for (k, check) in o.health.into_iter().enumerate() {
@@ -388,13 +411,7 @@ fn registry(
         }
         let line = o.id.referenced.line();
         if out
-            .insert(
-                id.clone(),
-                RegisteredOrg {
-                    disabled: o.disabled,
-                    health,
-                },
-            )
+            .insert(id.clone(), RegisteredOrg { disabled, health })
             .is_some()
         {
             return Err(err(
@@ -690,6 +707,12 @@ environments:
                 "environments[0] (prod).clientSecretEnv",
                 5,
                 "not an environment variable name",
+            ),
+            (
+                "environments:\n  - name: prod\n    ocmUrl: https://a\n    clientId: x\n    clientSecretEnv: S\n    organizations:\n      - id: o1\n        disabled: [advanced-upgrade-schedular]\n",
+                "environments[0] (prod).organizations[0].disabled[0]",
+                8,
+                "not an integration",
             ),
             ("environments: []\n", "environments", 1, "at least one"),
         ];
