@@ -166,13 +166,7 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
 /// Check the text of a configuration file named `file` (for messages),
 /// without I/O.
 pub fn parse(text: &str, file: &str) -> Result<Settings, ConfigError> {
-    let raw: RawFile = serde_saphyr::from_str(text).map_err(|e| ConfigError {
-        file: file.to_owned(),
-        line: 0,
-        field: String::new(),
-        // The parser's message carries the line and column.
-        reason: e.to_string(),
-    })?;
+    let raw: RawFile = serde_saphyr::from_str(text).map_err(|e| syntax_error(&e, file))?;
     let err = |line: u64, field: String, reason: String| ConfigError {
         file: file.to_owned(),
         line,
@@ -332,6 +326,32 @@ pub fn parse(text: &str, file: &str) -> Result<Settings, ConfigError> {
         });
     }
     Ok(Settings { environments })
+}
+
+/// A YAML or schema error as the parser reports it, without its source
+/// snippet (which names the input `<input>`, not the file): `file:line:
+/// column N: reason`.
+fn syntax_error(e: &serde_saphyr::Error, file: &str) -> ConfigError {
+    let location = e.location();
+    let text = e.without_snippet().to_string();
+    let mut reason = text.strip_prefix("error: ").unwrap_or(&text).to_owned();
+    if let Some(l) = location {
+        // The parser says where either before or after its message.
+        let prefix = format!("line {} column {}: ", l.line(), l.column());
+        let suffix = format!(" at line {}, column {}", l.line(), l.column());
+        let bare = reason
+            .strip_prefix(&prefix)
+            .or_else(|| reason.strip_suffix(&suffix))
+            .unwrap_or(&reason)
+            .to_owned();
+        reason = format!("column {}: {bare}", l.column());
+    }
+    ConfigError {
+        file: file.to_owned(),
+        line: location.map_or(0, |l| l.line()),
+        field: String::new(),
+        reason,
+    }
 }
 
 enum ClientId {
@@ -732,15 +752,18 @@ environments:
     #[test]
     fn yaml_and_schema_errors_carry_the_parser_location() {
         let e = error("environments:\n  - name: prod\n    ocmURL: https://a\n");
-        assert!(e.to_string().starts_with("srecap.yaml: "), "{e}");
-        assert!(e.reason.contains("ocmURL"), "{e}");
-        assert!(e.reason.contains("line 3"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("srecap.yaml:3: column 5: unknown field `ocmURL`, expected one of"),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("<input>"), "{e}");
         let e = error("environments: [\n");
-        assert!(e.to_string().starts_with("srecap.yaml: "), "{e}");
+        assert!(e.to_string().starts_with("srecap.yaml:1: "), "{e}");
         let e = error(
             "environments:\n  - name: prod\n    health: {prometheus: https://p, enforced: maybe}\n",
         );
-        assert!(e.reason.contains("line 3"), "{e}");
+        assert_eq!(e.line, 3, "{e}");
     }
 }
 
