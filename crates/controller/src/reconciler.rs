@@ -365,7 +365,9 @@ impl Reconciler {
         });
         self.metrics.unregistered_organizations(unregistered.len());
         if !unregistered.is_empty() {
-            tracing::info!(env = %env, orgs = %unregistered.join(","), "organizations with AUS labels outside the registry left alone");
+            // Counted every pass (srecap_aus_unregistered_organizations); the
+            // names only at debug level, so a steady state does not flood the log.
+            tracing::debug!(env = %env, orgs = %unregistered.join(","), "organizations with AUS labels outside the registry left alone");
         }
         let fleet = &discovered.fleet;
         // Inherited histories as stored at the start of the pass (as `aus plan`),
