@@ -452,3 +452,41 @@ async fn an_environment_parameter_limits_the_reconcile_not_the_network_r5() {
         "an environment is either reconciled or read for the network"
     );
 }
+
+/// R42 with a registry: the network is built from the labels of every
+/// organization discovered, registered or not, so org-a, left alone in env-a
+/// (not in its registry), still publishes to org-b.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unregistered_publisher_still_feeds_the_network_r42() {
+    let two = Two::new().await;
+    let a = two.reconciler(
+        "env-a",
+        (&two.a_urls.0, &two.a_urls.1),
+        Some(OrgRegistry::new([(
+            "someone-else".to_owned(),
+            RegisteredOrg::default(),
+        )])),
+        None,
+    );
+    let b = two.reconciler("env-b", (&two.b.base_url(), &two.b.token_url()), None, None);
+    let envs = Environments::new(vec![a, b]).unwrap();
+    let passes = envs.pass(now()).await;
+    let a = passes[0].result.as_ref().unwrap();
+    assert_eq!(a.unregistered, ["org-a"]);
+    assert!(a.orgs.is_empty());
+    let b = passes[1].result.as_ref().unwrap();
+    let plan = b
+        .orgs
+        .iter()
+        .find(|o| o.org_id == "org-b")
+        .unwrap()
+        .result
+        .as_ref()
+        .unwrap();
+    assert!(
+        !plan.has_validation_errors(),
+        "{:?}",
+        plan.validation_errors
+    );
+    assert_eq!(Two::policies_of(&two.b, "b-c1"), 1);
+}
