@@ -320,9 +320,8 @@ mod tests {
     fn plan_w13(org_blocked: Option<&str>, cluster_blocked: Option<&str>) -> Vec<AddonAction> {
         let c = cluster("c1");
         let cluster_settings = cluster_settings(cluster_blocked);
-        let org_settings = org_blocked.map_or_else(BTreeMap::new, |b| {
-            settings(&[("blocked-versions", b)])
-        });
+        let org_settings =
+            org_blocked.map_or_else(BTreeMap::new, |b| settings(&[("blocked-versions", b)]));
         let org = org();
         let input = AddonInput {
             environment: "production",
@@ -382,13 +381,19 @@ mod tests {
     #[test]
     fn r115_only_patterns_about_the_add_on_count() {
         assert_eq!(
-            addon_patterns("addon-1/1.2.5, ^addon-1/1\\.3\\..*,addon-2/1.2.4,1.2.4", "addon-1")
-                .as_deref(),
+            addon_patterns(
+                "addon-1/1.2.5, ^addon-1/1\\.3\\..*,addon-2/1.2.4,1.2.4",
+                "addon-1"
+            )
+            .as_deref(),
             Some("^(?:1.2.5),^(?:1\\.3\\..*)")
         );
         assert_eq!(addon_patterns("addon-2/1.2.4,4.15.3", "addon-1"), None);
         // Another add-on's pattern blocks nothing of this one.
-        assert_eq!(plan_w13(Some("addon-2/1.2.5"), Some("1.2.5")), created("1.2.5"));
+        assert_eq!(
+            plan_w13(Some("addon-2/1.2.5"), Some("1.2.5")),
+            created("1.2.5")
+        );
     }
 
     #[test]
@@ -484,7 +489,11 @@ mod tests {
             );
         }
         // A pending manual policy is kept and holds the installation.
-        let pending = [policy("p-manual", PolicyState::Scheduled, ScheduleType::Manual)];
+        let pending = [policy(
+            "p-manual",
+            PolicyState::Scheduled,
+            ScheduleType::Manual,
+        )];
         let plan = plan_addon(&AddonInput {
             environment: "production",
             org: &org,
@@ -507,7 +516,11 @@ mod tests {
     #[test]
     fn invalid_registry_settings_freeze_the_add_on_and_name_the_setting() {
         let c = cluster("c1");
-        let s = settings(&[("workloads", "w"), ("schedule", "not cron"), ("soak-days", "0")]);
+        let s = settings(&[
+            ("workloads", "w"),
+            ("schedule", "not cron"),
+            ("soak-days", "0"),
+        ]);
         let org = org();
         let empty = BTreeMap::new();
         let done = [UpgradePolicy {
@@ -534,7 +547,10 @@ mod tests {
             sources: Vec::new(),
             now: ts("2026-05-01T10:55:00Z"),
         });
-        assert!(plan.actions.is_empty(), "a frozen organization changes nothing");
+        assert!(
+            plan.actions.is_empty(),
+            "a frozen organization changes nothing"
+        );
         let errors = plan.plan.validation_errors.clusters.get("c1-uuid").unwrap();
         assert!(errors.iter().any(|e| e.contains("schedule")), "{errors:?}");
     }

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use serde::Deserialize;
 
 /// Where to ask, and whether its errors are enforced.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthProvider {
     /// Base URL of the Prometheus API (`<url>/api/v1/query`).
     pub url: String,

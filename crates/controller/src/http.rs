@@ -22,7 +22,10 @@ use srecap_ocm::{Filter, OcmClient, OcmError};
 use crate::error::PassError;
 use crate::feedback::{Notice, NoticeSeverity};
 use crate::health::HealthProvider;
-use crate::ocm::{ClusterDetails, ClusterRef, Discovered, NewPolicy, Ocm, OcmResult, PolicyTarget};
+use crate::ocm::{
+    ClusterDetails, ClusterRef, Discovered, NewPolicy, Ocm, OcmResult, PolicyTarget,
+    VERSION_DATA_PREFIX,
+};
 
 /// The AUS label prefix in OCM search syntax.
 const AUS_LIKE: &str = "sre-capabilities.aus.%";
@@ -62,6 +65,34 @@ impl Ocm for HttpOcm {
 
     fn discover(&self) -> OcmResult<'_, Discovered> {
         Box::pin(async move { Ok(discover(&self.client).await?) })
+    }
+
+    /// One label search, as the reference's (R42): `version-data.*` labels of
+    /// organizations.
+    fn inheritance_labels(&self) -> OcmResult<'_, Vec<Organization>> {
+        Box::pin(async move {
+            let labels = self
+                .client
+                .search_labels(
+                    &Filter::like("key", format!("{VERSION_DATA_PREFIX}%"))
+                        .and(Filter::eq("type", "Organization")),
+                )
+                .await?;
+            let mut by_org: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+            for l in labels {
+                if let Some(org) = l.organization_id {
+                    by_org.entry(org).or_default().insert(l.key, l.value);
+                }
+            }
+            Ok(by_org
+                .into_iter()
+                .map(|(id, labels)| Organization {
+                    name: id.clone(),
+                    id,
+                    labels,
+                })
+                .collect())
+        })
     }
 
     fn cluster_details(

@@ -10,7 +10,9 @@
 //! tell cluster owners about their configuration mistakes through service logs
 //! ([`feedback`]), and expose everything as Prometheus metrics ([`metrics`],
 //! [`server`]); [`runtime`] is the loop that runs a pass every interval until
-//! shutdown.
+//! shutdown. [`environments`] runs several OCM environments in one process
+//! with one inheritance network across them, and [`registry`] limits AUS to
+//! the organizations an environment's registry names (R4, R41, R47).
 //!
 //! Design decisions:
 //! * A pass is idempotent: existing upgrade policies are read every pass and hold
@@ -33,6 +35,7 @@
 //!   decision, not with the fleet.
 
 pub mod admission;
+pub mod environments;
 pub mod error;
 pub mod executor;
 pub mod feedback;
@@ -43,10 +46,12 @@ pub mod ocm;
 pub mod outcome;
 mod planning;
 pub mod reconciler;
+pub mod registry;
 pub mod runtime;
 pub mod server;
 pub mod snapshot;
 
+pub use environments::Environments;
 pub use error::PassError;
 pub use http::HttpOcm;
 pub use metrics::Metrics;

@@ -45,22 +45,28 @@ fn unix_now() -> f64 {
     ms / 1000.0
 }
 
-/// The last published pass's gauges: as recorded, or rendered by a scrape.
-#[derive(Debug)]
-enum PassRegistry {
-    Recorded(PassGauges),
-    Rendered(Registry),
+/// The last published pass's gauges of every environment, and their
+/// rendering (built at the first scrape after a publish, reused until the next).
+#[derive(Debug, Default)]
+struct PassRegistry {
+    recorded: BTreeMap<String, PassGauges>,
+    rendered: Option<Registry>,
 }
 
 /// Every metric srecap exports.
+///
+/// One process may reconcile several OCM environments: each has its own view
+/// ([`Metrics::for_environment`]) that labels its series with its `ocm_env`,
+/// while the families, the registries and the published gauges are shared, so
+/// one `/metrics` exposition holds every environment with each family once.
 #[derive(Debug)]
 pub struct Metrics {
     environment: String,
-    lasting: Registry,
-    pass: RwLock<PassRegistry>,
+    lasting: Arc<Registry>,
+    pass: Arc<RwLock<PassRegistry>>,
     /// Held for writing while an organization's SLI pair changes, for reading
     /// while encoding.
-    consistency: RwLock<()>,
+    consistency: Arc<RwLock<()>>,
     reconciled: Family<Labels, Counter>,
     reconcile_errors: Family<Labels, Counter>,
     environment_errors: Family<Labels, Counter>,
@@ -84,6 +90,7 @@ pub struct Metrics {
     leases_held: Family<Labels, GaugeF>,
     replica_orgs: Family<Labels, Counter>,
     lease_takeovers: Family<Labels, Counter>,
+    unregistered: Family<Labels, GaugeF>,
     /// Organizations of the last successful discovery: an environment-level
     /// failure is attributed to each of them (§1.3).
     known_orgs: Mutex<BTreeSet<String>>,
@@ -97,9 +104,9 @@ impl Metrics {
         let mut lasting = Registry::default();
         let m = Metrics {
             environment: environment.to_owned(),
-            lasting: Registry::default(),
-            pass: RwLock::new(PassRegistry::Rendered(Registry::default())),
-            consistency: RwLock::new(()),
+            lasting: Arc::default(),
+            pass: Arc::default(),
+            consistency: Arc::default(),
             reconciled: Family::default(),
             reconcile_errors: Family::default(),
             environment_errors: Family::default(),
@@ -123,6 +130,7 @@ impl Metrics {
             leases_held: Family::default(),
             replica_orgs: Family::default(),
             lease_takeovers: Family::default(),
+            unregistered: Family::default(),
             known_orgs: Mutex::new(BTreeSet::new()),
             succeeded: Mutex::new(HashSet::new()),
             interval: Mutex::new(None),
@@ -151,7 +159,65 @@ impl Metrics {
         register(r, &c::LEASES_HELD, m.leases_held.clone());
         register(r, &c::REPLICA_ORGS_RECONCILED, m.replica_orgs.clone());
         register(r, &c::LEASE_TAKEOVERS, m.lease_takeovers.clone());
-        Arc::new(Metrics { lasting, ..m })
+        register(r, &c::UNREGISTERED_ORGS, m.unregistered.clone());
+        Arc::new(Metrics {
+            lasting: Arc::new(lasting),
+            ..m
+        })
+    }
+
+    /// The view of environment `environment` on the same families and
+    /// exposition (several environments in one process): its series carry its
+    /// `ocm_env`; its per-environment bookkeeping (organizations known, pass
+    /// interval) is its own.
+    pub fn for_environment(&self, environment: &str) -> Arc<Metrics> {
+        Arc::new(Metrics {
+            environment: environment.to_owned(),
+            lasting: Arc::clone(&self.lasting),
+            pass: Arc::clone(&self.pass),
+            consistency: Arc::clone(&self.consistency),
+            reconciled: self.reconciled.clone(),
+            reconcile_errors: self.reconcile_errors.clone(),
+            environment_errors: self.environment_errors.clone(),
+            passes: self.passes.clone(),
+            pass_duration: self.pass_duration.clone(),
+            actions: self.actions.clone(),
+            service_logs: self.service_logs.clone(),
+            ocm_requests: self.ocm_requests.clone(),
+            ocm_request_duration: self.ocm_request_duration.clone(),
+            org_total: self.org_total.clone(),
+            org_errors: self.org_errors.clone(),
+            org_user_errors: self.org_user_errors.clone(),
+            writes: self.writes.clone(),
+            write_errors: self.write_errors.clone(),
+            org_last_success: self.org_last_success.clone(),
+            pass_total: self.pass_total.clone(),
+            pass_overruns: self.pass_overruns.clone(),
+            pass_last_completed: self.pass_last_completed.clone(),
+            pass_interval: self.pass_interval.clone(),
+            env_errors: self.env_errors.clone(),
+            leases_held: self.leases_held.clone(),
+            replica_orgs: self.replica_orgs.clone(),
+            lease_takeovers: self.lease_takeovers.clone(),
+            unregistered: self.unregistered.clone(),
+            known_orgs: Mutex::new(BTreeSet::new()),
+            succeeded: Mutex::new(HashSet::new()),
+            interval: Mutex::new(None),
+        })
+    }
+
+    /// The environment whose series this view writes.
+    pub fn environment(&self) -> &str {
+        &self.environment
+    }
+
+    /// Organizations with AUS labels that the organization registry does not
+    /// name, in the latest pass (R41: left alone, only counted).
+    pub fn unregistered_organizations(&self, count: usize) {
+        #[allow(clippy::cast_precision_loss)] // a count of organizations
+        self.unregistered
+            .get_or_create(&c::UNREGISTERED_ORGS.label_pairs(&[self.env()]))
+            .set(count as f64);
     }
 
     fn env(&self) -> &str {
@@ -412,7 +478,8 @@ impl Metrics {
     /// scrape.
     pub fn publish(&self, gauges: PassGauges) {
         let mut guard = self.pass.write().unwrap_or_else(PoisonError::into_inner);
-        *guard = PassRegistry::Recorded(gauges);
+        guard.recorded.insert(gauges.environment.clone(), gauges);
+        guard.rendered = None;
     }
 
     /// The OpenMetrics text exposition.
@@ -423,19 +490,22 @@ impl Metrics {
             .read()
             .unwrap_or_else(PoisonError::into_inner);
         {
-            // Render the last published pass once; later scrapes reuse it.
+            // Render the last published passes once; later scrapes reuse it.
+            // Every environment's series go into one registry, so each family
+            // appears once in the exposition.
             let mut pass = self.pass.write().unwrap_or_else(PoisonError::into_inner);
-            let current =
-                std::mem::replace(&mut *pass, PassRegistry::Rendered(Registry::default()));
-            *pass = match current {
-                PassRegistry::Recorded(gauges) => PassRegistry::Rendered(gauges.render()),
-                rendered @ PassRegistry::Rendered(_) => rendered,
-            };
+            if pass.rendered.is_none() {
+                let mut series = PassSeries::new("");
+                for gauges in pass.recorded.values() {
+                    gauges.render_into(&mut series);
+                }
+                pass.rendered = Some(series.into_registry());
+            }
         }
         let pass = self.pass.read().unwrap_or_else(PoisonError::into_inner);
         // Writing to a String cannot fail.
         let _ = encode_registry(&mut out, &self.lasting);
-        if let PassRegistry::Rendered(registry) = &*pass {
+        if let Some(registry) = &pass.rendered {
             let _ = encode_registry(&mut out, registry);
         }
         let _ = encode_eof(&mut out);
@@ -649,13 +719,10 @@ impl PassGauges {
         self.facts().succeeded_at = Some(unix_seconds);
     }
 
-    /// The pass's series, in a registry of their own.
-    fn render(self) -> Registry {
-        let facts = self
-            .facts
-            .into_inner()
-            .unwrap_or_else(PoisonError::into_inner);
-        let series = PassSeries::new(&self.environment);
+    /// Add the pass's series to `series`, labelled with this environment.
+    fn render_into(&self, series: &mut PassSeries) {
+        let facts = self.facts();
+        series.environment.clone_from(&self.environment);
         for (org_id, plan) in &facts.plans {
             series.org(org_id, plan);
         }
@@ -668,7 +735,6 @@ impl PassGauges {
         if let Some(t) = facts.succeeded_at {
             series.succeeded_at(t);
         }
-        series.into_registry()
     }
 }
 

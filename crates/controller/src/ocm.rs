@@ -31,6 +31,9 @@ use crate::error::PassError;
 use crate::feedback::Notice;
 use crate::health::HealthProvider;
 
+/// The organization labels of the inheritance network (R42).
+pub const VERSION_DATA_PREFIX: &str = "sre-capabilities.aus.version-data.";
+
 /// What an OCM call returns.
 pub type OcmResult<'a, T> = BoxFuture<'a, Result<T, PassError>>;
 
@@ -101,6 +104,21 @@ pub trait Ocm: Send + Sync + fmt::Debug {
 
     /// Fleet-wide discovery (R10–R17).
     fn discover(&self) -> OcmResult<'_, Discovered>;
+
+    /// The organizations with `version-data.*` labels and those labels (R42):
+    /// what the inheritance network needs of an environment that is not
+    /// reconciled in this process (`aus run --config --environment`). The
+    /// default reads them from a full discovery.
+    fn inheritance_labels(&self) -> OcmResult<'_, Vec<Organization>> {
+        Box::pin(async move {
+            let discovered = self.discover().await?;
+            Ok(discovered
+                .organizations
+                .into_iter()
+                .filter(|o| o.labels.keys().any(|k| k.starts_with(VERSION_DATA_PREFIX)))
+                .collect())
+        })
+    }
 
     /// Existing policies and node pools of `clusters` (R97), by cluster id.
     fn cluster_details(

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use srecap_aus::facts;
+use srecap_aus::inheritance::Network;
 use srecap_aus::planner::{Faults, OrgInput, PlanOptions};
 use srecap_aus::soak::Source;
 use srecap_aus::{FleetPlan, OrgPlan};
@@ -25,6 +26,7 @@ use crate::metrics::{Metrics, PassGauges};
 use crate::ocm::Ocm;
 use crate::outcome;
 use crate::planning::{self, OrgContext};
+use crate::registry::{self, OrgRegistry, Selection};
 use crate::snapshot::{OrgFacts, Snapshot};
 
 /// How the reconciler runs.
@@ -58,6 +60,9 @@ pub struct Config {
     /// leases (none: reconcile every selected organization, as a simulation or
     /// a dry run does).
     pub replica: Option<Replica>,
+    /// The environment's organization registry (none: every organization with
+    /// AUS labels may use AUS; R4, R41).
+    pub registry: Option<Arc<OrgRegistry>>,
 }
 
 /// Who this replica is, and how long it holds an organization.
@@ -85,6 +90,7 @@ impl Default for Config {
             org_deadline: None,
             ignore_sts: false,
             replica: None,
+            registry: None,
         }
     }
 }
@@ -111,6 +117,9 @@ pub struct PassReport {
     /// Selected organizations left alone because another replica holds their
     /// lease.
     pub leased_elsewhere: Vec<String>,
+    /// Organizations with AUS labels that the registry does not name: left
+    /// alone after discovery (R41).
+    pub unregistered: Vec<String>,
 }
 
 impl PassReport {
@@ -295,39 +304,83 @@ impl Reconciler {
         }
     }
 
-    fn selects(&self, org_id: &str) -> bool {
-        (self.config.include.is_empty() || self.config.include.iter().any(|o| o == org_id))
-            && !self.config.exclude.iter().any(|o| o == org_id)
+    fn selection(&self, org_id: &str) -> Selection {
+        registry::select(
+            self.config.registry.as_deref(),
+            &self.config.include,
+            &self.config.exclude,
+            org_id,
+        )
     }
 
-    /// One pass at `now`. Fails only when the environment cannot be discovered
-    /// (counted as an environment error, R5); organization failures are in the
-    /// report.
+    /// One pass at `now` over this environment alone: the inheritance network
+    /// is built from its own organizations. Fails only when the environment
+    /// cannot be discovered (counted as an environment error, R5);
+    /// organization failures are in the report.
     pub async fn pass(&self, now: Timestamp) -> Result<PassReport, PassError> {
         let started = Instant::now();
-        let result = self.pass_inner(now).await;
-        let ok = result.as_ref().is_ok_and(|r| r.failed_orgs() == 0);
-        if let Err(e) = &result {
-            self.metrics.environment_failed(environment_cause(e));
-        }
-        self.metrics.pass_finished(ok, started.elapsed());
+        let result = match self.discover(now).await {
+            Ok(snapshot) => {
+                let network = snapshot.network();
+                self.reconcile(now, snapshot, &network).await
+            }
+            Err(e) => Err(e),
+        };
+        self.finish(started, &result);
         result
     }
 
-    async fn pass_inner(&self, now: Timestamp) -> Result<PassReport, PassError> {
+    /// Discovery of this environment (R10–R17): the first step of a pass.
+    pub async fn discover(&self, now: Timestamp) -> Result<Snapshot, PassError> {
+        Snapshot::discover(self.ocm.as_ref(), &self.config.environment, now).await
+    }
+
+    /// Count a pass that started at `started` and ended with `result`: a
+    /// failure before the organization fan-out is an environment error (R5
+    /// step 2).
+    pub fn finish(&self, started: Instant, result: &Result<PassReport, PassError>) {
+        let ok = result.as_ref().is_ok_and(|r| r.failed_orgs() == 0);
+        if let Err(e) = result {
+            self.metrics.environment_failed(environment_cause(e));
+        }
+        self.metrics.pass_finished(ok, started.elapsed());
+    }
+
+    /// The rest of a pass over `discovered`, with the inheritance `network`
+    /// (built from every environment's organizations when several run in one
+    /// process, R5 step 1, R44).
+    pub async fn reconcile(
+        &self,
+        now: Timestamp,
+        mut discovered: Snapshot,
+        network: &Network,
+    ) -> Result<PassReport, PassError> {
         let env = self.config.environment.as_str();
-        let mut discovered = Snapshot::discover(self.ocm.as_ref(), env, now).await?;
         // Each organization's clusters move into its pass (no copy of the fleet).
-        let by_org = discovered.take_clusters_by_org(self.config.ignore_sts);
+        let mut by_org = discovered.take_clusters_by_org(self.config.ignore_sts);
+        // R41: organizations outside the registry are left alone from here on.
+        let mut unregistered = Vec::new();
+        by_org.retain(|org_id, _| match self.selection(org_id) {
+            Selection::Reconcile => true,
+            Selection::Unregistered => {
+                unregistered.push(org_id.clone());
+                false
+            }
+            Selection::NotIncluded | Selection::Excluded | Selection::Disabled => false,
+        });
+        self.metrics.unregistered_organizations(unregistered.len());
+        if !unregistered.is_empty() {
+            // Counted every pass (srecap_aus_unregistered_organizations); the
+            // names only at debug level, so a steady state does not flood the log.
+            tracing::debug!(env = %env, orgs = %unregistered.join(","), "organizations with AUS labels outside the registry left alone");
+        }
         let fleet = &discovered.fleet;
-        let network = discovered.network();
-        // Inherited histories as stored at the start of the pass (as `aus plan`).
+        // Inherited histories as stored at the start of the pass (as `aus plan`),
+        // from whichever environment publishes them (R44).
         let mut source_keys = Vec::new();
         for org in by_org.keys() {
             for (source_env, source) in network.resolve(org).verified {
-                if source_env == env {
-                    source_keys.push(StateKey::new(env, source)?);
-                }
+                source_keys.push(StateKey::new(source_env, source)?);
             }
         }
         let sources = self.store.load_many(&source_keys).await?;
@@ -340,7 +393,6 @@ impl Reconciler {
         // the short history transactions.
         let selected: Vec<(String, Vec<Cluster>, &srecap_fleet::Organization)> = by_org
             .into_iter()
-            .filter(|(org_id, _)| self.selects(org_id))
             .filter_map(|(org_id, clusters)| {
                 let org = fleet.organization(&org_id)?;
                 Some((org_id, clusters, org))
@@ -351,8 +403,7 @@ impl Reconciler {
         let mut leased_elsewhere = Vec::new();
         let mut outcomes: Vec<OrgOutcome> = admission::admit(
             selected.into_iter().map(|(org_id, clusters, org)| {
-                let (network, sources, gauges, discovered, empty) =
-                    (&network, &sources, &gauges, &discovered, &empty);
+                let (sources, gauges, discovered, empty) = (&sources, &gauges, &discovered, &empty);
                 async move {
                     let org_id = org_id.as_str();
                     // Replicas share organizations: the lease says whose this one
@@ -373,7 +424,21 @@ impl Reconciler {
                             reason: reason.clone(),
                         })
                     } else {
-                        let resolution = network.resolve(org_id);
+                        let mut resolution = network.resolve(org_id);
+                        // R47 (deviation): a provider the environment lacks is
+                        // an organization error.
+                        let health = match registry::health_of(
+                            self.config.registry.as_deref(),
+                            env,
+                            self.config.health.as_ref(),
+                            org_id,
+                        ) {
+                            Ok(h) => h,
+                            Err(e) => {
+                                resolution.errors.push(e);
+                                None
+                            }
+                        };
                         let org_sources: Vec<Source<'_>> = resolution
                             .verified
                             .iter()
@@ -394,6 +459,7 @@ impl Reconciler {
                             clusters,
                             org_sources,
                             resolution.errors,
+                            health.as_ref(),
                             now,
                             gauges,
                             lease.as_ref().ok().and_then(Option::as_ref),
@@ -455,6 +521,7 @@ impl Reconciler {
             now,
             orgs: outcomes,
             leased_elsewhere,
+            unregistered,
         })
     }
 
@@ -466,6 +533,7 @@ impl Reconciler {
         clusters: Vec<Cluster>,
         sources: Vec<Source<'_>>,
         extra_org_errors: Vec<String>,
+        health: Option<&crate::health::HealthProvider>,
         now: Timestamp,
         gauges: &PassGauges,
         lease: Option<&Lease>,
@@ -522,7 +590,7 @@ impl Reconciler {
         // read their existing policies and node pools, and health.
         org_facts.read_policies(ocm, |_| true).await?;
         gauges.upgrades(&org.id, &org_facts.clusters().iter().collect::<Vec<_>>());
-        if let Some(provider) = &self.config.health {
+        if let Some(provider) = health {
             org_facts.read_health(ocm, provider, &org.id).await?;
         }
 

@@ -336,6 +336,7 @@ mod tests {
                     now,
                     orgs: Vec::new(),
                     leased_elsewhere: Vec::new(),
+                    unregistered: Vec::new(),
                 })
             })
         }

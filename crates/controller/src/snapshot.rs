@@ -54,6 +54,8 @@ impl Snapshot {
                 version_gates: discovered.version_gates,
                 releases: Vec::new(),
                 version_data: BTreeMap::new(),
+                // The add-on scheduler reads add-ons itself (§13).
+                addons: srecap_fleet::Addons::default(),
             },
             broken_orgs: discovered.broken_orgs,
         })

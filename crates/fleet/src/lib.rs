@@ -25,7 +25,7 @@ pub mod synthetic;
 
 pub use history::{Stats, VersionData, VersionHistory, WorkloadHistory};
 pub use model::{
-    AddonInstallation, Addons, Cluster, Fleet, NodePool, Organization, PolicyState, Product, Release, ScheduleType,
-    UpgradePolicy, VersionGate,
+    AddonInstallation, Addons, Cluster, Fleet, NodePool, Organization, PolicyState, Product,
+    Release, ScheduleType, UpgradePolicy, VersionGate,
 };
 pub use scenario::{LoadError, load_scenario, parse_scenario};

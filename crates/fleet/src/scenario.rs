@@ -18,8 +18,8 @@ use jiff::Timestamp;
 
 use crate::history::{Stats, VersionData, VersionHistory, WorkloadHistory};
 use crate::model::{
-    AddonInstallation, Addons, Cluster, Fleet, NodePool, Organization, PolicyState, Product, Release, UpgradePolicy,
-    VersionGate, default_channel, derive_available_upgrades,
+    AddonInstallation, Addons, Cluster, Fleet, NodePool, Organization, PolicyState, Product,
+    Release, UpgradePolicy, VersionGate, default_channel, derive_available_upgrades,
 };
 use document::{
     ClusterDoc, Document, Entries, LabelValue, OrganizationDoc, Problem, UpgradePolicyDoc,

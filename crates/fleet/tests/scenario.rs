@@ -104,8 +104,63 @@ fn minimal_scenario_gets_every_documented_default() {
         version_gates: vec![],
         releases: vec![],
         version_data: BTreeMap::new(),
+        addons: srecap_fleet::Addons::default(),
     };
     assert_eq!(fleet, want);
+}
+
+#[test]
+fn addons_are_installations_of_catalogue_add_ons() {
+    let fleet = load(
+        "organizations: [{id: o}]\n\
+         addon_catalog: {addon-1: 1.2.5, addon-2: 0.3.0}\n\
+         clusters:\n\
+         - name: c\n\
+        \x20 organization: o\n\
+        \x20 version: 4.14.5\n\
+        \x20 addons:\n\
+        \x20 - {id: addon-1, version: 1.2.3}\n\
+        \x20 - id: addon-2\n\
+        \x20   version: 0.2.0\n\
+        \x20   state: installing\n\
+        \x20   upgrade_policies: [{id: p1, version: 0.3.0, next_run: 2026-05-01T10:00:00Z}]\n",
+    );
+    let addons = &fleet.addons;
+    assert_eq!(addons.catalog.get("addon-1"), Some(&v("1.2.5")));
+    assert_eq!(addons.installations.len(), 2);
+    let first = &addons.installations[0];
+    assert_eq!(
+        (
+            first.cluster_id.as_str(),
+            first.addon_id.as_str(),
+            &first.version,
+            first.state.as_str()
+        ),
+        ("c-id", "addon-1", &v("1.2.3"), "ready")
+    );
+    assert_eq!(addons.installations[1].state, "installing");
+    assert_eq!(addons.installations[1].upgrade_policies[0].id, "p1");
+}
+
+#[test]
+fn an_add_on_outside_the_catalogue_names_the_cluster_and_the_add_on() {
+    let message = error(
+        "organizations: [{id: o}]\n\
+         addon_catalog: {addon-1: 1.2.5}\n\
+         clusters:\n\
+         - name: c\n\
+        \x20 organization: o\n\
+        \x20 version: 4.14.5\n\
+        \x20 addons: [{id: addon-9, version: 1.0.0}]\n",
+    );
+    assert!(
+        message.contains("clusters[0] (name \"c\").addons[0].id"),
+        "{message}"
+    );
+    assert!(
+        message.contains("add-on \"addon-9\" is not in addon_catalog"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -201,6 +201,12 @@ pub const ENV_ERRORS: MetricDef = MetricDef::counter(
     &["ocm_env", "cause"],
     Audience::Sre,
 );
+pub const UNREGISTERED_ORGS: MetricDef = MetricDef::gauge(
+    "srecap_aus_unregistered_organizations",
+    "Organizations with AUS labels that the organization registry does not name: left alone (R41)",
+    ENV,
+    Audience::Sre,
+);
 pub const LEASES_HELD: MetricDef = MetricDef::gauge(
     "srecap_aus_leases_held",
     "Organizations whose lease this replica holds (replicas share an environment's organizations)",
@@ -289,6 +295,7 @@ pub const ALL: &[&MetricDef] = &[
     &PASS_INTERVAL,
     &ENV_ERRORS,
     &LEASES_HELD,
+    &UNREGISTERED_ORGS,
     &REPLICA_ORGS_RECONCILED,
     &LEASE_TAKEOVERS,
     &ORG_USER_ERRORS,

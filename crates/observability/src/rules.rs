@@ -19,6 +19,10 @@ pub struct Links {
     pub grafana_base: String,
     /// Environments that must always report (one `AUSAbsent` alert each).
     pub environments: Vec<String>,
+    /// The highest severity of each environment's alerts (slo-alerting: shards
+    /// are environments): an environment capped at `warning` (e.g. `stage`)
+    /// never pages. Environments not named keep every severity.
+    pub severity_caps: BTreeMap<String, Severity>,
 }
 
 impl Default for Links {
@@ -27,6 +31,7 @@ impl Default for Links {
             runbook_base: "https://github.com/srecap/srecap/blob/main/docs/runbooks".to_owned(),
             grafana_base: "https://grafana.example".to_owned(),
             environments: vec!["production".to_owned()],
+            severity_caps: BTreeMap::new(),
         }
     }
 }
@@ -576,7 +581,68 @@ pub fn aus_rules(links: &Links) -> Result<Vec<RuleSet>, RulesError> {
         .map(|s| slo_rules(s, links))
         .collect::<Result<Vec<_>, _>>()?;
     out.push(operational_rules(links)?);
+    cap_severities(&mut out, &links.severity_caps);
     Ok(out)
+}
+
+/// A PromQL vector with one series per environment, labelled `ocm_env`:
+/// what `and on (ocm_env)` / `unless on (ocm_env)` select shards with.
+fn environment_vector(environments: &[&str]) -> String {
+    environments
+        .iter()
+        .map(|e| format!("label_replace(vector(1), \"ocm_env\", \"{e}\", \"\", \"\")"))
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+/// Lower the paging alerts of the environments capped at `warning`.
+///
+/// An alert that already names its environment (`AUSAbsent`) is relabelled.
+/// Any other paging alert is split in two under the same name: the paging
+/// copy fires for every environment but the capped ones (`unless on
+/// (ocm_env)`), the ticket copy only for them (`and on (ocm_env)`), so each
+/// shard keeps its alert and only the route changes. Alerts whose series carry
+/// no `ocm_env` (none today) would keep paging.
+pub fn cap_severities(sets: &mut [RuleSet], caps: &BTreeMap<String, Severity>) {
+    let capped: Vec<&str> = caps
+        .iter()
+        .filter(|(_, s)| **s == Severity::Warning)
+        .map(|(e, _)| e.as_str())
+        .collect();
+    if capped.is_empty() {
+        return;
+    }
+    let vector = environment_vector(&capped);
+    let critical = Severity::Critical.as_str();
+    let warning = Severity::Warning.as_str();
+    for set in sets {
+        for group in &mut set.groups {
+            let mut out = Vec::with_capacity(group.rules.len());
+            for rule in group.rules.drain(..) {
+                match rule {
+                    Rule::Alert(mut a) if a.severity() == critical => {
+                        if let Some(env) = a.labels.get("ocm_env") {
+                            if capped.contains(&env.as_str()) {
+                                a.labels.insert("severity".to_owned(), warning.to_owned());
+                            }
+                            out.push(Rule::Alert(a));
+                            continue;
+                        }
+                        let mut ticket = a.clone();
+                        a.expr = format!("({}) unless on (ocm_env) ({vector})", a.expr);
+                        ticket.expr = format!("({}) and on (ocm_env) ({vector})", ticket.expr);
+                        ticket
+                            .labels
+                            .insert("severity".to_owned(), warning.to_owned());
+                        out.push(Rule::Alert(a));
+                        out.push(Rule::Alert(ticket));
+                    }
+                    other => out.push(other),
+                }
+            }
+            group.rules = out;
+        }
+    }
 }
 
 #[derive(Serialize)]

@@ -304,3 +304,72 @@ fn the_alertmanager_snippet_is_yaml_with_routes_and_inhibitions() {
         == "alertname=\"AUSOrgReconcileErrorBudgetBurn\""
         && r["equal"] == serde_json::json!(["ocm_env", "slo"])));
 }
+
+/// Per-environment severity (slo-alerting: shards are environments): with
+/// `stage` capped at `warning`, `stage` never pages while `production` pages as
+/// before. The generated promtool tests run twice: as generated (production
+/// still pages), and moved to `stage`, where every page becomes a ticket.
+#[test]
+fn an_environment_capped_at_warning_never_pages() {
+    let links = Links {
+        environments: vec!["production".to_owned(), "stage".to_owned()],
+        severity_caps: [("stage".to_owned(), slo::Severity::Warning)]
+            .into_iter()
+            .collect(),
+        ..Links::default()
+    };
+    let sets = rules::aus_rules(&links).unwrap();
+    let alerts: Vec<&AlertRule> = sets.iter().flat_map(rules::RuleSet::alerts).collect();
+    for a in alerts.iter().filter(|a| a.severity() == "critical") {
+        assert!(
+            a.expr.contains("unless on (ocm_env)")
+                || a.labels.get("ocm_env").map(String::as_str) == Some("production"),
+            "{} pages for stage: {}",
+            a.alert,
+            a.expr
+        );
+    }
+    let absent_stage = alerts
+        .iter()
+        .find(|a| {
+            a.alert == "AUSAbsent" && a.labels.get("ocm_env").map(String::as_str) == Some("stage")
+        })
+        .unwrap();
+    assert_eq!(absent_stage.severity(), "warning");
+    // Without caps nothing changes.
+    assert_eq!(
+        rules::aus_rules(&Links::default()).unwrap(),
+        rules::aus_rules(&Links {
+            severity_caps: [("production".to_owned(), slo::Severity::Critical)]
+                .into_iter()
+                .collect(),
+            ..Links::default()
+        })
+        .unwrap()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let files = artefacts(&links).unwrap();
+    write_all(dir.path(), &files);
+    let prom = dir.path().join("deploy/prometheus");
+    run_promtool(
+        &[
+            "check",
+            "rules",
+            "--lint=all",
+            "--lint-fatal",
+            "srecap-aus.rules.yaml",
+        ],
+        &prom,
+    );
+    let out = run_promtool(&["test", "rules", "srecap-aus.rules_test.yaml"], &prom);
+    assert!(out.contains("SUCCESS"), "{out}");
+    let tests = std::fs::read_to_string(prom.join("srecap-aus.rules_test.yaml")).unwrap();
+    let staged = tests
+        .replace("production", "stage")
+        .replace("severity: critical", "severity: warning");
+    assert_ne!(staged, tests);
+    std::fs::write(prom.join("stage.rules_test.yaml"), staged).unwrap();
+    let out = run_promtool(&["test", "rules", "stage.rules_test.yaml"], &prom);
+    assert!(out.contains("SUCCESS"), "{out}");
+}

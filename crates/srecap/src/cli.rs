@@ -222,9 +222,17 @@ pub struct RunArgs {
     /// Evaluate the pass as if the time were TIME (RFC 3339); only with --once.
     #[arg(long, value_name = "TIME", requires = "once")]
     pub now: Option<Timestamp>,
-    /// OCM environment name: state keys and the `ocm_env` metric label.
-    #[arg(long, default_value = "production")]
-    pub environment: String,
+    /// OCM environment name: state keys and the `ocm_env` metric label
+    /// (default: production). With --config: reconcile only this one of the
+    /// file's environments.
+    #[arg(long, value_name = "NAME")]
+    pub environment: Option<String>,
+    /// Configuration file naming several OCM environments (credentials, health
+    /// provider, alert severity, organization registry), reconciled by this one
+    /// process; see docs/configuration.md. Replaces the connection and health
+    /// flags.
+    #[arg(long, value_name = "FILE", env = "SRECAP_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Telemeter-like Prometheus API for cluster health (firing critical alerts per
     /// cluster `_id`). Unhealthy clusters do not add soak time. Default: no health
     /// provider (every cluster counts as healthy).

@@ -15,6 +15,7 @@
 mod apply;
 mod cli;
 mod configuration;
+mod environments;
 mod explain;
 mod observability;
 mod org;

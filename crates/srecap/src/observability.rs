@@ -40,6 +40,11 @@ pub struct LinkArgs {
     /// repeatable). Default: production.
     #[arg(long = "environment", value_name = "NAME")]
     pub environments: Vec<String>,
+    /// The `aus run --config` file: its environments must always report, and
+    /// each environment's `alertSeverity` caps its alerts (`warning`: that
+    /// environment never pages). Default: every alert keeps its severity.
+    #[arg(long, value_name = "FILE", conflicts_with = "environments")]
+    pub config: Option<PathBuf>,
 }
 
 impl LinkArgs {
@@ -64,6 +69,15 @@ impl LinkArgs {
                 }
             }
             links.environments.clone_from(&self.environments);
+        }
+        if let Some(path) = &self.config {
+            let settings = crate::environments::load(path).map_err(Failure::input)?;
+            links.environments = settings
+                .environments
+                .iter()
+                .map(|e| e.name.clone())
+                .collect();
+            links.severity_caps = settings.severities();
         }
         Ok(links)
     }

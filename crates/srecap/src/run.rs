@@ -7,16 +7,19 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use jiff::Timestamp;
+use srecap_controller::environments::EnvironmentPass;
 use srecap_controller::health::HealthProvider;
+use srecap_controller::registry::OrgRegistry;
 use srecap_controller::runtime::{self, Banner, RunOptions};
 use srecap_controller::server::{self, Health, Readiness};
-use srecap_controller::{Config, HttpOcm, Metrics, Reconciler, Replica};
+use srecap_controller::{Config, Environments, HttpOcm, Metrics, PassReport, Reconciler, Replica};
 use srecap_ocm::auth::env_vars;
 use srecap_ocm::{ClientConfig, ConnectionOptions, Credentials, OcmClient};
 use srecap_store::Store;
 
 use crate::Failure;
 use crate::cli::{OcmArgs, PlanOutput, RunArgs};
+use crate::environments::EnvironmentSettings;
 use crate::plan_view::render_table;
 
 /// An OCM client from the shared connection options (flags > environment >
@@ -234,8 +237,156 @@ fn read_token_file(path: &Path) -> Result<String, Failure> {
     Ok(token.to_owned())
 }
 
+/// The default environment name without --config.
+const DEFAULT_ENVIRONMENT: &str = "production";
+
+/// The flags --config replaces: each would contradict the file's per-environment
+/// settings. A value that came from the process environment (`OCM_URL`,
+/// `OCM_CLIENT_ID`, …, set for the single-environment mode) is not a
+/// contradiction: only what was typed on the command line is.
+fn contradictions(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> Vec<&'static str> {
+    let typed = |value: Option<&str>, var: &str| value.is_some() && value != env(var).as_deref();
+    let mut out = Vec::new();
+    if typed(args.ocm.ocm_url.as_deref(), "OCM_URL") {
+        out.push("--ocm-url");
+    }
+    if args.ocm.token_url.is_some() {
+        out.push("--token-url");
+    }
+    if typed(args.ocm.client_id.as_deref(), env_vars::CLIENT_ID) {
+        out.push("--client-id");
+    }
+    if typed(args.ocm.client_secret.as_deref(), env_vars::CLIENT_SECRET) {
+        out.push("--client-secret");
+    }
+    let secret_file = args
+        .ocm
+        .client_secret_file
+        .as_ref()
+        .map(|p| p.display().to_string());
+    if typed(secret_file.as_deref(), "OCM_CLIENT_SECRET_FILE") {
+        out.push("--client-secret-file");
+    }
+    if args.ocm.token_file.is_some() {
+        out.push("--token-file");
+    }
+    if args.health_prometheus.is_some() {
+        out.push("--health-prometheus");
+    }
+    if args.health_not_enforced {
+        out.push("--health-not-enforced");
+    }
+    out
+}
+
+/// The environments to reconcile and how to reach each, from --config or
+/// from the single-environment flags; checked before any network I/O.
+fn environments(args: &RunArgs) -> Result<Vec<EnvironmentPlan>, Failure> {
+    let Some(path) = &args.config else {
+        let name = args
+            .environment
+            .clone()
+            .unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_owned());
+        return Ok(vec![EnvironmentPlan {
+            name,
+            source: Source::Flags,
+            health: args.health_prometheus.as_ref().map(|url| HealthProvider {
+                url: url.clone(),
+                enforced: !args.health_not_enforced,
+            }),
+            registry: None,
+            network_only: false,
+        }]);
+    };
+    let env = |k: &str| std::env::var(k).ok();
+    let contradicting = contradictions(args, &env);
+    if !contradicting.is_empty() {
+        return Err(Failure::input(anyhow::anyhow!(
+            "{} contradict{} --config {}: the configuration file sets each environment's OCM URL, credentials and health provider; remove {} or the file",
+            contradicting.join(", "),
+            if contradicting.len() == 1 { "s" } else { "" },
+            path.display(),
+            if contradicting.len() == 1 {
+                "the flag"
+            } else {
+                "the flags"
+            },
+        )));
+    }
+    let settings = crate::environments::load(path).map_err(Failure::input)?;
+    let chosen: Vec<&EnvironmentSettings> = match &args.environment {
+        // R3: an optional environment name processes only that environment.
+        Some(name) => vec![settings.environment(name).ok_or_else(|| {
+            Failure::input(anyhow::anyhow!(
+                "--environment {name}: {} names no such environment (it has {})",
+                path.display(),
+                settings
+                    .environments
+                    .iter()
+                    .map(|e| e.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?],
+        None => settings.environments.iter().collect(),
+    };
+    Ok(settings
+        .environments
+        .iter()
+        .map(|e| EnvironmentPlan {
+            name: e.name.clone(),
+            source: Source::File(Box::new(e.clone())),
+            health: e.health.clone(),
+            registry: e.registry.clone().map(Arc::new),
+            network_only: !chosen.iter().any(|c| c.name == e.name),
+        })
+        .collect())
+}
+
+/// One environment to reconcile.
+#[derive(Debug)]
+struct EnvironmentPlan {
+    name: String,
+    source: Source,
+    health: Option<HealthProvider>,
+    registry: Option<Arc<OrgRegistry>>,
+    /// Not reconciled (another environment was chosen with --environment):
+    /// read only for the inheritance network (R5 step 1).
+    network_only: bool,
+}
+
+#[derive(Debug)]
+enum Source {
+    /// The connection flags (`--ocm-url`, `--client-id`, …).
+    Flags,
+    File(Box<EnvironmentSettings>),
+}
+
+impl EnvironmentPlan {
+    fn client(&self, args: &OcmArgs, metrics: Arc<Metrics>) -> Result<OcmClient, Failure> {
+        let Source::File(settings) = &self.source else {
+            return client(args, Some(metrics));
+        };
+        let opts = settings
+            .connection(&|k| std::env::var(k).ok())
+            .map_err(|e| Failure::input(anyhow::anyhow!(e)))?;
+        // Only what the file names: no `ocm login` configuration, no OCM_*
+        // variables of the single-environment mode.
+        let credentials = Credentials::resolve(&opts, &|_| None, None)
+            .with_context(|| format!("environment {}: OCM credentials", self.name))
+            .map_err(Failure::input)?;
+        let mut config = ClientConfig::new(credentials);
+        // Each environment is its own OCM, with its own budget.
+        config.max_concurrency = args.in_flight();
+        config.rate = args.rate();
+        config.observer = Some(metrics);
+        OcmClient::new(config).map_err(Failure::input)
+    }
+}
+
 fn run_reconciler(args: &RunArgs) -> Result<(), Failure> {
     let settings = Runtime::from_args(args)?;
+    let plans = environments(args)?;
     let tls = match (&args.metrics_tls_cert, &args.metrics_tls_key) {
         (Some(cert), Some(key)) => {
             Some(server::Tls::from_pem_files(cert, key).map_err(Failure::input)?)
@@ -248,14 +399,42 @@ fn run_reconciler(args: &RunArgs) -> Result<(), Failure> {
         .map(read_token_file)
         .transpose()?
         .map(Arc::<str>::from);
-    let metrics = Metrics::new(&args.environment);
-    let client = client(&args.ocm, Some(metrics.clone()))?;
-    let ocm_url = client.api_url().to_owned();
+    // One exposition for every environment; each writes through its own view.
+    let metrics = Metrics::new(&plans[0].name);
+    let mut clients = Vec::with_capacity(plans.len());
+    let mut network_only = Vec::new();
+    for plan in plans {
+        let view = metrics.for_environment(&plan.name);
+        if plan.network_only {
+            // Best effort: a host may hold only the chosen environment's
+            // secrets; the network then lacks that environment.
+            match plan.client(&args.ocm, view.clone()) {
+                Ok(client) => network_only.push((plan, view, client)),
+                Err(e) => {
+                    tracing::warn!(env = %plan.name, error = %format!("{:#}", e.error), "not reading this environment for the inheritance network");
+                }
+            }
+            continue;
+        }
+        let client = plan.client(&args.ocm, view.clone())?;
+        clients.push((plan, view, client));
+    }
+    let ocm_url = if clients.len() == 1 {
+        clients[0].2.api_url().to_owned()
+    } else {
+        clients
+            .iter()
+            .map(|(p, _, c)| format!("{}={}", p.name, c.api_url()))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let state_url = match &args.state {
             Some(url) => url.clone(),
-            None => srecap_store::default_url().map_err(Failure::input)?.to_string(),
+            None => srecap_store::default_url()
+                .map_err(Failure::input)?
+                .to_string(),
         };
         let store = Store::open(&state_url)
             .await
@@ -268,29 +447,43 @@ fn run_reconciler(args: &RunArgs) -> Result<(), Failure> {
                 .lock_runner()
                 .with_context(|| format!("claiming the state store {}", store.url()))?;
         }
-        let config = Config {
-            environment: args.environment.clone(),
-            include: args.orgs.clone(),
-            exclude: args.exclude_orgs.clone(),
-            dry_run: args.dry_run,
-            concurrency: args.ocm.in_flight(),
-            // The budget decides how many run at once (`admission`); this only
-            // bounds memory and store connections.
-            max_orgs_in_flight: args.ocm.in_flight().min(64),
-            health: args.health_prometheus.as_ref().map(|url| HealthProvider {
-                url: url.clone(),
-                enforced: !args.health_not_enforced,
-            }),
-            org_deadline: settings.org_deadline,
-            ignore_sts: args.ignore_sts,
-            // A dry run writes nothing, not even a lease.
-            replica: (!args.dry_run).then(|| Replica {
-                id: settings.replica_id.clone(),
-                lease_ttl: settings.lease_ttl,
-            }),
-            ..Config::default()
-        };
-        metrics.set_pass_interval(settings.interval);
+        let mut reconcilers = Vec::with_capacity(clients.len());
+        for (plan, view, client) in clients {
+            let config = Config {
+                environment: plan.name.clone(),
+                include: args.orgs.clone(),
+                exclude: args.exclude_orgs.clone(),
+                dry_run: args.dry_run,
+                concurrency: args.ocm.in_flight(),
+                // The budget decides how many run at once (`admission`);
+                // this only bounds memory and store connections.
+                max_orgs_in_flight: args.ocm.in_flight().min(64),
+                health: plan.health,
+                org_deadline: settings.org_deadline,
+                ignore_sts: args.ignore_sts,
+                // A dry run writes nothing, not even a lease.
+                replica: (!args.dry_run).then(|| Replica {
+                    id: settings.replica_id.clone(),
+                    lease_ttl: settings.lease_ttl,
+                }),
+                registry: plan.registry,
+                ..Config::default()
+            };
+            view.set_pass_interval(settings.interval);
+            let ocm = Arc::new(HttpOcm::new(client, args.ocm.in_flight()));
+            reconcilers.push(Reconciler::new(ocm, store.clone(), config, view));
+        }
+        let network_only = network_only
+            .into_iter()
+            .map(|(plan, _, client)| {
+                let ocm: Arc<dyn srecap_controller::Ocm> =
+                    Arc::new(HttpOcm::new(client, args.ocm.in_flight()));
+                (plan.name, ocm)
+            })
+            .collect();
+        let environments = Environments::new(reconcilers)
+            .and_then(|e| e.with_network_only(network_only))
+            .map_err(Failure::input)?;
         let banner = Banner {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             ocm_url,
@@ -306,8 +499,6 @@ fn run_reconciler(args: &RunArgs) -> Result<(), Failure> {
             },
         };
         let readiness = Arc::new(Readiness::new(Some(store.clone()), settings.interval));
-        let ocm = Arc::new(HttpOcm::new(client, args.ocm.in_flight()));
-        let reconciler = Reconciler::new(ocm, store, config, metrics.clone());
 
         let server = match args.metrics_listen {
             Some(addr) => {
@@ -339,13 +530,14 @@ fn run_reconciler(args: &RunArgs) -> Result<(), Failure> {
             let shutdown = shutdown_signal();
             tokio::pin!(shutdown);
             let outcome = tokio::select! {
-                r = reconciler.pass(now) => r.context("discovering the OCM environment").map_err(Failure::from),
+                r = environments.pass(now) => once(r, now),
                 () = &mut shutdown => Err(anyhow::anyhow!("interrupted").into()),
             };
-            reconciler.release_leases().await;
-            outcome.and_then(|report| {
+            environments.release_leases().await;
+            outcome.and_then(|(report, failed)| {
                 readiness.pass_finished();
-                print_report(&report, args)
+                print_report(&report, args)?;
+                failed.map_or(Ok(()), Err)
             })
         } else {
             let options = RunOptions {
@@ -355,7 +547,7 @@ fn run_reconciler(args: &RunArgs) -> Result<(), Failure> {
                 drain: settings.drain,
                 banner,
             };
-            runtime::run(&reconciler, &options, &readiness, shutdown_signal()).await;
+            runtime::run(&environments, &options, &readiness, shutdown_signal()).await;
             Ok(())
         };
         if let Some((stop, task)) = server {
@@ -364,6 +556,46 @@ fn run_reconciler(args: &RunArgs) -> Result<(), Failure> {
         }
         result
     })
+}
+
+/// The report of a `--once` pass over every environment, and the failure to
+/// exit with after printing it when some environment could not be
+/// discovered. With one environment (the flags), its failure is the command's
+/// failure, as it always was.
+fn once(
+    passes: Vec<EnvironmentPass>,
+    now: Timestamp,
+) -> Result<(PassReport, Option<Failure>), Failure> {
+    let single = passes.len() == 1;
+    let mut merged = PassReport {
+        now,
+        orgs: Vec::new(),
+        leased_elsewhere: Vec::new(),
+        unregistered: Vec::new(),
+    };
+    let mut failed = Vec::new();
+    for pass in passes {
+        match pass.result {
+            Ok(report) => {
+                merged.orgs.extend(report.orgs);
+                merged.leased_elsewhere.extend(report.leased_elsewhere);
+                merged.unregistered.extend(report.unregistered);
+            }
+            Err(e) if single => {
+                return Err(anyhow::Error::new(e)
+                    .context("discovering the OCM environment")
+                    .into());
+            }
+            Err(e) => failed.push(format!("{}: {e}", pass.environment)),
+        }
+    }
+    let failure = (!failed.is_empty()).then(|| {
+        Failure::from(anyhow::anyhow!(
+            "environments skipped this pass (they could not be discovered): {}",
+            failed.join("; ")
+        ))
+    });
+    Ok((merged, failure))
 }
 
 /// The organizations in scope, for the start line.
@@ -396,6 +628,12 @@ fn print_report(report: &srecap_controller::PassReport, args: &RunArgs) -> Resul
         PlanOutput::Table => write!(out, "{}", render_table(&plan)).context("writing the plan")?,
     }
     let mut err = std::io::stderr().lock();
+    for org in &report.unregistered {
+        let _ = writeln!(
+            err,
+            "warning: organization {org} left alone: it has AUS labels but is not in its environment's registry"
+        );
+    }
     for org in &report.leased_elsewhere {
         let _ = writeln!(
             err,

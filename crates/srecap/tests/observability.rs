@@ -111,3 +111,57 @@ fn bad_flags_exit_2_naming_the_flag() {
         .assert()
         .code(2);
 }
+
+/// Issue 15 item 4: the `aus run --config` file gives each environment's alert
+/// severity; `stage` (capped at `warning` in the example) never pages, and
+/// every configured environment has its absence alert.
+#[test]
+fn rules_from_the_config_file_cap_each_environments_severity() {
+    let out = Command::cargo_bin("srecap")
+        .unwrap()
+        .args(["observability", "rules", "--format", "rules", "--config"])
+        .arg(repo().join("examples/srecap.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(
+            r#"absent(srecap_aus_pass_last_completed_timestamp_seconds{ocm_env="stage"})"#
+        ) && text.contains(
+            r#"absent(srecap_aus_pass_last_completed_timestamp_seconds{ocm_env="production"})"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("unless on (ocm_env) (label_replace(vector(1), \"ocm_env\", \"stage\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("and on (ocm_env) (label_replace(vector(1), \"ocm_env\", \"stage\""),
+        "{text}"
+    );
+    // Default: unchanged.
+    let plain = Command::cargo_bin("srecap")
+        .unwrap()
+        .args(["observability", "rules", "--format", "rules"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8(plain.stdout)
+            .unwrap()
+            .contains("label_replace(vector(1)")
+    );
+    // --config and --environment contradict each other.
+    let both = Command::cargo_bin("srecap")
+        .unwrap()
+        .args(["observability", "rules", "--environment", "x", "--config"])
+        .arg(repo().join("examples/srecap.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(both.status.code(), Some(2));
+}

@@ -297,3 +297,262 @@ fn lease_settings_are_checked_before_anything_runs() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(env.policies(), before);
 }
+
+/// Issue 15 items 4 and 5 (R3–R5, R41): `aus run --config` reconciles two
+/// environments (two simulators) in one process; in `stage`, whose registry
+/// names only `org-platform`, the other organizations are left alone: no
+/// policy, no service log, no history.
+#[test]
+fn aus_run_config_reconciles_two_environments_and_only_registered_orgs() {
+    let production = Env::new();
+    let stage_sim = production
+        .runtime
+        .block_on(srecap_sim::spawn(Simulator::new(
+            production.fleet.clone(),
+            SimConfig::default(),
+        )))
+        .unwrap();
+    let secret = production.dir.path().join("production-secret");
+    std::fs::write(&secret, "srecap-sim\n").unwrap();
+    let config = production.dir.path().join("srecap.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "environments:
+  - name: production
+    ocmUrl: {}
+    tokenUrl: {}
+    clientId: srecap-sim
+    clientSecretFile: {}
+    health:
+      prometheus: {}/telemeter
+  - name: stage
+    ocmUrl: {}
+    tokenUrl: {}
+    clientIdEnv: STAGE_ID
+    clientSecretEnv: STAGE_SECRET
+    alertSeverity: warning
+    organizations:
+      - id: org-platform
+",
+            production.sim.base_url(),
+            production.sim.token_url(),
+            secret.display(),
+            production.sim.base_url(),
+            stage_sim.base_url(),
+            stage_sim.token_url(),
+        ),
+    )
+    .unwrap();
+    let before: Vec<String> = stage_policies(&stage_sim, "org-platform", false);
+    let out = Command::cargo_bin("srecap")
+        .unwrap()
+        .args(["aus", "run", "--once", "-o", "json", "--config"])
+        .arg(&config)
+        .args(["--state", &production.state()])
+        .args(["--now", &production.fleet.now.to_string()])
+        .env_remove("OCM_URL")
+        .env_remove("OCM_CLIENT_ID")
+        .env_remove("OCM_CLIENT_SECRET")
+        .env("STAGE_ID", "srecap-sim")
+        .env("STAGE_SECRET", "srecap-sim")
+        .env("HOME", production.dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let orgs: Vec<&str> = plan["organizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["org_id"].as_str().unwrap())
+        .collect();
+    // Production: every organization; stage: org-platform only.
+    assert_eq!(
+        orgs.iter().filter(|o| **o == "org-platform").count(),
+        2,
+        "{orgs:?}"
+    );
+    assert_eq!(
+        orgs.iter().filter(|o| **o == "org-data").count(),
+        1,
+        "{orgs:?}"
+    );
+    assert!(
+        stderr.contains("organization org-data left alone"),
+        "{stderr}"
+    );
+    // Nothing written for the unregistered organizations of stage.
+    assert_eq!(stage_policies(&stage_sim, "org-platform", false), before);
+    let others: Vec<String> = stage_sim
+        .sim
+        .fleet()
+        .clusters
+        .iter()
+        .filter(|c| c.organization != "org-platform")
+        .map(|c| c.external_id.clone())
+        .collect();
+    assert!(
+        stage_sim
+            .sim
+            .service_logs()
+            .iter()
+            .all(|l| !others.contains(&l.cluster_uuid)),
+        "service log sent to an unregistered organization"
+    );
+    assert!(
+        !stage_policies(&stage_sim, "org-platform", true).is_empty() || actions(&plan).is_empty()
+    );
+    let keys: Vec<String> = production.runtime.block_on(async {
+        let store = Store::open(&production.state()).await.unwrap();
+        store
+            .export()
+            .await
+            .unwrap()
+            .keys()
+            .map(ToString::to_string)
+            .collect()
+    });
+    assert!(keys.contains(&"stage/org-platform".to_owned()), "{keys:?}");
+    assert!(
+        !keys
+            .iter()
+            .any(|k| k == "stage/org-data" || k == "stage/org-payments"),
+        "{keys:?}"
+    );
+
+    // R3: --environment stage reconciles stage only; production is read for the
+    // inheritance network (a label search), nothing else.
+    production.sim.sim.reset_request_counts();
+    let out = Command::cargo_bin("srecap")
+        .unwrap()
+        .args([
+            "aus",
+            "run",
+            "--once",
+            "-o",
+            "json",
+            "--dry-run",
+            "--config",
+        ])
+        .arg(&config)
+        .args(["--environment", "stage", "--state", &production.state()])
+        .args(["--now", &production.fleet.now.to_string()])
+        .env_remove("OCM_URL")
+        .env("STAGE_ID", "srecap-sim")
+        .env("STAGE_SECRET", "srecap-sim")
+        .env("HOME", production.dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let orgs: Vec<&str> = plan["organizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["org_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(orgs, ["org-platform"]);
+    let counts = production.sim.sim.request_counts();
+    assert!(counts.keys().any(|k| k.contains("labels")), "{counts:?}");
+    assert!(
+        counts
+            .keys()
+            .all(|k| k.contains("labels") || k.contains("token")),
+        "{counts:?}"
+    );
+}
+
+/// Upgrade policies of the clusters of (`registered`) or outside (`!registered`)
+/// organization `org` in `sim`.
+fn stage_policies(sim: &RunningSim, org: &str, registered: bool) -> Vec<String> {
+    let mut out: Vec<String> = sim
+        .sim
+        .fleet()
+        .clusters
+        .iter()
+        .filter(|c| (c.organization == org) == registered)
+        .flat_map(|c| {
+            let pools = c.node_pools.iter().flat_map(|np| {
+                np.upgrade_policies
+                    .iter()
+                    .map(|p| format!("{}/{} {:?}", c.name, np.id, p.version))
+            });
+            c.upgrade_policies
+                .iter()
+                .map(|p| format!("{} {:?}", c.name, p.version))
+                .chain(pools)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// --config replaces the connection and health flags: giving both is refused
+/// before anything runs (exit 2), and a mistake in the file names the file, the
+/// line and the field.
+#[test]
+fn aus_run_config_refuses_contradictions_and_names_mistakes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("srecap.yaml");
+    std::fs::write(
+        &config,
+        "environments:\n  - name: prod\n    ocmUrl: https://api.example\n    clientId: x\n    clientSecretEnv: S\n",
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        Command::cargo_bin("srecap")
+            .unwrap()
+            .args(["aus", "run", "--once", "--config"])
+            .arg(&config)
+            .args(extra)
+            .env_remove("OCM_URL")
+            .env_remove("OCM_CLIENT_ID")
+            .env_remove("OCM_CLIENT_SECRET")
+            .env("HOME", dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "--ocm-url",
+        "https://other",
+        "--health-prometheus",
+        "http://p",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--ocm-url, --health-prometheus contradict --config"),
+        "{stderr}"
+    );
+    let out = run(&["--environment", "stage"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("names no such environment (it has prod)"),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        &config,
+        "environments:\n  - name: prod\n    ocmUrl: https://api.example\n    clientId: x\n    clientSecret: hunter2\n",
+    )
+    .unwrap();
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}:5: environments[0] (prod).clientSecret: secrets are never written",
+            config.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}

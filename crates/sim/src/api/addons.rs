@@ -2,20 +2,18 @@
 //! cluster's installations (searchable, e.g. `state='ready'`) and its upgrade
 //! plans (list, create, delete).
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
-use axum::Router;
 use serde_json::Value;
 use srecap_fleet::ScheduleType;
 
 use super::{ListSpec, Params, created, json_body, list, reject};
 use crate::Simulator;
-use crate::addons::{
-    ADD, ADDON_FIELDS, AddonWorld, INSTALLATION_FIELDS, PLAN_FIELDS, PlanRequest,
-};
+use crate::addons::{ADD, ADDON_FIELDS, AddonWorld, INSTALLATION_FIELDS, PLAN_FIELDS, PlanRequest};
 use crate::error::{ApiError, Service};
 
 const SERVICE: Service = Service::Addons;
@@ -23,7 +21,10 @@ const SERVICE: Service = Service::Addons;
 pub fn routes() -> Router<Simulator> {
     Router::new()
         .route(&format!("{ADD}/addons"), get(list_addons))
-        .route(&format!("{ADD}/clusters/{{id}}/addons"), get(list_installations))
+        .route(
+            &format!("{ADD}/clusters/{{id}}/addons"),
+            get(list_installations),
+        )
         .route(
             &format!("{ADD}/clusters/{{id}}/upgrade_plans"),
             get(list_plans).post(create_plan),
@@ -84,7 +85,12 @@ async fn list_installations(
 ) -> Result<Response, ApiError> {
     let cap = sim.config().max_page_size;
     sim.with_world_read(|w| {
-        let cluster_id = w.cluster(&id).map_err(reject(SERVICE, w.now))?.cluster.id.clone();
+        let cluster_id = w
+            .cluster(&id)
+            .map_err(reject(SERVICE, w.now))?
+            .cluster
+            .id
+            .clone();
         let items = w
             .addons
             .installations
@@ -106,7 +112,12 @@ async fn list_plans(
 ) -> Result<Response, ApiError> {
     let cap = sim.config().max_page_size;
     sim.with_world_read(|w| {
-        let cluster_id = w.cluster(&id).map_err(reject(SERVICE, w.now))?.cluster.id.clone();
+        let cluster_id = w
+            .cluster(&id)
+            .map_err(reject(SERVICE, w.now))?
+            .cluster
+            .id
+            .clone();
         let items = w
             .addons
             .plans
@@ -123,7 +134,10 @@ async fn list_plans(
 
 fn string_field<'b>(body: &'b Value, field: &str) -> Result<&'b str, ApiError> {
     body.get(field).and_then(Value::as_str).ok_or_else(|| {
-        ApiError::bad_request(SERVICE, format!("Field '{field}' is required and must be a string"))
+        ApiError::bad_request(
+            SERVICE,
+            format!("Field '{field}' is required and must be a string"),
+        )
     })
 }
 
@@ -167,7 +181,9 @@ async fn create_plan(
     {
         return Err(ApiError::bad_request(
             SERVICE,
-            format!("Field 'cluster_id' ({body_cluster}) differs from the cluster of the path ({id})"),
+            format!(
+                "Field 'cluster_id' ({body_cluster}) differs from the cluster of the path ({id})"
+            ),
         ));
     }
     sim.with_world(|w| {
@@ -193,7 +209,8 @@ async fn delete_plan(
 ) -> Result<Response, ApiError> {
     sim.with_world(|w| {
         let now = w.now;
-        w.delete_addon_plan(&id, &pid).map_err(reject(SERVICE, now))?;
+        w.delete_addon_plan(&id, &pid)
+            .map_err(reject(SERVICE, now))?;
         Ok(StatusCode::NO_CONTENT.into_response())
     })
 }

@@ -12,8 +12,8 @@
 //! injected faults, in that order, before a handler sees it.
 
 pub mod accounts;
-pub mod admin;
 pub mod addons;
+pub mod admin;
 pub mod clusters;
 pub mod service_logs;
 
