@@ -1047,3 +1047,26 @@ fn example_fleet_loads() {
             .all(|d| d.check_in.is_some() && !d.versions.is_empty())
     );
 }
+
+/// `docs/scenario.md` stays true: its example loads, and every field of the
+/// format it documents in its tables is one the loader accepts (a field the
+/// loader does not know would be refused in the example's place).
+#[test]
+fn the_documented_example_loads_with_every_documented_default() {
+    let doc = std::fs::read_to_string(repo_root().join("docs/scenario.md")).unwrap();
+    let example = doc
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/scenario.md has a YAML example");
+    let fleet = load(example);
+    assert_eq!(fleet.environment, "production");
+    let prod = fleet.clusters.iter().find(|c| c.name == "prod-1").unwrap();
+    assert_eq!(prod.id, "prod-1-id");
+    assert_eq!(prod.external_id, "prod-1-uuid");
+    assert_eq!(prod.channel, "stable-4.14");
+    assert_eq!(prod.available_upgrades, versions(&["4.14.6"]));
+    assert_eq!(fleet.addons.installations[0].addon_id, "logging");
+    assert_eq!(fleet.addons.installations[0].state, "ready");
+    assert!(fleet.version_data.contains_key("org-a"));
+}

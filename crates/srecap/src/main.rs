@@ -100,9 +100,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// Whether the failure is stdout closed by the reader (`srecap … | head -1`):
+/// that is how a pipeline says "enough", so it is a success, silently. The
+/// I/O error may come bare or inside a JSON or YAML writer's error.
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
-    error
-        .chain()
-        .filter_map(|e| e.downcast_ref::<io::Error>())
-        .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    error.chain().any(|e| {
+        e.downcast_ref::<io::Error>()
+            .map(io::Error::kind)
+            .or_else(|| {
+                e.downcast_ref::<serde_json::Error>()
+                    .and_then(serde_json::Error::io_error_kind)
+            })
+            == Some(io::ErrorKind::BrokenPipe)
+    })
 }

@@ -198,6 +198,25 @@ fn a_bad_ocm_rate_is_a_usage_error_naming_the_flag() {
 }
 
 #[test]
+fn a_reader_that_stops_early_is_not_an_error() {
+    // `srecap aus status | head -1`: the reader closes the pipe; srecap's next
+    // write fails with EPIPE, which is how a pipeline says "enough". The read
+    // end is closed before srecap writes anything, so the write surely fails.
+    for args in [&["aus", "status"][..], &["aus", "plan", "-o", "json"][..]] {
+        let mut child = srecap()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
+    }
+}
+
+#[test]
 fn completions_are_generated() {
     for shell in ["bash", "zsh", "fish"] {
         let out = srecap().args(["completion", shell]).output().unwrap();

@@ -383,6 +383,9 @@ fn aus_run_config_reconciles_two_environments_and_only_registered_orgs() {
         stderr.contains("organization org-data left alone"),
         "{stderr}"
     );
+    // Issue 16: stderr is not a terminal here, so the log lines carry no
+    // colour escape codes.
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
     // Nothing written for the unregistered organizations of stage.
     assert_eq!(stage_policies(&stage_sim, "org-platform", false), before);
     let others: Vec<String> = stage_sim
