@@ -40,7 +40,7 @@ use crate::policy::{ClusterPolicy, OrgPolicy};
 use crate::schedule::{self, CLUSTER_DELAY, CLUSTER_WINDOW, Window};
 use crate::sector::Sectors;
 use crate::soak::{self, Report, SoakTable, Source};
-use crate::{channel, gate};
+use crate::{approver, channel};
 
 /// A lookup that found nothing or too much.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -158,8 +158,13 @@ pub struct Candidate {
     pub inherited: Option<InheritedCheck>,
     pub sector_dependencies: Vec<DependencyCheck>,
     pub soak: Vec<SoakCheck>,
-    /// Applicable version gates the cluster has not agreed to (ids and labels).
+    /// Applicable version gates the cluster has not agreed to: id, label and
+    /// whether the version-gate approver takes it (R110) or only the owners can.
     pub missing_gates: Vec<String>,
+    /// The planner's hold for this version (R92 (b)), if chosen: reason and
+    /// detail, as the planner states them.
+    #[serde(skip)]
+    pub gate_hold: Option<(Reason, String)>,
     /// The first condition this version fails, in the planner's order (the
     /// version gates are checked only for the version chosen).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -825,28 +830,19 @@ impl<'f> Explainer<'f> {
                 e.fail_or_switch(reason, detail, switch.as_ref());
             }
         }
-        match chosen {
-            Some(i) if !candidates[i].missing_gates.is_empty() => {
+        match chosen.map(|i| (i, candidates[i].gate_hold.clone())) {
+            Some((i, Some((reason, detail)))) => {
                 let c = &candidates[i];
-                let detail = format!(
-                    "{} needs agreement to version gate(s) for {}: {}",
-                    c.version,
-                    gate_prefix(&c.version),
-                    c.missing_gates.join(", ")
-                );
                 e.check(
                     "version-gates",
                     Outcome::Fail,
-                    Some(Reason::VersionGate),
+                    Some(reason),
                     detail.clone(),
                     json!({ "missing": c.missing_gates }),
                 );
-                e.decide(Verdict::Skipped {
-                    reason: Reason::VersionGate,
-                    detail,
-                });
+                e.decide(Verdict::Skipped { reason, detail });
             }
-            Some(i) => e.check(
+            Some((i, None)) => e.check(
                 "version-gates",
                 Outcome::Pass,
                 Some(Reason::VersionGate),
@@ -1517,10 +1513,12 @@ impl<'e, 'f> Context<'e, 'f> {
                     })
                     .collect();
                 let missing_gates: Vec<String> =
-                    gate::missing_for(&fleet.version_gates, cluster, v)
+                    approver::missing_with_take(cluster, &fleet.version_gates, v)
                         .iter()
-                        .map(|g| format!("{} ({})", g.id, g.label))
+                        .map(|(g, take)| format!("{} ({}): {}", g.id, g.label, take.describe()))
                         .collect();
+                let gate_hold =
+                    approver::hold(cluster, &fleet.version_gates, v).map(|h| (h.reason, h.detail));
                 let first_failure = if blocked_by.is_some() {
                     Some(Reason::BlockedVersion)
                 } else if inherited.as_ref().is_some_and(|i| !i.passed) {
@@ -1539,6 +1537,7 @@ impl<'e, 'f> Context<'e, 'f> {
                     sector_dependencies,
                     soak,
                     missing_gates,
+                    gate_hold,
                     first_failure,
                 }
             })
@@ -1766,12 +1765,6 @@ fn never(summary: &str) -> Estimate {
         summary: summary.to_owned(),
         assumptions: Vec::new(),
     }
-}
-
-fn gate_prefix(version: &str) -> String {
-    version
-        .parse::<Version>()
-        .map_or_else(|_| version.to_owned(), |v| gate::minor_prefix(&v))
 }
 
 /// R88: why no candidate qualifies, as the planner words it.
