@@ -113,10 +113,17 @@ pub struct Agreement {
     pub version_prefix: String,
 }
 
-/// Whether any gate applies to `cluster` at all, for any minor it could move
-/// to (R108): the clusters whose agreements the approver must read.
-pub fn concerns(cluster: &Cluster, gates: &[VersionGate]) -> bool {
-    gates.iter().any(|g| gate::applicable(g, cluster))
+/// Whether a gate applies to `cluster`, for any minor it could move to
+/// (R108), that the approver would agree to if it is not agreed yet: the
+/// clusters whose agreements the approver must read. A cluster whose
+/// applicable gates only its owners can agree to is read only when the
+/// planner is about to book it ([`crate::facts`]), which saves a request per
+/// cluster and pass.
+pub fn may_agree(cluster: &Cluster, gates: &[VersionGate]) -> bool {
+    let handlers = Handlers::from_labels(&cluster.labels);
+    gates
+        .iter()
+        .any(|g| gate::applicable(g, cluster) && take(g, &handlers) == Take::Agree)
 }
 
 /// The agreements to create for `cluster` (R108, R110): every applicable gate
@@ -341,8 +348,12 @@ mod tests {
             agreements(&cluster(true, &["4.13.1"], &[], approves), &gates).len(),
             1
         );
-        assert!(!concerns(
+        assert!(!may_agree(
             &cluster(false, &["4.13.1"], &[], approves),
+            &gates
+        ));
+        assert!(may_agree(
+            &cluster(true, &["4.13.1"], &[], approves),
             &gates
         ));
     }
@@ -351,7 +362,7 @@ mod tests {
     fn unknown_labels_are_never_agreed_even_when_listed() {
         let gates = [gate("x-4.13", "4.13", "api.openshift.com/gate-new")];
         let c = cluster(false, &["4.13.1"], &[], Some("api.openshift.com/gate-new"));
-        assert!(concerns(&c, &gates));
+        assert!(!may_agree(&c, &gates));
         assert!(agreements(&c, &gates).is_empty());
         let hold = hold(&c, &gates, &"4.13.1".parse().unwrap()).unwrap();
         assert_eq!(hold.reason, Reason::MissingGateAgreement);

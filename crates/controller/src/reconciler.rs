@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
 use jiff::Timestamp;
+use srecap_aus::approver::{self, Agreement};
 use srecap_aus::facts;
 use srecap_aus::planner::{Faults, OrgInput, PlanOptions};
 use srecap_aus::soak::Source;
@@ -518,6 +519,33 @@ impl Reconciler {
         gauges.upgrades(&org.id, &org_facts.clusters().iter().collect::<Vec<_>>());
         if let Some(provider) = &self.config.health {
             org_facts.read_health(ocm, provider, &org.id).await?;
+        }
+
+        // The version-gate approver (R105–R111), before planning so that this
+        // pass can book what it unlocks: read the agreements of the clusters
+        // it may agree for, agree to the approved gates (not in dry-run: the
+        // plan then shows what a real pass would book).
+        org_facts.read_for_approver(ocm, gates).await?;
+        let agreements: Vec<Agreement> = org_facts
+            .clusters()
+            .iter()
+            .flat_map(|c| approver::agreements(c, gates))
+            .collect();
+        if !agreements.is_empty() {
+            let accepted: Vec<&Agreement> = if self.config.dry_run {
+                for a in &agreements {
+                    tracing::info!(org = %org.id, cluster = %a.cluster, gate = %a.gate_id, "dry run: would agree to a version gate");
+                }
+                agreements.iter().collect()
+            } else {
+                self.confirm(lease).await?;
+                let (report, accepted) = self.executor().approve(&org.id, &agreements).await;
+                execution.extend(report);
+                accepted
+            };
+            for a in accepted {
+                org_facts.agreed(&a.cluster_id, &a.gate_id);
+            }
         }
 
         // Plan, read what the plan says it is missing (gate agreements, channels:

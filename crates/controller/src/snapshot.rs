@@ -266,6 +266,40 @@ impl OrgFacts {
         }
     }
 
+    /// The gate agreements of the clusters the version-gate approver may agree
+    /// for (R108, [`srecap_aus::approver::may_agree`]), read before planning.
+    pub async fn read_for_approver(
+        &mut self,
+        ocm: &dyn Ocm,
+        gates: &[VersionGate],
+    ) -> Result<(), PassError> {
+        let wanted: Vec<String> = self
+            .clusters
+            .iter()
+            .filter(|c| !self.known.knows_agreements(&c.id))
+            .filter(|c| srecap_aus::approver::may_agree(c, gates))
+            .map(|c| c.id.clone())
+            .collect();
+        self.read(
+            ocm,
+            &Missing {
+                gate_agreements: wanted,
+                channels: Vec::new(),
+            },
+        )
+        .await
+    }
+
+    /// Record an agreement OCM accepted this pass, so planning sees it.
+    pub fn agreed(&mut self, cluster_id: &str, gate_id: &str) {
+        if let Some(&i) = self.index.get(cluster_id) {
+            let agreements = &mut self.clusters_mut()[i].gate_agreements;
+            if !agreements.iter().any(|g| g == gate_id) {
+                agreements.push(gate_id.to_owned());
+            }
+        }
+    }
+
     /// Read what `missing` names and remember that it was read.
     pub async fn read(&mut self, ocm: &dyn Ocm, missing: &Missing) -> Result<(), PassError> {
         if !missing.gate_agreements.is_empty() {
