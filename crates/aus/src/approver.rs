@@ -149,6 +149,20 @@ pub fn agreements(cluster: &Cluster, gates: &[VersionGate]) -> Vec<Agreement> {
         .collect()
 }
 
+/// `fleet` as the approver leaves it: every cluster has agreed to the gates
+/// [`agreements`] proposes for it. What a reconciler pass plans after running
+/// the approver, for predictions and tests (`srecap aus plan` itself plans the
+/// fleet as it is).
+pub fn approved(fleet: &srecap_fleet::Fleet) -> srecap_fleet::Fleet {
+    let mut out = fleet.clone();
+    for c in &mut out.clusters {
+        for a in agreements(c, &fleet.version_gates) {
+            c.gate_agreements.push(a.gate_id);
+        }
+    }
+    out
+}
+
 /// Why a cluster that chose `version` waits for gate agreements (R92 (b)), as
 /// the planner and `explain` both state it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,13 +196,18 @@ pub fn hold(
         .map(|g| format!("{} ({})", g.id, g.label))
         .collect();
     let handlers = Handlers::from_labels(&cluster.labels);
+    let takes: Vec<Take> = missing.iter().map(|g| take(g, &handlers)).collect();
     let refused: Vec<String> = missing
         .iter()
-        .filter_map(|g| match take(g, &handlers) {
-            Take::Agree => None,
-            t => Some(format!("{} ({}): {}", g.id, g.label, t.describe())),
-        })
+        .zip(&takes)
+        .filter(|(_, t)| **t != Take::Agree)
+        .map(|(g, t)| format!("{} ({}): {}", g.id, g.label, t.describe()))
         .collect();
+    let listable = if takes.contains(&Take::NotApproved) {
+        " (or, for a gate the approver handles, list its label in sre-capabilities.aus.version-gate-approvals)"
+    } else {
+        ""
+    };
     let (reason, detail) = if refused.is_empty() {
         (
             Reason::VersionGate,
@@ -201,7 +220,7 @@ pub fn hold(
         (
             Reason::MissingGateAgreement,
             format!(
-                "{version} needs agreement to version gate(s) for {prefix} that the version-gate approver will not give: {}; OCM refuses the upgrade until the owners agree to them (after making the change each gate asks for) or approve their labels in sre-capabilities.aus.version-gate-approvals",
+                "{version} needs agreement to version gate(s) for {prefix} that the version-gate approver will not give: {}; OCM refuses the upgrade until the owners agree to them in OCM, after making the change each gate asks for{listable}",
                 refused.join("; ")
             ),
         )
@@ -391,6 +410,10 @@ mod tests {
         let h = hold(&cluster(false, &["4.13.1"], &[], None), &gates, &v).unwrap();
         assert_eq!(h.reason, Reason::MissingGateAgreement);
         assert!(h.detail.contains("ingress-4.13"));
+        assert!(
+            h.detail
+                .contains("list its label in sre-capabilities.aus.version-gate-approvals")
+        );
         assert!(!h.detail.contains("ocp-4.13 ("));
         // All agreed: no hold.
         assert!(

@@ -1496,7 +1496,7 @@ fn explanation_missing_gate_agreement_names_the_gate_and_the_fix() {
             "for 4.14",
             "gate-new-4-14 (api.openshift.com/gate-new)",
             "no approver handler",
-            "sre-capabilities.aus.version-gate-approvals",
+            "owners agree to them in OCM",
         ],
     );
 }

@@ -513,12 +513,24 @@ impl Reconciler {
             return Ok(frozen);
         }
 
+        // R6 step 1: the organization-level gauges stand even if a read below
+        // fails.
+        gauges.validated(&org.id, Arc::new(probe));
+
         // Every cluster is valid (any invalid one is a validation error):
         // read their existing policies and node pools, and health.
         org_facts.read_policies(ocm, |_| true).await?;
-        gauges.upgrades(&org.id, &org_facts.clusters().iter().collect::<Vec<_>>());
+        let read: Vec<&Cluster> = org_facts.clusters().iter().collect();
+        gauges.upgrades(&org.id, &read);
+        self.metrics.upgrade_progress(&org.id, &read, now);
         if let Some(provider) = &self.config.health {
-            org_facts.read_health(ocm, provider, &org.id).await?;
+            let unhealthy = org_facts.read_health(ocm, provider, &org.id).await?;
+            let rows = org_facts
+                .clusters()
+                .iter()
+                .map(|c| (c.external_id.clone(), !unhealthy.contains(&c.external_id)))
+                .collect();
+            gauges.health(&org.id, crate::health::TELEMETER, rows);
         }
 
         // The version-gate approver (R105–R111), before planning so that this

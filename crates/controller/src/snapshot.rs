@@ -16,7 +16,7 @@
 //! time-travel simulation all build their fleet here, through [`Ocm`], with
 //! the environment name as a parameter.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -243,18 +243,19 @@ impl OrgFacts {
     }
 
     /// Mark the clusters with enforced health errors as not soaking (R67);
-    /// health never stops a cluster's own upgrade (R49).
+    /// health never stops a cluster's own upgrade (R49). Returns the external
+    /// ids the provider reports unhealthy, enforced or not (the health gauge).
     pub async fn read_health(
         &mut self,
         ocm: &dyn Ocm,
         provider: &HealthProvider,
         org_id: &str,
-    ) -> Result<(), PassError> {
+    ) -> Result<HashSet<String>, PassError> {
         let unhealthy = ocm.unhealthy(provider, org_id).await?;
         for c in self.clusters_mut() {
             c.healthy = !(provider.enforced && unhealthy.contains(&c.external_id));
         }
-        Ok(())
+        Ok(unhealthy)
     }
 
     /// Take every unread agreement as agreed, so the planner can say which it

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use jiff::{SignedDuration, Timestamp};
+use srecap_aus::approver::approved;
 use srecap_aus::{Action, FleetOptions, plan_fleet};
 use srecap_controller::health::HealthProvider;
 use srecap_controller::{Config, Metrics, Reconciler, Replica};
@@ -132,18 +133,6 @@ impl World {
             .map(|c| format!("{} {}", c.name, c.channel))
             .collect()
     }
-}
-
-/// `fleet` as the version-gate approver leaves it (R108–R110): what a pass
-/// plans after agreeing, before planning, to the gates each cluster approves.
-fn approved(fleet: &Fleet) -> Fleet {
-    let mut out = fleet.clone();
-    for c in &mut out.clusters {
-        for a in srecap_aus::approver::agreements(c, &fleet.version_gates) {
-            c.gate_agreements.push(a.gate_id);
-        }
-    }
-    out
 }
 
 fn action_set(actions: &[Action]) -> BTreeSet<String> {
@@ -416,6 +405,28 @@ async fn an_organization_whose_calls_fail_does_not_stop_the_others() {
         "{text}"
     );
     assert!(text.contains(r#"aus_organization_reconcile_errors_total{integration="advanced-upgrade-scheduler",ocm_env="production",org_id="org-platform"} 0"#));
+    // R6 step 1: the failed organization's gauges stand (it validated before
+    // its per-cluster reads failed).
+    assert!(
+        text.contains(r#"aus_organization_validation_errors{integration="advanced-upgrade-scheduler",ocm_env="production",org_id="org-payments"} 0"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"srecap_aus_org_info{ocm_env="production",org_id="org-payments",org_name="#
+        )
+    );
+    let info = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("aus_cluster_upgrade_policy_info{")
+                && l.contains(r#"org_id="org-payments""#)
+        })
+        .count();
+    assert!(info > 0, "{text}");
+    // Health per valid cluster of the organizations that read it (§15.2).
+    assert!(text.contains(r#"aus_cluster_health_state{integration="advanced-upgrade-scheduler",ocm_env="production",cluster_uuid="plat-"#));
+    assert!(text.contains(r#"srecap_aus_cluster_health_state{ocm_env="production",org_id="org-platform",cluster_uuid="plat-"#));
 }
 
 /// `--dry-run` changes nothing in OCM and nothing in the store (R8).
@@ -656,7 +667,18 @@ async fn r108_r110_approved_gates_are_agreed_and_the_minor_booked_in_the_same_pa
     assert!(agreed.contains("owners version gate ocp-4-13 (api.openshift.com/gate-ocp)"));
     assert_eq!(agreed.len(), 5, "{agreed:?}"); // + `unknown`'s OCP and ingress gates
 
-    // The upgrade runs: the cluster reaches the new minor.
+    // The booked upgrade is seen started, once (slo-alerting §1.4), while it
+    // runs (22:07 to 23:37).
+    let started = r#"srecap_aus_upgrades_started_total{ocm_env="production",org_id="org-1"} 1"#;
+    for minutes in [60, 80] {
+        let now = fleet.now + SignedDuration::from_mins(minutes);
+        world.sim.sim.set_now(now).unwrap();
+        world.reconciler(false).await.pass(now).await.unwrap();
+        let text = world.metrics.encode();
+        assert!(text.contains(started), "{text}");
+    }
+
+    // The upgrade ends: the cluster reaches the new minor, with no manual step.
     world
         .sim
         .sim
@@ -718,6 +740,11 @@ async fn unapprovable_gates_hold_the_cluster_and_tell_its_owners_once_a_day() {
         let text = world.metrics.encode();
         assert!(
             text.contains(r#"aus_cluster_missing_version_gate_agreements{integration="advanced-upgrade-scheduler",ocm_env="production",org_id="org-1",cluster_uuid="unknown-id",version_prefix="4.13"} 1"#),
+            "hour {hour}: {text}"
+        );
+        // slo-alerting §1.4: the held clusters, by reason.
+        assert!(
+            text.contains(r#"srecap_aus_cluster_upgrade_blocked{ocm_env="production",org_id="org-1",cluster_uuid="unknown-uuid",reason="missing-gate-agreement"} 1"#),
             "hour {hour}: {text}"
         );
     }
