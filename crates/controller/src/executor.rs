@@ -7,6 +7,10 @@
 //! plans nothing), and a service log already sent within a day is not sent again
 //! (R122).
 //!
+//! Version-gate agreements of the approver (R110) are written before
+//! planning ([`Executor::approve`]), so that the plan can use the ones OCM
+//! accepted; the same gate is never proposed twice for a cluster.
+//!
 //! Order (R99, R104): upgrade policies first, then channel switches. Each action
 //! concerns a different cluster, so the writes of one group go out concurrently
 //! (bounded); OCM refusing one does not stop the others.

@@ -778,3 +778,34 @@ async fn unapprovable_gates_hold_the_cluster_and_tell_its_owners_once_a_day() {
         assert_eq!(c.version.to_string(), "4.12.17");
     }
 }
+
+/// R8 with the approver: a dry run agrees to nothing and books nothing, but
+/// plans what a real pass would (the approved gates taken as agreed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r8_a_dry_run_agrees_to_nothing_but_plans_as_if_the_approver_had() {
+    let fleet = gated_fleet();
+    let world = World::new(fleet.clone()).await;
+    let report = world.reconciler(true).await.pass(fleet.now).await.unwrap();
+    let plan = report.orgs[0].result.as_ref().unwrap();
+    let booked: Vec<&str> = plan.actions.iter().map(Action::cluster).collect();
+    assert_eq!(booked, ["approver"]);
+    assert!(report.orgs[0].execution.created.is_empty());
+    let posts: u64 = world
+        .sim
+        .sim
+        .request_counts()
+        .iter()
+        .filter(|(k, _)| k.starts_with("POST") || k.starts_with("PATCH"))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(posts, 0);
+    let after = world.sim.sim.fleet();
+    assert!(after.clusters.iter().all(|c| c.upgrade_policies.is_empty()));
+    let approver = after
+        .clusters
+        .iter()
+        .find(|c| c.name == "approver")
+        .unwrap();
+    // Only the agreement the fixture started with.
+    assert_eq!(approver.gate_agreements, ["new-4-13"]);
+}
