@@ -1627,12 +1627,24 @@ impl<'e, 'f> Context<'e, 'f> {
             };
         }
         match projection {
-            Ok((t, v)) => Estimate {
-                earliest: Some(t),
-                version: Some(v.clone()),
-                summary: format!("earliest slot {t} for {v}"),
-                assumptions,
-            },
+            Ok((t, v)) => {
+                let approved = candidates.iter().find(|c| c.version == v).is_some_and(|c| {
+                    c.gate_hold
+                        .as_ref()
+                        .is_some_and(|(r, _)| *r == Reason::VersionGate)
+                });
+                if approved {
+                    assumptions.push(format!(
+                        "the version-gate approver of `aus run` agrees to the gates of {v} the cluster approves, in the pass that books it"
+                    ));
+                }
+                Estimate {
+                    earliest: Some(t),
+                    version: Some(v.clone()),
+                    summary: format!("earliest slot {t} for {v}"),
+                    assumptions,
+                }
+            }
             Err(why) => {
                 assumptions.clear();
                 never(&why)
@@ -1708,7 +1720,9 @@ impl<'e, 'f> Context<'e, 'f> {
         // Walk the moments a candidate becomes ready. At each, the pass that books
         // the next slot chooses the highest ready candidate (R88); a missing gate
         // agreement on it holds the cluster (R92) rather than falling back to a
-        // lower version, so a later, higher candidate may be the way out.
+        // lower version, so a later, higher candidate may be the way out. A gate
+        // the version-gate approver takes holds nothing: `aus run` agrees to it
+        // in the pass that books (R105–R112); only the owners' gates do.
         let mut moments: Vec<Timestamp> = ready.iter().map(|(_, t)| *t).collect();
         moments.sort();
         moments.dedup();
@@ -1726,7 +1740,11 @@ impl<'e, 'f> Context<'e, 'f> {
             let Some((chosen, _)) = ready.iter().find(|(_, at)| *at <= booking) else {
                 continue;
             };
-            if chosen.missing_gates.is_empty() {
+            let owners_gate = chosen
+                .gate_hold
+                .as_ref()
+                .is_some_and(|(reason, _)| *reason == Reason::MissingGateAgreement);
+            if !owners_gate {
                 return Ok((slot, chosen.version.clone()));
             }
             if !gated.contains(&chosen.version.as_str()) {
@@ -1887,8 +1905,35 @@ version_data:
 
     #[test]
     fn a_gated_choice_is_not_bypassed_by_a_lower_soaked_version() {
-        // 4.15.2 is soaked and chosen, but gated: the planner does not fall back to
-        // 4.14.9, so no upgrade is in sight while the agreement is missing.
+        // 4.15.2 is soaked and chosen, but gated by a gate only the owners can
+        // agree to: the planner does not fall back to 4.14.9, so no upgrade is
+        // in sight while the agreement is missing.
+        let mut f = fleet(
+            "[4.14.9, 4.15.2]",
+            "{4.14.9: {workloads: {w: {soak_days: 5.0, reporting: [x]}}}, 4.15.2: {workloads: {w: {soak_days: 5.0, reporting: [x]}}}}",
+        );
+        f.version_gates[0].label = crate::gate::GATE_INGRESS.to_owned();
+        let e = explain(&f);
+        assert!(matches!(
+            e.verdict,
+            Verdict::Skipped {
+                reason: Reason::MissingGateAgreement,
+                ..
+            }
+        ));
+        assert_eq!(e.estimate.earliest, None);
+        assert!(
+            e.estimate.summary.contains("gate-ocp-4-15"),
+            "{}",
+            e.estimate.summary
+        );
+    }
+
+    #[test]
+    fn r110_a_gate_the_approver_takes_does_not_hold_the_estimate() {
+        // The OCP gate is approved by default (R109): `aus run` agrees to it in
+        // the pass that books, so the estimate is the next slot, while the
+        // scenario's own plan (no approver) still waits with `version-gate`.
         let f = fleet(
             "[4.14.9, 4.15.2]",
             "{4.14.9: {workloads: {w: {soak_days: 5.0, reporting: [x]}}}, 4.15.2: {workloads: {w: {soak_days: 5.0, reporting: [x]}}}}",
@@ -1901,9 +1946,9 @@ version_data:
                 ..
             }
         ));
-        assert_eq!(e.estimate.earliest, None);
-        assert!(
-            e.estimate.summary.contains("gate-ocp-4-15"),
+        assert_eq!(
+            e.estimate.earliest.map(|t| t.to_string()).as_deref(),
+            Some("2026-03-02T11:00:00Z"),
             "{}",
             e.estimate.summary
         );

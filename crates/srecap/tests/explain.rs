@@ -166,7 +166,13 @@ fn explain_covers_every_reason_code_with_its_numbers() {
         gates["detail"].as_str().unwrap().contains("gate-new-4-16"),
         "{gates}"
     );
-    assert!(by("prod-gated")["estimate"]["earliest"].is_null());
+    // The approver takes the OCP gate in the pass that books (R110): the
+    // estimate is the next slot. Only the owners can take new-gate's: never.
+    assert_eq!(
+        by("prod-gated")["estimate"]["earliest"],
+        "2026-03-02T10:07:00Z"
+    );
+    assert!(by("new-gate")["estimate"]["earliest"].is_null());
     assert_eq!(
         check(&by("stage-window"), "schedule")["data"]["next_slot"],
         "2026-03-02T22:00:00Z"
