@@ -40,7 +40,7 @@ use crate::policy::{ClusterPolicy, OrgPolicy};
 use crate::schedule::{self, CLUSTER_DELAY, CLUSTER_WINDOW, Window};
 use crate::sector::Sectors;
 use crate::soak::{self, Report, SoakTable, Source};
-use crate::{channel, gate};
+use crate::{approver, channel};
 
 /// A lookup that found nothing or too much.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -158,8 +158,13 @@ pub struct Candidate {
     pub inherited: Option<InheritedCheck>,
     pub sector_dependencies: Vec<DependencyCheck>,
     pub soak: Vec<SoakCheck>,
-    /// Applicable version gates the cluster has not agreed to (ids and labels).
+    /// Applicable version gates the cluster has not agreed to: id, label and
+    /// whether the version-gate approver takes it (R110) or only the owners can.
     pub missing_gates: Vec<String>,
+    /// The planner's hold for this version (R92 (b)), if chosen: reason and
+    /// detail, as the planner states them.
+    #[serde(skip)]
+    pub gate_hold: Option<(Reason, String)>,
     /// The first condition this version fails, in the planner's order (the
     /// version gates are checked only for the version chosen).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -825,28 +830,19 @@ impl<'f> Explainer<'f> {
                 e.fail_or_switch(reason, detail, switch.as_ref());
             }
         }
-        match chosen {
-            Some(i) if !candidates[i].missing_gates.is_empty() => {
+        match chosen.map(|i| (i, candidates[i].gate_hold.clone())) {
+            Some((i, Some((reason, detail)))) => {
                 let c = &candidates[i];
-                let detail = format!(
-                    "{} needs agreement to version gate(s) for {}: {}",
-                    c.version,
-                    gate_prefix(&c.version),
-                    c.missing_gates.join(", ")
-                );
                 e.check(
                     "version-gates",
                     Outcome::Fail,
-                    Some(Reason::VersionGate),
+                    Some(reason),
                     detail.clone(),
                     json!({ "missing": c.missing_gates }),
                 );
-                e.decide(Verdict::Skipped {
-                    reason: Reason::VersionGate,
-                    detail,
-                });
+                e.decide(Verdict::Skipped { reason, detail });
             }
-            Some(i) => e.check(
+            Some((i, None)) => e.check(
                 "version-gates",
                 Outcome::Pass,
                 Some(Reason::VersionGate),
@@ -1517,10 +1513,12 @@ impl<'e, 'f> Context<'e, 'f> {
                     })
                     .collect();
                 let missing_gates: Vec<String> =
-                    gate::missing_for(&fleet.version_gates, cluster, v)
+                    approver::missing_with_take(cluster, &fleet.version_gates, v)
                         .iter()
-                        .map(|g| format!("{} ({})", g.id, g.label))
+                        .map(|(g, take)| format!("{} ({}): {}", g.id, g.label, take.describe()))
                         .collect();
+                let gate_hold =
+                    approver::hold(cluster, &fleet.version_gates, v).map(|h| (h.reason, h.detail));
                 let first_failure = if blocked_by.is_some() {
                     Some(Reason::BlockedVersion)
                 } else if inherited.as_ref().is_some_and(|i| !i.passed) {
@@ -1539,6 +1537,7 @@ impl<'e, 'f> Context<'e, 'f> {
                     sector_dependencies,
                     soak,
                     missing_gates,
+                    gate_hold,
                     first_failure,
                 }
             })
@@ -1628,12 +1627,24 @@ impl<'e, 'f> Context<'e, 'f> {
             };
         }
         match projection {
-            Ok((t, v)) => Estimate {
-                earliest: Some(t),
-                version: Some(v.clone()),
-                summary: format!("earliest slot {t} for {v}"),
-                assumptions,
-            },
+            Ok((t, v)) => {
+                let approved = candidates.iter().find(|c| c.version == v).is_some_and(|c| {
+                    c.gate_hold
+                        .as_ref()
+                        .is_some_and(|(r, _)| *r == Reason::VersionGate)
+                });
+                if approved {
+                    assumptions.push(format!(
+                        "the version-gate approver of `aus run` agrees to the gates of {v} the cluster approves, in the pass that books it"
+                    ));
+                }
+                Estimate {
+                    earliest: Some(t),
+                    version: Some(v.clone()),
+                    summary: format!("earliest slot {t} for {v}"),
+                    assumptions,
+                }
+            }
             Err(why) => {
                 assumptions.clear();
                 never(&why)
@@ -1709,7 +1720,9 @@ impl<'e, 'f> Context<'e, 'f> {
         // Walk the moments a candidate becomes ready. At each, the pass that books
         // the next slot chooses the highest ready candidate (R88); a missing gate
         // agreement on it holds the cluster (R92) rather than falling back to a
-        // lower version, so a later, higher candidate may be the way out.
+        // lower version, so a later, higher candidate may be the way out. A gate
+        // the version-gate approver takes holds nothing: `aus run` agrees to it
+        // in the pass that books (R105–R112); only the owners' gates do.
         let mut moments: Vec<Timestamp> = ready.iter().map(|(_, t)| *t).collect();
         moments.sort();
         moments.dedup();
@@ -1727,7 +1740,11 @@ impl<'e, 'f> Context<'e, 'f> {
             let Some((chosen, _)) = ready.iter().find(|(_, at)| *at <= booking) else {
                 continue;
             };
-            if chosen.missing_gates.is_empty() {
+            let owners_gate = chosen
+                .gate_hold
+                .as_ref()
+                .is_some_and(|(reason, _)| *reason == Reason::MissingGateAgreement);
+            if !owners_gate {
                 return Ok((slot, chosen.version.clone()));
             }
             if !gated.contains(&chosen.version.as_str()) {
@@ -1766,12 +1783,6 @@ fn never(summary: &str) -> Estimate {
         summary: summary.to_owned(),
         assumptions: Vec::new(),
     }
-}
-
-fn gate_prefix(version: &str) -> String {
-    version
-        .parse::<Version>()
-        .map_or_else(|_| version.to_owned(), |v| gate::minor_prefix(&v))
 }
 
 /// R88: why no candidate qualifies, as the planner words it.
@@ -1894,8 +1905,35 @@ version_data:
 
     #[test]
     fn a_gated_choice_is_not_bypassed_by_a_lower_soaked_version() {
-        // 4.15.2 is soaked and chosen, but gated: the planner does not fall back to
-        // 4.14.9, so no upgrade is in sight while the agreement is missing.
+        // 4.15.2 is soaked and chosen, but gated by a gate only the owners can
+        // agree to: the planner does not fall back to 4.14.9, so no upgrade is
+        // in sight while the agreement is missing.
+        let mut f = fleet(
+            "[4.14.9, 4.15.2]",
+            "{4.14.9: {workloads: {w: {soak_days: 5.0, reporting: [x]}}}, 4.15.2: {workloads: {w: {soak_days: 5.0, reporting: [x]}}}}",
+        );
+        f.version_gates[0].label = crate::gate::GATE_INGRESS.to_owned();
+        let e = explain(&f);
+        assert!(matches!(
+            e.verdict,
+            Verdict::Skipped {
+                reason: Reason::MissingGateAgreement,
+                ..
+            }
+        ));
+        assert_eq!(e.estimate.earliest, None);
+        assert!(
+            e.estimate.summary.contains("gate-ocp-4-15"),
+            "{}",
+            e.estimate.summary
+        );
+    }
+
+    #[test]
+    fn r110_a_gate_the_approver_takes_does_not_hold_the_estimate() {
+        // The OCP gate is approved by default (R109): `aus run` agrees to it in
+        // the pass that books, so the estimate is the next slot, while the
+        // scenario's own plan (no approver) still waits with `version-gate`.
         let f = fleet(
             "[4.14.9, 4.15.2]",
             "{4.14.9: {workloads: {w: {soak_days: 5.0, reporting: [x]}}}, 4.15.2: {workloads: {w: {soak_days: 5.0, reporting: [x]}}}}",
@@ -1908,9 +1946,9 @@ version_data:
                 ..
             }
         ));
-        assert_eq!(e.estimate.earliest, None);
-        assert!(
-            e.estimate.summary.contains("gate-ocp-4-15"),
+        assert_eq!(
+            e.estimate.earliest.map(|t| t.to_string()).as_deref(),
+            Some("2026-03-02T11:00:00Z"),
             "{}",
             e.estimate.summary
         );

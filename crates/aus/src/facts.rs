@@ -11,6 +11,10 @@
 //!                       └──── read them, learn ◄───┘
 //! ```
 //!
+//! Before the loop, the reconciler has read the agreements of the clusters
+//! the version-gate approver may agree for ([`crate::approver::may_agree`]);
+//! those count as known here and are never read twice in a pass.
+//!
 //! Why the loop ends and gives the plan a full read would give:
 //! * A cluster whose agreements are unread is assumed to have agreed to every
 //!   gate ([`assume`]). Reading them can only *remove* a policy (R92 (b)), which

@@ -12,9 +12,28 @@ pub fn minor_prefix(v: &Version) -> String {
     format!("{}.{}", v.major, v.minor)
 }
 
+/// Whether srecap's version-gate approver has a handler for `label` (the table
+/// of §9). A gate without one is still enforced by OCM (see [`applicable`]);
+/// only the approver leaves it to the cluster's owners.
+pub fn has_handler(label: &str) -> bool {
+    matches!(label, GATE_OCP | GATE_STS | GATE_INGRESS)
+}
+
+/// Whether `gate` concerns STS clusters only: OCM's `sts_only`, or the STS
+/// label (R94's handler table), whichever says so.
+pub fn sts_only(gate: &VersionGate) -> bool {
+    gate.sts_only || gate.label == GATE_STS
+}
+
 /// Whether `gate` applies to `cluster` (R94): its minor is offered by OCM's
 /// `available_upgrades` (not the HCP-augmented list), lies beyond the cluster's
-/// current minor, and a handler for its label declares it applicable.
+/// current minor, and it is not an STS-only gate of a cluster without STS.
+///
+/// Deviation (R94 step 3, issue 15 item 2): the reference ignores gates whose
+/// label has no handler, books the upgrade anyway and gets a 400 from OCM,
+/// which requires an agreement to every applicable gate whatever its label.
+/// srecap counts every label, so such a cluster waits (`missing-gate-agreement`)
+/// instead of being sent a policy OCM refuses.
 pub fn applicable(gate: &VersionGate, cluster: &Cluster) -> bool {
     let Some((major, minor)) = parse_prefix(&gate.version_raw_id_prefix) else {
         return false;
@@ -25,16 +44,11 @@ pub fn applicable(gate: &VersionGate, cluster: &Cluster) -> bool {
         .any(|v| v.major == major && v.minor == minor);
     // `major.minor.0` of the cluster strictly below the gate's `major.minor.0`.
     let beyond = (cluster.version.major, cluster.version.minor) < (major, minor);
-    let handled = match gate.label.as_str() {
-        GATE_OCP | GATE_INGRESS => true,
-        GATE_STS => cluster.sts,
-        _ => false,
-    };
-    offered && beyond && handled
+    offered && beyond && (cluster.sts || !sts_only(gate))
 }
 
 /// `major.minor` as numbers (no allocation: this runs per cluster and gate).
-fn parse_prefix(prefix: &str) -> Option<(u64, u64)> {
+pub(crate) fn parse_prefix(prefix: &str) -> Option<(u64, u64)> {
     let (major, minor) = prefix.split_once('.')?;
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     (digits(major) && digits(minor)).then(|| Some((major.parse().ok()?, minor.parse().ok()?)))?
@@ -148,7 +162,7 @@ mod tests {
     }
 
     #[test]
-    fn r94_sts_gates_only_for_sts_and_unknown_labels_never() {
+    fn r94_sts_gates_only_for_sts_and_unknown_labels_too() {
         let sts = [gate("sts-4.13", "4.13", GATE_STS)];
         let target: Version = "4.13.1".parse().unwrap();
         assert!(
@@ -168,14 +182,27 @@ mod tests {
             .len(),
             1
         );
+        // Deviation from R94 step 3: OCM enforces a gate whatever its label.
         let other = [gate("x", "4.13", "api.openshift.com/some-gate")];
-        assert!(
+        assert_eq!(
             missing_for(
                 &other,
                 &cluster(Product::Rosa, false, false, &["4.13.1"], &[]),
                 &target
             )
-            .is_empty()
+            .len(),
+            1
         );
+        // OCM's `sts_only` alone makes a gate STS-only too.
+        let mut flagged = gate("f", "4.13", "api.openshift.com/some-gate");
+        flagged.sts_only = true;
+        assert!(!applicable(
+            &flagged,
+            &cluster(Product::Osd, false, false, &["4.13.1"], &[])
+        ));
+        assert!(applicable(
+            &flagged,
+            &cluster(Product::Osd, false, true, &["4.13.1"], &[])
+        ));
     }
 }

@@ -28,6 +28,8 @@
 //! * `blocked` — blocked-version verdicts, each pattern evaluated once per
 //!   version and pass, with a bounded cost (a pattern out of budget is a label error).
 //! * [`gate`] — version-gate applicability.
+//! * [`approver`] — the version-gate approver: which agreements to create,
+//!   and whether a gated cluster waits for it or for its owners.
 //! * [`facts`] — the per-cluster facts a plan is still missing (gate agreements,
 //!   channels), so a reconciler reads them only where a decision turns on them.
 //! * [`channel`] — y-stream channel switches.
@@ -47,6 +49,7 @@
 //! cached per schedule. One organization plans in O(n log n).
 
 pub mod addon;
+pub mod approver;
 mod blocked;
 pub mod channel;
 pub mod configuration;

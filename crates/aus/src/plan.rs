@@ -133,6 +133,11 @@ pub struct MissingGates {
     pub external_id: String,
     pub version_prefix: String,
     pub gates: Vec<String>,
+    /// [`Reason::VersionGate`] (the approver takes them) or
+    /// [`Reason::MissingGateAgreement`] (only the owners can agree).
+    pub reason: Reason,
+    /// The cluster's explanation, as its owners are told (R122 compares it).
+    pub detail: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -274,10 +279,14 @@ pub enum Reason {
     SectorDependency,
     SoakDays,
     VersionGate,
+    /// An applicable version gate the approver will not agree to (its label
+    /// is not approved, or has no handler): OCM refuses the upgrade until the
+    /// owners agree (issue 15 item 2).
+    MissingGateAgreement,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 13] = [
+    pub const ALL: [Reason; 14] = [
         Reason::ValidationError,
         Reason::OrgValidationError,
         Reason::NotReady,
@@ -291,6 +300,7 @@ impl Reason {
         Reason::SectorDependency,
         Reason::SoakDays,
         Reason::VersionGate,
+        Reason::MissingGateAgreement,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -308,6 +318,7 @@ impl Reason {
             Reason::SectorDependency => "sector-dependency",
             Reason::SoakDays => "soak-days",
             Reason::VersionGate => "version-gate",
+            Reason::MissingGateAgreement => "missing-gate-agreement",
         }
     }
 }

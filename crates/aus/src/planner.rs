@@ -14,8 +14,8 @@ use srecap_labels::{LabelParser, ParallelLimit, VersionPattern};
 use crate::blocked::BlockedVerdicts;
 use crate::labels::{AUS_PREFIX, BLOCKED_VERSIONS, CLUSTER_LABELS};
 
+use crate::approver;
 use crate::channel;
-use crate::gate;
 use crate::plan::{
     Action, Explanation, MissingGates, OrgDetails, OrgPlan, Reason, RemainingSoak, ValidCluster,
     ValidationErrors, Warning,
@@ -1075,30 +1075,16 @@ impl<'p, 'a> Decider<'p, 'a> {
                     continue;
                 }
             };
-            // R92.
-            let missing = gate::missing_for(self.input.version_gates, cluster, &version);
-            if !missing.is_empty() {
-                let prefix = gate::minor_prefix(&version);
-                let list: Vec<String> = missing
-                    .iter()
-                    .map(|g| format!("{} ({})", g.id, g.label))
-                    .collect();
-                explanations.push((
-                    position,
-                    explain(
-                        cluster,
-                        Reason::VersionGate,
-                        format!(
-                            "{version} needs agreement to version gate(s) for {prefix}: {}",
-                            list.join(", ")
-                        ),
-                    ),
-                ));
+            // R92 (b): never book an upgrade OCM refuses for a missing agreement.
+            if let Some(hold) = approver::hold(cluster, self.input.version_gates, &version) {
+                explanations.push((position, explain(cluster, hold.reason, hold.detail.clone())));
                 missing_gates.push(MissingGates {
                     cluster_id: cluster.id.clone(),
                     external_id: cluster.external_id.clone(),
-                    version_prefix: prefix,
-                    gates: missing.iter().map(|g| g.id.clone()).collect(),
+                    version_prefix: hold.version_prefix,
+                    gates: hold.gates,
+                    reason: hold.reason,
+                    detail: hold.detail,
                 });
                 continue;
             }

@@ -1325,6 +1325,7 @@ fn every_reason() -> FleetPlan {
                 .label("soak-days", "3")
                 .label("workloads", "wl,wl-2"),
             C::due("gated").set("available_upgrades", json!(["4.13.1"])),
+            C::due("gated-unknown").set("available_upgrades", json!(["4.14.1"])),
             C::due("asleep").set("state", json!("hibernating")),
             C::due("inh")
                 .set("organization", json!("org-inh"))
@@ -1336,7 +1337,10 @@ fn every_reason() -> FleetPlan {
             C::due("good").set("organization", json!("org-bad")),
         ],
     );
-    d["version_gates"] = json!([{"id": "gate-4-13", "version_raw_id_prefix": "4.13", "label": "api.openshift.com/gate-ocp"}]);
+    d["version_gates"] = json!([
+        {"id": "gate-4-13", "version_raw_id_prefix": "4.13", "label": "api.openshift.com/gate-ocp"},
+        {"id": "gate-new-4-14", "version_raw_id_prefix": "4.14", "label": "api.openshift.com/gate-new"},
+    ]);
     let mut src = history(None, &[("4.12.5", "wl", 1.0, &["src-cluster"])]);
     src["stats"] = json!({"min_version": "4.12.5", "min_version_per_workload": {"wl": "4.12.5"}});
     d["version_data"] = json!({"org-src": src});
@@ -1379,7 +1383,7 @@ fn explanations_every_reason_code_is_produced() {
         .collect();
     assert_eq!(produced, BTreeSet::from(Reason::ALL));
     // Every cluster is accounted for: an action or exactly one explanation.
-    let fleet_clusters = 15;
+    let fleet_clusters = 16;
     let accounted: usize = plan
         .organizations
         .iter()
@@ -1476,6 +1480,23 @@ fn explanation_version_gate_names_the_gates_and_the_minor() {
             "for 4.13",
             "gate-4-13",
             "api.openshift.com/gate-ocp",
+        ],
+    );
+}
+
+/// Issue 15 item 2 (deviation from R94 step 3): a gate whose label has no
+/// approver handler still holds the cluster, named, with what the owners do.
+#[test]
+fn explanation_missing_gate_agreement_names_the_gate_and_the_fix() {
+    assert_reason(
+        "gated-unknown",
+        Reason::MissingGateAgreement,
+        &[
+            "4.14.1",
+            "for 4.14",
+            "gate-new-4-14 (api.openshift.com/gate-new)",
+            "no approver handler",
+            "owners agree to them in OCM",
         ],
     );
 }

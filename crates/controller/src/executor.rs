@@ -7,20 +7,28 @@
 //! plans nothing), and a service log already sent within a day is not sent again
 //! (R122).
 //!
+//! Version-gate agreements of the approver (R110) are written before
+//! planning ([`Executor::approve`]), so that the plan can use the ones OCM
+//! accepted; the same gate is never proposed twice for a cluster.
+//!
 //! Order (R99, R104): upgrade policies first, then channel switches. Each action
 //! concerns a different cluster, so the writes of one group go out concurrently
 //! (bounded); OCM refusing one does not stop the others.
 
 use futures::stream::{self, StreamExt};
 use jiff::Timestamp;
+use srecap_aus::approver::Agreement;
 use srecap_aus::{Action, OrgPlan};
-use srecap_observability::{FailureCause, UserErrorKind, WriteOperation};
+use srecap_observability::{FailureCause, WriteOperation};
 
 use crate::error::PassError;
 use crate::feedback::{self, Notice};
 use crate::metrics::{Metrics, PassGauges};
 use crate::ocm::{NewPolicy, Ocm, PolicyTarget};
 use crate::outcome::{self, OcmVerdict};
+
+/// The `kind` of a version-gate agreement in reports and metrics.
+pub const GATE_AGREEMENT: &str = "gate_agreement";
 
 /// A write OCM accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,6 +237,61 @@ impl Executor<'_> {
         self.ocm.create_policy(cluster_id, &policy).await
     }
 
+    /// Create the approver's gate agreements (R110), concurrently. Returns the
+    /// report and the agreements OCM accepted: only those count as agreed for
+    /// this pass's planning. A refused agreement is reported and never fails
+    /// the pass (deviation from R111: contained per cluster); the cluster
+    /// waits and the next pass tries again.
+    pub async fn approve<'g>(
+        &self,
+        org_id: &str,
+        agreements: &'g [Agreement],
+    ) -> (Execution, Vec<&'g Agreement>) {
+        let results: Vec<(&Agreement, Result<(), PassError>)> =
+            stream::iter(agreements.iter().map(|a| async move {
+                (
+                    a,
+                    self.ocm
+                        .create_gate_agreement(&a.cluster_id, &a.gate_id)
+                        .await,
+                )
+            }))
+            .buffer_unordered(self.concurrency.max(1))
+            .collect()
+            .await;
+        let mut report = Execution::default();
+        let mut accepted = Vec::new();
+        for (a, result) in results {
+            let what = format!("version gate {} ({})", a.gate_id, a.label);
+            let cause = result.as_ref().err().and_then(write_cause);
+            self.metrics
+                .write(org_id, WriteOperation::CreateVersionAgreement, cause);
+            self.metrics.action(GATE_AGREEMENT, result.is_ok());
+            match result {
+                Ok(()) => {
+                    tracing::info!(org = %org_id, cluster = %a.cluster, gate = %a.gate_id, label = %a.label, "agreed to a version gate");
+                    report.created.push(Written {
+                        kind: GATE_AGREEMENT,
+                        cluster: a.cluster.clone(),
+                        what,
+                    });
+                    accepted.push(a);
+                }
+                Err(e) => {
+                    tracing::warn!(org = %org_id, cluster = %a.cluster, gate = %a.gate_id, error = %e, "OCM refused a version-gate agreement");
+                    report.refused.push(Refused {
+                        kind: GATE_AGREEMENT,
+                        cluster: a.cluster.clone(),
+                        what,
+                        reason: e.to_string(),
+                        cause,
+                    });
+                }
+            }
+        }
+        (report, accepted)
+    }
+
     /// Service logs for an organization with validation errors (§14.1), one per
     /// cluster, sent concurrently unless already sent within a day (R122).
     /// Failed sends are reported and fail the organization's pass.
@@ -248,8 +311,8 @@ impl Executor<'_> {
         .await;
         let mut report = Execution::default();
         let mut errors = Vec::new();
-        let kind = UserErrorKind::ConfigError;
         for (notice, result) in results {
+            let kind = notice.kind();
             match result {
                 Ok(true) => {
                     self.metrics.service_log(&plan.org_id, kind, "sent");

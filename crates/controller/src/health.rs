@@ -8,6 +8,10 @@ use std::collections::HashSet;
 
 use serde::Deserialize;
 
+/// The provider's name (R47: the only one the reference knows), the
+/// `health_source` of the health gauges.
+pub const TELEMETER: &str = "telemeter";
+
 /// Where to ask, and whether its errors are enforced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthProvider {

@@ -13,7 +13,7 @@
 //! SLI counters (attempts, and errors or user errors) change under one write lock
 //! that the exposition reads under, so no scrape sees half of a pair.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Metric, Registry};
-use srecap_aus::{INTEGRATION, OrgPlan};
+use srecap_aus::{INTEGRATION, OrgPlan, Reason};
 use srecap_observability::catalog as c;
 use srecap_observability::{FailureCause, MetricDef, Outcome, UserErrorKind, WriteOperation};
 use srecap_ocm::{RequestEvent, RequestObserver};
@@ -44,6 +44,33 @@ fn unix_now() -> f64 {
     let ms = jiff::Timestamp::now().as_millisecond() as f64;
     ms / 1000.0
 }
+
+/// One organization's started upgrades: (cluster uuid, version, start in unix
+/// seconds) -> already counted as overdue.
+type StartedUpgrades = HashMap<(String, String, i64), bool>;
+
+/// One organization's health per source: (cluster uuid, healthy).
+type HealthRows = (String, &'static str, Vec<(String, bool)>);
+
+/// An upgrade still started this long after it started is overdue; the
+/// reference's remaining-soak-day marker -3 uses the same bound (§15.3).
+pub const OVERDUE_AFTER: jiff::SignedDuration = jiff::SignedDuration::from_hours(6);
+
+/// The explanation codes under which a cluster's upgrade is held back by a
+/// policy (slo-alerting §1.3 "policy block"): not validation errors (their own
+/// metric), not a cluster that is upgrading, has nothing to upgrade to or is not
+/// ready.
+const BLOCKING: [Reason; 9] = [
+    Reason::Mutex,
+    Reason::MaxParallel,
+    Reason::OutsideSchedule,
+    Reason::BlockedVersion,
+    Reason::InheritedVersion,
+    Reason::SectorDependency,
+    Reason::SoakDays,
+    Reason::VersionGate,
+    Reason::MissingGateAgreement,
+];
 
 /// The last published pass's gauges of every environment, and their
 /// rendering (built at the first scrape after a publish, reused until the next).
@@ -91,6 +118,12 @@ pub struct Metrics {
     replica_orgs: Family<Labels, Counter>,
     lease_takeovers: Family<Labels, Counter>,
     unregistered: Family<Labels, GaugeF>,
+    upgrades_started: Family<Labels, Counter>,
+    upgrades_overdue: Family<Labels, Counter>,
+    /// Started upgrades already counted, per organization: (cluster uuid,
+    /// version, start in unix seconds) -> counted as overdue. Pruned to what
+    /// each pass still sees started, so it holds at most the running upgrades.
+    started: Mutex<HashMap<String, StartedUpgrades>>,
     /// Organizations of the last successful discovery: an environment-level
     /// failure is attributed to each of them (§1.3).
     known_orgs: Mutex<BTreeSet<String>>,
@@ -131,6 +164,9 @@ impl Metrics {
             replica_orgs: Family::default(),
             lease_takeovers: Family::default(),
             unregistered: Family::default(),
+            upgrades_started: Family::default(),
+            upgrades_overdue: Family::default(),
+            started: Mutex::new(HashMap::new()),
             known_orgs: Mutex::new(BTreeSet::new()),
             succeeded: Mutex::new(HashSet::new()),
             interval: Mutex::new(None),
@@ -160,6 +196,8 @@ impl Metrics {
         register(r, &c::REPLICA_ORGS_RECONCILED, m.replica_orgs.clone());
         register(r, &c::LEASE_TAKEOVERS, m.lease_takeovers.clone());
         register(r, &c::UNREGISTERED_ORGS, m.unregistered.clone());
+        register(r, &c::UPGRADES_STARTED, m.upgrades_started.clone());
+        register(r, &c::UPGRADES_OVERDUE, m.upgrades_overdue.clone());
         Arc::new(Metrics {
             lasting: Arc::new(lasting),
             ..m
@@ -200,6 +238,9 @@ impl Metrics {
             replica_orgs: self.replica_orgs.clone(),
             lease_takeovers: self.lease_takeovers.clone(),
             unregistered: self.unregistered.clone(),
+            upgrades_started: self.upgrades_started.clone(),
+            upgrades_overdue: self.upgrades_overdue.clone(),
+            started: Mutex::new(HashMap::new()),
             known_orgs: Mutex::new(BTreeSet::new()),
             succeeded: Mutex::new(HashSet::new()),
             interval: Mutex::new(None),
@@ -474,6 +515,53 @@ impl Metrics {
             .inc();
     }
 
+    /// Count the upgrades of `org_id`'s clusters (their policies as read this
+    /// pass) that are seen started for the first time, and those still started
+    /// [`OVERDUE_AFTER`] after their start, each once (slo-alerting §1.4). Both
+    /// series exist from an organization's first pass.
+    pub fn upgrade_progress(
+        &self,
+        org_id: &str,
+        clusters: &[&srecap_fleet::Cluster],
+        now: jiff::Timestamp,
+    ) {
+        use srecap_fleet::PolicyState;
+        let labels = c::UPGRADES_STARTED.label_pairs(&[self.env(), org_id]);
+        let started_total = self.upgrades_started.get_or_create(&labels).clone();
+        let overdue_total = self
+            .upgrades_overdue
+            .get_or_create(&c::UPGRADES_OVERDUE.label_pairs(&[self.env(), org_id]))
+            .clone();
+        let mut all = self.started.lock().unwrap_or_else(PoisonError::into_inner);
+        let seen = all.entry(org_id.to_owned()).or_default();
+        let mut now_started = HashMap::new();
+        for cl in clusters {
+            let policies = cl
+                .upgrade_policies
+                .iter()
+                .chain(cl.node_pools.iter().flat_map(|p| &p.upgrade_policies));
+            for p in policies {
+                let (PolicyState::Started, Some(at), Some(v)) = (&p.state, p.next_run, &p.version)
+                else {
+                    continue;
+                };
+                let key = (cl.external_id.clone(), v.to_string(), at.as_second());
+                let mut overdue = if let Some(&counted) = seen.get(&key) {
+                    counted
+                } else {
+                    started_total.inc();
+                    false
+                };
+                if !overdue && now.duration_since(at) >= OVERDUE_AFTER {
+                    overdue_total.inc();
+                    overdue = true;
+                }
+                now_started.insert(key, overdue);
+            }
+        }
+        *seen = now_started;
+    }
+
     /// Swap in the gauges of a finished pass; they are rendered at the next
     /// scrape.
     pub fn publish(&self, gauges: PassGauges) {
@@ -597,6 +685,12 @@ pub struct PassGauges {
 #[derive(Debug, Default)]
 struct PassFacts {
     plans: Vec<(String, Arc<OrgPlan>)>,
+    /// Organizations validated without errors this pass (R6 step 1), with
+    /// their validation-only plan: their organization-level gauges are
+    /// published from it when the rest of their pass fails.
+    validated: Vec<(String, Arc<OrgPlan>)>,
+    /// Per organization and health source: (cluster uuid, healthy).
+    health: Vec<HealthRows>,
     /// Per organization, the clusters whose policies were read: external id,
     /// the most advanced pending state, and started upgrades (version, unix
     /// seconds).
@@ -628,6 +722,9 @@ struct PassSeries {
     org_info: Family<Labels, GaugeF>,
     upgrade_started: Family<Labels, GaugeF>,
     upgrade_state: Family<Labels, GaugeF>,
+    health_state: Family<Labels, GaugeF>,
+    cluster_health: Family<Labels, GaugeF>,
+    upgrade_blocked: Family<Labels, GaugeF>,
 }
 
 fn rank(state: &str) -> u8 {
@@ -662,6 +759,22 @@ impl PassGauges {
     /// Gauges of one organization's pass (§15.2), from its plan.
     pub fn org(&self, org_id: &str, plan: Arc<OrgPlan>) {
         self.facts().plans.push((org_id.to_owned(), plan));
+    }
+
+    /// An organization validated without errors (R6 step 1): its
+    /// organization-level gauges (validation errors, info per valid cluster)
+    /// are published from `probe` unless its full plan replaces them, so they
+    /// do not vanish when its per-cluster reads fail.
+    pub fn validated(&self, org_id: &str, probe: Arc<OrgPlan>) {
+        self.facts().validated.push((org_id.to_owned(), probe));
+    }
+
+    /// Health of the organization's clusters per `source` (R49, §15):
+    /// (cluster uuid, whether the source reports no error, enforced or not).
+    pub fn health(&self, org_id: &str, source: &'static str, clusters: Vec<(String, bool)>) {
+        self.facts()
+            .health
+            .push((org_id.to_owned(), source, clusters));
     }
 
     /// Upgrade state of the clusters whose policies were read this pass.
@@ -726,6 +839,15 @@ impl PassGauges {
         for (org_id, plan) in &facts.plans {
             series.org(org_id, plan);
         }
+        let planned: HashSet<&str> = facts.plans.iter().map(|(o, _)| o.as_str()).collect();
+        for (org_id, probe) in &facts.validated {
+            if !planned.contains(org_id.as_str()) {
+                series.org_level(org_id, probe);
+            }
+        }
+        for (org_id, source, rows) in &facts.health {
+            series.health(org_id, source, rows);
+        }
         for (org_id, rows) in &facts.upgrades {
             series.upgrades(org_id, rows);
         }
@@ -753,6 +875,9 @@ impl PassSeries {
             org_info: Family::default(),
             upgrade_started: Family::default(),
             upgrade_state: Family::default(),
+            health_state: Family::default(),
+            cluster_health: Family::default(),
+            upgrade_blocked: Family::default(),
         }
     }
 
@@ -762,6 +887,53 @@ impl PassSeries {
 
     /// Gauges of one organization's pass (§15.2).
     fn org(&self, org_id: &str, plan: &OrgPlan) {
+        self.org_level(org_id, plan);
+        if plan.has_validation_errors() {
+            return;
+        }
+        let env = self.env();
+        self.pass_level(org_id, plan);
+        // slo-alerting §1.4: clusters a policy holds back, by reason.
+        let uuids: HashMap<&str, &str> = plan
+            .details
+            .valid_clusters
+            .iter()
+            .map(|c| (c.name.as_str(), c.external_id.as_str()))
+            .collect();
+        for e in &plan.clusters {
+            if !BLOCKING.contains(&e.reason) {
+                continue;
+            }
+            if let Some(uuid) = uuids.get(e.cluster.as_str()) {
+                self.upgrade_blocked
+                    .get_or_create(&c::CLUSTER_UPGRADE_BLOCKED.label_pairs(&[
+                        env,
+                        org_id,
+                        uuid,
+                        e.reason.as_str(),
+                    ]))
+                    .set(1.0);
+            }
+        }
+    }
+
+    /// Health per valid cluster and source (§15.2, slo-alerting §1.4).
+    fn health(&self, org_id: &str, source: &str, rows: &[(String, bool)]) {
+        let env = self.env();
+        for (uuid, healthy) in rows {
+            let value = if *healthy { 1.0 } else { 0.0 };
+            self.health_state
+                .get_or_create(&c::AUS_HEALTH_STATE.label_pairs(&[INTEGRATION, env, uuid, source]))
+                .set(value);
+            self.cluster_health
+                .get_or_create(&c::CLUSTER_HEALTH_STATE.label_pairs(&[env, org_id, uuid, source]))
+                .set(value);
+        }
+    }
+
+    /// The organization-level gauges (R6 step 1): organization info, the info
+    /// metric per valid cluster, validation and configuration errors.
+    fn org_level(&self, org_id: &str, plan: &OrgPlan) {
         let env = self.env();
         let org_name = plan.details.org_name.as_str();
         self.org_info
@@ -806,9 +978,12 @@ impl PassSeries {
                 .get_or_create(&c::ORG_CONFIG_ERRORS.label_pairs(&[env, org_id, scope, reason]))
                 .set(n);
         }
-        if plan.has_validation_errors() {
-            return;
-        }
+    }
+
+    /// The gauges of a planned (not frozen) organization: soak history,
+    /// remaining soak days, missing gate agreements (R7).
+    fn pass_level(&self, org_id: &str, plan: &OrgPlan) {
+        let env = self.env();
         for (version, vh) in &plan.version_data.versions {
             for (workload, wh) in &vh.workloads {
                 self.version_data
@@ -910,6 +1085,77 @@ impl PassSeries {
         register(&mut r, &c::ORG_INFO, self.org_info);
         register(&mut r, &c::CLUSTER_UPGRADE_STARTED, self.upgrade_started);
         register(&mut r, &c::CLUSTER_UPGRADE_STATE, self.upgrade_state);
+        register(&mut r, &c::AUS_HEALTH_STATE, self.health_state);
+        register(&mut r, &c::CLUSTER_HEALTH_STATE, self.cluster_health);
+        register(&mut r, &c::CLUSTER_UPGRADE_BLOCKED, self.upgrade_blocked);
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::{SignedDuration, Timestamp};
+    use srecap_fleet::{Cluster, PolicyState, Product, ScheduleType, UpgradePolicy};
+
+    fn upgrading(started: Timestamp) -> Cluster {
+        Cluster {
+            name: "c".into(),
+            organization: "org-1".into(),
+            id: "c-id".into(),
+            external_id: "c-uuid".into(),
+            version: "4.15.1".parse().unwrap(),
+            channel_group: "stable".into(),
+            channel: "stable-4.15".into(),
+            available_upgrades: vec![],
+            available_upgrades_explicit: true,
+            available_channels: vec![],
+            product: Product::Osd,
+            hypershift: false,
+            sts: false,
+            state: "ready".into(),
+            healthy: true,
+            labels: BTreeMap::default(),
+            node_pools: vec![],
+            upgrade_policies: vec![UpgradePolicy {
+                id: "p".into(),
+                version: Some("4.15.2".parse().unwrap()),
+                next_run: Some(started),
+                state: PolicyState::Started,
+                schedule_type: ScheduleType::Manual,
+                schedule: None,
+            }],
+            gate_agreements: vec![],
+        }
+    }
+
+    fn value(text: &str, series: &str) -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// slo-alerting §1.4: an upgrade counts as started once, and as overdue
+    /// once when still started `OVERDUE_AFTER` after it started.
+    #[test]
+    fn upgrades_started_and_overdue_are_counted_once() {
+        let metrics = Metrics::new("production");
+        let t0: Timestamp = "2026-12-07T00:00:00Z".parse().unwrap();
+        let c = upgrading(t0);
+        let started = r#"srecap_aus_upgrades_started_total{ocm_env="production",org_id="org-1"}"#;
+        let overdue = r#"srecap_aus_upgrades_overdue_total{ocm_env="production",org_id="org-1"}"#;
+        for (hours, s, o) in [(1, 1.0, 0.0), (2, 1.0, 0.0), (6, 1.0, 1.0), (9, 1.0, 1.0)] {
+            metrics.upgrade_progress("org-1", &[&c], t0 + SignedDuration::from_hours(hours));
+            let text = metrics.encode();
+            assert_eq!(value(&text, started), Some(s), "{hours} h: {text}");
+            assert_eq!(value(&text, overdue), Some(o), "{hours} h");
+        }
+        // Finished, then a new upgrade of the same cluster: counted again.
+        let mut idle = c.clone();
+        idle.upgrade_policies.clear();
+        metrics.upgrade_progress("org-1", &[&idle], t0 + SignedDuration::from_hours(10));
+        let next = upgrading(t0 + SignedDuration::from_hours(11));
+        metrics.upgrade_progress("org-1", &[&next], t0 + SignedDuration::from_hours(11));
+        assert_eq!(value(&metrics.encode(), started), Some(2.0));
     }
 }

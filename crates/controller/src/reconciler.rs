@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
+use srecap_aus::approver::{self, Agreement};
 use srecap_aus::facts;
 use srecap_aus::inheritance::Network;
 use srecap_aus::planner::{Faults, OrgInput, PlanOptions};
@@ -586,12 +587,51 @@ impl Reconciler {
             return Ok(frozen);
         }
 
+        // R6 step 1: the organization-level gauges stand even if a read below
+        // fails.
+        gauges.validated(&org.id, Arc::new(probe));
+
         // Every cluster is valid (any invalid one is a validation error):
         // read their existing policies and node pools, and health.
         org_facts.read_policies(ocm, |_| true).await?;
-        gauges.upgrades(&org.id, &org_facts.clusters().iter().collect::<Vec<_>>());
+        let read: Vec<&Cluster> = org_facts.clusters().iter().collect();
+        gauges.upgrades(&org.id, &read);
+        self.metrics.upgrade_progress(&org.id, &read, now);
         if let Some(provider) = health {
-            org_facts.read_health(ocm, provider, &org.id).await?;
+            let unhealthy = org_facts.read_health(ocm, provider, &org.id).await?;
+            let rows = org_facts
+                .clusters()
+                .iter()
+                .map(|c| (c.external_id.clone(), !unhealthy.contains(&c.external_id)))
+                .collect();
+            gauges.health(&org.id, crate::health::TELEMETER, rows);
+        }
+
+        // The version-gate approver (R105–R111), before planning so that this
+        // pass can book what it unlocks: read the agreements of the clusters
+        // it may agree for, agree to the approved gates (not in dry-run: the
+        // plan then shows what a real pass would book).
+        org_facts.read_for_approver(ocm, gates).await?;
+        let agreements: Vec<Agreement> = org_facts
+            .clusters()
+            .iter()
+            .flat_map(|c| approver::agreements(c, gates))
+            .collect();
+        if !agreements.is_empty() {
+            let accepted: Vec<&Agreement> = if self.config.dry_run {
+                for a in &agreements {
+                    tracing::info!(org = %org.id, cluster = %a.cluster, gate = %a.gate_id, "dry run: would agree to a version gate");
+                }
+                agreements.iter().collect()
+            } else {
+                self.confirm(lease).await?;
+                let (report, accepted) = self.executor().approve(&org.id, &agreements).await;
+                execution.extend(report);
+                accepted
+            };
+            for a in accepted {
+                org_facts.agreed(&a.cluster_id, &a.gate_id);
+            }
         }
 
         // Plan, read what the plan says it is missing (gate agreements, channels:

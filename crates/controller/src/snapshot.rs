@@ -16,7 +16,7 @@
 //! time-travel simulation all build their fleet here, through [`Ocm`], with
 //! the environment name as a parameter.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -245,18 +245,19 @@ impl OrgFacts {
     }
 
     /// Mark the clusters with enforced health errors as not soaking (R67);
-    /// health never stops a cluster's own upgrade (R49).
+    /// health never stops a cluster's own upgrade (R49). Returns the external
+    /// ids the provider reports unhealthy, enforced or not (the health gauge).
     pub async fn read_health(
         &mut self,
         ocm: &dyn Ocm,
         provider: &HealthProvider,
         org_id: &str,
-    ) -> Result<(), PassError> {
+    ) -> Result<HashSet<String>, PassError> {
         let unhealthy = ocm.unhealthy(provider, org_id).await?;
         for c in self.clusters_mut() {
             c.healthy = !(provider.enforced && unhealthy.contains(&c.external_id));
         }
-        Ok(())
+        Ok(unhealthy)
     }
 
     /// Take every unread agreement as agreed, so the planner can say which it
@@ -265,6 +266,40 @@ impl OrgFacts {
         let known = self.known.clone();
         for c in self.clusters_mut() {
             facts::assume(c, gates, &known);
+        }
+    }
+
+    /// The gate agreements of the clusters the version-gate approver may agree
+    /// for (R108, [`srecap_aus::approver::may_agree`]), read before planning.
+    pub async fn read_for_approver(
+        &mut self,
+        ocm: &dyn Ocm,
+        gates: &[VersionGate],
+    ) -> Result<(), PassError> {
+        let wanted: Vec<String> = self
+            .clusters
+            .iter()
+            .filter(|c| !self.known.knows_agreements(&c.id))
+            .filter(|c| srecap_aus::approver::may_agree(c, gates))
+            .map(|c| c.id.clone())
+            .collect();
+        self.read(
+            ocm,
+            &Missing {
+                gate_agreements: wanted,
+                channels: Vec::new(),
+            },
+        )
+        .await
+    }
+
+    /// Record an agreement OCM accepted this pass, so planning sees it.
+    pub fn agreed(&mut self, cluster_id: &str, gate_id: &str) {
+        if let Some(&i) = self.index.get(cluster_id) {
+            let agreements = &mut self.clusters_mut()[i].gate_agreements;
+            if !agreements.iter().any(|g| g == gate_id) {
+                agreements.push(gate_id.to_owned());
+            }
         }
     }
 

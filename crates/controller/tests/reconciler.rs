@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use jiff::{SignedDuration, Timestamp};
+use srecap_aus::approver::approved;
 use srecap_aus::{Action, FleetOptions, plan_fleet};
 use srecap_controller::health::HealthProvider;
 use srecap_controller::{Config, Metrics, Reconciler, Replica};
@@ -155,7 +156,8 @@ async fn a_pass_does_what_plan_predicts_for_every_golden_fleet_and_a_second_pass
     names.sort();
     for path in names {
         let fleet = load(&path);
-        let expected = plan_fleet(&fleet, fleet.now, &FleetOptions::default());
+        // The approver runs first in each organization's pass (R105–R111).
+        let expected = plan_fleet(&approved(&fleet), fleet.now, &FleetOptions::default());
         let world = World::new(fleet.clone()).await;
         let before = world.policies();
         let report = world.reconciler(false).await.pass(fleet.now).await.unwrap();
@@ -372,7 +374,7 @@ async fn organization_errors_reach_every_valid_cluster_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_organization_whose_calls_fail_does_not_stop_the_others() {
     let fleet = example();
-    let expected = plan_fleet(&fleet, fleet.now, &FleetOptions::default());
+    let expected = plan_fleet(&approved(&fleet), fleet.now, &FleetOptions::default());
     let world = World::new(fleet.clone()).await;
     world.sim.sim.add_fault(Fault {
         status: 503,
@@ -403,6 +405,28 @@ async fn an_organization_whose_calls_fail_does_not_stop_the_others() {
         "{text}"
     );
     assert!(text.contains(r#"aus_organization_reconcile_errors_total{integration="advanced-upgrade-scheduler",ocm_env="production",org_id="org-platform"} 0"#));
+    // R6 step 1: the failed organization's gauges stand (it validated before
+    // its per-cluster reads failed).
+    assert!(
+        text.contains(r#"aus_organization_validation_errors{integration="advanced-upgrade-scheduler",ocm_env="production",org_id="org-payments"} 0"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"srecap_aus_org_info{ocm_env="production",org_id="org-payments",org_name="#
+        )
+    );
+    let info = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("aus_cluster_upgrade_policy_info{")
+                && l.contains(r#"org_id="org-payments""#)
+        })
+        .count();
+    assert!(info > 0, "{text}");
+    // Health per valid cluster of the organizations that read it (§15.2).
+    assert!(text.contains(r#"aus_cluster_health_state{integration="advanced-upgrade-scheduler",ocm_env="production",cluster_uuid="plat-"#));
+    assert!(text.contains(r#"srecap_aus_cluster_health_state{ocm_env="production",org_id="org-platform",cluster_uuid="plat-"#));
 }
 
 /// `--dry-run` changes nothing in OCM and nothing in the store (R8).
@@ -549,4 +573,239 @@ async fn replicas_share_organizations_through_leases() {
         charlie.pass(later).await.unwrap().leased_elsewhere.len(),
         orgs
     );
+}
+
+/// A fleet gated at 4.13: `approver` approves the OCP and ingress gates,
+/// `owners` approves nothing (so the OCP gate only, R109) and `unknown` is
+/// gated by a label without an approver handler. Every cluster is soaked and
+/// due; its schedule fires every minute.
+fn gated_fleet() -> Fleet {
+    let cluster = |name: &str, approvals: Option<&str>| {
+        let approvals = approvals.map_or_else(String::new, |a| {
+            format!("      sre-capabilities.aus.version-gate-approvals: \"{a}\"\n")
+        });
+        format!(
+            "  - name: {name}
+    organization: org-1
+    id: {name}-id
+    external_id: {name}-uuid
+    product: osd
+    version: 4.12.17
+    available_upgrades: [4.13.1]
+    labels:
+      sre-capabilities.aus.workloads: wl
+      sre-capabilities.aus.soak-days: \"0\"
+      sre-capabilities.aus.schedule: \"* * * * *\"
+{approvals}"
+        )
+    };
+    let text = format!(
+        "now: 2026-11-20T22:00:00Z
+environment: production
+organizations:
+  - id: org-1
+    name: org-one
+version_gates:
+  - {{id: ocp-4-13, version_raw_id_prefix: \"4.13\", label: api.openshift.com/gate-ocp, sts_only: false}}
+  - {{id: ingress-4-13, version_raw_id_prefix: \"4.13\", label: api.openshift.com/gate-ingress, sts_only: false}}
+  - {{id: new-4-13, version_raw_id_prefix: \"4.13\", label: api.openshift.com/gate-new, sts_only: false}}
+clusters:
+{}{}",
+        cluster(
+            "approver",
+            Some("api.openshift.com/gate-ocp,api.openshift.com/gate-ingress")
+        ),
+        cluster("owners", None),
+    );
+    let mut fleet = srecap_fleet::parse_scenario(&text, "gated", Timestamp::UNIX_EPOCH).unwrap();
+    // `approver` and `owners` are not concerned by the handler-less gate:
+    // `approver` agreed to it already, `owners` too; a third cluster has none.
+    for c in &mut fleet.clusters {
+        c.gate_agreements = vec!["new-4-13".to_owned()];
+    }
+    let mut unknown = fleet.clusters[1].clone();
+    unknown.name = "unknown".into();
+    unknown.id = "unknown-id".into();
+    unknown.external_id = "unknown-uuid".into();
+    unknown.labels.insert(
+        "sre-capabilities.aus.version-gate-approvals".into(),
+        "api.openshift.com/gate-ocp,api.openshift.com/gate-ingress,api.openshift.com/gate-new"
+            .into(),
+    );
+    unknown.gate_agreements = Vec::new();
+    fleet.clusters.push(unknown);
+    fleet
+}
+
+/// R105–R112 over HTTP: the approver agrees to the gates a cluster approves
+/// and the same pass books its minor upgrade, which OCM accepts and runs; no
+/// manual step. A second pass agrees to nothing again (idempotent, R110).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r108_r110_approved_gates_are_agreed_and_the_minor_booked_in_the_same_pass() {
+    let fleet = gated_fleet();
+    let world = World::new(fleet.clone()).await;
+    let report = world.reconciler(false).await.pass(fleet.now).await.unwrap();
+    let org = &report.orgs[0];
+    assert!(
+        org.failed_actions().is_empty(),
+        "{:?}",
+        org.failed_actions()
+    );
+    let plan = org.result.as_ref().unwrap();
+    let booked: Vec<&str> = plan.actions.iter().map(Action::cluster).collect();
+    assert_eq!(booked, ["approver"], "{plan:#?}");
+    let agreed: BTreeSet<String> = org
+        .execution
+        .created
+        .iter()
+        .filter(|w| w.kind == "gate_agreement")
+        .map(|w| format!("{} {}", w.cluster, w.what))
+        .collect();
+    assert!(agreed.contains("approver version gate ocp-4-13 (api.openshift.com/gate-ocp)"));
+    assert!(agreed.contains("approver version gate ingress-4-13 (api.openshift.com/gate-ingress)"));
+    // `owners` gets its OCP gate (enabled by default) but not the ingress one.
+    assert!(agreed.contains("owners version gate ocp-4-13 (api.openshift.com/gate-ocp)"));
+    assert_eq!(agreed.len(), 5, "{agreed:?}"); // + `unknown`'s OCP and ingress gates
+
+    // The booked upgrade is seen started, once (slo-alerting §1.4), while it
+    // runs (22:07 to 23:37).
+    let started = r#"srecap_aus_upgrades_started_total{ocm_env="production",org_id="org-1"} 1"#;
+    for minutes in [60, 80] {
+        let now = fleet.now + SignedDuration::from_mins(minutes);
+        world.sim.sim.set_now(now).unwrap();
+        world.reconciler(false).await.pass(now).await.unwrap();
+        let text = world.metrics.encode();
+        assert!(text.contains(started), "{text}");
+    }
+
+    // The upgrade ends: the cluster reaches the new minor, with no manual step.
+    world
+        .sim
+        .sim
+        .advance(SignedDuration::from_hours(3))
+        .unwrap();
+    let after = world.sim.sim.fleet();
+    let approver = after
+        .clusters
+        .iter()
+        .find(|c| c.name == "approver")
+        .unwrap();
+    assert_eq!(approver.version.to_string(), "4.13.1");
+
+    // Idempotent: nothing is agreed twice.
+    let again = world
+        .reconciler(false)
+        .await
+        .pass(world.sim.sim.now())
+        .await
+        .unwrap();
+    assert!(
+        again.orgs[0]
+            .execution
+            .created
+            .iter()
+            .all(|w| w.kind != "gate_agreement"),
+        "{:?}",
+        again.orgs[0].execution.created
+    );
+}
+
+/// Issue 15 item 2: a cluster held by a gate the approver will not agree to
+/// (a known label it does not approve, or a label without a handler) is never
+/// sent a policy OCM refuses; it waits with `missing-gate-agreement`, and its
+/// owners get one service log per 24 hours (R122).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unapprovable_gates_hold_the_cluster_and_tell_its_owners_once_a_day() {
+    let fleet = gated_fleet();
+    let world = World::new(fleet.clone()).await;
+    for hour in [0, 1, 6, 23, 25, 30] {
+        let now = fleet.now + SignedDuration::from_hours(hour);
+        world.sim.sim.set_now(now).unwrap();
+        let report = world.reconciler(false).await.pass(now).await.unwrap();
+        let org = &report.orgs[0];
+        assert!(
+            org.failed_actions().is_empty(),
+            "hour {hour}: OCM refused {:?}",
+            org.failed_actions()
+        );
+        let plan = org.result.as_ref().unwrap();
+        for held in ["owners", "unknown"] {
+            let e = plan
+                .clusters
+                .iter()
+                .find(|e| e.cluster == held)
+                .unwrap_or_else(|| panic!("hour {hour}: {held} not held: {plan:#?}"));
+            assert_eq!(e.reason, srecap_aus::Reason::MissingGateAgreement);
+        }
+        let text = world.metrics.encode();
+        assert!(
+            text.contains(r#"aus_cluster_missing_version_gate_agreements{integration="advanced-upgrade-scheduler",ocm_env="production",org_id="org-1",cluster_uuid="unknown-id",version_prefix="4.13"} 1"#),
+            "hour {hour}: {text}"
+        );
+        // slo-alerting §1.4: the held clusters, by reason.
+        assert!(
+            text.contains(r#"srecap_aus_cluster_upgrade_blocked{ocm_env="production",org_id="org-1",cluster_uuid="unknown-uuid",reason="missing-gate-agreement"} 1"#),
+            "hour {hour}: {text}"
+        );
+    }
+    let logs = world.sim.sim.service_logs();
+    let to = |uuid: &str| {
+        logs.iter()
+            .filter(|l| l.service_name == srecap_aus::INTEGRATION && l.cluster_uuid == uuid)
+            .collect::<Vec<_>>()
+    };
+    // Passes at 0, 1, 6, 23 h: one log; at 25 h a day has passed: a second.
+    for uuid in ["owners-uuid", "unknown-uuid"] {
+        let sent = to(uuid);
+        assert_eq!(sent.len(), 2, "{uuid}: {sent:#?}");
+        assert_eq!(
+            sent[0].summary,
+            "Cluster upgrade waits for a version-gate agreement"
+        );
+    }
+    assert!(to("owners-uuid")[0].description.contains("ingress-4-13"));
+    assert!(to("unknown-uuid")[0].description.contains("new-4-13"));
+    assert!(to("approver-uuid").is_empty());
+    // Never a policy for the held clusters.
+    let f = world.sim.sim.fleet();
+    for held in ["owners", "unknown"] {
+        let c = f.clusters.iter().find(|c| c.name == held).unwrap();
+        assert!(
+            c.upgrade_policies.is_empty(),
+            "{held}: {:?}",
+            c.upgrade_policies
+        );
+        assert_eq!(c.version.to_string(), "4.12.17");
+    }
+}
+
+/// R8 with the approver: a dry run agrees to nothing and books nothing, but
+/// plans what a real pass would (the approved gates taken as agreed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r8_a_dry_run_agrees_to_nothing_but_plans_as_if_the_approver_had() {
+    let fleet = gated_fleet();
+    let world = World::new(fleet.clone()).await;
+    let report = world.reconciler(true).await.pass(fleet.now).await.unwrap();
+    let plan = report.orgs[0].result.as_ref().unwrap();
+    let booked: Vec<&str> = plan.actions.iter().map(Action::cluster).collect();
+    assert_eq!(booked, ["approver"]);
+    assert!(report.orgs[0].execution.created.is_empty());
+    let posts: u64 = world
+        .sim
+        .sim
+        .request_counts()
+        .iter()
+        .filter(|(k, _)| k.starts_with("POST") || k.starts_with("PATCH"))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(posts, 0);
+    let after = world.sim.sim.fleet();
+    assert!(after.clusters.iter().all(|c| c.upgrade_policies.is_empty()));
+    let approver = after
+        .clusters
+        .iter()
+        .find(|c| c.name == "approver")
+        .unwrap();
+    // Only the agreement the fixture started with.
+    assert_eq!(approver.gate_agreements, ["new-4-13"]);
 }

@@ -18,6 +18,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 use jiff::Timestamp;
+use srecap_aus::approver::approved;
 use srecap_aus::{Action, FleetOptions, FleetPlan, plan_fleet};
 use srecap_controller::{Config, Metrics, Reconciler};
 use srecap_fleet::Fleet;
@@ -212,7 +213,7 @@ fn actions_of(plan: &FleetPlan, org: &str) -> BTreeSet<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r123_a_pass_under_20_percent_transient_errors_completes_for_every_organization() {
     let fleet = example();
-    let expected = plan_fleet(&fleet, fleet.now, &FleetOptions::default());
+    let expected = plan_fleet(&approved(&fleet), fleet.now, &FleetOptions::default());
     let world = World::new(fleet.clone()).await;
     let (url, flaky) = flaky_proxy(world.sim.base_url(), 20).await;
     let report = world
@@ -271,7 +272,7 @@ async fn r22_a_hostile_blocked_versions_label_never_stalls_the_other_organizatio
         .unwrap()
         .labels
         .insert("sre-capabilities.aus.blocked-versions".into(), hostile);
-    let expected = plan_fleet(&fleet, fleet.now, &FleetOptions::default());
+    let expected = plan_fleet(&approved(&fleet), fleet.now, &FleetOptions::default());
     let world = World::new(fleet.clone()).await;
     let deadline = Duration::from_secs(30);
     let started = Instant::now();
@@ -450,7 +451,7 @@ async fn r104_a_failed_channel_switch_fails_the_pass_after_the_others_are_done()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r12_r14_ignore_sts_leaves_sts_clusters_alone() {
     let mut fleet = example();
-    let full = plan_fleet(&fleet, fleet.now, &FleetOptions::default());
+    let full = plan_fleet(&approved(&fleet), fleet.now, &FleetOptions::default());
     let platform = full
         .organizations
         .iter()
@@ -462,7 +463,7 @@ async fn r12_r14_ignore_sts_leaves_sts_clusters_alone() {
     }
     let mut without_sts = fleet.clone();
     without_sts.clusters.retain(|c| !c.sts);
-    let expected = plan_fleet(&without_sts, fleet.now, &FleetOptions::default());
+    let expected = plan_fleet(&approved(&without_sts), fleet.now, &FleetOptions::default());
     assert!(
         !actions_of(&expected, "org-platform")
             .iter()
@@ -527,7 +528,7 @@ async fn r122_warnings_are_informational_service_logs_sent_once_per_day() {
             "sre-capabilities.aus.sector-max-parallel-upgrades.nosuch".into(),
             "1".into(),
         );
-    let expected = plan_fleet(&fleet, fleet.now, &FleetOptions::default());
+    let expected = plan_fleet(&approved(&fleet), fleet.now, &FleetOptions::default());
     let platform = expected
         .organizations
         .iter()
@@ -553,6 +554,9 @@ async fn r122_warnings_are_informational_service_logs_sent_once_per_day() {
             .service_logs()
             .iter()
             .filter(|l| l.service_name == srecap_aus::INTEGRATION)
+            // Payments' STS clusters wait for STS gates they do not approve:
+            // their own service logs (issue 15 item 2), not warnings.
+            .filter(|l| l.summary != "Cluster upgrade waits for a version-gate agreement")
             .map(|l| {
                 (
                     l.cluster_uuid.clone(),
@@ -582,7 +586,10 @@ async fn r122_warnings_are_informational_service_logs_sent_once_per_day() {
         .sim
         .service_logs()
         .into_iter()
-        .find(|l| l.service_name == srecap_aus::INTEGRATION)
+        .find(|l| {
+            l.service_name == srecap_aus::INTEGRATION
+                && l.summary == "AUS configuration warning on organization"
+        })
         .unwrap()
         .description;
     assert!(

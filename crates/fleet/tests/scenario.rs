@@ -487,7 +487,7 @@ fn unknown_key_names_its_path() {
         "x.yaml:7: clusters[0].lables: unknown field (expected one of name, organization, id, \
          external_id, version, channel_group, channel, available_upgrades, available_channels, \
          product, hypershift, sts, state, healthy, labels, node_pools, upgrade_policies, \
-         gate_agreements)"
+         gate_agreements, addons)"
     );
     assert_eq!(
         error(&format!("{ORG}clusters: []\nrelease: []\n")),

@@ -81,6 +81,12 @@ pub const AUS_MISSING_GATES: MetricDef = MetricDef::gauge(
     ],
     Audience::User,
 );
+pub const AUS_HEALTH_STATE: MetricDef = MetricDef::gauge(
+    "aus_cluster_health_state",
+    "Per valid cluster and health provider: 1 if the provider reports no error (enforced or not), 0 otherwise",
+    &["integration", "ocm_env", "cluster_uuid", "health_source"],
+    Audience::User,
+);
 pub const AUS_CHANNEL_SWITCH: MetricDef = MetricDef::gauge(
     "aus_cluster_channel_switch",
     "Y-stream channel switches applied in this pass",
@@ -260,6 +266,30 @@ pub const CLUSTER_UPGRADE_STATE: MetricDef = MetricDef::gauge(
     &["ocm_env", "org_id", "cluster_uuid", "state"],
     Audience::User,
 );
+pub const CLUSTER_UPGRADE_BLOCKED: MetricDef = MetricDef::gauge(
+    "srecap_aus_cluster_upgrade_blocked",
+    "1 per cluster whose upgrade a policy holds back this pass, by reason (the explanation code: mutex, soak-days, version-gate, ...)",
+    &["ocm_env", "org_id", "cluster_uuid", "reason"],
+    Audience::User,
+);
+pub const CLUSTER_HEALTH_STATE: MetricDef = MetricDef::gauge(
+    "srecap_aus_cluster_health_state",
+    "Per cluster and health source: 1 if the source reports no error, 0 otherwise",
+    &["ocm_env", "org_id", "cluster_uuid", "source"],
+    Audience::User,
+);
+pub const UPGRADES_STARTED: MetricDef = MetricDef::counter(
+    "srecap_aus_upgrades_started_total",
+    "Upgrades seen started for the first time (each cluster, version and start counted once)",
+    ORG,
+    Audience::User,
+);
+pub const UPGRADES_OVERDUE: MetricDef = MetricDef::counter(
+    "srecap_aus_upgrades_overdue_total",
+    "Upgrades still started 6 hours after they started (counted once each)",
+    ORG,
+    Audience::User,
+);
 pub const ORG_INFO: MetricDef = MetricDef::gauge(
     "srecap_aus_org_info",
     "Organizations reconciled in the last pass, with their names",
@@ -277,6 +307,7 @@ pub const ALL: &[&MetricDef] = &[
     &AUS_VERSION_DATA,
     &AUS_REMAINING_SOAK_DAYS,
     &AUS_MISSING_GATES,
+    &AUS_HEALTH_STATE,
     &AUS_CHANNEL_SWITCH,
     &PASSES,
     &PASS_DURATION,
@@ -304,6 +335,10 @@ pub const ALL: &[&MetricDef] = &[
     &ORG_INFO,
     &CLUSTER_UPGRADE_STARTED,
     &CLUSTER_UPGRADE_STATE,
+    &CLUSTER_UPGRADE_BLOCKED,
+    &CLUSTER_HEALTH_STATE,
+    &UPGRADES_STARTED,
+    &UPGRADES_OVERDUE,
 ];
 
 /// The definition a sample name belongs to (`_bucket`/`_sum`/`_count` resolve to

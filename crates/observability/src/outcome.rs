@@ -88,13 +88,16 @@ impl Outcome {
 pub enum WriteOperation {
     CreateUpgradePolicy,
     UpdateChannel,
+    /// A version-gate agreement by the approver (R110).
+    CreateVersionAgreement,
     PostServiceLog,
 }
 
 impl WriteOperation {
-    pub const ALL: [WriteOperation; 3] = [
+    pub const ALL: [WriteOperation; 4] = [
         WriteOperation::CreateUpgradePolicy,
         WriteOperation::UpdateChannel,
+        WriteOperation::CreateVersionAgreement,
         WriteOperation::PostServiceLog,
     ];
 
@@ -102,6 +105,7 @@ impl WriteOperation {
         match self {
             WriteOperation::CreateUpgradePolicy => "create_upgrade_policy",
             WriteOperation::UpdateChannel => "update_channel",
+            WriteOperation::CreateVersionAgreement => "create_version_agreement",
             WriteOperation::PostServiceLog => "post_service_log",
         }
     }

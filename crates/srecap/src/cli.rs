@@ -287,6 +287,12 @@ pub struct PlanArgs {
     /// Evaluate at this instant (RFC 3339) instead of the scenario's `now`.
     #[arg(long, value_name = "TIME")]
     pub now: Option<Timestamp>,
+    /// Plan as `aus run` does: first agree, in memory, to the version gates
+    /// each cluster's `version-gate-approvals` label approves (the approver
+    /// runs before planning in every pass). Without it, the plan is the
+    /// reference's, and such a cluster waits with `version-gate`.
+    #[arg(long)]
+    pub approve_gates: bool,
     /// Output format (default: table on a terminal, JSON otherwise).
     #[arg(long, short = 'o', value_enum)]
     pub output: Option<PlanOutput>,

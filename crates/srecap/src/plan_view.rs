@@ -13,7 +13,10 @@ use crate::Failure;
 use crate::cli::{PlanArgs, PlanOutput};
 
 pub fn run(args: &PlanArgs) -> Result<(), Failure> {
-    let fleet = load(args.scenario.as_deref(), args.now)?;
+    let mut fleet = load(args.scenario.as_deref(), args.now)?;
+    if args.approve_gates {
+        fleet = srecap_aus::approver::approved(&fleet);
+    }
     // The metrics' facts are the reconciler's; the offline plan never shows them.
     let options = FleetOptions {
         plan: PlanOptions {

@@ -26,6 +26,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("stage-installing", "not-ready"),
     ("prod-1", "sector-dependency"),
     ("prod-gated", "version-gate"),
+    ("new-gate", "missing-gate-agreement"),
     ("batch-1", "existing-policy"),
     ("batch-2", "max-parallel"),
     ("unmanaged", "ignored"),
@@ -105,6 +106,7 @@ fn explain_covers_every_reason_code_with_its_numbers() {
         "sector-dependency",
         "soak-days",
         "version-gate",
+        "missing-gate-agreement",
     ] {
         assert!(reasons.contains(code), "no cluster covers {code}");
     }
@@ -148,11 +150,29 @@ fn explain_covers_every_reason_code_with_its_numbers() {
         by("stage-blocked")["candidates"][0]["blocked_by"]["pattern"],
         r"^4\.14\.9$"
     );
+    // Which gates are missing, and whether the approver takes them (R110).
     assert_eq!(
         by("prod-gated")["candidates"][0]["missing_gates"][0],
-        "gate-ocp-4-15 (api.openshift.com/gate-ocp)"
+        "gate-ocp-4-15 (api.openshift.com/gate-ocp): the version-gate approver agrees to it"
     );
-    assert!(by("prod-gated")["estimate"]["earliest"].is_null());
+    // Issue 15 item 2: a label without a handler is named, and left to the owners.
+    assert_eq!(
+        by("new-gate")["candidates"][0]["missing_gates"][0],
+        "gate-new-4-16 (api.openshift.com/gate-new): no approver handler for this label; only the owners can agree"
+    );
+    let gates = check(&by("new-gate"), "version-gates");
+    assert_eq!(gates["reason"], "missing-gate-agreement");
+    assert!(
+        gates["detail"].as_str().unwrap().contains("gate-new-4-16"),
+        "{gates}"
+    );
+    // The approver takes the OCP gate in the pass that books (R110): the
+    // estimate is the next slot. Only the owners can take new-gate's: never.
+    assert_eq!(
+        by("prod-gated")["estimate"]["earliest"],
+        "2026-03-02T10:07:00Z"
+    );
+    assert!(by("new-gate")["estimate"]["earliest"].is_null());
     assert_eq!(
         check(&by("stage-window"), "schedule")["data"]["next_slot"],
         "2026-03-02T22:00:00Z"
@@ -355,7 +375,14 @@ fn live_explain_equals_the_scenario_explain() {
         serde_json::from_str(&ok(&out)).unwrap()
     };
     let live = |args: &[&str]| live_from(&sim, args);
-    for cluster in ["stage-soak", "stage-2", "batch-2", "prod-gated", "child-1"] {
+    for cluster in [
+        "stage-soak",
+        "stage-2",
+        "batch-2",
+        "prod-gated",
+        "new-gate",
+        "child-1",
+    ] {
         assert_eq!(
             live(&["aus", "explain", cluster]),
             explain_json(cluster),
@@ -365,7 +392,7 @@ fn live_explain_equals_the_scenario_explain() {
     let status = live(&["aus", "status", "--org", "org-main"]);
     let clusters = status["organizations"][0]["clusters"].as_array().unwrap();
     // Live discovery sees ready clusters only (R11).
-    assert_eq!(clusters.len(), 11);
+    assert_eq!(clusters.len(), 12);
     // Without --org, live status shows the logged-in account's organization (the
     // simulator's account belongs to the first one); -A shows every one.
     let mine = live(&["aus", "status"]);

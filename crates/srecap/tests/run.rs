@@ -161,10 +161,11 @@ fn aus_run_once_does_what_aus_plan_predicts() {
     let run: Value = serde_json::from_slice(&out.stdout).unwrap();
     let plan_out = Command::cargo_bin("srecap")
         .unwrap()
-        .args(["aus", "plan", "-o", "json"])
+        .args(["aus", "plan", "--approve-gates", "-o", "json"])
         .output()
         .unwrap();
     let plan: Value = serde_json::from_slice(&plan_out.stdout).unwrap();
+    // `aus run` agrees to approved version gates before planning (R105–R111).
     assert_eq!(actions(&run), actions(&plan));
     assert!(!actions(&plan).is_empty());
 }
