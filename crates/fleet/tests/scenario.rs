@@ -492,7 +492,7 @@ fn unknown_key_names_its_path() {
     assert_eq!(
         error(&format!("{ORG}clusters: []\nrelease: []\n")),
         "x.yaml:4: release: unknown field (expected one of now, environment, organizations, \
-         clusters, version_gates, releases, version_data)"
+         clusters, version_gates, releases, version_data, addon_catalog)"
     );
 }
 
