@@ -63,6 +63,10 @@ impl Ocm for HttpOcm {
         Some(self.client.saturated())
     }
 
+    fn server_time(&self) -> Option<jiff::Timestamp> {
+        self.client.server_time()
+    }
+
     fn discover(&self) -> OcmResult<'_, Discovered> {
         Box::pin(async move { Ok(discover(&self.client).await?) })
     }

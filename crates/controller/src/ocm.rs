@@ -102,6 +102,13 @@ pub trait Ocm: Send + Sync + fmt::Debug {
         None
     }
 
+    /// OCM's clock, as its last answer's HTTP `Date` said (advanced by the time
+    /// since); `None` when unknown. A pass whose time is far from it would
+    /// count soak days wrong.
+    fn server_time(&self) -> Option<Timestamp> {
+        None
+    }
+
     /// Fleet-wide discovery (R10–R17).
     fn discover(&self) -> OcmResult<'_, Discovered>;
 

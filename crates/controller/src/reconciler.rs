@@ -30,6 +30,17 @@ use crate::planning::{self, OrgContext};
 use crate::registry::{self, OrgRegistry, Selection};
 use crate::snapshot::{OrgFacts, Snapshot};
 
+/// How far a pass's time may stray from OCM's clock before it is worth a
+/// warning: soak days and slots are computed from the pass's time.
+pub const CLOCK_SKEW_TOLERANCE: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
+
+/// The difference between the pass's time and OCM's clock, when it exceeds
+/// [`CLOCK_SKEW_TOLERANCE`].
+pub fn clock_skew(now: Timestamp, ocm: Option<Timestamp>) -> Option<jiff::SignedDuration> {
+    let skew = now.duration_since(ocm?);
+    (skew.abs() > CLOCK_SKEW_TOLERANCE).then_some(skew)
+}
+
 /// How the reconciler runs.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -333,7 +344,17 @@ impl Reconciler {
 
     /// Discovery of this environment (R10–R17): the first step of a pass.
     pub async fn discover(&self, now: Timestamp) -> Result<Snapshot, PassError> {
-        Snapshot::discover(self.ocm.as_ref(), &self.config.environment, now).await
+        let snapshot = Snapshot::discover(self.ocm.as_ref(), &self.config.environment, now).await?;
+        if let Some(skew) = clock_skew(now, self.ocm.server_time()) {
+            tracing::warn!(
+                ocm_env = %self.config.environment,
+                pass_time = %now,
+                ocm_time = ?self.ocm.server_time(),
+                skew = %format!("{skew:#}"),
+                "the time of this pass differs from OCM's clock (HTTP Date) by more than 5 minutes: soak days and maintenance slots would be counted wrong; check the machine's clock (or --now)"
+            );
+        }
+        Ok(snapshot)
     }
 
     /// Count a pass that started at `started` and ended with `result`: a
@@ -714,5 +735,27 @@ fn environment_cause(error: &PassError) -> FailureCause {
         // A 404/409 or an access problem on the environment's listings is not a
         // race or a user's business: AUS cannot see the environment.
         Outcome::Success | Outcome::UserError(_) => FailureCause::Internal,
+    }
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::*;
+
+    #[test]
+    fn a_pass_more_than_five_minutes_from_ocms_clock_is_flagged() {
+        let now: Timestamp = "2026-12-07T10:00:00Z".parse().unwrap();
+        let at = |mins: i64| Some(now + jiff::SignedDuration::from_mins(mins));
+        assert_eq!(clock_skew(now, None), None);
+        assert_eq!(clock_skew(now, at(5)), None);
+        assert_eq!(clock_skew(now, at(-5)), None);
+        assert_eq!(
+            clock_skew(now, at(6)),
+            Some(jiff::SignedDuration::from_mins(-6))
+        );
+        assert_eq!(
+            clock_skew(now, at(-60)),
+            Some(jiff::SignedDuration::from_mins(60))
+        );
     }
 }

@@ -352,6 +352,25 @@ fn read_token_file(path: &Path) -> Result<String, AuthError> {
     Ok(token.to_owned())
 }
 
+/// Whether this user has an OCM connection without any option: OCM variables
+/// (`OCM_URL`, a token, a client id) or an `ocm login` configuration. Commands
+/// that can read either OCM or a file use this to decide, as `kubectl` uses
+/// its current context.
+pub fn connection_configured(env: &dyn Fn(&str) -> Option<String>, home: Option<&Path>) -> bool {
+    let set = |k: &str| env(k).is_some_and(|v| !v.trim().is_empty());
+    [
+        env_vars::URL,
+        env_vars::CLIENT_ID,
+        env_vars::OFFLINE_TOKEN,
+        env_vars::TOKEN,
+        env_vars::CONFIG,
+        env_vars::KEYRING,
+    ]
+    .into_iter()
+    .any(set)
+        || matches!(locate_ocm_config(env, home), Ok(Some(_)))
+}
+
 /// Where the `ocm` config is, per ocm-cli's rules; `None` when there is none.
 fn locate_ocm_config(
     env: &dyn Fn(&str) -> Option<String>,

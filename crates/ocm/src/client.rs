@@ -204,6 +204,8 @@ struct Inner {
     /// The semaphore's size, for fan-outs that should not queue more than it.
     max_concurrency: usize,
     budget: Option<RateBudget>,
+    /// The last HTTP `Date` OCM sent, and when it arrived.
+    server_clock: std::sync::Mutex<Option<(jiff::Timestamp, Instant)>>,
     retry: RetryPolicy,
     timeout: Duration,
     observer: Option<Arc<dyn RequestObserver>>,
@@ -278,6 +280,7 @@ impl OcmClient {
                 permits: Semaphore::new(config.max_concurrency.max(1)),
                 max_concurrency: config.max_concurrency.max(1),
                 budget: config.rate.map(RateBudget::new).transpose()?,
+                server_clock: std::sync::Mutex::new(None),
                 retry: config.retry,
                 timeout: config.request_timeout,
                 observer: config.observer,
@@ -300,6 +303,18 @@ impl OcmClient {
     pub fn saturated(&self) -> bool {
         self.inner.budget.as_ref().is_some_and(|b| b.waiting() > 0)
             || self.inner.permits.available_permits() == 0
+    }
+
+    /// OCM's clock: the last HTTP `Date` it sent, advanced by the time since
+    /// (`None` before any answer with a readable `Date`).
+    pub fn server_time(&self) -> Option<jiff::Timestamp> {
+        let (at, seen) = (*self
+            .inner
+            .server_clock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))?;
+        let since = jiff::SignedDuration::try_from(seen.elapsed()).ok()?;
+        at.checked_add(since).ok()
     }
 
     /// The request-rate budget, if any.
@@ -468,6 +483,22 @@ impl OcmClient {
             Err(e) => return Err(failed(e)),
         };
         let status = resp.status().as_u16();
+        if let Some(date) = resp
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                jiff::fmt::rfc2822::DateTimeParser::new()
+                    .parse_timestamp(v)
+                    .ok()
+            })
+        {
+            *self
+                .inner
+                .server_clock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((date, Instant::now()));
+        }
         let retry_after = resp
             .headers()
             .get(reqwest::header::RETRY_AFTER)

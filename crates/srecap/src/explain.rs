@@ -35,38 +35,63 @@ pub struct ExplainArgs {
     pub output: Option<ReportOutput>,
 }
 
-/// Where the fleet comes from: a scenario file (the default, as `aus plan`) or OCM.
+/// Where the fleet comes from, like kubectl's context: OCM when the user points
+/// at it (connection flags, `OCM_URL`, an `ocm login`), a scenario file with
+/// `--scenario`, the embedded example with `--example` or when nothing else is
+/// configured. Contradictory choices are refused (exit 2), and every table says
+/// its source in its first line.
 #[derive(Debug, Args)]
 pub struct SourceArgs {
-    /// Scenario file (YAML or JSON). Default: the embedded example fleet
-    /// (`examples/fleet.yaml`), unless --live.
-    #[arg(long, short = 's', value_name = "FILE", conflicts_with = "live")]
+    /// Scenario file (YAML or JSON; docs/scenario.md).
+    #[arg(long, short = 's', value_name = "FILE", conflicts_with_all = ["live", "example"])]
     pub scenario: Option<PathBuf>,
+    /// The embedded example fleet (examples/fleet.yaml), even where OCM is
+    /// configured. Without any source option and without OCM configured, it is
+    /// the default.
+    #[arg(long, conflicts_with = "live")]
+    pub example: bool,
     /// Evaluate at this instant (RFC 3339) instead of the scenario's `now` (or,
-    /// with --live, the current time).
+    /// on OCM, the current time).
     #[arg(long, value_name = "TIME")]
     pub now: Option<Timestamp>,
-    /// Read the fleet from OCM (connection flags as `aus run`) and the soak history
-    /// from the reconciler's state store (--state), instead of a scenario. Nothing
-    /// is written anywhere.
+    /// Read the fleet from OCM and the soak history from the reconciler's state
+    /// store (--state). Implied by any connection flag, `OCM_URL` or an `ocm
+    /// login`. Nothing is written anywhere.
     #[arg(long)]
     pub live: bool,
     #[command(flatten)]
     pub ocm: OcmArgs,
-    /// With --live: the reconciler's state store (`sqlite:PATH` or `memory:`).
+    /// On OCM: the reconciler's state store (`sqlite:PATH` or `memory:`).
     /// Default as `aus run`: `sqlite:$XDG_DATA_HOME/srecap/state.db`.
     #[arg(long, value_name = "URL", env = "SRECAP_STATE", hide_env_values = true)]
     pub state: Option<String>,
-    /// With --live: OCM environment name, the first part of the state keys.
+    /// On OCM: environment name, the first part of the state keys.
     #[arg(long, default_value = "production")]
     pub environment: String,
-    /// With --live: the Telemeter-like Prometheus `aus run` uses for cluster health
+    /// On OCM: the Telemeter-like Prometheus `aus run` uses for cluster health
     /// (unhealthy clusters add no soak time). Default: every cluster is healthy.
-    #[arg(long, value_name = "URL", requires = "live")]
+    #[arg(long, value_name = "URL")]
     pub health_prometheus: Option<String>,
     /// Health errors are informational only, as `aus run --health-not-enforced`.
     #[arg(long, requires = "health_prometheus")]
     pub health_not_enforced: bool,
+}
+
+/// The source a command reads, once the options are resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataSource {
+    Ocm,
+    Scenario(PathBuf),
+    Example,
+}
+
+/// A fleet and the line that says where it came from.
+#[derive(Debug)]
+pub struct Sourced {
+    pub fleet: Fleet,
+    /// `OCM https://api.openshift.com (environment production)`,
+    /// `scenario fleet.yaml`, `embedded example fleet (examples/fleet.yaml)`.
+    pub source: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -88,7 +113,8 @@ impl ReportOutput {
 }
 
 pub fn run(args: &ExplainArgs) -> Result<(), Failure> {
-    let fleet = args.source.fleet(&|fleet: &Fleet, now| {
+    let source = args.source.source()?;
+    let Sourced { fleet, source } = args.source.fleet(&source, &|fleet: &Fleet, now| {
         let explainer = Explainer::new(fleet, now);
         let c = explainer.find(&args.cluster).map_err(Failure::input)?;
         Ok(Some(c.organization.clone()))
@@ -98,14 +124,16 @@ pub fn run(args: &ExplainArgs) -> Result<(), Failure> {
     let explanation = explainer.explain(cluster);
     write_report(
         ReportOutput::resolve(args.output),
+        &source,
         &explanation,
         render_explanation,
     )
 }
 
-/// Write `value` as JSON, YAML or its table.
+/// Write `value` as JSON, YAML or its table; a table opens with its source.
 pub fn write_report<T: Serialize>(
     output: ReportOutput,
+    source: &str,
     value: &T,
     table: fn(&T) -> String,
 ) -> Result<(), Failure> {
@@ -119,7 +147,9 @@ pub fn write_report<T: Serialize>(
             let text = serde_saphyr::to_string(value).context("rendering YAML")?;
             write!(out, "{text}").context("writing the report")?;
         }
-        ReportOutput::Table => write!(out, "{}", table(value)).context("writing the report")?,
+        ReportOutput::Table => {
+            write!(out, "Source: {source}\n{}", table(value)).context("writing the report")?;
+        }
     }
     Ok(())
 }
@@ -129,14 +159,96 @@ pub fn write_report<T: Serialize>(
 pub type Scope<'a> = dyn Fn(&Fleet, Timestamp) -> Result<Option<String>, Failure> + 'a;
 
 impl SourceArgs {
-    /// The fleet to explain, from the scenario or from OCM.
-    pub fn fleet(&self, scope: &Scope<'_>) -> Result<Fleet, Failure> {
-        if !self.live {
-            return crate::plan_view::load(self.scenario.as_deref(), self.now);
+    /// Which source the options point at (see [`SourceArgs`]); exit 2 when
+    /// they point at two.
+    pub fn source(&self) -> Result<DataSource, Failure> {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        self.source_in(&env, std::env::var_os("HOME").map(PathBuf::from).as_deref())
+    }
+
+    fn source_in(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+        home: Option<&std::path::Path>,
+    ) -> Result<DataSource, Failure> {
+        // Options given on the command line (a value clap took from the
+        // environment is configuration, not a choice made for this command).
+        let typed =
+            |value: Option<&str>, var: &str| value.is_some_and(|v| env(var).as_deref() != Some(v));
+        let ocm = &self.ocm;
+        let secret_file = ocm
+            .client_secret_file
+            .as_ref()
+            .map(|p| p.display().to_string());
+        let pointed_at_ocm: Vec<&str> = [
+            ("--live", self.live),
+            ("--ocm-url", typed(ocm.ocm_url.as_deref(), "OCM_URL")),
+            (
+                "--client-id",
+                typed(ocm.client_id.as_deref(), "OCM_CLIENT_ID"),
+            ),
+            (
+                "--client-secret",
+                typed(ocm.client_secret.as_deref(), "OCM_CLIENT_SECRET"),
+            ),
+            (
+                "--client-secret-file",
+                typed(secret_file.as_deref(), "OCM_CLIENT_SECRET_FILE"),
+            ),
+            ("--token-url", ocm.token_url.is_some()),
+            ("--token-file", ocm.token_file.is_some()),
+            ("--state", typed(self.state.as_deref(), "SRECAP_STATE")),
+            ("--health-prometheus", self.health_prometheus.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, given)| given.then_some(flag))
+        .collect();
+        let file = match (&self.scenario, self.example) {
+            (Some(path), _) => Some(("--scenario", DataSource::Scenario(path.clone()))),
+            (None, true) => Some(("--example", DataSource::Example)),
+            (None, false) => None,
+        };
+        match file {
+            Some((flag, _)) if !pointed_at_ocm.is_empty() => Err(Failure::input(anyhow::anyhow!(
+                "{flag} reads a fleet from a file, {} read OCM: give one or the other",
+                pointed_at_ocm.join(", ")
+            ))),
+            Some((_, source)) => Ok(source),
+            None if !pointed_at_ocm.is_empty()
+                || srecap_ocm::auth::connection_configured(env, home) =>
+            {
+                Ok(DataSource::Ocm)
+            }
+            None => Ok(DataSource::Example),
         }
-        let client = crate::run::client(&self.ocm, None)?;
-        let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-        runtime.block_on(self.live_fleet(&client, scope))
+    }
+
+    /// The fleet to explain, from the source the options point at.
+    pub fn fleet(&self, source: &DataSource, scope: &Scope<'_>) -> Result<Sourced, Failure> {
+        match source {
+            DataSource::Scenario(path) => Ok(Sourced {
+                fleet: crate::plan_view::load(Some(path), self.now)?,
+                source: format!("scenario {}", path.display()),
+            }),
+            DataSource::Example => Ok(Sourced {
+                fleet: crate::plan_view::load(None, self.now)?,
+                source: "embedded example fleet (examples/fleet.yaml)".to_owned(),
+            }),
+            DataSource::Ocm => {
+                let client = crate::run::client(&self.ocm, None)?;
+                let runtime =
+                    tokio::runtime::Runtime::new().context("starting the async runtime")?;
+                let fleet = runtime.block_on(self.live_fleet(&client, scope))?;
+                Ok(Sourced {
+                    fleet,
+                    source: format!(
+                        "OCM {} (environment {})",
+                        crate::run::redact_url(client.api_url()),
+                        self.environment
+                    ),
+                })
+            }
+        }
     }
 
     /// The logged-in account's organization (`GET current_account`), for commands

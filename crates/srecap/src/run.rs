@@ -1,5 +1,6 @@
 //! `srecap aus run`: the AUS reconciler.
 
+use std::fmt::Write as _;
 use std::io::{IsTerminal as _, Write as _};
 use std::path::Path;
 use std::sync::Arc;
@@ -537,7 +538,20 @@ fn run_reconciler(args: &RunArgs) -> Result<(), Failure> {
             outcome.and_then(|(report, failed)| {
                 readiness.pass_finished();
                 print_report(&report, args)?;
-                failed.map_or(Ok(()), Err)
+                failed.map_or(Ok(()), Err)?;
+                // A pass that did not do what it planned is a failure of the
+                // command, whatever it printed (issue 16): scripts and CI jobs
+                // read the exit code.
+                let line = runtime::PassLine::of(&report);
+                if line.failed > 0 || line.refused > 0 {
+                    return Err(anyhow::anyhow!(
+                        "the pass did not complete: {} organization(s) failed, {} write(s) refused by OCM (see the warnings above)",
+                        line.failed,
+                        line.refused
+                    )
+                    .into());
+                }
+                Ok(())
             })
         } else {
             let options = RunOptions {
@@ -625,7 +639,10 @@ fn print_report(report: &srecap_controller::PassReport, args: &RunArgs) -> Resul
             serde_json::to_writer_pretty(&mut out, &plan).context("writing the plan")?;
             writeln!(out).context("writing the plan")?;
         }
-        PlanOutput::Table => write!(out, "{}", render_table(&plan)).context("writing the plan")?,
+        PlanOutput::Table => {
+            write!(out, "{}", render_table(&plan)).context("writing the plan")?;
+            write!(out, "{}", pass_summary(report)).context("writing the plan")?;
+        }
     }
     let mut err = std::io::stderr().lock();
     for org in &report.unregistered {
@@ -653,6 +670,40 @@ fn print_report(report: &srecap_controller::PassReport, args: &RunArgs) -> Resul
         }
     }
     Ok(())
+}
+
+/// What a `--once` pass did, after its plan: what OCM accepted and refused,
+/// why clusters were left alone, and the service logs sent.
+fn pass_summary(report: &PassReport) -> String {
+    let line = runtime::PassLine::of(report);
+    let mut text = format!(
+        "\nPass at {}: {} organization(s) done, {} failed, {} held by another replica\n",
+        report.now, line.done, line.failed, line.leased_elsewhere
+    );
+    let _ = writeln!(
+        text,
+        "  created: {} upgrade polic{}, {} channel switch(es); refused by OCM: {}; service logs sent: {}",
+        line.policies_created,
+        if line.policies_created == 1 {
+            "y"
+        } else {
+            "ies"
+        },
+        line.channel_switches,
+        line.refused,
+        line.service_logs_sent
+    );
+    let _ = writeln!(
+        text,
+        "  clusters left alone, by reason: {}",
+        line.skipped_text()
+    );
+    for org in &report.orgs {
+        for refusal in org.execution.refusal_lines() {
+            let _ = writeln!(text, "  refused in {}: {refusal}", org.org_id);
+        }
+    }
+    text
 }
 
 /// SIGINT or SIGTERM.

@@ -9,7 +9,7 @@ use srecap_aus::Action;
 use srecap_aus::explain::{ClusterStatus, Explainer, FleetStatus, Verdict};
 
 use crate::Failure;
-use crate::explain::{ReportOutput, SourceArgs, indent, table, write_report};
+use crate::explain::{DataSource, ReportOutput, SourceArgs, Sourced, indent, table, write_report};
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -31,12 +31,14 @@ pub struct StatusArgs {
 pub fn run(args: &StatusArgs) -> Result<(), Failure> {
     // A person asking OCM about "my clusters" means their own organization, as
     // `ocm` and the configuration commands assume; a scenario has no login.
-    let org = match (&args.org, args.source.live && !args.all_orgs) {
+    let source = args.source.source()?;
+    let live = source == DataSource::Ocm;
+    let org = match (&args.org, live && !args.all_orgs) {
         (Some(org), _) => Some(org.clone()),
         (None, true) => Some(args.source.logged_in_org()?),
         (None, false) => None,
     };
-    let fleet = args.source.fleet(&|fleet, _| {
+    let Sourced { fleet, source } = args.source.fleet(&source, &|fleet, _| {
         if let Some(org) = &org
             && fleet.organization(org).is_none()
         {
@@ -48,7 +50,12 @@ pub fn run(args: &StatusArgs) -> Result<(), Failure> {
     })?;
     let explainer = Explainer::new(&fleet, fleet.now);
     let status = explainer.status(org.as_deref()).map_err(Failure::input)?;
-    write_report(ReportOutput::resolve(args.output), &status, render_status)
+    write_report(
+        ReportOutput::resolve(args.output),
+        &source,
+        &status,
+        render_status,
+    )
 }
 
 /// `status` for people: one table per organization.

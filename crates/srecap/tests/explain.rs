@@ -441,5 +441,118 @@ fn live_explain_equals_the_scenario_explain() {
     assert_eq!(x["candidates"][0]["soak"][0]["clusters_soaking"], 0);
     assert!(x["estimate"]["earliest"].is_null());
     drop(sick_sim);
+
+    // Issue 16: an OCM URL alone (flag or `OCM_URL`, no --live) reads OCM, and
+    // the table says so in its first line.
+    let table_from = |args: &[&str], url_in_env: bool| -> String {
+        let mut cmd = Command::cargo_bin("srecap").unwrap();
+        cmd.args(args)
+            .args(["-o", "table", "--state", &state])
+            .args(["--token-url", &sim.token_url()])
+            .env("OCM_CLIENT_ID", "srecap-sim")
+            .env("OCM_CLIENT_SECRET", "srecap-sim")
+            .env_remove("SRECAP_STATE")
+            .env("HOME", dir.path());
+        if url_in_env {
+            cmd.env("OCM_URL", sim.base_url());
+        } else {
+            cmd.env_remove("OCM_URL")
+                .args(["--ocm-url", &sim.base_url()]);
+        }
+        ok(&cmd.output().unwrap())
+    };
+    for url_in_env in [false, true] {
+        let table = table_from(&["aus", "status", "--org", "org-main"], url_in_env);
+        let first = table.lines().next().unwrap();
+        assert_eq!(
+            first,
+            format!("Source: OCM {} (environment production)", sim.base_url()),
+            "{table}"
+        );
+        // Live discovery sees ready clusters only: not the scenario's
+        // not-ready cluster.
+        assert!(table.contains("stage-soak"), "{table}");
+        let explained = table_from(&["aus", "explain", "stage-soak"], url_in_env);
+        assert!(explained.starts_with("Source: OCM "), "{explained}");
+    }
     drop(sim);
+}
+
+/// Issue 16: the source is the one the user pointed at, said in the first line;
+/// a file and OCM at once is refused.
+#[test]
+fn the_source_is_the_one_pointed_at_and_said_first() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::cargo_bin("srecap")
+            .unwrap()
+            .current_dir(repo())
+            .args(args)
+            .env_remove("OCM_URL")
+            .env_remove("OCM_CLIENT_ID")
+            .env_remove("OCM_CLIENT_SECRET")
+            .env_remove("OCM_OFFLINE_TOKEN")
+            .env_remove("OCM_TOKEN")
+            .env_remove("OCM_CONFIG")
+            .env_remove("OCM_KEYRING")
+            .env_remove("SRECAP_STATE")
+            .env_remove("XDG_CONFIG_HOME")
+            .env("HOME", home.path())
+            .output()
+            .unwrap()
+    };
+    // Nothing configured: the embedded example, and it says so.
+    let table = ok(&run(&["aus", "status", "-o", "table"]));
+    assert_eq!(
+        table.lines().next(),
+        Some("Source: embedded example fleet (examples/fleet.yaml)")
+    );
+    let table = ok(&run(&["aus", "status", "-s", FIXTURE, "-o", "table"]));
+    assert_eq!(
+        table.lines().next().unwrap(),
+        format!("Source: scenario {FIXTURE}")
+    );
+    // An `ocm login` makes OCM the default, as a kubectl context does: here it
+    // points at a closed port, so the command fails on OCM instead of quietly
+    // showing the example.
+    let config = home.path().join(".config/ocm");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("ocm.json"),
+        r#"{"url": "http://127.0.0.1:9", "token_url": "http://127.0.0.1:9/token", "refresh_token": "rt", "client_id": "cloud-services"}"#,
+    )
+    .unwrap();
+    let out = run(&["aus", "status", "-A", "-o", "table"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+    // --example still reads the example.
+    let table = ok(&run(&["aus", "status", "--example", "-o", "table"]));
+    assert!(
+        table.starts_with("Source: embedded example fleet"),
+        "{table}"
+    );
+    // A file and OCM at once: refused, naming both.
+    for args in [
+        &[
+            "aus",
+            "status",
+            "-s",
+            FIXTURE,
+            "--ocm-url",
+            "http://127.0.0.1:9",
+        ][..],
+        &[
+            "aus",
+            "explain",
+            "--example",
+            "--state",
+            "memory:",
+            "stage-1",
+        ][..],
+    ] {
+        let out = run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("give one or the other"), "{stderr}");
+    }
 }

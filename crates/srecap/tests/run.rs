@@ -63,13 +63,17 @@ impl Env {
     }
 
     fn run_cmd(&self) -> Command {
+        self.run_cmd_at(&self.fleet.now.to_string(), "json")
+    }
+
+    fn run_cmd_at(&self, now: &str, output: &str) -> Command {
         let mut cmd = Command::cargo_bin("srecap").unwrap();
         cmd.args([
             "aus",
             "run",
             "--once",
             "-o",
-            "json",
+            output,
             "--client-id",
             "srecap-sim",
             "--client-secret",
@@ -87,7 +91,7 @@ impl Env {
             "--health-prometheus",
             &format!("{}/telemeter", self.sim.base_url()),
         ])
-        .args(["--now", &self.fleet.now.to_string()])
+        .args(["--now", now])
         .env_remove("OCM_URL")
         .env("HOME", self.dir.path());
         cmd
@@ -168,6 +172,45 @@ fn aus_run_once_does_what_aus_plan_predicts() {
     // `aus run` agrees to approved version gates before planning (R105–R111).
     assert_eq!(actions(&run), actions(&plan));
     assert!(!actions(&plan).is_empty());
+}
+
+/// Issue 16: a pass says what it did (table output), and a pass whose time is
+/// far from OCM's clock (the simulator's `Date`) gets a warning, since soak
+/// days would be counted wrong.
+#[test]
+fn aus_run_once_reports_what_it_did_and_warns_about_a_wrong_clock() {
+    let env = Env::new();
+    let out = env
+        .run_cmd_at(&env.fleet.now.to_string(), "table")
+        .arg("--dry-run")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("organization(s) done, 0 failed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("refused by OCM: 0"), "{stdout}");
+    assert!(
+        stdout.contains("clusters left alone, by reason: "),
+        "{stdout}"
+    );
+    assert!(!stderr.contains("OCM's clock"), "{stderr}");
+    // The same pass evaluated an hour after OCM's time.
+    let later = (env.fleet.now + jiff::SignedDuration::from_hours(1)).to_string();
+    let out = env
+        .run_cmd_at(&later, "json")
+        .arg("--dry-run")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("differs from OCM's clock (HTTP Date) by more than 5 minutes"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -157,7 +157,15 @@ async fn api_gate(State(sim): State<Simulator>, req: Request, next: Next) -> Res
 
     let mut req = req;
     req.extensions_mut().insert(Caller(subject));
-    next.run(req).await
+    let mut response = next.run(req).await;
+    // OCM's clock is the simulator's: its `Date` says the simulated time, so
+    // a client can tell when its own clock (or `--now`) is far from OCM's.
+    if let Ok(date) = jiff::fmt::rfc2822::DateTimePrinter::new().timestamp_to_rfc9110_string(&now)
+        && let Ok(value) = header::HeaderValue::from_str(&date)
+    {
+        response.headers_mut().insert(header::DATE, value);
+    }
+    response
 }
 
 /// Organizations whose objects a path (and query) names.
