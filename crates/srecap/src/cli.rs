@@ -1,6 +1,5 @@
 //! Command-line definitions (clap derive): parsing and validation, no I/O.
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -241,7 +240,7 @@ pub struct RunArgs {
     /// Health errors are informational only: unhealthy clusters still soak.
     #[arg(long, requires = "health_prometheus")]
     pub health_not_enforced: bool,
-    /// Output of the pass's plan with --once (default: table on a terminal, JSON otherwise).
+    /// Output of the pass's plan with --once: table (default), wide, json or yaml.
     #[arg(long, short = 'o', value_enum)]
     pub output: Option<PlanOutput>,
     /// Cancel an organization's pass after this long; it then counts as a failure
@@ -293,24 +292,17 @@ pub struct PlanArgs {
     /// reference's, and such a cluster waits with `version-gate`.
     #[arg(long)]
     pub approve_gates: bool,
-    /// Output format (default: table on a terminal, JSON otherwise).
+    /// Output format: table (default, fits $COLUMNS), wide, json or yaml.
     #[arg(long, short = 'o', value_enum)]
     pub output: Option<PlanOutput>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PlanOutput {
-    Json,
-    Table,
-}
+/// The output format of the plan-printing commands: the shared one.
+pub use crate::output::Format as PlanOutput;
 
 impl PlanArgs {
     pub fn output(&self) -> PlanOutput {
-        self.output.unwrap_or(if std::io::stdout().is_terminal() {
-            PlanOutput::Table
-        } else {
-            PlanOutput::Json
-        })
+        PlanOutput::chosen(self.output)
     }
 }
 

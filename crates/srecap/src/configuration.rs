@@ -8,10 +8,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{self, IsTerminal as _, Write as _};
+use std::io::{self, Write as _};
 
 use anyhow::Context as _;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde::Serialize;
 use srecap_aus::configuration::{ClusterLabels, LabelChange, State, Target, TargetChanges};
 use srecap_ocm::{Filter, OcmClient, OcmError};
@@ -19,13 +19,8 @@ use srecap_ocm::{Filter, OcmClient, OcmError};
 use crate::Failure;
 use crate::cli::OcmArgs;
 
-/// Output formats of the configuration commands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    Table,
-    Json,
-    Yaml,
-}
+/// Output formats of the configuration commands: the shared one.
+pub use crate::output::Format as Output;
 
 /// Connection, organization and output flags shared by every configuration command.
 #[derive(Debug, Clone, Args)]
@@ -35,18 +30,14 @@ pub struct Common {
     /// Organization id. Default: the logged-in account's organization.
     #[arg(long, value_name = "ID")]
     pub org: Option<String>,
-    /// Output format (default: table on a terminal, JSON otherwise).
+    /// Output format: table (default, fits $COLUMNS), wide, json or yaml.
     #[arg(long, short = 'o', value_enum)]
     pub output: Option<Output>,
 }
 
 impl Common {
     pub fn output(&self) -> Output {
-        self.output.unwrap_or(if io::stdout().is_terminal() {
-            Output::Table
-        } else {
-            Output::Json
-        })
+        Output::chosen(self.output)
     }
 }
 
@@ -289,7 +280,7 @@ pub async fn commit(
 
 pub fn print_report(report: &Report<'_>, output: Output) -> Result<(), Failure> {
     match output {
-        Output::Table => print_text(&render_diff(report)),
+        Output::Table | Output::Wide => print_text(&render_diff(report)),
         _ => print_data(report, output),
     }
 }
@@ -355,33 +346,18 @@ pub fn warn(msg: &str) {
 }
 
 pub fn print_text(text: &str) -> Result<(), Failure> {
-    let mut out = io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .context("writing the output")?;
-    Ok(())
+    crate::output::print(text)
 }
 
 /// Print data as JSON or YAML (a table request falls back to YAML, the most
 /// readable of the two, for data that has no table form).
 pub fn print_data<T: Serialize>(value: &T, output: Output) -> Result<(), Failure> {
-    let text = match output {
-        Output::Json => {
-            let mut s = serde_json::to_string_pretty(value).context("rendering JSON")?;
-            s.push('\n');
-            s
-        }
-        Output::Yaml | Output::Table => {
-            serde_saphyr::to_string(value).map_err(|e| anyhow::anyhow!("rendering YAML: {e}"))?
-        }
-    };
-    print_text(&text)
+    print_text(&crate::output::data(value, output)?)
 }
 
 /// A two-column table.
 pub fn table(header: [&str; 2], rows: impl IntoIterator<Item = (String, String)>) -> String {
-    let mut t = comfy_table::Table::new();
-    t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
-        .set_header(header);
+    let mut t = crate::output::table(header, 0);
     for (a, b) in rows {
         t.add_row([a, b]);
     }

@@ -5,12 +5,11 @@
 //! reconciler keeps.
 
 use std::fmt::Write as _;
-use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use clap::{Args, ValueEnum};
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use clap::Args;
+use comfy_table::Table;
 use jiff::Timestamp;
 use serde::Serialize;
 use srecap_aus::explain::{Candidate, ClusterExplanation, Explainer, Outcome, Verdict};
@@ -30,7 +29,7 @@ pub struct ExplainArgs {
     pub cluster: String,
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Output format (default: table on a terminal, JSON otherwise).
+    /// Output format: table (default, fits $COLUMNS), wide, json or yaml.
     #[arg(long, short = 'o', value_enum)]
     pub output: Option<ReportOutput>,
 }
@@ -94,23 +93,8 @@ pub struct Sourced {
     pub source: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ReportOutput {
-    Table,
-    Json,
-    Yaml,
-}
-
-impl ReportOutput {
-    /// The choice, else table on a terminal and JSON otherwise.
-    pub fn resolve(choice: Option<ReportOutput>) -> ReportOutput {
-        choice.unwrap_or(if std::io::stdout().is_terminal() {
-            ReportOutput::Table
-        } else {
-            ReportOutput::Json
-        })
-    }
-}
+/// The output format of `status` and `explain`: the shared one.
+pub use crate::output::Format as ReportOutput;
 
 pub fn run(args: &ExplainArgs) -> Result<(), Failure> {
     let source = args.source.source()?;
@@ -123,7 +107,7 @@ pub fn run(args: &ExplainArgs) -> Result<(), Failure> {
     let cluster = explainer.find(&args.cluster).map_err(Failure::input)?;
     let explanation = explainer.explain(cluster);
     write_report(
-        ReportOutput::resolve(args.output),
+        ReportOutput::chosen(args.output),
         &source,
         &explanation,
         render_explanation,
@@ -137,21 +121,7 @@ pub fn write_report<T: Serialize>(
     value: &T,
     table: fn(&T) -> String,
 ) -> Result<(), Failure> {
-    let mut out = std::io::stdout().lock();
-    match output {
-        ReportOutput::Json => {
-            serde_json::to_writer_pretty(&mut out, value).context("writing the report")?;
-            writeln!(out).context("writing the report")?;
-        }
-        ReportOutput::Yaml => {
-            let text = serde_saphyr::to_string(value).context("rendering YAML")?;
-            write!(out, "{text}").context("writing the report")?;
-        }
-        ReportOutput::Table => {
-            write!(out, "Source: {source}\n{}", table(value)).context("writing the report")?;
-        }
-    }
-    Ok(())
+    crate::output::write(output, value, |v| format!("Source: {source}\n{}", table(v)))
 }
 
 /// Picks the organization whose per-cluster data a live read needs (`None`: all),
@@ -342,7 +312,9 @@ pub fn render_explanation(x: &ClusterExplanation) -> String {
     }
     if !x.candidates.is_empty() {
         s.push_str("\nVersions OCM offers, highest first:\n");
-        s.push_str(&indent(&candidate_table(&x.candidates).to_string()));
+        s.push_str(&crate::output::indent(
+            &candidate_table(&x.candidates).to_string(),
+        ));
     }
     s.push_str("\nEarliest upgrade under current conditions: ");
     match (&x.estimate.earliest, &x.estimate.version) {
@@ -367,15 +339,18 @@ fn verdict_line(v: &Verdict) -> String {
 }
 
 fn candidate_table(candidates: &[Candidate]) -> Table {
-    let mut t = table([
-        "version",
-        "blocked",
-        "inherited",
-        "sector dependencies",
-        "soak days (soaked/needed)",
-        "missing gates",
-        "first failure",
-    ]);
+    let mut t = crate::output::table(
+        [
+            "version",
+            "blocked",
+            "inherited",
+            "sector dependencies",
+            "soak days (soaked/needed)",
+            "missing gates",
+            "first failure",
+        ],
+        2,
+    );
     for c in candidates {
         let mark = |ok: bool| if ok { "✓" } else { "✗" };
         let blocked = c.blocked_by.as_ref().map_or_else(
@@ -450,21 +425,4 @@ fn candidate_table(candidates: &[Candidate]) -> Table {
         ]);
     }
     t
-}
-
-pub fn table<const N: usize>(header: [&str; N]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(160)
-        .set_header(header);
-    t
-}
-
-pub fn indent(block: &str) -> String {
-    let mut out = String::with_capacity(block.len() + 64);
-    for line in block.lines() {
-        let _ = writeln!(out, "  {line}");
-    }
-    out
 }

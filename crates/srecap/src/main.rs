@@ -19,6 +19,7 @@ mod environments;
 mod explain;
 mod observability;
 mod org;
+mod output;
 mod plan_view;
 mod policy;
 mod run;

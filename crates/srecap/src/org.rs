@@ -198,7 +198,9 @@ fn show(common: &Common, part: impl FnOnce(&OrgSettings) -> OrgSettings) -> Resu
         }
         let settings = part(&settings);
         match common.output() {
-            Output::Table => configuration::print_text(&settings_table(&org, &settings)),
+            Output::Table | Output::Wide => {
+                configuration::print_text(&settings_table(&org, &settings))
+            }
             output => configuration::print_data(&settings, output),
         }
     })

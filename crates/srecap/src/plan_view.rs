@@ -1,16 +1,13 @@
 //! `srecap aus plan`: plan a scenario offline and show the result.
 
 use std::fmt::Write as _;
-use std::io::{self, Write as _};
 
-use anyhow::Context as _;
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use jiff::Timestamp;
 use srecap_aus::{Action, FleetOptions, FleetPlan, PlanOptions, plan_fleet};
 use srecap_fleet::Fleet;
 
 use crate::Failure;
-use crate::cli::{PlanArgs, PlanOutput};
+use crate::cli::PlanArgs;
 
 pub fn run(args: &PlanArgs) -> Result<(), Failure> {
     let mut fleet = load(args.scenario.as_deref(), args.now)?;
@@ -26,15 +23,13 @@ pub fn run(args: &PlanArgs) -> Result<(), Failure> {
         ..FleetOptions::default()
     };
     let plan = plan_fleet(&fleet, fleet.now, &options);
-    let mut out = io::stdout().lock();
-    match args.output() {
-        PlanOutput::Json => {
-            serde_json::to_writer_pretty(&mut out, &plan).context("writing the plan")?;
-            writeln!(out).context("writing the plan")?;
-        }
-        PlanOutput::Table => write!(out, "{}", render_table(&plan)).context("writing the plan")?,
-    }
-    Ok(())
+    let source = match &args.scenario {
+        Some(path) => format!("scenario {}", path.display()),
+        None => "embedded example fleet (examples/fleet.yaml)".to_owned(),
+    };
+    crate::output::write(args.output(), &plan, |plan| {
+        format!("Source: {source}\n{}", render_table(plan))
+    })
 }
 
 /// The example fleet, embedded so that the main commands work on a fresh machine
@@ -103,7 +98,8 @@ pub fn render_table(plan: &FleetPlan) -> String {
         if org.actions.is_empty() {
             s.push_str("  No actions.\n");
         } else {
-            let mut t = table(["action", "cluster", "target", "node pool", "next run"]);
+            let mut t =
+                crate::output::table(["action", "cluster", "target", "node pool", "next run"], 2);
             for a in &org.actions {
                 let row: [String; 5] = match a {
                     Action::UpgradePolicy {
@@ -158,32 +154,15 @@ pub fn render_table(plan: &FleetPlan) -> String {
                 };
                 t.add_row(row);
             }
-            s.push_str(&indent(&t.to_string()));
+            s.push_str(&crate::output::indent(&t.to_string()));
         }
         if !org.clusters.is_empty() {
-            let mut t = table(["cluster", "held back by", "detail"]);
+            let mut t = crate::output::table(["cluster", "held back by", "detail"], 2);
             for e in &org.clusters {
                 t.add_row([e.cluster.clone(), e.reason.to_string(), e.detail.clone()]);
             }
-            s.push_str(&indent(&t.to_string()));
+            s.push_str(&crate::output::indent(&t.to_string()));
         }
     }
     s
-}
-
-fn table<const N: usize>(header: [&str; N]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(160)
-        .set_header(header);
-    t
-}
-
-fn indent(block: &str) -> String {
-    let mut out = String::with_capacity(block.len() + 64);
-    for line in block.lines() {
-        let _ = writeln!(out, "  {line}");
-    }
-    out
 }

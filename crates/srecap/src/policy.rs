@@ -221,7 +221,7 @@ fn apply(args: &PolicyApplyArgs, validate_only: bool) -> Result<(), Failure> {
             let changes = before.changes(&after);
             let n: usize = changes.iter().map(|t| t.changes.len()).sum();
             return match common.output() {
-                Output::Table => configuration::print_text(&format!(
+                Output::Table | Output::Wide => configuration::print_text(&format!(
                     "policy for cluster {} is valid ({n} label change{} to apply)\n",
                     before.clusters[i].name,
                     if n == 1 { "" } else { "s" }
@@ -275,7 +275,7 @@ fn get(args: &ClusterArgs) -> Result<(), Failure> {
             errors,
         };
         match args.common.output() {
-            Output::Table => {
+            Output::Table | Output::Wide => {
                 let mut text = configuration::table(
                     ["label", "value"],
                     view.labels.iter().map(|(k, v)| (k.clone(), v.clone())),

@@ -1,7 +1,7 @@
 //! `srecap aus run`: the AUS reconciler.
 
 use std::fmt::Write as _;
-use std::io::{IsTerminal as _, Write as _};
+use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -628,22 +628,9 @@ fn scope(include: &[String], exclude: &[String]) -> String {
 
 fn print_report(report: &srecap_controller::PassReport, args: &RunArgs) -> Result<(), Failure> {
     let plan = report.plan();
-    let mut out = std::io::stdout().lock();
-    let output = args.output.unwrap_or(if std::io::stdout().is_terminal() {
-        PlanOutput::Table
-    } else {
-        PlanOutput::Json
-    });
-    match output {
-        PlanOutput::Json => {
-            serde_json::to_writer_pretty(&mut out, &plan).context("writing the plan")?;
-            writeln!(out).context("writing the plan")?;
-        }
-        PlanOutput::Table => {
-            write!(out, "{}", render_table(&plan)).context("writing the plan")?;
-            write!(out, "{}", pass_summary(report)).context("writing the plan")?;
-        }
-    }
+    crate::output::write(PlanOutput::chosen(args.output), &plan, |plan| {
+        format!("{}{}", render_table(plan), pass_summary(report))
+    })?;
     let mut err = std::io::stderr().lock();
     for org in &report.unregistered {
         let _ = writeln!(

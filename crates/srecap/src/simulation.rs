@@ -179,7 +179,7 @@ pub struct ForecastArgs {
     pub cluster: Option<String>,
     #[command(flatten)]
     pub simulation: SimulationArgs,
-    /// Output format (default: table on a terminal, JSON otherwise).
+    /// Output format: table (default, fits $COLUMNS), wide, json or yaml.
     #[arg(long, short = 'o', value_enum)]
     pub output: Option<PlanOutput>,
 }
@@ -247,20 +247,9 @@ pub fn forecast(args: &ForecastArgs) -> Result<(), Failure> {
         &|name| groups.get(name).cloned(),
         args.cluster.as_deref(),
     );
-    let mut out = std::io::stdout().lock();
-    let output = args.output.unwrap_or(if std::io::stdout().is_terminal() {
-        PlanOutput::Table
-    } else {
-        PlanOutput::Json
-    });
-    match output {
-        PlanOutput::Json => {
-            serde_json::to_writer_pretty(&mut out, &etas).context("writing the forecast")?;
-            writeln!(out).context("writing the forecast")?;
-        }
-        PlanOutput::Table => {
-            let mut table = Table::new();
-            table.load_preset(UTF8_FULL_CONDENSED).set_header([
+    crate::output::write(PlanOutput::chosen(args.output), &etas, |etas| {
+        let mut table = crate::output::table(
+            [
                 "cluster",
                 "org",
                 "sector",
@@ -269,26 +258,28 @@ pub fn forecast(args: &ForecastArgs) -> Result<(), Failure> {
                 "published",
                 "reached",
                 "via",
+            ],
+            0,
+        );
+        for e in etas {
+            table.add_row([
+                e.cluster.clone(),
+                e.organization.clone(),
+                e.sector.clone().unwrap_or_default(),
+                e.current.to_string(),
+                e.version.to_string(),
+                day(Some(e.published)),
+                e.reached_at.map_or_else(
+                    || format!("not within {} days", args.simulation.days),
+                    |t| day(Some(t)),
+                ),
+                e.via.as_ref().map(ToString::to_string).unwrap_or_default(),
             ]);
-            for e in &etas {
-                table.add_row([
-                    e.cluster.clone(),
-                    e.organization.clone(),
-                    e.sector.clone().unwrap_or_default(),
-                    e.current.to_string(),
-                    e.version.to_string(),
-                    day(Some(e.published)),
-                    e.reached_at.map_or_else(
-                        || format!("not within {} days", args.simulation.days),
-                        |t| day(Some(t)),
-                    ),
-                    e.via.as_ref().map(ToString::to_string).unwrap_or_default(),
-                ]);
-            }
-            writeln!(out, "{table}").context("writing the forecast")?;
         }
-    }
-    Ok(())
+        // The route a version took matters less than when it arrives.
+        crate::output::drop_to_fit(&mut table, &[7, 2, 1], 0);
+        format!("{table}\n")
+    })
 }
 
 /// The live environment as a fleet the simulator can serve: clusters, labels,
@@ -398,10 +389,11 @@ fn verdict(outcome: &Simulation) -> Result<(), Failure> {
     .into())
 }
 
+/// An instant as every table prints it: UTC, to the second, with its `Z`.
 fn day(t: Option<Timestamp>) -> String {
     t.map_or_else(
         || "–".to_owned(),
-        |t| t.strftime("%Y-%m-%d %H:%M").to_string(),
+        |t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
     )
 }
 

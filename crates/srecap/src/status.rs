@@ -4,12 +4,12 @@
 use std::fmt::Write as _;
 
 use clap::Args;
-use comfy_table::ContentArrangement;
 use srecap_aus::Action;
 use srecap_aus::explain::{ClusterStatus, Explainer, FleetStatus, Verdict};
 
 use crate::Failure;
-use crate::explain::{DataSource, ReportOutput, SourceArgs, Sourced, indent, table, write_report};
+use crate::explain::{DataSource, ReportOutput, SourceArgs, Sourced, write_report};
+use crate::output::{indent, table};
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -23,7 +23,7 @@ pub struct StatusArgs {
     pub all_orgs: bool,
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Output format (default: table on a terminal, JSON otherwise).
+    /// Output format: table (default, fits $COLUMNS), wide, json or yaml.
     #[arg(long, short = 'o', value_enum)]
     pub output: Option<ReportOutput>,
 }
@@ -51,7 +51,7 @@ pub fn run(args: &StatusArgs) -> Result<(), Failure> {
     let explainer = Explainer::new(&fleet, fleet.now);
     let status = explainer.status(org.as_deref()).map_err(Failure::input)?;
     write_report(
-        ReportOutput::resolve(args.output),
+        ReportOutput::chosen(args.output),
         &source,
         &status,
         render_status,
@@ -86,24 +86,28 @@ pub fn render_status(status: &FleetStatus) -> String {
             s.push_str("  No cluster has an sre-capabilities.aus.* label.\n");
             continue;
         }
-        let mut t = table([
-            "cluster",
-            "version",
-            "workloads",
-            "sector",
-            "mutexes",
-            "soak days",
-            "schedule",
-            "next slot",
-            "upgrade policy",
-            "this pass",
-        ]);
-        // One line per cluster, as `oc get -o wide`: wrapping ten columns into a
-        // terminal's width makes every row unreadable.
-        t.set_content_arrangement(ContentArrangement::Disabled);
+        let mut t = table(
+            [
+                "cluster",
+                "version",
+                "workloads",
+                "sector",
+                "mutexes",
+                "soak days",
+                "schedule",
+                "next slot",
+                "upgrade policy",
+                "this pass",
+            ],
+            2,
+        );
         for c in &org.clusters {
             t.add_row(row(c));
         }
+        // Ten columns do not fit a terminal: the settings behind the verdict
+        // go first (`-o wide` or `explain` shows them), the cluster, its
+        // version, its policy and what this pass does stay.
+        crate::output::drop_to_fit(&mut t, &[4, 6, 5, 2, 7, 3], 2);
         s.push_str(&indent(&t.to_string()));
         for c in &org.clusters {
             if let Verdict::Skipped { reason, detail } = &c.decision {

@@ -73,7 +73,7 @@ fn sim_run_reports_and_exits_zero_without_violations() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("Releases per sector"), "{stdout}");
-    assert!(stdout.contains("4.16.1 (2026-03-02 05:30)"), "{stdout}");
+    assert!(stdout.contains("4.16.1 (2026-03-02T05:30:00Z)"), "{stdout}");
     assert!(dir.path().join("out/report.html").is_file());
     let t: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("out/timeline.json")).unwrap())
