@@ -1631,7 +1631,7 @@ fn r21_invalid_cron_expression() {
     let cases = [
         (
             "0 48 * * 1-5",
-            "label sre-capabilities.aus.schedule: invalid cron expression \"0 48 * * 1-5\": Component error: Number out of bounds.",
+            "label sre-capabilities.aus.schedule: invalid cron expression \"0 48 * * 1-5\": 48 is out of range for the hour field (field 2 of 5: 0-23)",
         ),
         (
             "* * * *",

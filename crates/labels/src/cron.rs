@@ -74,7 +74,9 @@ impl CronSchedule {
             .build();
         let cron = parser.parse(trimmed).map_err(|e| CronError::Syntax {
             expr: trimmed.to_owned(),
-            reason: e.to_string(),
+            // Name the field and its range where we can: the library's own
+            // words ("Number out of bounds") do not say which.
+            reason: out_of_range(trimmed).unwrap_or_else(|| e.to_string()),
         })?;
         let schedule = CronSchedule {
             source: trimmed.into(),
@@ -106,6 +108,34 @@ impl CronSchedule {
     }
 }
 
+/// The five fields: name and allowed numbers.
+const FIELDS: [(&str, u32, u32); 5] = [
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day-of-month", 1, 31),
+    ("month", 1, 12),
+    ("day-of-week", 0, 7),
+];
+
+/// The first number of a five-field expression outside its field's range,
+/// said with the field and the range.
+fn out_of_range(expr: &str) -> Option<String> {
+    for (position, (field, (name, low, high))) in expr.split_whitespace().zip(FIELDS).enumerate() {
+        for item in field.split(',') {
+            let range = item.split_once('/').map_or(item, |(range, _)| range);
+            for number in range.split('-').filter_map(|n| n.parse::<u32>().ok()) {
+                if number < low || number > high {
+                    return Some(format!(
+                        "{number} is out of range for the {name} field (field {} of 5: {low}-{high})",
+                        position + 1
+                    ));
+                }
+            }
+        }
+    }
+    None
+}
+
 impl FromStr for CronSchedule {
     type Err = CronError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -116,6 +146,20 @@ impl FromStr for CronSchedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_out_of_range_number_names_its_field_and_range() {
+        for (expr, says) in [
+            ("0 25 * * *", "25 is out of range for the hour field (field 2 of 5: 0-23)"),
+            ("61 * * * *", "61 is out of range for the minute field (field 1 of 5: 0-59)"),
+            ("0 3 * * 9", "9 is out of range for the day-of-week field (field 5 of 5: 0-7)"),
+            ("0 3 0 * *", "0 is out of range for the day-of-month field (field 3 of 5: 1-31)"),
+            ("0 3 * 1-13/2 *", "13 is out of range for the month field (field 4 of 5: 1-12)"),
+        ] {
+            let err = CronSchedule::parse(expr).unwrap_err().to_string();
+            assert!(err.contains(says), "{expr}: {err}");
+        }
+    }
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()
