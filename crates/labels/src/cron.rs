@@ -150,11 +150,26 @@ mod tests {
     #[test]
     fn an_out_of_range_number_names_its_field_and_range() {
         for (expr, says) in [
-            ("0 25 * * *", "25 is out of range for the hour field (field 2 of 5: 0-23)"),
-            ("61 * * * *", "61 is out of range for the minute field (field 1 of 5: 0-59)"),
-            ("0 3 * * 9", "9 is out of range for the day-of-week field (field 5 of 5: 0-7)"),
-            ("0 3 0 * *", "0 is out of range for the day-of-month field (field 3 of 5: 1-31)"),
-            ("0 3 * 1-13/2 *", "13 is out of range for the month field (field 4 of 5: 1-12)"),
+            (
+                "0 25 * * *",
+                "25 is out of range for the hour field (field 2 of 5: 0-23)",
+            ),
+            (
+                "61 * * * *",
+                "61 is out of range for the minute field (field 1 of 5: 0-59)",
+            ),
+            (
+                "0 3 * * 9",
+                "9 is out of range for the day-of-week field (field 5 of 5: 0-7)",
+            ),
+            (
+                "0 3 0 * *",
+                "0 is out of range for the day-of-month field (field 3 of 5: 1-31)",
+            ),
+            (
+                "0 3 * 1-13/2 *",
+                "13 is out of range for the month field (field 4 of 5: 1-12)",
+            ),
         ] {
             let err = CronSchedule::parse(expr).unwrap_err().to_string();
             assert!(err.contains(says), "{expr}: {err}");

@@ -56,10 +56,29 @@ pub async fn org_id(client: &OcmClient, org: Option<&str>) -> Result<String, Fai
     if let Some(org) = org {
         return Ok(org.to_owned());
     }
-    let account = client
-        .current_account()
-        .await
-        .context("finding the logged-in account's organization (or give --org)")?;
+    let account = match client.current_account().await {
+        Ok(account) => account,
+        // Credentials or the connection failed: that is what to fix, not
+        // the organization.
+        Err(e @ (OcmError::Auth(_) | OcmError::Transport { .. } | OcmError::Timeout { .. })) => {
+            return Err(anyhow::Error::new(e)
+                .context(format!("connecting to OCM at {}", client.api_url()))
+                .into());
+        }
+        Err(e) if matches!(e.status(), Some(401 | 403)) => {
+            return Err(anyhow::Error::new(e)
+                .context(format!(
+                    "OCM at {} refused the credentials (authentication failed)",
+                    client.api_url()
+                ))
+                .into());
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e)
+                .context("finding the logged-in account's organization (or give --org)")
+                .into());
+        }
+    };
     account.organization.map(|o| o.id).ok_or_else(|| {
         Failure::input(anyhow::anyhow!(
             "the logged-in account has no organization; give --org ID"

@@ -431,16 +431,34 @@ fn run_reconciler(args: &RunArgs) -> Result<(), Failure> {
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let state_url = match &args.state {
+        let mut state_url = match &args.state {
             Some(url) => url.clone(),
             None => srecap_store::default_url()
                 .map_err(Failure::input)?
                 .to_string(),
         };
+        // A dry run writes nothing to disk, not even a new, empty SQLite
+        // file: without one, it reads an empty history from memory.
+        if args.dry_run
+            && let Ok(srecap_store::StoreUrl::Sqlite(path)) = srecap_store::StoreUrl::parse(&state_url)
+            && !path.exists()
+        {
+            tracing::info!(path = %path.display(), "dry run: the state store does not exist and is not created; reading no history");
+            state_url = "memory:".to_owned();
+        }
         let store = Store::open(&state_url)
             .await
             .with_context(|| format!("opening the state store {}", redact_url(&state_url)))
             .map_err(Failure::input)?;
+        // A store without history is either a first start or the wrong store
+        // (a typo in --state, a lost volume): either way, soak days start from
+        // zero, and the operator should know before upgrades wait for it.
+        if store.export().await.is_ok_and(|h| h.is_empty()) {
+            tracing::warn!(
+                store = %store.url(),
+                "the state store holds no soak history yet: soak days start from zero (restore a backup with `srecap state import`, or check --state)"
+            );
+        }
         if !args.dry_run {
             // A second runner on one SQLite file would count soak time twice:
             // refuse before the first pass.

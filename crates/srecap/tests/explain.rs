@@ -475,6 +475,28 @@ fn live_explain_equals_the_scenario_explain() {
         let explained = table_from(&["aus", "explain", "stage-soak"], url_in_env);
         assert!(explained.starts_with("Source: OCM "), "{explained}");
     }
+    // Wrong credentials are an authentication failure, said as such, not a
+    // hint about --org.
+    let out = Command::cargo_bin("srecap")
+        .unwrap()
+        .args(["aus", "status", "--ocm-url", &sim.base_url()])
+        .args(["--token-url", &sim.token_url()])
+        .args(["--client-id", "srecap-sim", "--client-secret", "wrong"])
+        .env_remove("OCM_URL")
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("connecting to OCM at {}", sim.base_url())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("--org"), "{stderr}");
+    assert!(
+        !stderr.contains("wrong"),
+        "the secret is never printed: {stderr}"
+    );
     drop(sim);
 }
 

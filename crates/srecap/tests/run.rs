@@ -67,6 +67,10 @@ impl Env {
     }
 
     fn run_cmd_at(&self, now: &str, output: &str) -> Command {
+        self.run_cmd_with(now, output, &self.state())
+    }
+
+    fn run_cmd_with(&self, now: &str, output: &str, state: &str) -> Command {
         let mut cmd = Command::cargo_bin("srecap").unwrap();
         cmd.args([
             "aus",
@@ -85,7 +89,7 @@ impl Env {
             "--token-url",
             &self.sim.token_url(),
             "--state",
-            &self.state(),
+            state,
         ])
         .args([
             "--health-prometheus",
@@ -198,6 +202,22 @@ fn aus_run_once_reports_what_it_did_and_warns_about_a_wrong_clock() {
         "{stdout}"
     );
     assert!(!stderr.contains("OCM's clock"), "{stderr}");
+    assert!(!stderr.contains("no soak history"), "{stderr}");
+    // A new, empty store is announced: soak starts from zero.
+    let fresh = format!("sqlite:{}", env.dir.path().join("new.db").display());
+    let out = env
+        .run_cmd_with(&env.fleet.now.to_string(), "json", &fresh)
+        .arg("--dry-run")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the state store holds no soak history yet: soak days start from zero"),
+        "{stderr}"
+    );
+    // ... and a dry run writes nothing to disk, not even that new store.
+    assert!(!env.dir.path().join("new.db").exists());
     // The same pass evaluated an hour after OCM's time.
     let later = (env.fleet.now + jiff::SignedDuration::from_hours(1)).to_string();
     let out = env
