@@ -444,7 +444,7 @@ fn run_reconciler(args: &RunArgs) -> Result<(), Failure> {
             && !path.exists()
         {
             tracing::info!(path = %path.display(), "dry run: the state store does not exist and is not created; reading no history");
-            state_url = "memory:".to_owned();
+            "memory:".clone_into(&mut state_url);
         }
         let store = Store::open(&state_url)
             .await
