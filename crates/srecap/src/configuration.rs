@@ -307,6 +307,8 @@ pub fn print_report(report: &Report<'_>, output: Output) -> Result<(), Failure> 
 /// The label diff, one line per label: `+` added, `~` changed (old → new), `-`
 /// removed.
 pub fn render_diff(report: &Report<'_>) -> String {
+    use crate::output::{Tint, tint};
+    let on = crate::output::colour();
     let mut s = String::new();
     let mut counts = [0usize; 3];
     for t in report.changes {
@@ -315,15 +317,21 @@ pub fn render_diff(report: &Report<'_>) -> String {
             match (old, new) {
                 (None, Some(v)) => {
                     counts[0] += 1;
-                    let _ = writeln!(s, "  + {key} = '{v}'");
+                    let _ = writeln!(
+                        s,
+                        "  {}",
+                        tint(&format!("+ {key} = '{v}'"), Tint::Added, on)
+                    );
                 }
                 (Some(o), Some(v)) => {
                     counts[1] += 1;
-                    let _ = writeln!(s, "  ~ {key}: '{o}' -> '{v}'");
+                    let line = format!("~ {key}: '{o}' -> '{v}'");
+                    let _ = writeln!(s, "  {}", tint(&line, Tint::Changed, on));
                 }
                 (Some(o), None) => {
                     counts[2] += 1;
-                    let _ = writeln!(s, "  - {key} (was '{o}')");
+                    let line = format!("- {key} (was '{o}')");
+                    let _ = writeln!(s, "  {}", tint(&line, Tint::Removed, on));
                 }
                 (None, None) => {}
             }

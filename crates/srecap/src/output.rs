@@ -105,6 +105,34 @@ pub fn drop_to_fit(t: &mut Table, droppable: &[usize], indent: u16) {
     }
 }
 
+/// What a coloured piece of text means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tint {
+    Added,
+    Changed,
+    Removed,
+}
+
+/// Whether output may carry colour: stdout is a terminal and `NO_COLOR` is
+/// not set (<https://no-color.org>).
+pub fn colour() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// `text` in the colour of `tint` when `on`, else as it is.
+pub fn tint(text: &str, tint: Tint, on: bool) -> String {
+    if !on {
+        return text.to_owned();
+    }
+    let code = match tint {
+        Tint::Added => "32",
+        Tint::Changed => "33",
+        Tint::Removed => "31",
+    };
+    format!("\u{1b}[{code}m{text}\u{1b}[0m")
+}
+
 /// `block` with every line indented by two spaces.
 pub fn indent(block: &str) -> String {
     let mut out = String::with_capacity(block.len() + 64);
@@ -154,6 +182,12 @@ pub fn write<T: Serialize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colour_only_when_asked() {
+        assert_eq!(tint("+ a", Tint::Added, false), "+ a");
+        assert_eq!(tint("- a", Tint::Removed, true), "\u{1b}[31m- a\u{1b}[0m");
+    }
 
     #[test]
     fn yaml_and_json_render_the_same_data() {
