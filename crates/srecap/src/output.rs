@@ -105,6 +105,24 @@ pub fn drop_to_fit(t: &mut Table, droppable: &[usize], indent: u16) {
     }
 }
 
+/// Never wrap the cells of `columns` (names, versions, instants): a table
+/// that must shrink wraps its prose columns instead. Call after the rows are
+/// added.
+pub fn keep_whole(t: &mut Table, columns: &[usize]) {
+    let widths = t.column_max_content_widths();
+    for &i in columns {
+        if let (Some(column), Some(&w)) = (t.column_mut(i), widths.get(i)) {
+            if column.constraint() == Some(&comfy_table::ColumnConstraint::Hidden) {
+                continue; // dropped to fit: stays dropped
+            }
+            // A constraint counts the cell's padding, a space either side.
+            column.set_constraint(comfy_table::ColumnConstraint::LowerBoundary(
+                comfy_table::Width::Fixed(w + 2),
+            ));
+        }
+    }
+}
+
 /// What a coloured piece of text means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tint {

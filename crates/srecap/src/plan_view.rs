@@ -154,6 +154,9 @@ pub fn render_table(plan: &FleetPlan) -> String {
                 };
                 t.add_row(row);
             }
+            // The action column wraps; a cluster, a version or an instant
+            // broken over two lines is misread.
+            crate::output::keep_whole(&mut t, &[1, 2, 4]);
             s.push_str(&crate::output::indent(&t.to_string()));
         }
         if !org.clusters.is_empty() {
@@ -161,6 +164,7 @@ pub fn render_table(plan: &FleetPlan) -> String {
             for e in &org.clusters {
                 t.add_row([e.cluster.clone(), e.reason.to_string(), e.detail.clone()]);
             }
+            crate::output::keep_whole(&mut t, &[0, 1]);
             s.push_str(&crate::output::indent(&t.to_string()));
         }
     }

@@ -277,7 +277,8 @@ pub fn forecast(args: &ForecastArgs) -> Result<(), Failure> {
             ]);
         }
         // The route a version took matters less than when it arrives.
-        crate::output::drop_to_fit(&mut table, &[7, 2, 1], 0);
+        crate::output::drop_to_fit(&mut table, &[7, 2, 1, 3, 5], 0);
+        crate::output::keep_whole(&mut table, &[0, 3, 4, 5, 6]);
         format!("{table}\n")
     })
 }

@@ -108,6 +108,7 @@ pub fn render_status(status: &FleetStatus) -> String {
         // go first (`-o wide` or `explain` shows them), the cluster, its
         // version, its policy and what this pass does stay.
         crate::output::drop_to_fit(&mut t, &[4, 6, 5, 2, 7, 3], 2);
+        crate::output::keep_whole(&mut t, &[0, 1]);
         s.push_str(&indent(&t.to_string()));
         for c in &org.clusters {
             if let Verdict::Skipped { reason, detail } = &c.decision {

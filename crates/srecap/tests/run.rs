@@ -233,6 +233,46 @@ fn aus_run_once_reports_what_it_did_and_warns_about_a_wrong_clock() {
     );
 }
 
+/// Issue 16: the `--once` table fits 80 and 120 columns and `-o wide` shows
+/// it whole; `-o yaml` is accepted.
+#[test]
+fn aus_run_once_tables_fit_the_columns() {
+    let env = Env::new();
+    let now = env.fleet.now.to_string();
+    for (name, format, columns) in [
+        ("run_columns_80", "table", "80"),
+        ("run_columns_120", "table", "120"),
+        ("run_wide", "wide", "80"),
+    ] {
+        let out = env
+            .run_cmd_at(&now, format)
+            .arg("--dry-run")
+            .env("COLUMNS", columns)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if format == "table" {
+            let limit: usize = columns.parse().unwrap();
+            for line in stdout.lines().filter(|l| l.contains(['│', '┆'])) {
+                assert!(line.chars().count() <= limit, "{columns}: {line}");
+            }
+        }
+        insta::assert_snapshot!(name, stdout);
+    }
+    let out = env
+        .run_cmd_at(&now, "yaml")
+        .arg("--dry-run")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("organizations:"));
+}
+
 #[test]
 fn aus_run_dry_run_and_now_without_once_are_refused_or_harmless() {
     let env = Env::new();
