@@ -401,7 +401,7 @@ fn verdict(outcome: &Simulation) -> Result<(), Failure> {
 fn day(t: Option<Timestamp>) -> String {
     t.map_or_else(
         || "–".to_owned(),
-        |t| t.strftime("%Y-%m-%d %H:%M").to_string(),
+        |t| t.strftime("%Y-%m-%d %H:%MZ").to_string(),
     )
 }
 
