@@ -460,7 +460,7 @@ fn left_behind_section(t: &Timeline) -> String {
     }
     format!(
         r#"<p>{n} cluster{s} end below the newest version OCM offers {them}. Held back by: {glance}.</p>
-<table id="left-behind"><caption>What <code>srecap aus explain</code> says about each of them at {end}, the end of the simulation: every condition that fails then, in the planner's order. "Held back by" is the first of them other than the schedule, since a maintenance window closed at that instant says nothing about the days before.</caption>
+<table id="left-behind"><caption>What <code>srecap aus explain</code> says about each of them at {end}, the end of the simulation: every condition that fails then, in the planner's order. "Held back by" is the first of them other than the schedule, since a maintenance window closed at that instant says nothing about the days before; <b>unhealthy</b> when it is the cluster's own policy that waits, since OCM delays an unhealthy cluster's upgrade until it is healthy again.</caption>
 <thead><tr><th>cluster</th><th>organization</th><th>sector</th><th>runs</th><th>newest offered</th><th>held back by</th><th>failing conditions at the end</th><th>next upgrade (estimate)</th></tr></thead>
 <tbody>
 {rows}</tbody></table>"#,

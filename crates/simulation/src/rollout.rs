@@ -583,12 +583,27 @@ fn left_behind(end: &Fleet) -> HashMap<&str, LeftBehind> {
                 .collect();
             // A window closed at the end instant says nothing about the
             // days before it; whatever else fails is what kept the cluster
-            // back.
-            let held_by = failing
+            // back. Ill health only explains a policy that OCM keeps
+            // delaying: a cluster unhealthy for a moment is held by the rest.
+            let unhealthy = failing.iter().any(|(condition, _)| *condition == "health");
+            let conditions: Vec<&(&str, String)> = failing
+                .iter()
+                .filter(|(condition, _)| *condition != "health")
+                .collect();
+            let held_by = conditions
                 .iter()
                 .find(|(condition, _)| *condition != "schedule")
-                .or(failing.first())
-                .map_or_else(|| verdict.clone(), |(_, text)| code_of(text));
+                .or(conditions.first())
+                .map_or_else(
+                    || verdict.clone(),
+                    |(condition, text)| {
+                        if unhealthy && *condition == "existing-policy" {
+                            "unhealthy".to_owned()
+                        } else {
+                            code_of(text)
+                        }
+                    },
+                );
             Some((
                 c.id.as_str(),
                 LeftBehind {

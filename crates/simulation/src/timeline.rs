@@ -79,7 +79,9 @@ pub struct LeftBehind {
     pub failing: Vec<String>,
     /// The reason code that kept the cluster back: the first failing
     /// condition other than its schedule (a window closed at the end
-    /// instant says nothing about the days before), else the verdict.
+    /// instant says nothing about the days before), else the verdict;
+    /// `unhealthy` when that condition is its own policy and the cluster is
+    /// unhealthy (OCM delays the policy until it is healthy).
     pub held_by: String,
     /// The explainer's estimate of its next upgrade.
     pub estimate: String,
