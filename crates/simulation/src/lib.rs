@@ -19,8 +19,10 @@
 //! * [`disturbance`] — seeded randomness: upgrade duration spread, failures,
 //!   clusters turning unhealthy.
 //! * [`timeline`] — what happened (`timeline.json`).
-//! * [`summary`] — rollout per sector and release, versions per cluster.
-//! * [`chart`] — `report.html` with an SVG chart drawn by plotters.
+//! * [`summary`] — rollout per sector and release, lag behind the previous
+//!   sector, versions per cluster.
+//! * [`chart`] — `report.html`: hand-written SVG charts per organization and
+//!   sector, the release lag table, failed upgrades, clusters left behind.
 //! * [`forecast`] — when each cluster reaches each pending version.
 //!
 //! # Design decisions

@@ -14,7 +14,10 @@ use std::sync::Arc;
 use jiff::{SignedDuration, Timestamp};
 use semver::Version;
 use srecap_aus::Action;
+use srecap_aus::Reason;
+use srecap_aus::explain::{Explainer, Outcome as CheckOutcome, Verdict};
 use srecap_aus::planner::Faults;
+use srecap_aus::policy::OrgPolicy;
 use srecap_controller::health::HealthProvider;
 use srecap_controller::{Config, HttpOcm, Metrics, Ocm, PassReport, Reconciler};
 use srecap_fleet::{Cluster, Fleet, PolicyState, UpgradePolicy};
@@ -27,7 +30,9 @@ use crate::auditor::{Auditor, Created, Violation};
 use crate::disturbance::{Chaos, Disturbances};
 use crate::error::SimulationError;
 use crate::in_process::InProcessOcm;
-use crate::timeline::{ClusterEntry, Outcome, ReleaseEntry, Timeline, Upgrade, UpgradeKind};
+use crate::timeline::{
+    ClusterEntry, LeftBehind, Outcome, ReleaseEntry, Timeline, Upgrade, UpgradeKind,
+};
 
 /// How to simulate.
 #[derive(Debug, Clone)]
@@ -118,7 +123,8 @@ pub struct Simulation {
     /// reconciler logs and retries them next pass; listed here so a report
     /// reader knows).
     pub problems: Vec<String>,
-    /// The fleet as the simulator shows it at the end.
+    /// The fleet as the simulator shows it at the end, with the soak
+    /// histories the reconciler kept in its store.
     pub final_fleet: Fleet,
 }
 
@@ -169,7 +175,7 @@ pub async fn simulate(
     );
     let reconciler = Reconciler::new(
         ocm,
-        store,
+        store.clone(),
         Config {
             environment: environment.clone(),
             concurrency: options.concurrency.max(1),
@@ -243,6 +249,18 @@ pub async fn simulate(
     }
     if let Some(running) = running {
         running.shutdown().await.map_err(SimulationError::Listen)?;
+    }
+    // The simulator's fleet still carries the scenario's soak histories; the
+    // ones the reconciler built over the simulation are in its store, and the
+    // explanations at the end must see those, as `aus explain` would.
+    let keys = seen
+        .organizations
+        .iter()
+        .map(|o| StateKey::new(environment.as_str(), o.id.as_str()))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (key, history) in store.load_many(&keys).await? {
+        seen.version_data
+            .insert(key.org_id().to_owned(), Arc::unwrap_or_clone(history));
     }
     let timeline = recorder.finish(&seen, options.tick, total);
     Ok(Simulation {
@@ -355,6 +373,7 @@ struct Recorder {
     start: Timestamp,
     initial: Vec<(String, String, String, Option<String>, Version)>,
     upgrades: Vec<Upgrade>,
+    sector_dependencies: BTreeMap<String, BTreeMap<String, Vec<String>>>,
     /// Policy id -> index in `upgrades`.
     by_policy: HashMap<String, usize>,
 }
@@ -384,6 +403,22 @@ impl Recorder {
                 })
                 .collect(),
             upgrades: Vec::new(),
+            // Invalid labels are the planner's to report; the valid rest is
+            // what it plans with.
+            sector_dependencies: fleet
+                .organizations
+                .iter()
+                .map(|o| {
+                    let (policy, _) = OrgPolicy::from_labels(&o.labels);
+                    let deps = policy
+                        .sectors
+                        .into_iter()
+                        .map(|s| (s.name, s.dependencies))
+                        .collect();
+                    (o.id.clone(), deps)
+                })
+                .filter(|(_, deps): &(String, BTreeMap<String, Vec<String>>)| !deps.is_empty())
+                .collect(),
             by_policy: HashMap::new(),
         }
     }
@@ -451,6 +486,7 @@ impl Recorder {
             .iter()
             .map(|c| (c.id.as_str(), &c.version))
             .collect();
+        let left_behind = left_behind(end);
         let mut releases: Vec<ReleaseEntry> = end
             .releases
             .iter()
@@ -475,6 +511,7 @@ impl Recorder {
                 .into_iter()
                 .map(
                     |(name, id, organization, sector, initial_version)| ClusterEntry {
+                        left_behind: left_behind.get(id.as_str()).cloned(),
                         final_version: finals
                             .get(id.as_str())
                             .map_or_else(|| initial_version.clone(), |v| (*v).clone()),
@@ -487,6 +524,104 @@ impl Recorder {
                 )
                 .collect(),
             upgrades,
+            sector_dependencies: self.sector_dependencies,
         }
     }
+}
+
+/// Clusters of the final fleet that run below the newest version OCM offers
+/// them, by id, each with what `srecap aus explain` would say at the end:
+/// the report shows an SRE why a cluster never moved, in the words the CLI
+/// uses, instead of leaving them to rerun the simulation and explain it.
+fn left_behind(end: &Fleet) -> HashMap<&str, LeftBehind> {
+    // The simulator's policy ids depend on the order concurrent creations
+    // reached it (see `timeline`); the explainer quotes them, so the copy it
+    // reads names each policy after its cluster instead, and the reasons are
+    // as reproducible as the rest of the timeline.
+    let mut named = end.clone();
+    for c in &mut named.clusters {
+        for (i, p) in c.upgrade_policies.iter_mut().enumerate() {
+            p.id = format!("{}-upgrade-{}", c.name, i + 1);
+        }
+        for pool in &mut c.node_pools {
+            for (i, p) in pool.upgrade_policies.iter_mut().enumerate() {
+                p.id = format!("{}-{}-upgrade-{}", c.name, pool.id, i + 1);
+            }
+        }
+    }
+    let explainer = Explainer::new(&named, named.now);
+    end.clusters
+        .iter()
+        .zip(&named.clusters)
+        .filter_map(|(c, renamed)| {
+            let newest = c.available_upgrades.iter().max()?;
+            if *newest <= c.version {
+                return None;
+            }
+            let e = explainer.explain(renamed);
+            let verdict = match &e.verdict {
+                Verdict::Action { .. } => "action".to_owned(),
+                Verdict::Skipped { reason, .. } => reason.to_string(),
+                Verdict::Ignored { .. } => "ignored".to_owned(),
+            };
+            // Health never holds a cluster's own upgrade back in the planner,
+            // but OCM delays an unhealthy cluster's policy at its run time, so
+            // a cluster unhealthy at the end is most likely stuck behind it.
+            let failing: Vec<(&str, String)> = e
+                .checks
+                .iter()
+                .filter_map(|k| {
+                    let unhealthy = k.condition == "health" && k.data["healthy"] == false;
+                    if unhealthy {
+                        return Some((k.condition, format!("unhealthy: {}", k.detail)));
+                    }
+                    (k.outcome == CheckOutcome::Fail).then(|| {
+                        let code = k.reason.map_or(k.condition, Reason::as_str);
+                        (k.condition, format!("{code}: {}", k.detail))
+                    })
+                })
+                .collect();
+            // A window closed at the end instant says nothing about the
+            // days before it; whatever else fails is what kept the cluster
+            // back. Ill health only explains a policy that OCM keeps
+            // delaying: a cluster unhealthy for a moment is held by the rest.
+            let unhealthy = failing.iter().any(|(condition, _)| *condition == "health");
+            let conditions: Vec<&(&str, String)> = failing
+                .iter()
+                .filter(|(condition, _)| *condition != "health")
+                .collect();
+            let held_by = conditions
+                .iter()
+                .find(|(condition, _)| *condition != "schedule")
+                .or(conditions.first())
+                .map_or_else(
+                    || verdict.clone(),
+                    |(condition, text)| {
+                        if unhealthy && *condition == "existing-policy" {
+                            "unhealthy".to_owned()
+                        } else {
+                            code_of(text)
+                        }
+                    },
+                );
+            Some((
+                c.id.as_str(),
+                LeftBehind {
+                    newest_offered: newest.clone(),
+                    verdict,
+                    detail: e.verdict.summary(),
+                    held_by,
+                    failing: failing.into_iter().map(|(_, text)| text).collect(),
+                    estimate: e.estimate.summary,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// `reason: detail` -> `reason`.
+fn code_of(text: &str) -> String {
+    text.split_once(':')
+        .map_or(text, |(code, _)| code)
+        .to_owned()
 }

@@ -120,3 +120,101 @@ pub fn cluster_paths(t: &Timeline) -> Vec<ClusterPath> {
         })
         .collect()
 }
+
+/// Which sector a sector's lag is measured against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LagBasis {
+    /// A sector it depends on (`sector-deps` label); of several, the one the
+    /// release reached last, since that is the one it waited for.
+    Dependency,
+    /// The organization has no `sector-deps` labels: the sector before it in
+    /// order of first appearance.
+    Order,
+}
+
+/// How one release reached one sector, and how long after the sector before.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReleaseLag {
+    pub rollout: SectorRollout,
+    /// The sector compared with, and why that one.
+    pub behind: Option<(String, LagBasis)>,
+    /// Days from the release reaching its first cluster of `behind` to it
+    /// reaching its first cluster of this sector; `None` when either never
+    /// happened within the simulation.
+    pub lag_days: Option<f64>,
+}
+
+/// Every sector rollout with its lag, by organization (first appearance),
+/// version, then sector (first appearance): one release's flow reads top to
+/// bottom.
+pub fn release_lags(t: &Timeline) -> Vec<ReleaseLag> {
+    let rollouts = sector_rollouts(t);
+    let mut orgs: Vec<&str> = Vec::new();
+    let mut sectors: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for c in &t.clusters {
+        if !orgs.contains(&c.organization.as_str()) {
+            orgs.push(&c.organization);
+        }
+        if let Some(s) = &c.sector {
+            let seen = sectors.entry(&c.organization).or_default();
+            if !seen.contains(&s.as_str()) {
+                seen.push(s);
+            }
+        }
+    }
+    let first_of = |org: &str, sector: &str, v: &Version| {
+        rollouts
+            .iter()
+            .find(|r| {
+                r.organization == org && r.sector.as_deref() == Some(sector) && &r.version == v
+            })
+            .and_then(|r| r.first)
+    };
+    let mut out: Vec<ReleaseLag> = rollouts
+        .iter()
+        .map(|r| {
+            let org = r.organization.as_str();
+            let behind = r.sector.as_deref().and_then(|s| {
+                if let Some(deps) = t.sector_dependencies.get(org) {
+                    return deps
+                        .get(s)
+                        .into_iter()
+                        .flatten()
+                        .max_by_key(|d| first_of(org, d, &r.version))
+                        .map(|d| (d.clone(), LagBasis::Dependency));
+                }
+                let order = sectors.get(org)?;
+                let i = order.iter().position(|x| *x == s)?;
+                i.checked_sub(1)
+                    .map(|p| (order[p].to_owned(), LagBasis::Order))
+            });
+            let lag_days = behind.as_ref().and_then(|(b, _)| {
+                let there = first_of(org, b, &r.version)?;
+                let here = r.first?;
+                Some(here.duration_since(there).as_secs_f64() / 86_400.0)
+            });
+            ReleaseLag {
+                rollout: r.clone(),
+                behind,
+                lag_days,
+            }
+        })
+        .collect();
+    let org_rank = |o: &str| orgs.iter().position(|x| *x == o).unwrap_or(usize::MAX);
+    let sector_rank = |o: &str, s: Option<&str>| {
+        s.and_then(|s| sectors.get(o)?.iter().position(|x| *x == s))
+            .unwrap_or(usize::MAX)
+    };
+    out.sort_by(|a, b| {
+        let (a, b) = (&a.rollout, &b.rollout);
+        org_rank(&a.organization)
+            .cmp(&org_rank(&b.organization))
+            .then_with(|| a.version.cmp(&b.version))
+            .then_with(|| {
+                sector_rank(&a.organization, a.sector.as_deref())
+                    .cmp(&sector_rank(&b.organization, b.sector.as_deref()))
+            })
+    });
+    out
+}

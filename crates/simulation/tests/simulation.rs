@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use jiff::{SignedDuration, Timestamp};
 use srecap_aus::planner::Faults;
 use srecap_fleet::Fleet;
+use srecap_simulation::summary::{LagBasis, release_lags};
 use srecap_simulation::timeline::{Outcome, UpgradeKind};
 use srecap_simulation::{Disturbances, Invariant, Options, Simulation, chart, simulate};
 
@@ -175,6 +176,53 @@ fn hand_worked_rollout_matches_exactly() {
     assert_eq!((prod.reached, prod.clusters), (2, 2));
     assert_eq!(prod.first, Some(ts("2026-03-03T13:30:00Z")));
     assert_eq!(prod.last, Some(ts("2026-03-04T13:30:00Z")));
+    // prod's lag behind dev, the sector it depends on: first dev cluster at
+    // 03-02 05:30, first prod cluster at 03-03 13:30.
+    let lags = release_lags(t);
+    let lag = |sector: &str| {
+        lags.iter()
+            .find(|l| l.rollout.sector.as_deref() == Some(sector))
+            .unwrap()
+    };
+    assert_eq!(lag("dev").behind, None);
+    assert_eq!(
+        lag("prod").behind,
+        Some(("dev".to_owned(), LagBasis::Dependency))
+    );
+    assert_eq!(lag("prod").lag_days, Some(32.0 / 24.0));
+    // Everyone reached the newest version: nobody is left behind.
+    assert!(t.clusters.iter().all(|c| c.left_behind.is_none()));
+}
+
+/// After one day prod has not soaked enough: the report says so, in the
+/// explainer's words, for both prod clusters and neither dev one.
+#[test]
+fn clusters_left_behind_carry_the_explainers_reason() {
+    let sim = run(base(), &options(1, Faults::default()));
+    let t = &sim.timeline;
+    let behind = |name: &str| {
+        t.clusters
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap()
+            .left_behind
+            .clone()
+    };
+    assert_eq!(behind("dev-1"), None);
+    for prod in ["prod-1", "prod-2"] {
+        let l = behind(prod).unwrap_or_else(|| panic!("{prod} is not left behind"));
+        assert_eq!(l.newest_offered.to_string(), "4.16.1");
+        // At midnight prod is outside its noon window; inside it, the
+        // soak would still hold 4.16.1 back.
+        assert_eq!(l.verdict, "outside-schedule", "{l:#?}");
+        assert_eq!(l.held_by, "soak-days", "{l:#?}");
+        assert_eq!(l.failing.len(), 2, "{l:#?}");
+        assert!(l.failing[0].starts_with("outside-schedule: "), "{l:#?}");
+        assert!(!l.estimate.is_empty());
+    }
+    let page = chart::html(t, &sim.violations).unwrap();
+    assert!(page.contains(r#"<table id="left-behind">"#), "{page}");
+    assert!(page.contains("<b>soak-days</b> 2"), "{page}");
 }
 
 /// Run with one planner fault and return the invariants the auditor flagged.
@@ -338,15 +386,20 @@ fn report_renders_its_chart_in_headless_chromium() {
 
     let profile = tempfile::tempdir().unwrap();
     let dom = chromium(&["--dump-dom", &page], profile.path());
-    let svg = &dom[dom
-        .find("<svg")
-        .expect("the chart's <svg> is in the rendered DOM")..];
-    // One polyline per cluster (its version over time) in every sector panel
-    // it belongs to, plus one per release line.
-    assert!(svg.matches("<polyline").count() >= 3, "{svg}");
-    for name in ["sector dev: 1 clusters", "sector prod: 2 clusters"] {
-        assert!(svg.contains(name), "{name} missing");
+    // One chart per organization and sector, each with one line per cluster
+    // (and its hover title) and its legend.
+    assert_eq!(dom.matches("<svg").count(), 2, "{dom}");
+    for name in [
+        "org-a · sector dev · 1 cluster<",
+        "org-a · sector prod · 2 clusters",
+    ] {
+        assert!(dom.contains(name), "{name} missing");
     }
+    assert_eq!(dom.matches(r#"<g class="cluster""#).count(), 3, "{dom}");
+    assert!(dom.contains("<title>prod-1: 4.16.0 → 4.16.1 on 2026-03-03 13:30Z</title>"));
+    assert_eq!(dom.matches(r#"<ul class="legend">"#).count(), 2);
+    assert!(dom.contains(r#"class="x-date""#) && dom.contains(">2026-03-03</text>"));
+    assert!(dom.contains(r#"<table id="release-lag">"#));
 
     // Non-blank: the screenshot of the report compresses far worse than that
     // of an empty page of the same size.
@@ -376,4 +429,35 @@ fn report_renders_its_chart_in_headless_chromium() {
         size(&shot),
         size(&blank)
     );
+}
+
+#[test]
+fn failed_upgrades_have_their_own_section_in_the_report() {
+    let opts = Options {
+        disturbances: Disturbances {
+            failure_rate: 1.0,
+            ..Disturbances::default()
+        },
+        ..options(1, Faults::default())
+    };
+    let sim = run(base(), &opts);
+    let failed: Vec<_> = sim
+        .timeline
+        .upgrades
+        .iter()
+        .filter(|u| u.outcome == Outcome::Failed)
+        .collect();
+    assert!(!failed.is_empty(), "{:#?}", sim.timeline.upgrades);
+    let page = chart::html(&sim.timeline, &sim.violations).unwrap();
+    let section = &page[page.find(r#"<table id="failed">"#).expect("failed table")..];
+    let u = failed[0];
+    let row = format!(
+        "<tr><td>{}</td><td>org-a</td><td>dev</td><td>cluster</td><td>4.16.0 → 4.16.1</td>",
+        u.cluster
+    );
+    assert!(section.contains(&row), "{section}");
+    let when = u.failed_at.unwrap().strftime("%Y-%m-%d %H:%MZ").to_string();
+    assert!(section.contains(&when), "{section}");
+    // The failure is marked on the chart too, with its hover title.
+    assert!(page.contains(&format!("{}: 4.16.0 → 4.16.1 failed on {when}", u.cluster)));
 }
