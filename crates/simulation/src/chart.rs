@@ -560,6 +560,19 @@ td.why ul {{ margin: 0; padding-left: 1.1em; }}
     ))
 }
 
+/// Check, before a simulation of minutes, that its report can be written into
+/// `dir`: create it if needed and write and remove a probe file.
+pub fn check_writable(dir: &std::path::Path) -> Result<(), SimulationError> {
+    let io = |path: &std::path::Path| {
+        let path = path.to_owned();
+        move |source| SimulationError::Write { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let probe = dir.join(".srecap-write-check.tmp");
+    std::fs::write(&probe, b"").map_err(io(&probe))?;
+    std::fs::remove_file(&probe).map_err(io(&probe))
+}
+
 /// Write `timeline.json` and `report.html` into `dir` (created if needed).
 /// Each file is written whole to a temporary name and renamed, so a reader
 /// never sees half a report.

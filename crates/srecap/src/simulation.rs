@@ -1,12 +1,12 @@
 //! `srecap sim run`, `srecap demo` and `srecap aus forecast`: the time-travel
 //! simulation (`srecap-simulation`) on the command line.
 
-use std::io::{IsTerminal as _, Write as _};
+use std::fmt::Write as _;
+use std::io::{IsTerminal as _, Write as IoWrite};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use jiff::{SignedDuration, Timestamp};
 use srecap_aus::planner::Faults;
 use srecap_controller::HttpOcm;
@@ -126,6 +126,10 @@ pub struct SimRunArgs {
     /// Write `timeline.json` and `report.html` into this directory.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
+    /// Output format: table (default: the summary tables), wide, json or yaml
+    /// (the timeline and the auditor's findings).
+    #[arg(long, short = 'o', value_enum)]
+    pub output: Option<crate::output::Format>,
 }
 
 #[derive(Debug, Args)]
@@ -187,8 +191,20 @@ pub struct ForecastArgs {
 /// `srecap sim run`.
 pub fn run(args: &SimRunArgs) -> Result<(), Failure> {
     let fleet = plan_view::load(args.scenario.as_deref(), None)?;
+    // A report that cannot be written is found out before the simulation.
+    if let Some(dir) = &args.report {
+        chart::check_writable(dir).map_err(Failure::input)?;
+    }
+    let format = crate::output::Format::chosen(args.output);
     let outcome = execute(fleet, &args.simulation.options())?;
-    print_summary(&outcome).context("writing the summary")?;
+    crate::output::write(
+        format,
+        &SimulationDoc {
+            timeline: &outcome.timeline,
+            violations: &outcome.violations,
+        },
+        |_| summary(&outcome),
+    )?;
     if let Some(dir) = &args.report {
         chart::write_report(dir, &outcome.timeline, &outcome.violations)
             .context("writing the report")?;
@@ -198,16 +214,26 @@ pub fn run(args: &SimRunArgs) -> Result<(), Failure> {
     verdict(&outcome)
 }
 
+/// What `sim run -o json|yaml` prints: the timeline and the auditor's findings,
+/// as `timeline.json` holds them.
+#[derive(serde::Serialize)]
+struct SimulationDoc<'a> {
+    #[serde(flatten)]
+    timeline: &'a srecap_simulation::timeline::Timeline,
+    violations: &'a [srecap_simulation::auditor::Violation],
+}
+
 /// `srecap demo`: 60 simulated days of the embedded example fleet.
 pub fn demo(args: &DemoArgs) -> Result<(), Failure> {
     let fleet = plan_view::load(None, None)?;
+    chart::check_writable(&args.report).map_err(Failure::input)?;
     let options = Options {
         horizon: SignedDuration::from_hours(24 * 60),
         transport: args.transport.into(),
         ..Options::default()
     };
     let outcome = execute(fleet, &options)?;
-    print_summary(&outcome).context("writing the summary")?;
+    print_summary(&outcome)?;
     chart::write_report(&args.report, &outcome.timeline, &outcome.violations)
         .context("writing the report")?;
     let shown = absolute(&args.report);
@@ -398,12 +424,15 @@ fn day(t: Option<Timestamp>) -> String {
     )
 }
 
-fn print_summary(outcome: &Simulation) -> std::io::Result<()> {
+fn print_summary(outcome: &Simulation) -> Result<(), Failure> {
+    crate::output::print(&summary(outcome))
+}
+
+/// The simulation for people: totals, releases per sector, versions per cluster.
+fn summary(outcome: &Simulation) -> String {
     let t = &outcome.timeline;
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "Simulated {} to {}: {} passes, {} upgrade policies, {} completed, {} failed, {} violation(s).\n",
+    let mut out = format!(
+        "Simulated {} to {}: {} passes, {} upgrade policies, {} completed, {} failed, {} violation(s).\n\n",
         day(Some(t.start)),
         day(Some(t.end)),
         t.passes,
@@ -411,17 +440,19 @@ fn print_summary(outcome: &Simulation) -> std::io::Result<()> {
         t.completed().count(),
         t.upgrades.iter().filter(|u| u.failed_at.is_some()).count(),
         outcome.violations.len()
-    )?;
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_header([
-        "org",
-        "sector",
-        "version",
-        "published",
-        "first cluster",
-        "last cluster",
-        "reached",
-    ]);
+    );
+    let mut table = crate::output::table(
+        [
+            "org",
+            "sector",
+            "version",
+            "published",
+            "first cluster",
+            "last cluster",
+            "reached",
+        ],
+        0,
+    );
     for r in sector_rollouts(t) {
         table.add_row([
             r.organization,
@@ -433,15 +464,19 @@ fn print_summary(outcome: &Simulation) -> std::io::Result<()> {
             format!("{}/{}", r.reached, r.clusters),
         ]);
     }
-    writeln!(out, "Releases per sector\n{table}\n")?;
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_header([
-        "cluster",
-        "org",
-        "sector",
-        "versions (completed at)",
-        "failed",
-    ]);
+    crate::output::drop_to_fit(&mut table, &[3, 0], 0);
+    crate::output::keep_whole(&mut table, &[2, 3, 4, 5]);
+    let _ = writeln!(out, "Releases per sector\n{table}\n");
+    let mut table = crate::output::table(
+        [
+            "cluster",
+            "org",
+            "sector",
+            "versions (completed at)",
+            "failed",
+        ],
+        0,
+    );
     for p in cluster_paths(t) {
         let path = p
             .versions
@@ -464,6 +499,8 @@ fn print_summary(outcome: &Simulation) -> std::io::Result<()> {
             p.failed.to_string(),
         ]);
     }
-    writeln!(out, "Versions per cluster\n{table}")?;
-    Ok(())
+    crate::output::drop_to_fit(&mut table, &[1, 2], 0);
+    crate::output::keep_whole(&mut table, &[0]);
+    let _ = writeln!(out, "Versions per cluster\n{table}");
+    out
 }

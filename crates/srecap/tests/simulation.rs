@@ -339,3 +339,61 @@ fn demo_report_renders_in_headless_chromium() {
         assert!(dom.contains(why), "no cluster left behind for {why}");
     }
 }
+
+/// Issue 16: `sim run` takes `-o` like every data command; its tables fit
+/// the columns; a report directory that cannot be written is refused before
+/// the simulation runs.
+#[test]
+fn sim_run_output_formats_widths_and_report_path() {
+    let dir = setup();
+    let run = |extra: &[&str], columns: &str| {
+        srecap(dir.path())
+            .args(["sim", "run", "--scenario", "fleet.yaml", "--days", "2"])
+            .args(extra)
+            .env("COLUMNS", columns)
+            .output()
+            .unwrap()
+    };
+    for (name, extra, columns) in [
+        ("sim_run_columns_80", &[][..], "80"),
+        ("sim_run_columns_120", &[][..], "120"),
+        ("sim_run_wide", &["-o", "wide"][..], "80"),
+    ] {
+        let out = run(extra, columns);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        if extra.is_empty() {
+            let limit: usize = columns.parse().unwrap();
+            for line in text.lines().filter(|l| l.contains(['│', '┆'])) {
+                assert!(line.chars().count() <= limit, "{columns}: {line}");
+            }
+        }
+        insta::assert_snapshot!(name, text);
+    }
+    let out = run(&["-o", "json"], "80");
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["passes"], 48);
+    assert_eq!(doc["violations"], serde_json::json!([]));
+    let out = run(&["-o", "yaml"], "80");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("passes: 48"));
+
+    // A report directory under a regular file: refused at once, naming it.
+    std::fs::write(dir.path().join("blocker"), "").unwrap();
+    let started = std::time::Instant::now();
+    let out = srecap(dir.path())
+        .args(["sim", "run", "--scenario", "fleet.yaml", "--days", "3650"])
+        .args(["--report", "blocker/out"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("blocker/out"), "{stderr}");
+    assert!(out.stdout.is_empty());
+    // Ten simulated years would take far longer than a refusal.
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
