@@ -835,3 +835,67 @@ fn tables_of_settings_and_policies() {
     ]);
     insta::assert_snapshot!("org_sectors_get_yaml", yaml);
 }
+
+/// Issue 16: the configuration commands' tables (a policy, the organization's
+/// settings, a label diff) fit 80 and 120 columns, and `-o wide` is accepted.
+#[test]
+fn configuration_tables_fit_the_columns() {
+    let env = Env::new();
+    let commands: [(&str, &[&str]); 3] = [
+        (
+            "policy_get",
+            &[
+                "policy",
+                "get",
+                "--cluster",
+                "pay-prd-use1-01",
+                "--org",
+                "org-payments",
+            ],
+        ),
+        ("org_get", &["org", "get", "--org", "org-payments"]),
+        (
+            "policy_diff",
+            &[
+                "policy",
+                "apply",
+                "--cluster",
+                "pay-prd-use1-01",
+                "--workload",
+                "payments",
+                "--schedule",
+                "weekdays",
+                "--soak-days",
+                "5",
+                "--dry-run",
+                "--org",
+                "org-payments",
+            ],
+        ),
+    ];
+    for (name, args) in commands {
+        for (format, columns) in [("table", "80"), ("table", "120"), ("wide", "80")] {
+            let mut with = args.to_vec();
+            with.extend(["-o", format]);
+            let out = env.cmd(&with).env("COLUMNS", columns).output().unwrap();
+            let text = String::from_utf8(out.stdout).unwrap();
+            assert!(
+                out.status.success(),
+                "{with:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if format == "table" {
+                let limit: usize = columns.parse().unwrap();
+                for line in text.lines().filter(|l| l.contains(['│', '┆'])) {
+                    assert!(line.chars().count() <= limit, "{name} {columns}: {line}");
+                }
+            }
+            let label = if format == "wide" {
+                format!("{name}_wide")
+            } else {
+                format!("{name}_columns_{columns}")
+            };
+            insta::assert_snapshot!(label, text);
+        }
+    }
+}
