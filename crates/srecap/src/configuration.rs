@@ -17,7 +17,7 @@ use srecap_aus::configuration::{ClusterLabels, LabelChange, State, Target, Targe
 use srecap_ocm::{Filter, OcmClient, OcmError};
 
 use crate::Failure;
-use crate::cli::OcmArgs;
+use crate::connection::OcmArgs;
 
 /// Output formats of the configuration commands: the shared one.
 pub use crate::output::Format as Output;
@@ -46,7 +46,7 @@ pub fn with_client<T>(
     common: &Common,
     f: impl AsyncFnOnce(&OcmClient) -> Result<T, Failure>,
 ) -> Result<T, Failure> {
-    let client = crate::run::client(&common.ocm, None)?;
+    let client = crate::connection::client(&common.ocm, None)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(f(&client))
 }

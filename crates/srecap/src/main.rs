@@ -15,6 +15,7 @@
 mod apply;
 mod cli;
 mod configuration;
+mod connection;
 mod environments;
 mod explain;
 mod observability;
@@ -25,6 +26,7 @@ mod policy;
 mod run;
 mod serve;
 mod simulation;
+mod source;
 mod state;
 mod status;
 

@@ -2,15 +2,13 @@
 
 use std::fmt::Write as _;
 
-use jiff::Timestamp;
 use srecap_aus::{Action, FleetOptions, FleetPlan, PlanOptions, plan_fleet};
-use srecap_fleet::Fleet;
 
 use crate::Failure;
 use crate::cli::PlanArgs;
 
 pub fn run(args: &PlanArgs) -> Result<(), Failure> {
-    let mut fleet = load(args.scenario.as_deref(), args.now)?;
+    let mut fleet = crate::source::load(args.scenario.as_deref(), args.now)?;
     if args.approve_gates {
         fleet = srecap_aus::approver::approved(&fleet);
     }
@@ -30,42 +28,6 @@ pub fn run(args: &PlanArgs) -> Result<(), Failure> {
     crate::output::write(args.output(), &plan, |plan| {
         format!("Source: {source}\n{}", render_table(plan))
     })
-}
-
-/// The example fleet, embedded so that the main commands work on a fresh machine
-/// without any file.
-pub const EXAMPLE_FLEET: &str = include_str!("../../../examples/fleet.yaml");
-
-/// Load a scenario (the embedded example when `path` is `None`); `now` overrides
-/// the scenario's `now` (and the upgrades OCM offers at that instant are derived
-/// again from the release catalog).
-pub fn load(path: Option<&std::path::Path>, now: Option<Timestamp>) -> Result<Fleet, Failure> {
-    let mut fleet = match path {
-        Some(path) => srecap_fleet::load_scenario(path, Timestamp::now()),
-        None => srecap_fleet::parse_scenario(
-            EXAMPLE_FLEET,
-            "examples/fleet.yaml (embedded)",
-            Timestamp::now(),
-        ),
-    }
-    .map_err(Failure::input)?;
-    if let Some(now) = now {
-        fleet.now = now;
-        let releases = fleet.releases.clone();
-        for c in fleet
-            .clusters
-            .iter_mut()
-            .filter(|c| !c.available_upgrades_explicit)
-        {
-            c.available_upgrades = srecap_fleet::model::derive_available_upgrades(
-                &releases,
-                &c.version,
-                &c.channel_group,
-                now,
-            );
-        }
-    }
-    Ok(fleet)
 }
 
 /// The plan for people: per organization, its errors, actions and held-back clusters.

@@ -5,7 +5,7 @@ use srecap_sim::{SimConfig, Simulator};
 
 use crate::Failure;
 use crate::cli::ServeArgs;
-use crate::plan_view::load;
+use crate::source::load;
 
 pub fn run(args: &ServeArgs) -> Result<(), Failure> {
     let fleet = load(args.scenario.as_deref(), None)?;

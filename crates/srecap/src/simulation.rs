@@ -17,7 +17,6 @@ use srecap_simulation::{Disturbances, Options, Simulation, Transport, chart, for
 
 use crate::Failure;
 use crate::cli::{PlanOutput, parse_duration};
-use crate::plan_view;
 
 /// How the simulation runs; shared by `sim run` and `aus forecast`.
 #[derive(Debug, Clone, Args)]
@@ -190,7 +189,7 @@ pub struct ForecastArgs {
 
 /// `srecap sim run`.
 pub fn run(args: &SimRunArgs) -> Result<(), Failure> {
-    let fleet = plan_view::load(args.scenario.as_deref(), None)?;
+    let fleet = crate::source::load(args.scenario.as_deref(), None)?;
     // A report that cannot be written is found out before the simulation.
     if let Some(dir) = &args.report {
         chart::check_writable(dir).map_err(Failure::input)?;
@@ -225,7 +224,7 @@ struct SimulationDoc<'a> {
 
 /// `srecap demo`: 60 simulated days of the embedded example fleet.
 pub fn demo(args: &DemoArgs) -> Result<(), Failure> {
-    let fleet = plan_view::load(None, None)?;
+    let fleet = crate::source::load(None, None)?;
     chart::check_writable(&args.report).map_err(Failure::input)?;
     let options = Options {
         horizon: SignedDuration::from_hours(24 * 60),
@@ -253,7 +252,7 @@ pub fn demo(args: &DemoArgs) -> Result<(), Failure> {
 pub fn forecast(args: &ForecastArgs) -> Result<(), Failure> {
     let fleet = match &args.ocm_url {
         Some(url) => discover(args, url)?,
-        None => plan_view::load(args.scenario.as_deref(), None)?,
+        None => crate::source::load(args.scenario.as_deref(), None)?,
     };
     if let Some(name) = &args.cluster
         && !fleet.clusters.iter().any(|c| &c.name == name)
@@ -313,7 +312,7 @@ pub fn forecast(args: &ForecastArgs) -> Result<(), Failure> {
 /// organizations, gates and existing policies as the reconciler discovers them;
 /// the upgrades OCM offers now as the release catalog.
 fn discover(args: &ForecastArgs, url: &str) -> Result<Fleet, Failure> {
-    let ocm = crate::cli::OcmArgs {
+    let ocm = crate::connection::OcmArgs {
         ocm_url: Some(url.to_owned()),
         token_url: args.token_url.clone(),
         client_id: args.client_id.clone(),
@@ -321,10 +320,10 @@ fn discover(args: &ForecastArgs, url: &str) -> Result<Fleet, Failure> {
         client_secret_file: args.client_secret_file.clone(),
         token_file: None,
         // A forecast reads live OCM once: the same budget as any command.
-        ocm_rate: crate::cli::DEFAULT_OCM_RATE,
+        ocm_rate: crate::connection::DEFAULT_OCM_RATE,
         concurrency: u16::try_from(args.simulation.concurrency).ok(),
     };
-    let client = crate::run::client(&ocm, None)?;
+    let client = crate::connection::client(&ocm, None)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let now = Timestamp::now();

@@ -8,8 +8,9 @@ use srecap_aus::Action;
 use srecap_aus::explain::{ClusterStatus, Explainer, FleetStatus, Verdict};
 
 use crate::Failure;
-use crate::explain::{DataSource, ReportOutput, SourceArgs, Sourced, write_report};
+use crate::explain::{ReportOutput, write_report};
 use crate::output::{indent, table};
+use crate::source::{DataSource, SourceArgs, Sourced};
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
