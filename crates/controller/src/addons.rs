@@ -17,6 +17,7 @@
 //! * No inheritance for add-on histories yet (no `version-data.*` settings).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use srecap_aus::addon::{AddonAction, AddonCluster, AddonInput, available_upgrades, plan_addon};
@@ -24,6 +25,7 @@ use srecap_fleet::{AddonInstallation, Organization};
 use srecap_store::{HistoryStore as _, HistoryTxn as _, StateKey};
 
 use crate::error::PassError;
+use crate::metrics::AddonFacts;
 use crate::ocm::NewAddonPlan;
 use crate::reconciler::Reconciler;
 use crate::registry::{AddonSettings, RegisteredOrg};
@@ -86,16 +88,25 @@ pub async fn pass(r: &Reconciler, now: Timestamp) -> Vec<AddonOrgOutcome> {
         }
     };
     let mut outcomes = Vec::new();
+    let mut facts = Vec::new();
     for (org_id, settings) in orgs {
         let result = org_pass(r, org_id, settings, &catalog, now).await;
-        if let Err(e) = &result {
-            tracing::error!(env = %r.config().environment, org = %org_id, error = %e, "add-on upgrades of the organization failed");
+        match &result {
+            Ok(plans) => facts.extend(plans.iter().map(|p| AddonFacts {
+                org_id: org_id.clone(),
+                addon_id: p.addon_id.clone(),
+                plan: Arc::new(p.plan.clone()),
+            })),
+            Err(e) => {
+                tracing::error!(env = %r.config().environment, org = %org_id, error = %e, "add-on upgrades of the organization failed");
+            }
         }
         outcomes.push(AddonOrgOutcome {
             org_id: org_id.clone(),
             result,
         });
     }
+    r.metrics().publish_addons(facts);
     outcomes
 }
 

@@ -28,6 +28,8 @@ use srecap_observability::catalog as c;
 use srecap_observability::{FailureCause, MetricDef, Outcome, UserErrorKind, WriteOperation};
 use srecap_ocm::{RequestEvent, RequestObserver};
 
+use crate::addons::ADDON_INTEGRATION;
+
 type Labels = Vec<(String, String)>;
 type GaugeF = Gauge<f64, std::sync::atomic::AtomicU64>;
 
@@ -50,6 +52,8 @@ fn unix_now() -> f64 {
 #[derive(Debug, Default)]
 struct PassRegistry {
     recorded: BTreeMap<String, PassGauges>,
+    /// The add-on plans of each environment's last add-on pass (R118).
+    addons: BTreeMap<String, Vec<AddonFacts>>,
     rendered: Option<Registry>,
 }
 
@@ -482,6 +486,14 @@ impl Metrics {
         guard.rendered = None;
     }
 
+    /// Swap in the add-on plans of a finished add-on pass (R118); rendered
+    /// at the next scrape.
+    pub fn publish_addons(&self, facts: Vec<AddonFacts>) {
+        let mut guard = self.pass.write().unwrap_or_else(PoisonError::into_inner);
+        guard.addons.insert(self.environment.clone(), facts);
+        guard.rendered = None;
+    }
+
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -498,6 +510,9 @@ impl Metrics {
                 let mut series = PassSeries::new("");
                 for gauges in pass.recorded.values() {
                     gauges.render_into(&mut series);
+                }
+                for (env, facts) in &pass.addons {
+                    series.addons(env, facts);
                 }
                 pass.rendered = Some(series.into_registry());
             }
@@ -613,6 +628,14 @@ struct UpgradeRow {
     started: Vec<(String, f64)>,
 }
 
+/// One add-on of one organization, as its last add-on pass planned it.
+#[derive(Debug)]
+pub struct AddonFacts {
+    pub org_id: String,
+    pub addon_id: String,
+    pub plan: Arc<OrgPlan>,
+}
+
 /// The rendered series of a pass.
 #[derive(Debug)]
 struct PassSeries {
@@ -621,6 +644,8 @@ struct PassSeries {
     validation_errors: Family<Labels, GaugeF>,
     version_data: Family<Labels, GaugeF>,
     remaining_soak_days: Family<Labels, GaugeF>,
+    addon_info: Family<Labels, GaugeF>,
+    addon_remaining_soak_days: Family<Labels, GaugeF>,
     missing_gates: Family<Labels, GaugeF>,
     channel_switch: Family<Labels, GaugeF>,
     last_success: Family<Labels, GaugeF>,
@@ -746,6 +771,8 @@ impl PassSeries {
             validation_errors: Family::default(),
             version_data: Family::default(),
             remaining_soak_days: Family::default(),
+            addon_info: Family::default(),
+            addon_remaining_soak_days: Family::default(),
             missing_gates: Family::default(),
             channel_switch: Family::default(),
             last_success: Family::default(),
@@ -848,6 +875,54 @@ impl PassSeries {
         }
     }
 
+    /// The add-on gauges of one environment (R118): no validation-error or
+    /// health gauges, as in the reference.
+    fn addons(&self, env: &str, facts: &[AddonFacts]) {
+        for f in facts {
+            let plan = &f.plan;
+            let (org_id, addon) = (f.org_id.as_str(), f.addon_id.as_str());
+            let org_name = plan.details.org_name.as_str();
+            for cl in &plan.details.valid_clusters {
+                let soak_days = cl.soak_days.to_string();
+                let current_version = cl.current_version.to_string();
+                self.addon_info
+                    .get_or_create(&c::AUS_ADDON_POLICY_INFO.label_pairs(&[
+                        ADDON_INTEGRATION,
+                        env,
+                        &cl.external_id,
+                        org_id,
+                        org_name,
+                        &cl.channel,
+                        &current_version,
+                        &cl.name,
+                        cl.schedule.as_str(),
+                        &cl.sector,
+                        &srecap_observability::list_label(&cl.mutexes),
+                        &soak_days,
+                        &srecap_observability::list_label(&cl.workloads),
+                        &cl.product,
+                        if cl.hypershift { "true" } else { "false" },
+                        addon,
+                    ]))
+                    .set(1.0);
+            }
+            if plan.has_validation_errors() {
+                continue;
+            }
+            for r in &plan.details.remaining_soak_days {
+                self.addon_remaining_soak_days
+                    .get_or_create(&c::AUS_ADDON_REMAINING_SOAK_DAYS.label_pairs(&[
+                        ADDON_INTEGRATION,
+                        env,
+                        &r.external_id,
+                        &r.version,
+                        addon,
+                    ]))
+                    .set(r.value);
+            }
+        }
+    }
+
     fn upgrades(&self, org_id: &str, rows: &[UpgradeRow]) {
         let env = self.env();
         for row in rows {
@@ -902,6 +977,12 @@ impl PassSeries {
             &mut r,
             &c::AUS_REMAINING_SOAK_DAYS,
             self.remaining_soak_days,
+        );
+        register(&mut r, &c::AUS_ADDON_POLICY_INFO, self.addon_info);
+        register(
+            &mut r,
+            &c::AUS_ADDON_REMAINING_SOAK_DAYS,
+            self.addon_remaining_soak_days,
         );
         register(&mut r, &c::AUS_MISSING_GATES, self.missing_gates);
         register(&mut r, &c::AUS_CHANNEL_SWITCH, self.channel_switch);

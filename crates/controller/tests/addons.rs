@@ -212,6 +212,31 @@ async fn dev_then_prod_after_soak_r113_r114_r115_r116_r117() {
     assert!(h.logging("prod").1.is_empty());
     h.untouched();
 
+    // R118: the add-on gauges, labelled with the add-on.
+    let text = r.metrics().encode();
+    let info: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("aus_addon_upgrade_policy_info{"))
+        .collect();
+    assert_eq!(info.len(), 2, "{info:#?}");
+    for line in &info {
+        assert!(
+            line.contains(r#"integration="ocm-addons-upgrade-scheduler-org""#)
+                && line.contains(r#"current_version="1.0.0""#)
+                && line.contains(r#"addon="logging"}"#),
+            "{line}"
+        );
+    }
+    let soak: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("aus_addon_version_remaining_soak_days{"))
+        .collect();
+    assert!(
+        soak.iter()
+            .any(|l| l.contains(r#"soaking_version="1.1.0",addon="logging"} 2"#)),
+        "{soak:#?}"
+    );
+
     // The plan runs; the next pass deletes it, completed (R117).
     h.sim.sim.advance(SignedDuration::from_mins(10)).unwrap();
     let (version, plans) = h.logging("dev");

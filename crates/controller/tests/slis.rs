@@ -351,6 +351,9 @@ async fn ocm_failures_count_as_ocm_api_and_broken_labels_only_reach_the_user() {
             catalog::AUS_MISSING_GATES.name,
             catalog::LAST_SUCCESSFUL_PASS.name,
             catalog::CLUSTER_UPGRADE_STARTED.name,
+            // No registry with add-on settings here (tests/addons.rs has them).
+            catalog::AUS_ADDON_POLICY_INFO.name,
+            catalog::AUS_ADDON_REMAINING_SOAK_DAYS.name,
         ]
         .contains(&def.name);
         if expected_after_two_passes {

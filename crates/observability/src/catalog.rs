@@ -51,6 +51,29 @@ pub const AUS_POLICY_INFO: MetricDef = MetricDef::gauge(
     ],
     Audience::User,
 );
+pub const AUS_ADDON_POLICY_INFO: MetricDef = MetricDef::gauge(
+    "aus_addon_upgrade_policy_info",
+    "Add-on upgrade policy of every installed add-on of a registered cluster (R118); current_version is the add-on's",
+    &[
+        "integration",
+        "ocm_env",
+        "cluster_uuid",
+        "org_id",
+        "org_name",
+        "channel",
+        "current_version",
+        "cluster_name",
+        "schedule",
+        "sector",
+        "mutexes",
+        "soak_days",
+        "workloads",
+        "product",
+        "hypershift",
+        "addon",
+    ],
+    Audience::User,
+);
 pub const AUS_VALIDATION_ERRORS: MetricDef = MetricDef::gauge(
     "aus_organization_validation_errors",
     "Validation errors per organization (clusters with errors + organization errors)",
@@ -67,6 +90,18 @@ pub const AUS_REMAINING_SOAK_DAYS: MetricDef = MetricDef::gauge(
     "aus_cluster_version_remaining_soak_days",
     "Soak days left per cluster and available version (-1 scheduled, -2 started, -3 started >= 6h ago, -4 blocked)",
     &["integration", "ocm_env", "cluster_uuid", "soaking_version"],
+    Audience::User,
+);
+pub const AUS_ADDON_REMAINING_SOAK_DAYS: MetricDef = MetricDef::gauge(
+    "aus_addon_version_remaining_soak_days",
+    "Soak days left per cluster, add-on and available add-on version (-1 scheduled, -2 started, -3 started >= 6h ago, -4 blocked)",
+    &[
+        "integration",
+        "ocm_env",
+        "cluster_uuid",
+        "soaking_version",
+        "addon",
+    ],
     Audience::User,
 );
 pub const AUS_MISSING_GATES: MetricDef = MetricDef::gauge(
@@ -276,6 +311,8 @@ pub const ALL: &[&MetricDef] = &[
     &AUS_VALIDATION_ERRORS,
     &AUS_VERSION_DATA,
     &AUS_REMAINING_SOAK_DAYS,
+    &AUS_ADDON_POLICY_INFO,
+    &AUS_ADDON_REMAINING_SOAK_DAYS,
     &AUS_MISSING_GATES,
     &AUS_CHANNEL_SWITCH,
     &PASSES,

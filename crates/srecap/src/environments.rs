@@ -693,6 +693,17 @@ environments:
             enforced: false
       - id: org-2
         disabled: [advanced-upgrade-scheduler]
+        addons:
+          organization:
+            blocked-versions: logging/1.2.0
+          clusters:
+            dev-1:
+              workloads: logging
+              soak-days: 0
+            prod-1:
+              workloads: logging
+              soak-days: 2.5
+              schedule: '0 10 * * *'
   - name: stage
     ocmUrl: https://api.stage.openshift.com
     tokenUrl: https://sso.stage.example/token
@@ -724,6 +735,13 @@ environments:
             registry.get("org-2").unwrap().disabled,
             ["advanced-upgrade-scheduler"]
         );
+        // R113: add-on settings, values as label text.
+        assert!(registry.get("org-1").unwrap().addons.is_none());
+        let addons = registry.get("org-2").unwrap().addons.as_ref().unwrap();
+        assert_eq!(addons.organization["blocked-versions"], "logging/1.2.0");
+        assert_eq!(addons.clusters["dev-1"]["soak-days"], "0");
+        assert_eq!(addons.clusters["prod-1"]["soak-days"], "2.5");
+        assert_eq!(addons.clusters["prod-1"]["schedule"], "0 10 * * *");
         let stage = s.environment("stage").unwrap();
         assert_eq!(stage.alert_severity, Severity::Warning);
         assert!(stage.registry.is_none(), "no registry: every labelled org");
@@ -765,6 +783,18 @@ environments:
     #[test]
     fn each_invalid_file_names_the_field_and_line() {
         let cases: &[(&str, &str, u64, &str)] = &[
+            (
+                "environments:\n  - name: prod\n    ocmUrl: https://a\n    clientId: x\n    clientSecretEnv: S\n    organizations:\n      - id: o\n        addons:\n          clusters:\n            c1:\n              workload: w\n",
+                "environments[0] (prod).organizations[0].addons.clusters.c1.workload",
+                11,
+                "not an add-on cluster setting",
+            ),
+            (
+                "environments:\n  - name: prod\n    ocmUrl: https://a\n    clientId: x\n    clientSecretEnv: S\n    organizations:\n      - id: o\n        addons:\n          organization:\n            sector-deps.: x\n",
+                "environments[0] (prod).organizations[0].addons.organization.sector-deps.",
+                10,
+                "not an add-on organization setting",
+            ),
             (
                 "environments:\n  - name: prod\n    ocmUrl: https://a\n    clientId: x\n    clientSecret: hunter2\n",
                 "environments[0] (prod).clientSecret",
