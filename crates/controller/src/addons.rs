@@ -73,16 +73,21 @@ pub async fn pass(r: &Reconciler, now: Timestamp) -> Vec<AddonOrgOutcome> {
     let catalog = match r.ocm().addon_catalog().await {
         Ok(c) => c,
         Err(e) => {
-            let e = e.to_string();
             tracing::error!(env = %r.config().environment, error = %e, "add-on catalogue unreadable: no add-on upgrades this pass");
+            // Every organization of the pass fails with it.
+            let cause = bad_cause(&e);
+            let reason = e.to_string();
             return orgs
                 .into_iter()
-                .map(|(id, _)| AddonOrgOutcome {
-                    org_id: id.clone(),
-                    result: Err(PassError::BadAnswer {
-                        cluster: "(add-on catalogue)".to_owned(),
-                        reason: e.clone(),
-                    }),
+                .map(|(id, _)| {
+                    r.metrics().addon_org_finished(id, cause);
+                    AddonOrgOutcome {
+                        org_id: id.clone(),
+                        result: Err(PassError::BadAnswer {
+                            cluster: "(add-on catalogue)".to_owned(),
+                            reason: reason.clone(),
+                        }),
+                    }
                 })
                 .collect();
         }
@@ -91,6 +96,8 @@ pub async fn pass(r: &Reconciler, now: Timestamp) -> Vec<AddonOrgOutcome> {
     let mut facts = Vec::new();
     for (org_id, settings) in orgs {
         let result = org_pass(r, org_id, settings, &catalog, now).await;
+        r.metrics()
+            .addon_org_finished(org_id, result.as_ref().err().and_then(bad_cause));
         match &result {
             Ok(plans) => facts.extend(plans.iter().map(|p| AddonFacts {
                 org_id: org_id.clone(),
@@ -108,6 +115,15 @@ pub async fn pass(r: &Reconciler, now: Timestamp) -> Vec<AddonOrgOutcome> {
     }
     r.metrics().publish_addons(facts);
     outcomes
+}
+
+/// The SLI's cause of a failed add-on pass, if it is a bad event (a user's
+/// mistake is not).
+fn bad_cause(error: &PassError) -> Option<srecap_observability::FailureCause> {
+    match crate::outcome::classify_error(error, &[], true) {
+        srecap_observability::Outcome::Failure(cause) => Some(cause),
+        _ => None,
+    }
 }
 
 async fn org_pass(

@@ -83,6 +83,8 @@ pub struct Metrics {
     org_total: Family<Labels, Counter>,
     org_errors: Family<Labels, Counter>,
     org_user_errors: Family<Labels, Counter>,
+    addon_org_total: Family<Labels, Counter>,
+    addon_org_errors: Family<Labels, Counter>,
     writes: Family<Labels, Counter>,
     write_errors: Family<Labels, Counter>,
     org_last_success: Family<Labels, GaugeF>,
@@ -123,6 +125,8 @@ impl Metrics {
             org_total: Family::default(),
             org_errors: Family::default(),
             org_user_errors: Family::default(),
+            addon_org_total: Family::default(),
+            addon_org_errors: Family::default(),
             writes: Family::default(),
             write_errors: Family::default(),
             org_last_success: Family::default(),
@@ -152,6 +156,12 @@ impl Metrics {
         register(r, &c::ORG_RECONCILE_TOTAL, m.org_total.clone());
         register(r, &c::ORG_RECONCILE_ERRORS, m.org_errors.clone());
         register(r, &c::ORG_USER_ERRORS, m.org_user_errors.clone());
+        register(r, &c::ADDON_ORG_RECONCILE_TOTAL, m.addon_org_total.clone());
+        register(
+            r,
+            &c::ADDON_ORG_RECONCILE_ERRORS,
+            m.addon_org_errors.clone(),
+        );
         register(r, &c::OCM_WRITES, m.writes.clone());
         register(r, &c::OCM_WRITE_ERRORS, m.write_errors.clone());
         register(r, &c::ORG_LAST_SUCCESS, m.org_last_success.clone());
@@ -192,6 +202,8 @@ impl Metrics {
             org_total: self.org_total.clone(),
             org_errors: self.org_errors.clone(),
             org_user_errors: self.org_user_errors.clone(),
+            addon_org_total: self.addon_org_total.clone(),
+            addon_org_errors: self.addon_org_errors.clone(),
             writes: self.writes.clone(),
             write_errors: self.write_errors.clone(),
             org_last_success: self.org_last_success.clone(),
@@ -367,6 +379,38 @@ impl Metrics {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .insert(org_id.to_owned());
+        }
+    }
+
+    /// One add-on pass of an organization (SLO `aus-addon-reconcile`); `bad`
+    /// is the cause when it ended in a bad event. Every cause's series
+    /// exists from the first pass.
+    pub fn addon_org_finished(&self, org_id: &str, bad: Option<FailureCause>) {
+        let env = self.env().to_owned();
+        for cause in FailureCause::ALL {
+            let _ =
+                self.addon_org_errors
+                    .get_or_create(&c::ADDON_ORG_RECONCILE_ERRORS.label_pairs(&[
+                        &env,
+                        org_id,
+                        cause.as_str(),
+                    ]));
+        }
+        let _atomic = self
+            .consistency
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.addon_org_total
+            .get_or_create(&c::ADDON_ORG_RECONCILE_TOTAL.label_pairs(&[&env, org_id]))
+            .inc();
+        if let Some(cause) = bad {
+            self.addon_org_errors
+                .get_or_create(&c::ADDON_ORG_RECONCILE_ERRORS.label_pairs(&[
+                    &env,
+                    org_id,
+                    cause.as_str(),
+                ]))
+                .inc();
         }
     }
 

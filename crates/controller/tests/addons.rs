@@ -237,6 +237,21 @@ async fn dev_then_prod_after_soak_r113_r114_r115_r116_r117() {
         "{soak:#?}"
     );
 
+    // SLO aus-addon-reconcile: one event per organization and pass, only for
+    // organizations whose add-ons are scheduled.
+    assert!(
+        text.contains(
+            r#"srecap_aus_addon_org_reconcile_total{ocm_env="production",org_id="org-a"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains(
+            r#"srecap_aus_addon_org_reconcile_total{ocm_env="production",org_id="org-d"}"#
+        )
+    );
+    assert!(!text.contains(r#"srecap_aus_addon_org_reconcile_errors_total{ocm_env="production",org_id="org-a",cause="internal"} 1"#));
+
     // The plan runs; the next pass deletes it, completed (R117).
     h.sim.sim.advance(SignedDuration::from_mins(10)).unwrap();
     let (version, plans) = h.logging("dev");

@@ -179,6 +179,18 @@ pub const ORG_RECONCILE_TOTAL: MetricDef = MetricDef::counter(
     ORG,
     Audience::Sre,
 );
+pub const ADDON_ORG_RECONCILE_TOTAL: MetricDef = MetricDef::counter(
+    "srecap_aus_addon_org_reconcile_total",
+    "Add-on upgrade passes of an organization attempted, one per organization and pass (R113)",
+    ORG,
+    Audience::Sre,
+);
+pub const ADDON_ORG_RECONCILE_ERRORS: MetricDef = MetricDef::counter(
+    "srecap_aus_addon_org_reconcile_errors_total",
+    "Add-on upgrade passes of an organization that ended in a bad event, by cause",
+    &["ocm_env", "org_id", "cause"],
+    Audience::Sre,
+);
 pub const ORG_RECONCILE_ERRORS: MetricDef = MetricDef::counter(
     "srecap_aus_org_reconcile_errors_total",
     "Organization reconciles that ended in a bad event, by cause (internal, ocm_api, ocm_auth, deadline, notify)",
@@ -323,6 +335,8 @@ pub const ALL: &[&MetricDef] = &[
     &OCM_REQUEST_DURATION,
     &ORG_RECONCILE_TOTAL,
     &ORG_RECONCILE_ERRORS,
+    &ADDON_ORG_RECONCILE_TOTAL,
+    &ADDON_ORG_RECONCILE_ERRORS,
     &OCM_WRITES,
     &OCM_WRITE_ERRORS,
     &ORG_LAST_SUCCESS,
