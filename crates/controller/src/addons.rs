@@ -142,6 +142,15 @@ async fn org_pass(
         .into_iter()
         .filter(|c| settings.clusters.contains_key(&c.name))
         .collect();
+    let unmatched: Vec<&String> = settings
+        .clusters
+        .keys()
+        .filter(|name| !clusters.iter().any(|c| &c.name == *name))
+        .collect();
+    if !unmatched.is_empty() {
+        // A typo, or a cluster that is gone or not ready: said, not fatal.
+        tracing::warn!(env = %env, org = %org_id, clusters = ?unmatched, "add-on settings name clusters the organization does not have (managed, ready) in OCM");
+    }
     if clusters.is_empty() {
         return Ok(Vec::new());
     }
