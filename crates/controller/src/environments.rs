@@ -171,6 +171,8 @@ impl Environments {
                         Err(e)
                     }
                 };
+                // The add-on upgrade scheduler after the cluster pass (§13).
+                crate::addons::pass(r, now).await;
                 r.finish(started, &result);
                 EnvironmentPass {
                     environment: r.config().environment.clone(),

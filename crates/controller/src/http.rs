@@ -12,18 +12,22 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use futures::TryFutureExt;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use jiff::Timestamp;
+use semver::Version;
 use srecap_aus::INTEGRATION;
 use srecap_fleet::{
-    Cluster, NodePool, Organization, PolicyState, Product, ScheduleType, UpgradePolicy, VersionGate,
+    AddonInstallation, Cluster, NodePool, Organization, PolicyState, Product, ScheduleType,
+    UpgradePolicy, VersionGate,
 };
-use srecap_ocm::model::{self as wire, LabelType, NewClusterLog, NewUpgradePolicy, Severity};
+use srecap_ocm::model::{
+    self as wire, LabelType, NewAddonUpgradePlan, NewClusterLog, NewUpgradePolicy, Severity,
+};
 use srecap_ocm::{Filter, OcmClient, OcmError};
 
 use crate::error::PassError;
 use crate::feedback::{Notice, NoticeSeverity};
 use crate::health::HealthProvider;
 use crate::ocm::{
-    ClusterDetails, ClusterRef, Discovered, NewPolicy, Ocm, OcmResult, PolicyTarget,
+    ClusterDetails, ClusterRef, Discovered, NewAddonPlan, NewPolicy, Ocm, OcmResult, PolicyTarget,
     VERSION_DATA_PREFIX,
 };
 
@@ -172,6 +176,62 @@ impl Ocm for HttpOcm {
                         .await?;
                 }
             }
+            Ok(())
+        })
+    }
+
+    fn org_clusters<'a>(&'a self, org_id: &'a str) -> OcmResult<'a, Vec<Cluster>> {
+        Box::pin(async move { Ok(org_clusters(&self.client, org_id).await?) })
+    }
+
+    fn addon_catalog(&self) -> OcmResult<'_, BTreeMap<String, Version>> {
+        Box::pin(async move {
+            let mut catalog = BTreeMap::new();
+            for addon in self.client.list_addons().await? {
+                let latest = addon.latest_version().map_err(|e| PassError::BadAnswer {
+                    cluster: format!("add-on {}", addon.id),
+                    reason: e.to_string(),
+                })?;
+                if let Some(latest) = latest {
+                    catalog.insert(addon.id, latest);
+                }
+            }
+            Ok(catalog)
+        })
+    }
+
+    fn ready_addons(
+        &self,
+        cluster_ids: Vec<String>,
+    ) -> OcmResult<'_, HashMap<String, Vec<AddonInstallation>>> {
+        Box::pin(async move {
+            stream::iter(cluster_ids.into_iter().map(|id| {
+                ready_addons(&self.client, id.clone()).map_ok(move |installed| (id, installed))
+            }))
+            .buffer_unordered(self.concurrency)
+            .try_collect()
+            .await
+        })
+    }
+
+    fn delete_addon_plan<'a>(&'a self, cluster_id: &'a str, plan_id: &'a str) -> OcmResult<'a, ()> {
+        Box::pin(async move {
+            Ok(self
+                .client
+                .delete_addon_upgrade_plan(cluster_id, plan_id)
+                .await?)
+        })
+    }
+
+    fn create_addon_plan<'a>(&'a self, plan: &'a NewAddonPlan) -> OcmResult<'a, ()> {
+        Box::pin(async move {
+            let body = NewAddonUpgradePlan::manual(
+                &plan.cluster_id,
+                &plan.addon_id,
+                &plan.version,
+                plan.next_run,
+            );
+            self.client.create_addon_upgrade_plan(&body).await?;
             Ok(())
         })
     }
@@ -376,6 +436,88 @@ async fn discover(client: &OcmClient) -> Result<Discovered, OcmError> {
         version_gates,
         broken_orgs,
     })
+}
+
+/// An organization's managed, active, ready OSD/ROSA clusters (R113).
+async fn org_clusters(client: &OcmClient, org_id: &str) -> Result<Vec<Cluster>, OcmError> {
+    let subscriptions = client
+        .list_subscriptions_without_labels(Some(
+            &Filter::eq("organization_id", org_id)
+                .and(Filter::eq("managed", "true"))
+                .and(Filter::in_("status", ["Active", "Reserved"])),
+        ))
+        .await?;
+    if subscriptions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut clusters = client
+        .list_clusters(Some(
+            &Filter::eq("managed", "true")
+                .and(Filter::in_("product.id", ["osd", "rosa"]))
+                .and(Filter::eq("state", "ready"))
+                .and(Filter::in_(
+                    "subscription.id",
+                    subscriptions.iter().map(|s| s.id.clone()),
+                )),
+        ))
+        .await?;
+    clusters.sort_by_key(|c| (c.creation_timestamp.is_none(), c.creation_timestamp));
+    Ok(clusters
+        .iter()
+        .filter_map(|c| match convert_cluster(c, org_id, BTreeMap::new()) {
+            Ok(cluster) => Some(cluster),
+            Err(reason) => {
+                tracing::warn!(cluster = %c.id, org = %org_id, %reason, "unusable cluster record from OCM");
+                None
+            }
+        })
+        .collect())
+}
+
+/// A cluster's ready add-ons with their upgrade plans (R114, R117).
+async fn ready_addons(client: &OcmClient, id: String) -> Result<Vec<AddonInstallation>, PassError> {
+    let bad = |reason: String| PassError::BadAnswer {
+        cluster: id.clone(),
+        reason,
+    };
+    let plans = client.list_addon_upgrade_plans(&id).await?;
+    let mut installed = Vec::new();
+    for i in client.list_ready_addon_installations(&id).await? {
+        let Some(version) = i.installed_version().map_err(|e| bad(e.to_string()))? else {
+            continue;
+        };
+        let addon_id = i.addon_id().to_owned();
+        let mut upgrade_policies = Vec::new();
+        for p in plans
+            .iter()
+            .filter(|p| p.addon_id.as_deref() == Some(addon_id.as_str()))
+        {
+            upgrade_policies.push(UpgradePolicy {
+                id: p.id.clone(),
+                version: p.target_version().map_err(|e| bad(e.to_string()))?,
+                next_run: p.next_run,
+                state: p
+                    .state
+                    .as_ref()
+                    .map_or(PolicyState::Other("unknown".into()), |s| {
+                        PolicyState::parse(s.as_str())
+                    }),
+                schedule_type: match p.schedule_type {
+                    Some(wire::ScheduleType::Automatic) => ScheduleType::Automatic,
+                    _ => ScheduleType::Manual,
+                },
+                schedule: p.schedule.clone(),
+            });
+        }
+        installed.push(AddonInstallation {
+            cluster_id: id.clone(),
+            addon_id,
+            version,
+            state: i.state.clone().unwrap_or_else(|| "ready".to_owned()),
+            upgrade_policies,
+        });
+    }
+    Ok(installed)
 }
 
 /// A wire cluster as a fleet cluster; a bad answer names the field at fault.

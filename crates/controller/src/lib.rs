@@ -34,6 +34,7 @@
 //!   asked for per-cluster data, so API calls grow with the clusters that need a
 //!   decision, not with the fleet.
 
+pub mod addons;
 pub mod admission;
 pub mod environments;
 pub mod error;

@@ -28,6 +28,8 @@ use srecap_observability::catalog as c;
 use srecap_observability::{FailureCause, MetricDef, Outcome, UserErrorKind, WriteOperation};
 use srecap_ocm::{RequestEvent, RequestObserver};
 
+use crate::addons::ADDON_INTEGRATION;
+
 type Labels = Vec<(String, String)>;
 type GaugeF = Gauge<f64, std::sync::atomic::AtomicU64>;
 
@@ -77,6 +79,8 @@ const BLOCKING: [Reason; 9] = [
 #[derive(Debug, Default)]
 struct PassRegistry {
     recorded: BTreeMap<String, PassGauges>,
+    /// The add-on plans of each environment's last add-on pass (R118).
+    addons: BTreeMap<String, Vec<AddonFacts>>,
     rendered: Option<Registry>,
 }
 
@@ -106,6 +110,8 @@ pub struct Metrics {
     org_total: Family<Labels, Counter>,
     org_errors: Family<Labels, Counter>,
     org_user_errors: Family<Labels, Counter>,
+    addon_org_total: Family<Labels, Counter>,
+    addon_org_errors: Family<Labels, Counter>,
     writes: Family<Labels, Counter>,
     write_errors: Family<Labels, Counter>,
     org_last_success: Family<Labels, GaugeF>,
@@ -152,6 +158,8 @@ impl Metrics {
             org_total: Family::default(),
             org_errors: Family::default(),
             org_user_errors: Family::default(),
+            addon_org_total: Family::default(),
+            addon_org_errors: Family::default(),
             writes: Family::default(),
             write_errors: Family::default(),
             org_last_success: Family::default(),
@@ -184,6 +192,12 @@ impl Metrics {
         register(r, &c::ORG_RECONCILE_TOTAL, m.org_total.clone());
         register(r, &c::ORG_RECONCILE_ERRORS, m.org_errors.clone());
         register(r, &c::ORG_USER_ERRORS, m.org_user_errors.clone());
+        register(r, &c::ADDON_ORG_RECONCILE_TOTAL, m.addon_org_total.clone());
+        register(
+            r,
+            &c::ADDON_ORG_RECONCILE_ERRORS,
+            m.addon_org_errors.clone(),
+        );
         register(r, &c::OCM_WRITES, m.writes.clone());
         register(r, &c::OCM_WRITE_ERRORS, m.write_errors.clone());
         register(r, &c::ORG_LAST_SUCCESS, m.org_last_success.clone());
@@ -226,6 +240,8 @@ impl Metrics {
             org_total: self.org_total.clone(),
             org_errors: self.org_errors.clone(),
             org_user_errors: self.org_user_errors.clone(),
+            addon_org_total: self.addon_org_total.clone(),
+            addon_org_errors: self.addon_org_errors.clone(),
             writes: self.writes.clone(),
             write_errors: self.write_errors.clone(),
             org_last_success: self.org_last_success.clone(),
@@ -407,6 +423,38 @@ impl Metrics {
         }
     }
 
+    /// One add-on pass of an organization (SLO `aus-addon-reconcile`); `bad`
+    /// is the cause when it ended in a bad event. Every cause's series
+    /// exists from the first pass.
+    pub fn addon_org_finished(&self, org_id: &str, bad: Option<FailureCause>) {
+        let env = self.env().to_owned();
+        for cause in FailureCause::ALL {
+            let _ =
+                self.addon_org_errors
+                    .get_or_create(&c::ADDON_ORG_RECONCILE_ERRORS.label_pairs(&[
+                        &env,
+                        org_id,
+                        cause.as_str(),
+                    ]));
+        }
+        let _atomic = self
+            .consistency
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.addon_org_total
+            .get_or_create(&c::ADDON_ORG_RECONCILE_TOTAL.label_pairs(&[&env, org_id]))
+            .inc();
+        if let Some(cause) = bad {
+            self.addon_org_errors
+                .get_or_create(&c::ADDON_ORG_RECONCILE_ERRORS.label_pairs(&[
+                    &env,
+                    org_id,
+                    cause.as_str(),
+                ]))
+                .inc();
+        }
+    }
+
     /// One OCM write; `bad` is the cause when it failed with a bad event.
     pub fn write(&self, org_id: &str, op: WriteOperation, bad: Option<FailureCause>) {
         let env = self.env().to_owned();
@@ -570,6 +618,14 @@ impl Metrics {
         guard.rendered = None;
     }
 
+    /// Swap in the add-on plans of a finished add-on pass (R118); rendered
+    /// at the next scrape.
+    pub fn publish_addons(&self, facts: Vec<AddonFacts>) {
+        let mut guard = self.pass.write().unwrap_or_else(PoisonError::into_inner);
+        guard.addons.insert(self.environment.clone(), facts);
+        guard.rendered = None;
+    }
+
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -586,6 +642,9 @@ impl Metrics {
                 let mut series = PassSeries::new("");
                 for gauges in pass.recorded.values() {
                     gauges.render_into(&mut series);
+                }
+                for (env, facts) in &pass.addons {
+                    series.addons(env, facts);
                 }
                 pass.rendered = Some(series.into_registry());
             }
@@ -707,6 +766,14 @@ struct UpgradeRow {
     started: Vec<(String, f64)>,
 }
 
+/// One add-on of one organization, as its last add-on pass planned it.
+#[derive(Debug)]
+pub struct AddonFacts {
+    pub org_id: String,
+    pub addon_id: String,
+    pub plan: Arc<OrgPlan>,
+}
+
 /// The rendered series of a pass.
 #[derive(Debug)]
 struct PassSeries {
@@ -715,6 +782,8 @@ struct PassSeries {
     validation_errors: Family<Labels, GaugeF>,
     version_data: Family<Labels, GaugeF>,
     remaining_soak_days: Family<Labels, GaugeF>,
+    addon_info: Family<Labels, GaugeF>,
+    addon_remaining_soak_days: Family<Labels, GaugeF>,
     missing_gates: Family<Labels, GaugeF>,
     channel_switch: Family<Labels, GaugeF>,
     last_success: Family<Labels, GaugeF>,
@@ -868,6 +937,8 @@ impl PassSeries {
             validation_errors: Family::default(),
             version_data: Family::default(),
             remaining_soak_days: Family::default(),
+            addon_info: Family::default(),
+            addon_remaining_soak_days: Family::default(),
             missing_gates: Family::default(),
             channel_switch: Family::default(),
             last_success: Family::default(),
@@ -1023,6 +1094,54 @@ impl PassSeries {
         }
     }
 
+    /// The add-on gauges of one environment (R118): no validation-error or
+    /// health gauges, as in the reference.
+    fn addons(&self, env: &str, facts: &[AddonFacts]) {
+        for f in facts {
+            let plan = &f.plan;
+            let (org_id, addon) = (f.org_id.as_str(), f.addon_id.as_str());
+            let org_name = plan.details.org_name.as_str();
+            for cl in &plan.details.valid_clusters {
+                let soak_days = cl.soak_days.to_string();
+                let current_version = cl.current_version.to_string();
+                self.addon_info
+                    .get_or_create(&c::AUS_ADDON_POLICY_INFO.label_pairs(&[
+                        ADDON_INTEGRATION,
+                        env,
+                        &cl.external_id,
+                        org_id,
+                        org_name,
+                        &cl.channel,
+                        &current_version,
+                        &cl.name,
+                        cl.schedule.as_str(),
+                        &cl.sector,
+                        &srecap_observability::list_label(&cl.mutexes),
+                        &soak_days,
+                        &srecap_observability::list_label(&cl.workloads),
+                        &cl.product,
+                        if cl.hypershift { "true" } else { "false" },
+                        addon,
+                    ]))
+                    .set(1.0);
+            }
+            if plan.has_validation_errors() {
+                continue;
+            }
+            for r in &plan.details.remaining_soak_days {
+                self.addon_remaining_soak_days
+                    .get_or_create(&c::AUS_ADDON_REMAINING_SOAK_DAYS.label_pairs(&[
+                        ADDON_INTEGRATION,
+                        env,
+                        &r.external_id,
+                        &r.version,
+                        addon,
+                    ]))
+                    .set(r.value);
+            }
+        }
+    }
+
     fn upgrades(&self, org_id: &str, rows: &[UpgradeRow]) {
         let env = self.env();
         for row in rows {
@@ -1077,6 +1196,12 @@ impl PassSeries {
             &mut r,
             &c::AUS_REMAINING_SOAK_DAYS,
             self.remaining_soak_days,
+        );
+        register(&mut r, &c::AUS_ADDON_POLICY_INFO, self.addon_info);
+        register(
+            &mut r,
+            &c::AUS_ADDON_REMAINING_SOAK_DAYS,
+            self.addon_remaining_soak_days,
         );
         register(&mut r, &c::AUS_MISSING_GATES, self.missing_gates);
         register(&mut r, &c::AUS_CHANNEL_SWITCH, self.channel_switch);

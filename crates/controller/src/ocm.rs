@@ -25,7 +25,9 @@ use std::fmt;
 use futures::future::BoxFuture;
 use jiff::Timestamp;
 use semver::Version;
-use srecap_fleet::{Cluster, NodePool, Organization, UpgradePolicy, VersionGate};
+use srecap_fleet::{
+    AddonInstallation, Cluster, NodePool, Organization, UpgradePolicy, VersionGate,
+};
 
 use crate::error::PassError;
 use crate::feedback::Notice;
@@ -83,6 +85,15 @@ pub enum PolicyTarget {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewPolicy {
     pub target: PolicyTarget,
+    pub version: Version,
+    pub next_run: Timestamp,
+}
+
+/// A manual add-on upgrade plan to create (R116).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAddonPlan {
+    pub cluster_id: String,
+    pub addon_id: String,
     pub version: Version,
     pub next_run: Timestamp,
 }
@@ -178,4 +189,26 @@ pub trait Ocm: Send + Sync + fmt::Debug {
 
     /// Write a service log to the cluster's owners (§14.1).
     fn send_service_log<'a>(&'a self, notice: &'a Notice) -> OcmResult<'a, ()>;
+
+    // ---- the add-on upgrade scheduler (§13) ------------------------------------
+
+    /// An organization's managed, ready OSD/ROSA clusters, whatever their
+    /// labels (R113: the registry names the add-on clusters), in OCM's order.
+    fn org_clusters<'a>(&'a self, org_id: &'a str) -> OcmResult<'a, Vec<Cluster>>;
+
+    /// The add-on catalogue: each add-on's latest version (R114).
+    fn addon_catalog(&self) -> OcmResult<'_, BTreeMap<String, Version>>;
+
+    /// The add-ons in state `ready` of each cluster, each with its existing
+    /// upgrade plans (R114, R117), by cluster id.
+    fn ready_addons(
+        &self,
+        cluster_ids: Vec<String>,
+    ) -> OcmResult<'_, HashMap<String, Vec<AddonInstallation>>>;
+
+    /// Delete an add-on upgrade plan (R117).
+    fn delete_addon_plan<'a>(&'a self, cluster_id: &'a str, plan_id: &'a str) -> OcmResult<'a, ()>;
+
+    /// Create a manual add-on upgrade plan (R116).
+    fn create_addon_plan<'a>(&'a self, plan: &'a NewAddonPlan) -> OcmResult<'a, ()>;
 }

@@ -243,6 +243,13 @@ impl Reconciler {
     }
 
     /// Take (or keep) organization `org_id` for this replica.
+    /// Whether this replica works on `org_id` this pass: always without
+    /// leases, else only while it holds the organization's lease (the add-on
+    /// pass follows the cluster pass's claim, [`crate::addons`]).
+    pub fn may_reconcile(&self, org_id: &str) -> bool {
+        self.config.replica.is_none() || self.held().contains_key(org_id)
+    }
+
     async fn claim(&self, org_id: &str) -> Result<Claim, PassError> {
         let Some(replica) = &self.config.replica else {
             return Ok(Claim::Unshared);
@@ -338,6 +345,8 @@ impl Reconciler {
             }
             Err(e) => Err(e),
         };
+        // The add-on upgrade scheduler after the cluster pass (§13).
+        crate::addons::pass(self, now).await;
         self.finish(started, &result);
         result
     }

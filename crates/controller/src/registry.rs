@@ -33,6 +33,19 @@ pub struct RegisteredOrg {
     pub disabled: Vec<String>,
     /// Health providers it asks for (R47).
     pub health: Vec<HealthCheck>,
+    /// Its add-on upgrade settings (R113); none: no add-on upgrades.
+    pub addons: Option<AddonSettings>,
+}
+
+/// An organization's add-on upgrade settings (R113), in the label syntax
+/// without the `sre-capabilities.aus.` prefix.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AddonSettings {
+    /// The organization's (`blocked-versions`, `sector-deps.<sector>`, ...).
+    pub organization: BTreeMap<String, String>,
+    /// Each cluster's (`workloads`, `schedule`, `soak-days`, ...), by cluster
+    /// name: matched by name to the organization's OCM clusters.
+    pub clusters: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// A health provider an organization asks for, and whether its errors stop
@@ -71,6 +84,11 @@ impl OrgRegistry {
 
     pub fn len(&self) -> usize {
         self.orgs.len()
+    }
+
+    /// The registered organizations, by id.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &RegisteredOrg)> {
+        self.orgs.iter()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -171,6 +189,7 @@ mod tests {
                 RegisteredOrg {
                     disabled: ids(&[INTEGRATION]),
                     health: Vec::new(),
+                    addons: None,
                 },
             ),
         ]);
@@ -244,6 +263,7 @@ mod tests {
                         provider: TELEMETER.to_owned(),
                         enforced: false,
                     }],
+                    addons: None,
                 },
             ),
             ("none".to_owned(), RegisteredOrg::default()),
@@ -255,6 +275,7 @@ mod tests {
                         provider: "dynatrace".to_owned(),
                         enforced: true,
                     }],
+                    addons: None,
                 },
             ),
         ]);

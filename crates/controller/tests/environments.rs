@@ -372,6 +372,7 @@ async fn an_unavailable_health_provider_is_an_org_error_r47() {
                 provider: TELEMETER.to_owned(),
                 enforced: true,
             }],
+            addons: None,
         },
     )]);
     let b = two.reconciler(

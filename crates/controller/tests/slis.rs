@@ -354,6 +354,11 @@ async fn ocm_failures_count_as_ocm_api_and_broken_labels_only_reach_the_user() {
             // Only with a health provider, which this world has none of.
             catalog::AUS_HEALTH_STATE.name,
             catalog::CLUSTER_HEALTH_STATE.name,
+            // No registry with add-on settings here (tests/addons.rs has them).
+            catalog::AUS_ADDON_POLICY_INFO.name,
+            catalog::AUS_ADDON_REMAINING_SOAK_DAYS.name,
+            catalog::ADDON_ORG_RECONCILE_TOTAL.name,
+            catalog::ADDON_ORG_RECONCILE_ERRORS.name,
         ]
         .contains(&def.name);
         if expected_after_two_passes {

@@ -51,6 +51,29 @@ pub const AUS_POLICY_INFO: MetricDef = MetricDef::gauge(
     ],
     Audience::User,
 );
+pub const AUS_ADDON_POLICY_INFO: MetricDef = MetricDef::gauge(
+    "aus_addon_upgrade_policy_info",
+    "Add-on upgrade policy of every installed add-on of a registered cluster (R118); current_version is the add-on's",
+    &[
+        "integration",
+        "ocm_env",
+        "cluster_uuid",
+        "org_id",
+        "org_name",
+        "channel",
+        "current_version",
+        "cluster_name",
+        "schedule",
+        "sector",
+        "mutexes",
+        "soak_days",
+        "workloads",
+        "product",
+        "hypershift",
+        "addon",
+    ],
+    Audience::User,
+);
 pub const AUS_VALIDATION_ERRORS: MetricDef = MetricDef::gauge(
     "aus_organization_validation_errors",
     "Validation errors per organization (clusters with errors + organization errors)",
@@ -67,6 +90,18 @@ pub const AUS_REMAINING_SOAK_DAYS: MetricDef = MetricDef::gauge(
     "aus_cluster_version_remaining_soak_days",
     "Soak days left per cluster and available version (-1 scheduled, -2 started, -3 started >= 6h ago, -4 blocked)",
     &["integration", "ocm_env", "cluster_uuid", "soaking_version"],
+    Audience::User,
+);
+pub const AUS_ADDON_REMAINING_SOAK_DAYS: MetricDef = MetricDef::gauge(
+    "aus_addon_version_remaining_soak_days",
+    "Soak days left per cluster, add-on and available add-on version (-1 scheduled, -2 started, -3 started >= 6h ago, -4 blocked)",
+    &[
+        "integration",
+        "ocm_env",
+        "cluster_uuid",
+        "soaking_version",
+        "addon",
+    ],
     Audience::User,
 );
 pub const AUS_MISSING_GATES: MetricDef = MetricDef::gauge(
@@ -148,6 +183,18 @@ pub const ORG_RECONCILE_TOTAL: MetricDef = MetricDef::counter(
     "srecap_aus_org_reconcile_total",
     "Organization reconciles attempted, one per organization and pass",
     ORG,
+    Audience::Sre,
+);
+pub const ADDON_ORG_RECONCILE_TOTAL: MetricDef = MetricDef::counter(
+    "srecap_aus_addon_org_reconcile_total",
+    "Add-on upgrade passes of an organization attempted, one per organization and pass (R113)",
+    ORG,
+    Audience::Sre,
+);
+pub const ADDON_ORG_RECONCILE_ERRORS: MetricDef = MetricDef::counter(
+    "srecap_aus_addon_org_reconcile_errors_total",
+    "Add-on upgrade passes of an organization that ended in a bad event, by cause",
+    &["ocm_env", "org_id", "cause"],
     Audience::Sre,
 );
 pub const ORG_RECONCILE_ERRORS: MetricDef = MetricDef::counter(
@@ -306,6 +353,8 @@ pub const ALL: &[&MetricDef] = &[
     &AUS_VALIDATION_ERRORS,
     &AUS_VERSION_DATA,
     &AUS_REMAINING_SOAK_DAYS,
+    &AUS_ADDON_POLICY_INFO,
+    &AUS_ADDON_REMAINING_SOAK_DAYS,
     &AUS_MISSING_GATES,
     &AUS_HEALTH_STATE,
     &AUS_CHANNEL_SWITCH,
@@ -317,6 +366,8 @@ pub const ALL: &[&MetricDef] = &[
     &OCM_REQUEST_DURATION,
     &ORG_RECONCILE_TOTAL,
     &ORG_RECONCILE_ERRORS,
+    &ADDON_ORG_RECONCILE_TOTAL,
+    &ADDON_ORG_RECONCILE_ERRORS,
     &OCM_WRITES,
     &OCM_WRITE_ERRORS,
     &ORG_LAST_SUCCESS,

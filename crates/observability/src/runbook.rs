@@ -100,6 +100,42 @@ the last deploy.",
             related: "Inhibits `AUSOrgReconcileErrorBudgetBurn` for the same environment. Inhibited by \
 `AUSReconcilePassStalled` and `AUSAbsent`.",
         },
+        "AUSOrgAddonReconcileErrorBudgetBurn" => Sections {
+            meaning: "Add-on upgrade passes of OCM organization `org_id` in `ocm_env` (the add-on scheduler, \
+`ocm-addons-upgrade-scheduler-org`) end in bad events fast enough to spend a significant part of the 30-day \
+error budget of SLO `aus-addon-reconcile` at organization scope (objective 97 %). Same windows as \
+`AUSOrgReconcileErrorBudgetBurn`.",
+            impact: "No add-on upgrade plan is created or cleaned up for the organization's registered clusters. \
+Plans already in OCM still run; cluster upgrades are not affected.",
+            diagnosis: "1. `sum by (cause) (increase(srecap_aus_addon_org_reconcile_errors_total{ocm_env=\"<env>\", \
+org_id=\"<org>\"}[1h]))` gives the cause.\n\
+2. The controller logs `add-on upgrades of the organization failed` with the organization and the error.\n\
+3. Reproduce: `srecap aus run --once --dry-run --config <file> --environment <env> --org <org> --log info`.",
+            mitigation: "* Transient OCM trouble (add-on service): no action.\n\
+* Switch the add-on scheduler off for the organization: add `ocm-addons-upgrade-scheduler-org` to its \
+`disabled` list in the configuration file, open a ticket, fix forward.",
+            escalation: "OCM add-on service on-call for `ocm_api`/`ocm_auth`; srecap maintainers otherwise.",
+            silencing: "Only during a confirmed OCM incident, for its expected duration, with a ticket link.",
+            related: "Inhibited by `AUSEnvAddonReconcileErrorBudgetBurn` (same `ocm_env`, `slo`), \
+`AUSReconcilePassStalled` and `AUSAbsent`.",
+        },
+        "AUSEnvAddonReconcileErrorBudgetBurn" => Sections {
+            meaning: "Across environment `ocm_env`, add-on upgrade passes of organizations end in bad events fast \
+enough to spend the 30-day budget of SLO `aus-addon-reconcile` at environment scope (objective 99.5 %). An \
+unreadable add-on catalogue fails every organization of the pass.",
+            impact: "No add-on upgrades are scheduled in the environment. Cluster upgrades are not affected.",
+            diagnosis: "1. Check `AUSReconcilePassStalled`/`AUSAbsent` first.\n\
+2. `sum by (cause) (increase(srecap_aus_addon_org_reconcile_errors_total{ocm_env=\"<env>\"}[1h]))`.\n\
+3. The logs: `add-on catalogue unreadable` (the catalogue, `GET /api/addons_mgmt/v1/addons`) or \
+`add-on upgrades of the organization failed`.\n\
+4. Reproduce: `srecap aus run --once --dry-run --config <file> --environment <env> --log info`.",
+            mitigation: "* Add-on service outage: wait.\n\
+* Bad release: roll back srecap.",
+            escalation: "OCM add-on service on-call; srecap maintainers otherwise.",
+            silencing: "During a confirmed OCM incident only, never longer than 4 hours.",
+            related: "Inhibits `AUSOrgAddonReconcileErrorBudgetBurn` for the same environment. Inhibited by \
+`AUSReconcilePassStalled` and `AUSAbsent`.",
+        },
         "AUSEnvOcmWriteErrorBudgetBurn" => Sections {
             meaning: "OCM writes of AUS in `ocm_env` (upgrade policies, channel switches, service logs) fail often \
 enough to spend the 30-day budget of SLO `aus-ocm-writes` (objective 99 %) within the period. Ticket only: \

@@ -205,8 +205,27 @@ pub const AUS_OCM_WRITES: SloDef = SloDef {
     windows: &WORKBOOK_30D,
 };
 
+/// Add-on upgrade passes of organizations that end without a bad event: a
+/// separate loop, so its own SLO rather than a label (`slo-alerting.md`).
+pub const AUS_ADDON_RECONCILE: SloDef = SloDef {
+    name: "aus-addon-reconcile",
+    capability: "aus",
+    alert_prefix: "AUS",
+    alert_title: "AddonReconcile",
+    description: "add-on upgrade passes of organizations that end without a bad event",
+    sli: EventsSli {
+        total: &catalog::ADDON_ORG_RECONCILE_TOTAL,
+        errors: &catalog::ADDON_ORG_RECONCILE_ERRORS,
+    },
+    period_days: 30,
+    event_cadence: 5,
+    scopes: RECONCILE_SCOPES,
+    policy: AlertPolicy::PageAndTicket,
+    windows: &WORKBOOK_30D,
+};
+
 /// Every SLO of AUS.
-pub const AUS_SLOS: &[&SloDef] = &[&AUS_RECONCILE, &AUS_OCM_WRITES];
+pub const AUS_SLOS: &[&SloDef] = &[&AUS_RECONCILE, &AUS_OCM_WRITES, &AUS_ADDON_RECONCILE];
 
 /// `10m`, `1h`, `3d`: a Prometheus duration for minutes.
 pub fn duration(minutes: u32) -> String {

@@ -30,7 +30,8 @@ use tokio::time::Instant;
 use crate::auth::{Bearer, Credentials, TokenSource, TokenSourceConfig};
 use crate::error::OcmError;
 use crate::model::{
-    Account, ApiErrorBody, Cluster, ClusterChannelPatch, ClusterLog, Identified, Label, LabelWrite,
+    Account, Addon, AddonInstallation, AddonUpgradePlan, ApiErrorBody, Cluster,
+    ClusterChannelPatch, ClusterLog, Identified, Label, LabelWrite, NewAddonUpgradePlan,
     NewClusterLog, NewUpgradePolicy, NodePool, Organization, Page, ReleaseVersion, Subscription,
     UpgradePolicy, UpgradePolicyState, VersionGate, VersionGateAgreement, VersionGateRef,
 };
@@ -73,6 +74,11 @@ pub mod endpoints {
     pub const GATE_AGREEMENTS: &str = "/api/clusters_mgmt/v1/clusters/{id}/gate_agreements";
     pub const VERSIONS: &str = "/api/clusters_mgmt/v1/versions";
     pub const VERSION: &str = "/api/clusters_mgmt/v1/versions/{id}";
+    pub const ADDONS: &str = "/api/addons_mgmt/v1/addons";
+    pub const ADDON_INSTALLATIONS: &str = "/api/addons_mgmt/v1/clusters/{id}/addons";
+    pub const ADDON_UPGRADE_PLANS: &str = "/api/addons_mgmt/v1/clusters/{id}/upgrade_plans";
+    pub const ADDON_UPGRADE_PLAN: &str =
+        "/api/addons_mgmt/v1/clusters/{id}/upgrade_plans/{plan_id}";
     pub const CLUSTER_LOGS: &str = "/api/service_logs/v1/cluster_logs";
     pub const CLUSTER_LOGS_FOR_CLUSTER: &str = "/api/service_logs/v1/clusters/cluster_logs";
 }
@@ -989,6 +995,63 @@ impl OcmClient {
         self.delete(&ApiPath::new(
             endpoints::UPGRADE_POLICY,
             &[cluster_id, policy_id],
+        ))
+        .await
+    }
+
+    // ---- add-on service v2 (D) -------------------------------------------------
+
+    /// The add-on catalogue, each add-on with its latest version (D-v2).
+    pub async fn list_addons(&self) -> Result<Vec<Addon>, OcmError> {
+        let query = vec![("order", "id".to_owned())];
+        self.list_all(ApiPath::new(endpoints::ADDONS, &[]), query)
+            .await
+    }
+
+    /// A cluster's add-on installations in state `ready` (D-v2, R114).
+    pub async fn list_ready_addon_installations(
+        &self,
+        cluster_id: &str,
+    ) -> Result<Vec<AddonInstallation>, OcmError> {
+        let query = vec![("search", "state='ready'".to_owned())];
+        self.list_all(
+            ApiPath::new(endpoints::ADDON_INSTALLATIONS, &[cluster_id]),
+            query,
+        )
+        .await
+    }
+
+    /// A cluster's add-on upgrade plans (D-v2).
+    pub async fn list_addon_upgrade_plans(
+        &self,
+        cluster_id: &str,
+    ) -> Result<Vec<AddonUpgradePlan>, OcmError> {
+        self.list_all(
+            ApiPath::new(endpoints::ADDON_UPGRADE_PLANS, &[cluster_id]),
+            Vec::new(),
+        )
+        .await
+    }
+
+    /// Create an add-on upgrade plan (R116, D-v2). Not retried after an
+    /// ambiguous failure, as for upgrade policies.
+    pub async fn create_addon_upgrade_plan(
+        &self,
+        plan: &NewAddonUpgradePlan,
+    ) -> Result<AddonUpgradePlan, OcmError> {
+        let path = ApiPath::new(endpoints::ADDON_UPGRADE_PLANS, &[&plan.cluster_id]);
+        self.write(Method::POST, &path, plan).await
+    }
+
+    /// Delete an add-on upgrade plan (R117, D-v2).
+    pub async fn delete_addon_upgrade_plan(
+        &self,
+        cluster_id: &str,
+        plan_id: &str,
+    ) -> Result<(), OcmError> {
+        self.delete(&ApiPath::new(
+            endpoints::ADDON_UPGRADE_PLAN,
+            &[cluster_id, plan_id],
         ))
         .await
     }

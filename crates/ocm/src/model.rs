@@ -666,6 +666,141 @@ impl NewUpgradePolicy {
     }
 }
 
+/// An add-on of the catalogue (D: `GET ADD/addons`): its id and latest version.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Addon {
+    pub id: String,
+    /// `version.id`: the latest version the catalogue offers.
+    #[serde(default)]
+    pub version: Option<ObjectLink>,
+}
+
+impl Identified for Addon {
+    fn object_id(&self) -> Option<&str> {
+        Some(&self.id)
+    }
+}
+
+impl Addon {
+    /// The latest version as semver (`None` when the catalogue names none).
+    pub fn latest_version(&self) -> Result<Option<Version>, VersionFieldError> {
+        self.version
+            .as_ref()
+            .and_then(|l| l.id.as_deref())
+            .map(|v| parse_version("addon.version.id", v))
+            .transpose()
+    }
+}
+
+/// An add-on installed on a cluster (D: `GET ADD/clusters/{id}/addons`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct AddonInstallation {
+    pub id: String,
+    #[serde(default)]
+    pub addon: Option<ObjectLink>,
+    #[serde(default)]
+    pub addon_version: Option<ObjectLink>,
+    /// `deleting`, `failed`, `installing`, `pending` or `ready`.
+    #[serde(default)]
+    pub state: Option<String>,
+}
+
+impl Identified for AddonInstallation {
+    fn object_id(&self) -> Option<&str> {
+        Some(&self.id)
+    }
+}
+
+impl AddonInstallation {
+    /// The add-on's id: `addon.id`, else the installation's id (OCM names an
+    /// installation after its add-on).
+    pub fn addon_id(&self) -> &str {
+        self.addon
+            .as_ref()
+            .and_then(|l| l.id.as_deref())
+            .unwrap_or(&self.id)
+    }
+
+    /// The installed version as semver.
+    pub fn installed_version(&self) -> Result<Option<Version>, VersionFieldError> {
+        self.addon_version
+            .as_ref()
+            .and_then(|l| l.id.as_deref())
+            .map(|v| parse_version("addon_installation.addon_version.id", v))
+            .transpose()
+    }
+}
+
+/// An add-on upgrade plan of the add-on service v2 (D: `upgrade_plans`).
+/// Shapes come only from the reference (the public model lacks them): every
+/// field but the id is optional.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct AddonUpgradePlan {
+    pub id: String,
+    #[serde(default)]
+    pub addon_id: Option<String>,
+    #[serde(default)]
+    pub cluster_id: Option<String>,
+    /// `manual` or `automatic`.
+    #[serde(default, rename = "type")]
+    pub schedule_type: Option<ScheduleType>,
+    #[serde(default)]
+    pub schedule: Option<String>,
+    #[serde(default)]
+    pub next_run: Option<Timestamp>,
+    #[serde(default)]
+    pub version: Option<String>,
+    /// A plain string here (`scheduled`, `completed`, ...).
+    #[serde(default)]
+    pub state: Option<PolicyStateValue>,
+}
+
+impl Identified for AddonUpgradePlan {
+    fn object_id(&self) -> Option<&str> {
+        Some(&self.id)
+    }
+}
+
+impl AddonUpgradePlan {
+    /// The target version as semver (`None` when the plan names none).
+    pub fn target_version(&self) -> Result<Option<Version>, VersionFieldError> {
+        self.version
+            .as_deref()
+            .map(|v| parse_version("upgrade_plan.version", v))
+            .transpose()
+    }
+}
+
+/// Body of an add-on upgrade plan create (R116, v2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewAddonUpgradePlan {
+    pub version: String,
+    #[serde(rename = "type")]
+    pub schedule_type: ScheduleType,
+    pub addon_id: String,
+    pub cluster_id: String,
+    #[serde(serialize_with = "serialize_next_run")]
+    pub next_run: Option<Timestamp>,
+}
+
+impl NewAddonUpgradePlan {
+    /// The manual plan AUS sends (R116).
+    pub fn manual(
+        cluster_id: &str,
+        addon_id: &str,
+        version: &Version,
+        next_run: Timestamp,
+    ) -> Self {
+        NewAddonUpgradePlan {
+            version: version.to_string(),
+            schedule_type: ScheduleType::Manual,
+            addon_id: addon_id.to_owned(),
+            cluster_id: cluster_id.to_owned(),
+            next_run: Some(next_run),
+        }
+    }
+}
+
 /// A CS version gate (E14).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct VersionGate {

@@ -12,8 +12,8 @@ use semver::Version;
 use srecap_fleet::{Cluster, Fleet, NodePool, Organization, Product, Release, VersionGate};
 use srecap_ocm::auth::{AuthError, ConnectionOptions, Credentials, Grant, Secret};
 use srecap_ocm::model::{
-    ApiErrorBody, LabelType, NewClusterLog, NewUpgradePolicy, PolicyStateValue, Severity,
-    UpgradeType,
+    ApiErrorBody, LabelType, NewAddonUpgradePlan, NewClusterLog, NewUpgradePolicy,
+    PolicyStateValue, ScheduleType, Severity, UpgradeType,
 };
 use srecap_ocm::{
     ClientConfig, Filter, OcmClient, OcmError, Outcome, RequestEvent, RequestObserver, RetryPolicy,
@@ -1234,4 +1234,135 @@ async fn a_500_is_retried_on_reads_but_not_on_posts() {
         h.recorder.outcomes("POST", endpoints::UPGRADE_POLICIES),
         vec![Outcome::Status(500)]
     );
+}
+
+/// The small fleet with add-on `logging` installed on `prod-1` (ready, 1.0.0)
+/// and `prod-2` (installing), latest 1.1.0.
+fn addon_fleet() -> Fleet {
+    let mut fleet = small_fleet();
+    fleet.addons.catalog = [
+        ("logging".to_owned(), v("1.1.0")),
+        ("mesh".to_owned(), v("2.0.0")),
+    ]
+    .into_iter()
+    .collect();
+    for (cluster, state) in [("prod-1-id", "ready"), ("prod-2-id", "installing")] {
+        fleet
+            .addons
+            .installations
+            .push(srecap_fleet::AddonInstallation {
+                cluster_id: cluster.to_owned(),
+                addon_id: "logging".to_owned(),
+                version: v("1.0.0"),
+                state: state.to_owned(),
+                upgrade_policies: Vec::new(),
+            });
+    }
+    fleet
+}
+
+#[tokio::test]
+async fn addon_service_v2_catalogue_and_ready_installations_r114() {
+    let h = Harness::start(addon_fleet(), SimConfig::default()).await;
+    let addons = h.client.list_addons().await.unwrap();
+    let latest: Vec<(String, Option<Version>)> = addons
+        .iter()
+        .map(|a| (a.id.clone(), a.latest_version().unwrap()))
+        .collect();
+    assert_eq!(
+        latest,
+        vec![
+            ("logging".to_owned(), Some(v("1.1.0"))),
+            ("mesh".to_owned(), Some(v("2.0.0")))
+        ]
+    );
+    let ready = h
+        .client
+        .list_ready_addon_installations("prod-1-id")
+        .await
+        .unwrap();
+    assert_eq!(ready.len(), 1);
+    assert_eq!(ready[0].addon_id(), "logging");
+    assert_eq!(ready[0].installed_version().unwrap(), Some(v("1.0.0")));
+    assert_eq!(ready[0].state.as_deref(), Some("ready"));
+    // An installation that is not ready is not listed.
+    assert!(
+        h.client
+            .list_ready_addon_installations("prod-2-id")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn addon_upgrade_plans_are_created_run_listed_and_deleted_r116_r117() {
+    let h = Harness::start(addon_fleet(), SimConfig::default()).await;
+    let next_run = t0() + srecap_aus_next_run();
+    assert!(
+        h.client
+            .list_addon_upgrade_plans("prod-1-id")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let body = NewAddonUpgradePlan::manual("prod-1-id", "logging", &v("1.1.0"), next_run);
+    assert_eq!(
+        serde_json::to_value(&body).unwrap(),
+        serde_json::json!({
+            "version": "1.1.0",
+            "type": "manual",
+            "addon_id": "logging",
+            "cluster_id": "prod-1-id",
+            "next_run": "2026-11-21T10:06:00Z",
+        })
+    );
+    let created = h.client.create_addon_upgrade_plan(&body).await.unwrap();
+    assert_eq!(created.version.as_deref(), Some("1.1.0"));
+    assert_eq!(created.schedule_type, Some(ScheduleType::Manual));
+    assert_eq!(created.next_run, Some(next_run));
+    // A second open plan for the same add-on is refused.
+    let err = h.client.create_addon_upgrade_plan(&body).await.unwrap_err();
+    assert_eq!(err.status(), Some(409), "{err}");
+
+    // The plan runs at next_run and stays, completed.
+    h.sim().advance(SignedDuration::from_mins(7)).unwrap();
+    let listed = h
+        .client
+        .list_addon_upgrade_plans("prod-1-id")
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, created.id);
+    assert_eq!(listed[0].addon_id.as_deref(), Some("logging"));
+    assert_eq!(listed[0].state, Some(PolicyStateValue::Completed));
+    assert_eq!(listed[0].target_version().unwrap(), Some(v("1.1.0")));
+    let ready = h
+        .client
+        .list_ready_addon_installations("prod-1-id")
+        .await
+        .unwrap();
+    assert_eq!(ready[0].installed_version().unwrap(), Some(v("1.1.0")));
+
+    h.client
+        .delete_addon_upgrade_plan("prod-1-id", &created.id)
+        .await
+        .unwrap();
+    assert!(
+        h.client
+            .list_addon_upgrade_plans("prod-1-id")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let err = h
+        .client
+        .delete_addon_upgrade_plan("prod-1-id", &created.id)
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+}
+
+fn srecap_aus_next_run() -> SignedDuration {
+    SignedDuration::from_mins(6)
 }

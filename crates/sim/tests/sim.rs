@@ -1614,3 +1614,137 @@ releases:
         json!(["4.14.6", "4.14.7"])
     );
 }
+
+// ----- add-on service (D-v2) ----------------------------------------------------
+
+const ADD: &str = "/api/addons_mgmt/v1";
+
+/// The default fleet with add-on `logging` 1.0.0 on prod-1 (ready) and on
+/// prod-2 (installing), `mesh` 2.0.0 on prod-1 (ready, latest); latest
+/// `logging` is 1.2.0.
+fn addon_fleet() -> Fleet {
+    let mut fleet = fleet();
+    let clusters: Vec<String> = fleet.clusters.iter().map(|c| c.id.clone()).collect();
+    assert!(clusters.len() >= 2);
+    fleet.addons.catalog = [("logging", "1.2.0"), ("mesh", "2.0.0")]
+        .into_iter()
+        .map(|(id, latest)| (id.to_owned(), v(latest)))
+        .collect();
+    for (cluster, addon, version, state) in [
+        (&clusters[0], "logging", "1.0.0", "ready"),
+        (&clusters[0], "mesh", "2.0.0", "ready"),
+        (&clusters[1], "logging", "1.0.0", "installing"),
+    ] {
+        fleet
+            .addons
+            .installations
+            .push(srecap_fleet::AddonInstallation {
+                cluster_id: cluster.clone(),
+                addon_id: addon.to_owned(),
+                version: v(version),
+                state: state.to_owned(),
+                upgrade_policies: Vec::new(),
+            });
+    }
+    fleet
+}
+
+#[tokio::test]
+async fn addon_catalogue_and_installations_are_listed_and_searched_r114() {
+    let h = Harness::new(addon_fleet(), SimConfig::default()).await;
+    let (c1, c2) = {
+        let f = h.sim().fleet();
+        (f.clusters[0].id.clone(), f.clusters[1].id.clone())
+    };
+    let (status, body) = h.get(&format!("{ADD}/addons"), &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["kind"], "AddonList");
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(ids(items), ["logging", "mesh"]);
+    assert_eq!(items[0]["version"]["id"], "1.2.0");
+
+    let path = format!("{ADD}/clusters/{c1}/addons");
+    let ready = h.search(&path, "state='ready'").await;
+    assert_eq!(ready.len(), 2);
+    assert_eq!(ready[0]["kind"], "AddonInstallation");
+    assert_eq!(ready[0]["addon"]["id"], "logging");
+    assert_eq!(ready[0]["addon_version"]["id"], "1.0.0");
+    assert_eq!(ready[0]["state"], "ready");
+    let path2 = format!("{ADD}/clusters/{c2}/addons");
+    assert!(h.search(&path2, "state='ready'").await.is_empty());
+    assert_eq!(h.search(&path2, "state='installing'").await.len(), 1);
+    // An unknown search field is OCM's 400.
+    let (status, body) = h.get(&path, &[("search", "colour='red'")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+#[tokio::test]
+async fn addon_upgrade_plans_are_validated_run_and_deleted_r116_r117() {
+    let h = Harness::new(addon_fleet(), SimConfig::default()).await;
+    let now = t0();
+    let c1 = h.sim().fleet().clusters[0].id.clone();
+    let path = format!("{ADD}/clusters/{c1}/upgrade_plans");
+    let plan = |version: &str, minutes: i64| {
+        json!({"version": version, "type": "manual", "addon_id": "logging",
+               "cluster_id": c1, "next_run": in_minutes(now, minutes)})
+    };
+
+    // Refusals: a version the catalogue does not have, no newer version, a
+    // past next_run, an add-on that is not installed, a bad type.
+    for (body, reason) in [
+        (plan("1.3.0", 6), "does not exist"),
+        (plan("1.0.0", 6), "already at version"),
+        (plan("1.2.0", -1), "not in the past"),
+        (
+            json!({"version": "1.0.0", "type": "manual", "addon_id": "nope", "cluster_id": c1, "next_run": in_minutes(now, 6)}),
+            "is not installed",
+        ),
+        (
+            json!({"version": "1.2.0", "type": "sometimes", "addon_id": "logging", "cluster_id": c1, "next_run": in_minutes(now, 6)}),
+            "'manual' or 'automatic'",
+        ),
+    ] {
+        let (status, resp) = h.post(&path, &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {resp}");
+        assert!(
+            resp["reason"].as_str().unwrap().contains(reason),
+            "{body}: {resp}"
+        );
+    }
+
+    let (status, created) = h.post(&path, &plan("1.2.0", 6)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["kind"], "AddonUpgradePlan");
+    assert_eq!(created["type"], "manual");
+    assert_eq!(created["state"], "scheduled");
+    let id = created["id"].as_str().unwrap().to_owned();
+    // One open plan per installation.
+    let (status, body) = h.post(&path, &plan("1.2.0", 7)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    // Not before next_run; at next_run the installation moves and the plan
+    // stays, completed (R117: AUS deletes it).
+    h.advance(5).await;
+    let ready = h
+        .search(&format!("{ADD}/clusters/{c1}/addons"), "state='ready'")
+        .await;
+    assert_eq!(ready[0]["addon_version"]["id"], "1.0.0");
+    h.advance(2).await;
+    let ready = h
+        .search(&format!("{ADD}/clusters/{c1}/addons"), "state='ready'")
+        .await;
+    assert_eq!(ready[0]["addon_version"]["id"], "1.2.0");
+    let (status, list) = h.get(&path, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(ids(items), [id.as_str()]);
+    assert_eq!(items[0]["state"], "completed");
+    assert_eq!(items[0]["version"], "1.2.0");
+
+    let (status, _) = h.delete(&format!("{path}/{id}")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, list) = h.get(&path, &[]).await;
+    assert!(list["items"].as_array().unwrap().is_empty());
+    let (status, body) = h.delete(&format!("{path}/{id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}

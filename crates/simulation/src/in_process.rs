@@ -19,14 +19,17 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use jiff::Timestamp;
+use semver::Version;
 use srecap_aus::INTEGRATION;
 use srecap_controller::PassError;
 use srecap_controller::feedback::Notice;
 use srecap_controller::health::HealthProvider;
 use srecap_controller::ocm::{
-    ClusterDetails, ClusterRef, Discovered, NewPolicy, Ocm, OcmResult, PolicyTarget,
+    ClusterDetails, ClusterRef, Discovered, NewAddonPlan, NewPolicy, Ocm, OcmResult, PolicyTarget,
 };
-use srecap_fleet::{Cluster, NodePool, Organization, Product, VersionGate};
+use srecap_fleet::{
+    AddonInstallation, Cluster, NodePool, Organization, Product, ScheduleType, VersionGate,
+};
 use srecap_ocm::OcmError;
 use srecap_ocm::model::ApiErrorBody;
 use srecap_sim::world::{LabelOwner, PolicyScope};
@@ -164,6 +167,29 @@ fn discover(w: &World) -> Discovered {
         broken_orgs: BTreeMap::new(),
     }
 }
+
+/// An organization's ready clusters, whatever their labels (R113).
+fn org_clusters(w: &World, org_id: &str) -> Vec<Cluster> {
+    let mut records: Vec<_> = w
+        .clusters
+        .iter()
+        .filter(|rec| rec.cluster.organization == org_id && rec.cluster.state == "ready")
+        .collect();
+    records.sort_by_key(|rec| rec.created_at);
+    records
+        .into_iter()
+        .map(|rec| Cluster {
+            labels: std::collections::BTreeMap::new(),
+            upgrade_policies: Vec::new(),
+            node_pools: Vec::new(),
+            gate_agreements: Vec::new(),
+            available_channels: Vec::new(),
+            ..rec.cluster.clone()
+        })
+        .collect()
+}
+
+const ADD: &str = "/api/addons_mgmt/v1";
 
 /// Existing policies and node pools of one cluster.
 fn details(w: &World, c: &ClusterRef) -> Result<ClusterDetails, PassError> {
@@ -370,6 +396,72 @@ impl Ocm for InProcessOcm {
             .sim
             .write(|w, _| w.create_service_log_request(request, USERNAME).map(|_| ()))
             .map_err(|r| api_error("POST", "/api/service_logs/v1/cluster_logs".to_owned(), r));
+        Box::pin(async move { done })
+    }
+
+    fn org_clusters<'a>(&'a self, org_id: &'a str) -> OcmResult<'a, Vec<Cluster>> {
+        let found = self.sim.read(|w| org_clusters(w, org_id));
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn addon_catalog(&self) -> OcmResult<'_, BTreeMap<String, Version>> {
+        let catalog = self.sim.read(|w| w.addons.catalog.clone());
+        Box::pin(async move { Ok(catalog) })
+    }
+
+    fn ready_addons(
+        &self,
+        cluster_ids: Vec<String>,
+    ) -> OcmResult<'_, HashMap<String, Vec<AddonInstallation>>> {
+        let found = self.sim.read(|w| {
+            let addons = w.addons.addons();
+            cluster_ids
+                .iter()
+                .map(|id| {
+                    let installed = addons
+                        .installations
+                        .iter()
+                        .filter(|i| i.cluster_id == *id && i.state == "ready")
+                        .cloned()
+                        .collect();
+                    (id.clone(), installed)
+                })
+                .collect()
+        });
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn delete_addon_plan<'a>(&'a self, cluster_id: &'a str, plan_id: &'a str) -> OcmResult<'a, ()> {
+        let done = self
+            .sim
+            .write(|w, _| w.delete_addon_plan(cluster_id, plan_id))
+            .map_err(|r| {
+                api_error(
+                    "DELETE",
+                    format!("{ADD}/clusters/{cluster_id}/upgrade_plans/{plan_id}"),
+                    r,
+                )
+            });
+        Box::pin(async move { done })
+    }
+
+    fn create_addon_plan<'a>(&'a self, plan: &'a NewAddonPlan) -> OcmResult<'a, ()> {
+        let request = srecap_sim::addons::PlanRequest {
+            addon_id: plan.addon_id.clone(),
+            version: plan.version.clone(),
+            schedule_type: ScheduleType::Manual,
+            next_run: Some(plan.next_run),
+        };
+        let done = self
+            .sim
+            .write(|w, _| w.create_addon_plan(&plan.cluster_id, request).map(|_| ()))
+            .map_err(|r| {
+                api_error(
+                    "POST",
+                    format!("{ADD}/clusters/{}/upgrade_plans", plan.cluster_id),
+                    r,
+                )
+            });
         Box::pin(async move { done })
     }
 }

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_saphyr::Spanned;
 use srecap_controller::health::HealthProvider;
-use srecap_controller::registry::{HealthCheck, OrgRegistry, RegisteredOrg};
+use srecap_controller::registry::{AddonSettings, HealthCheck, OrgRegistry, RegisteredOrg};
 use srecap_observability::slo::Severity;
 use srecap_ocm::ConnectionOptions;
 
@@ -129,6 +129,104 @@ struct RawOrg {
     disabled: Vec<Spanned<String>>,
     #[serde(default)]
     health: Vec<Spanned<RawCheck>>,
+    /// Add-on upgrade settings (R113).
+    addons: Option<Spanned<RawAddons>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawAddons {
+    #[serde(default)]
+    organization: BTreeMap<String, Spanned<Scalar>>,
+    #[serde(default)]
+    clusters: BTreeMap<String, Spanned<BTreeMap<String, Spanned<Scalar>>>>,
+}
+
+/// A setting's value: the label syntax is text, but `soak-days: 2` reads well.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl Scalar {
+    fn text(&self) -> String {
+        match self {
+            Scalar::Int(i) => i.to_string(),
+            Scalar::Float(f) => f.to_string(),
+            Scalar::Text(t) => t.clone(),
+        }
+    }
+}
+
+/// Settings of an add-on cluster (R113), as label keys without the prefix.
+const ADDON_CLUSTER_KEYS: &[&str] = &[
+    "workloads",
+    "schedule",
+    "soak-days",
+    "mutexes",
+    "sector",
+    "blocked-versions",
+];
+
+/// Settings of an add-on organization (R113): exact keys, and key prefixes.
+const ADDON_ORG_KEYS: &[&str] = &["blocked-versions"];
+const ADDON_ORG_PREFIXES: &[&str] = &["sector-deps.", "sector-max-parallel-upgrades."];
+
+/// The add-on section of an organization (R113): known keys only, so that a
+/// misspelt setting is an error rather than a silently unset one (values are
+/// validated by the planner, as labels are).
+fn addon_settings(
+    raw: RawAddons,
+    field: &str,
+    err: &Err<'_>,
+) -> Result<AddonSettings, ConfigError> {
+    let mut out = AddonSettings::default();
+    for (key, value) in raw.organization {
+        let known = ADDON_ORG_KEYS.contains(&key.as_str())
+            || ADDON_ORG_PREFIXES
+                .iter()
+                .any(|p| key.strip_prefix(p).is_some_and(|rest| !rest.is_empty()));
+        if !known {
+            return Err(err(
+                value.referenced.line(),
+                format!("{field}.addons.organization.{key}"),
+                format!(
+                    "{key:?} is not an add-on organization setting: use {}, or a {} key",
+                    ADDON_ORG_KEYS.join(", "),
+                    ADDON_ORG_PREFIXES.join("<sector> or ")
+                ),
+            ));
+        }
+        out.organization.insert(key, value.value.text());
+    }
+    for (name, settings) in raw.clusters {
+        if name.trim().is_empty() {
+            return Err(err(
+                settings.referenced.line(),
+                format!("{field}.addons.clusters"),
+                "empty cluster name".to_owned(),
+            ));
+        }
+        let mut map = BTreeMap::new();
+        for (key, value) in settings.value {
+            if !ADDON_CLUSTER_KEYS.contains(&key.as_str()) {
+                return Err(err(
+                    value.referenced.line(),
+                    format!("{field}.addons.clusters.{name}.{key}"),
+                    format!(
+                        "{key:?} is not an add-on cluster setting: use one of {}",
+                        ADDON_CLUSTER_KEYS.join(", ")
+                    ),
+                ));
+            }
+            map.insert(key, value.value.text());
+        }
+        out.clusters.insert(name, map);
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Deserialize)]
@@ -429,9 +527,20 @@ fn registry(
                 enforced: check.value.enforced,
             });
         }
+        let addons = o
+            .addons
+            .map(|a| addon_settings(a.value, &field, err))
+            .transpose()?;
         let line = o.id.referenced.line();
         if out
-            .insert(id.clone(), RegisteredOrg { disabled, health })
+            .insert(
+                id.clone(),
+                RegisteredOrg {
+                    disabled,
+                    health,
+                    addons,
+                },
+            )
             .is_some()
         {
             return Err(err(
@@ -584,6 +693,17 @@ environments:
             enforced: false
       - id: org-2
         disabled: [advanced-upgrade-scheduler]
+        addons:
+          organization:
+            blocked-versions: logging/1.2.0
+          clusters:
+            dev-1:
+              workloads: logging
+              soak-days: 0
+            prod-1:
+              workloads: logging
+              soak-days: 2.5
+              schedule: '0 10 * * *'
   - name: stage
     ocmUrl: https://api.stage.openshift.com
     tokenUrl: https://sso.stage.example/token
@@ -615,6 +735,13 @@ environments:
             registry.get("org-2").unwrap().disabled,
             ["advanced-upgrade-scheduler"]
         );
+        // R113: add-on settings, values as label text.
+        assert!(registry.get("org-1").unwrap().addons.is_none());
+        let addons = registry.get("org-2").unwrap().addons.as_ref().unwrap();
+        assert_eq!(addons.organization["blocked-versions"], "logging/1.2.0");
+        assert_eq!(addons.clusters["dev-1"]["soak-days"], "0");
+        assert_eq!(addons.clusters["prod-1"]["soak-days"], "2.5");
+        assert_eq!(addons.clusters["prod-1"]["schedule"], "0 10 * * *");
         let stage = s.environment("stage").unwrap();
         assert_eq!(stage.alert_severity, Severity::Warning);
         assert!(stage.registry.is_none(), "no registry: every labelled org");
@@ -656,6 +783,18 @@ environments:
     #[test]
     fn each_invalid_file_names_the_field_and_line() {
         let cases: &[(&str, &str, u64, &str)] = &[
+            (
+                "environments:\n  - name: prod\n    ocmUrl: https://a\n    clientId: x\n    clientSecretEnv: S\n    organizations:\n      - id: o\n        addons:\n          clusters:\n            c1:\n              workload: w\n",
+                "environments[0] (prod).organizations[0].addons.clusters.c1.workload",
+                11,
+                "not an add-on cluster setting",
+            ),
+            (
+                "environments:\n  - name: prod\n    ocmUrl: https://a\n    clientId: x\n    clientSecretEnv: S\n    organizations:\n      - id: o\n        addons:\n          organization:\n            sector-deps.: x\n",
+                "environments[0] (prod).organizations[0].addons.organization.sector-deps.",
+                10,
+                "not an add-on organization setting",
+            ),
             (
                 "environments:\n  - name: prod\n    ocmUrl: https://a\n    clientId: x\n    clientSecret: hunter2\n",
                 "environments[0] (prod).clientSecret",

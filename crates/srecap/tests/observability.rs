@@ -71,7 +71,10 @@ fn rules_print_as_prometheus_rule_or_plain_file() {
         .stdout
         .clone();
     let manifest = String::from_utf8(manifest).unwrap();
-    assert_eq!(manifest.matches("kind: PrometheusRule").count(), 3);
+    // One per SLO (aus-reconcile, aus-ocm-writes, aus-addon-reconcile) and
+    // the operational rules.
+    assert_eq!(manifest.matches("kind: PrometheusRule").count(), 4);
+    assert!(manifest.contains("name: srecap-aus-slo-aus-addon-reconcile"));
     assert!(manifest.contains("namespace: monitoring"));
     assert!(
         manifest.contains(

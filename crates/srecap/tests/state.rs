@@ -158,6 +158,11 @@ fn export_import_round_trip_from_sqlite_to_postgres_is_identical() {
         (key("production", "org-1"), history(1.0)),
         (key("production", "org-2"), history(2.0)),
         (key("stage", "org-1"), VersionData::default()),
+        // An add-on's history (R115) travels too.
+        (
+            StateKey::addon("production", "org-1", "logging").expect("valid key"),
+            history(3.0),
+        ),
     ]
     .into();
     seed(&sqlite, &histories);
@@ -172,7 +177,7 @@ fn export_import_round_trip_from_sqlite_to_postgres_is_identical() {
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stderr).contains("exported 3 soak histories"),
+        text(&out.stderr).contains("exported 4 soak histories"),
         "{}",
         text(&out.stderr)
     );
@@ -191,7 +196,7 @@ fn export_import_round_trip_from_sqlite_to_postgres_is_identical() {
     let out = srecap(&["state", "import", "--state", &postgres, file, "--dry-run"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).starts_with("would import 3 soak histories"),
+        text(&out.stdout).starts_with("would import 4 soak histories"),
         "{}",
         text(&out.stdout)
     );
@@ -207,6 +212,38 @@ fn export_import_round_trip_from_sqlite_to_postgres_is_identical() {
         text(&again.stdout),
         std::fs::read_to_string(file).expect("backup")
     );
+}
+
+#[test]
+fn addon_histories_export_and_import_between_sqlite_stores_r115() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let from = format!("sqlite:{}", dir.path().join("from.db").display());
+    let to = format!("sqlite:{}", dir.path().join("to.db").display());
+    let addon = StateKey::addon("production", "org-1", "logging").expect("valid key");
+    let histories: BTreeMap<StateKey, VersionData> = [
+        (key("production", "org-1"), history(1.0)),
+        (addon.clone(), history(2.0)),
+    ]
+    .into();
+    seed(&from, &histories);
+    let out = srecap(&["state", "export", "--state", &from]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let exported = text(&out.stdout);
+    assert!(
+        exported.contains(r#""key": "production/org-1/logging""#),
+        "{exported}"
+    );
+    let file = dir.path().join("backup.json");
+    std::fs::write(&file, &exported).expect("write backup");
+    let out = srecap(&[
+        "state",
+        "import",
+        "--state",
+        &to,
+        file.to_str().expect("utf-8 path"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(stored(&to), histories);
 }
 
 #[test]

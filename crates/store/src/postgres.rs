@@ -139,7 +139,7 @@ impl PostgresStore {
                 .map_err(self.error("read every soak history".to_owned()))?;
         let mut histories = BTreeMap::new();
         for (environment, org_id, text) in rows {
-            let key = StateKey::new(environment, org_id)?;
+            let key = StateKey::from_columns(environment, org_id)?;
             let history = document::decode(&key, &self.location(), &text)?;
             histories.insert(key, history);
         }
@@ -194,7 +194,7 @@ impl PostgresStore {
              ON CONFLICT DO NOTHING",
         )
         .bind(key.environment())
-        .bind(key.org_id())
+        .bind(key.org_column())
         .execute(&mut *txn)
         .await
         .map_err(error("create"))?;
@@ -203,7 +203,7 @@ impl PostgresStore {
              FROM leases WHERE environment = $1 AND org_id = $2 FOR UPDATE",
         )
         .bind(key.environment())
-        .bind(key.org_id())
+        .bind(key.org_column())
         .fetch_one(&mut *txn)
         .await
         .map_err(error("read"))?;
@@ -220,7 +220,7 @@ impl PostgresStore {
              RETURNING token",
         )
         .bind(key.environment())
-        .bind(key.org_id())
+        .bind(key.org_column())
         .bind(holder)
         .bind(ttl.as_secs_f64())
         .fetch_one(&mut *txn)
@@ -249,7 +249,7 @@ impl PostgresStore {
              RETURNING token",
         )
         .bind(lease.key.environment())
-        .bind(lease.key.org_id())
+        .bind(lease.key.org_column())
         .bind(&lease.holder)
         .bind(lease.token)
         .bind(ttl.as_secs_f64())
@@ -272,7 +272,7 @@ impl PostgresStore {
                AND released_at IS NULL",
         )
         .bind(lease.key.environment())
-        .bind(lease.key.org_id())
+        .bind(lease.key.org_column())
         .bind(&lease.holder)
         .bind(lease.token)
         .execute(&self.pool)
@@ -328,7 +328,7 @@ async fn upsert(
     )
     .bind(key.to_string())
     .bind(key.environment())
-    .bind(key.org_id())
+    .bind(key.org_column())
     .bind(text)
     .execute(conn)
     .await
@@ -436,7 +436,7 @@ impl PostgresTxn {
              FROM leases WHERE environment = $1 AND org_id = $2 FOR SHARE",
         )
         .bind(self.key.environment())
-        .bind(self.key.org_id())
+        .bind(self.key.org_column())
         .fetch_optional(&mut *self.txn)
         .await
         .map_err(self.store.error(format!("check the lease of {}", self.key)))?;

@@ -213,7 +213,7 @@ impl SqliteStore {
                 .map_err(self.error("read every soak history".to_owned()))?;
         let mut histories = BTreeMap::new();
         for (environment, org_id, text) in rows {
-            let key = StateKey::new(environment, org_id)?;
+            let key = StateKey::from_columns(environment, org_id)?;
             let history = document::decode(&key, &self.location(), &text)?;
             histories.insert(key, history);
         }
@@ -438,7 +438,7 @@ async fn upsert(
     )
     .bind(key.to_string())
     .bind(key.environment())
-    .bind(key.org_id())
+    .bind(key.org_column())
     .bind(text)
     .execute(conn)
     .await

@@ -313,12 +313,13 @@ fn entry_error(entry: &str, field: &str, reason: String) -> TransferError {
     }
 }
 
-/// `<environment>/<org id>` as a key; add-on keys (a third part) are refused.
+/// `<environment>/<org id>` or an add-on's `<environment>/<org id>/<addon id>`
+/// (R115) as a key.
 fn parse_key(text: &str) -> Result<StateKey, String> {
     let Some((environment, org_id)) = text.split_once('/') else {
         return Err(format!("{text:?} is not `<environment>/<org id>`"));
     };
-    StateKey::new(environment, org_id).map_err(|e| match e {
+    StateKey::from_columns(environment, org_id).map_err(|e| match e {
         StoreError::InvalidKey { reason, .. } => {
             format!("{text:?} is not `<environment>/<org id>`: {reason}")
         }
@@ -381,10 +382,14 @@ mod tests {
 
     #[test]
     fn export_document_round_trips() {
-        let histories =
-            parse_reference_object(&format!(r#"{{"production/o1": {DOC}, "stage/o2": {{}}}}"#))
-                .expect("reference object");
-        assert_eq!(histories.len(), 2);
+        let histories = parse_reference_object(&format!(
+            r#"{{"production/o1": {DOC}, "stage/o2": {{}}, "production/o1/logging": {DOC}}}"#
+        ))
+        .expect("reference object");
+        assert_eq!(histories.len(), 3);
+        assert!(
+            histories.contains_key(&StateKey::addon("production", "o1", "logging").expect("key"))
+        );
         let text = to_export_json(&histories);
         assert!(
             text.starts_with("{\n  \"format\": \"srecap-state/v1\",\n  \"entries\": ["),
@@ -405,8 +410,8 @@ mod tests {
                 r#"entry 0 (key "p"): field `key`: "p" is not `<environment>/<org id>`"#,
             ),
             (
-                r#"{"format": "srecap-state/v1", "entries": [{"key": "p/o/addon", "history": {}}]}"#,
-                r#"entry 0 (key "p/o/addon"): field `key`: "p/o/addon" is not `<environment>/<org id>`: the organization id contains `/`, the key separator"#,
+                r#"{"format": "srecap-state/v1", "entries": [{"key": "p/o/addon/x", "history": {}}]}"#,
+                r#"entry 0 (key "p/o/addon/x"): field `key`: "p/o/addon/x" is not `<environment>/<org id>`: the add-on id contains `/`, the key separator"#,
             ),
             (
                 r#"{"format": "srecap-state/v1", "entries": [{"key": "p/o", "history": {"versions": {"4.1.0": {"workloads": {"w": {"soak_days": -1}}}}}}]}"#,

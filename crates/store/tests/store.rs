@@ -289,6 +289,14 @@ where
 async fn other_keys_are_untouched<S: HistoryStore>(a: &S, b: &S) {
     let one = key("production", "org-1");
     let two = key("production", "org-2");
+    // An add-on's history of org-1 (R115) is another key.
+    let addon = StateKey::addon("production", "org-1", "logging").expect("valid key");
+    a.begin(&addon)
+        .await
+        .expect("begin")
+        .commit(&counter(7, vec![]))
+        .await
+        .expect("commit");
     a.begin(&one)
         .await
         .expect("begin")
@@ -308,12 +316,13 @@ async fn other_keys_are_untouched<S: HistoryStore>(a: &S, b: &S) {
         .await
         .expect("commit");
     let many = b
-        .load_many(&[two.clone(), one.clone()])
+        .load_many(&[two.clone(), one.clone(), addon.clone()])
         .await
         .expect("load_many");
     assert_eq!(
         many,
         BTreeMap::from([
+            (addon, Arc::new(counter(7, vec![]))),
             (one, Arc::new(counter(2, vec![]))),
             (two, Arc::new(awkward_history()))
         ])
