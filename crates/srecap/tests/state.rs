@@ -188,7 +188,7 @@ fn export_import_round_trip_from_sqlite_to_postgres_is_identical() {
     let report = text(&out.stdout);
     assert!(
         report.starts_with("state store postgres://srecap:***@")
-            && report.ends_with(": schema version 2, up to date\n"),
+            && report.ends_with(": schema version 3, up to date\n"),
         "{report}"
     );
 

@@ -160,4 +160,8 @@ pub enum StoreError {
     /// not a finite, non-negative number: JSON has no NaN and would write null).
     #[error("soak history {key} is not stored: {reason}")]
     Unstorable { key: String, reason: String },
+
+    /// A sealing key or a sealed record that cannot be used.
+    #[error(transparent)]
+    Secret(#[from] crate::secret::SecretError),
 }

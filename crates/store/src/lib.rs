@@ -1,6 +1,7 @@
-//! The AUS state store: each organization's soak history ("version data", spec
-//! §6), kept between passes, and the leases that share organizations between
-//! replicas.
+//! srecap's state store: each organization's AUS soak history ("version
+//! data", spec §6), kept between passes; the leases that share organizations
+//! between replicas; and the sealed (encrypted) records capabilities keep
+//! secret, such as the Red Hat `IdP` capability's SSO client records.
 //!
 //! Modules:
 //! * [`location`]: [`StoreUrl`], the parsed `--state` value (`sqlite:PATH`,
@@ -12,6 +13,9 @@
 //! * [`memory`]: [`MemoryStore`], for simulations and tests.
 //! * [`lease`]: [`Lease`], the fencing protocol that lets replicas share the
 //!   organizations of an environment.
+//! * [`secret`]: [`SecretStore`], records a capability keeps secret (SSO
+//!   client records), sealed with AES-256-GCM under a [`SealingKey`] before
+//!   they reach the database.
 //! * [`transfer`]: the `srecap state export` document and the reference AUS's
 //!   stored documents, read with errors naming the entry and field.
 //! * [`error`]: [`StoreError`], what can go wrong, with the key, file or
@@ -64,6 +68,7 @@ pub mod lease;
 pub mod location;
 pub mod memory;
 pub mod postgres;
+pub mod secret;
 pub mod sqlite;
 pub mod transfer;
 
@@ -79,6 +84,7 @@ pub use lease::Lease;
 pub use location::{PostgresUrl, StoreUrl, default_url, default_url_from};
 pub use memory::{MemoryStore, MemoryTxn};
 pub use postgres::{PostgresStore, PostgresTxn};
+pub use secret::{SealingKey, SecretError, SecretStore};
 pub use sqlite::{SqliteStore, SqliteTxn};
 pub use srecap_fleet::VersionData;
 
@@ -146,6 +152,11 @@ impl Store {
             StoreUrl::Postgres(url) => Self::Postgres(PostgresStore::open(url).await?),
             StoreUrl::Memory => Self::Memory(MemoryStore::new()),
         })
+    }
+
+    /// The sealed records of this store, opened with `key`.
+    pub fn secrets(&self, key: SealingKey) -> SecretStore {
+        SecretStore::new(self.clone(), key)
     }
 
     /// The URL of this store, for logs and messages (its `Display` hides any

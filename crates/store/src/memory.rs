@@ -35,6 +35,8 @@ struct Shared {
     /// Leases. A fenced commit takes this lock before `committed`, so that the
     /// check and the write happen with no grant in between.
     leases: LeaseTable,
+    /// Sealed records by (namespace, name) ([`crate::secret`]).
+    sealed: Mutex<BTreeMap<(String, String), Vec<u8>>>,
 }
 
 impl Shared {
@@ -50,6 +52,51 @@ impl Shared {
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    fn sealed(&self) -> MutexGuard<'_, BTreeMap<(String, String), Vec<u8>>> {
+        // Every critical section is one lookup, insert or removal.
+        self.shared
+            .sealed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The names of the sealed records in `namespace`, sorted.
+    pub(crate) fn secret_list(&self, namespace: &str) -> Vec<String> {
+        self.sealed()
+            .keys()
+            .filter(|(ns, _)| ns == namespace)
+            .map(|(_, name)| name.clone())
+            .collect()
+    }
+
+    pub(crate) fn secret_get(&self, namespace: &str, name: &str) -> Option<Vec<u8>> {
+        self.sealed()
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .cloned()
+    }
+
+    pub(crate) fn secret_put(
+        &self,
+        namespace: &str,
+        name: &str,
+        sealed: Vec<u8>,
+        only_if_absent: bool,
+    ) -> bool {
+        let mut records = self.sealed();
+        let key = (namespace.to_owned(), name.to_owned());
+        if only_if_absent && records.contains_key(&key) {
+            return false;
+        }
+        records.insert(key, sealed);
+        true
+    }
+
+    pub(crate) fn secret_delete(&self, namespace: &str, name: &str) -> bool {
+        self.sealed()
+            .remove(&(namespace.to_owned(), name.to_owned()))
+            .is_some()
     }
 
     /// Grant `key`'s lease to `holder` (see [`crate::lease`]).

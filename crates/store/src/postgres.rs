@@ -109,6 +109,72 @@ impl PostgresStore {
             })
     }
 
+    /// The names of the sealed records in `namespace` ([`crate::secret`]).
+    pub(crate) async fn secret_list(&self, namespace: &str) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar("SELECT name FROM sealed_record WHERE namespace = $1 ORDER BY name")
+            .bind(namespace)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.error(format!("list the sealed records of {namespace}")))
+    }
+
+    /// The sealed record at (`namespace`, `name`).
+    pub(crate) async fn secret_get(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        sqlx::query_scalar("SELECT sealed FROM sealed_record WHERE namespace = $1 AND name = $2")
+            .bind(namespace)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.error(format!("read sealed record {namespace}/{name}")))
+    }
+
+    /// Write a sealed record, replacing it unless `only_if_absent`; `true`
+    /// when a row was written.
+    pub(crate) async fn secret_put(
+        &self,
+        namespace: &str,
+        name: &str,
+        sealed: &[u8],
+        only_if_absent: bool,
+    ) -> Result<bool, StoreError> {
+        let statement = if only_if_absent {
+            "INSERT INTO sealed_record (namespace, name, sealed, created_at, updated_at) \
+             VALUES ($1, $2, $3, now(), now()) \
+             ON CONFLICT (namespace, name) DO NOTHING"
+        } else {
+            "INSERT INTO sealed_record (namespace, name, sealed, created_at, updated_at) \
+             VALUES ($1, $2, $3, now(), now()) \
+             ON CONFLICT (namespace, name) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at"
+        };
+        let done = sqlx::query(statement)
+            .bind(namespace)
+            .bind(name)
+            .bind(sealed)
+            .execute(&self.pool)
+            .await
+            .map_err(self.error(format!("write sealed record {namespace}/{name}")))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Delete a sealed record; `false` if there was none.
+    pub(crate) async fn secret_delete(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM sealed_record WHERE namespace = $1 AND name = $2")
+            .bind(namespace)
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(self.error(format!("delete sealed record {namespace}/{name}")))?;
+        Ok(done.rows_affected() > 0)
+    }
+
     fn error(&self, operation: String) -> impl FnOnce(sqlx::Error) -> StoreError + use<> {
         let url = self.url.redacted();
         move |source| StoreError::Statement {

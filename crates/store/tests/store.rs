@@ -28,7 +28,9 @@ use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use sqlx::{Connection as _, Executor as _};
 use srecap_fleet::{Stats, VersionData, VersionHistory, WorkloadHistory};
-use srecap_store::{HistoryStore, HistoryTxn, Lease, StateKey, Store, StoreError, StoreUrl};
+use srecap_store::{
+    HistoryStore, HistoryTxn, Lease, SealingKey, StateKey, Store, StoreError, StoreUrl,
+};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 fn key(environment: &str, org: &str) -> StateKey {
@@ -569,6 +571,121 @@ async fn export_then_import_restores_histories_all_or_nothing(a: &Store, b: &Sto
     );
 }
 
+// ---- Sealed records (rhidp I69, I70, I72) -------------------------------------
+
+const NS: &str = "rhidp/production";
+
+async fn sealed_records_are_shared_listed_and_replaced(a: &Store, b: &Store) {
+    let key = SealingKey::generate();
+    let (sa, sb) = (a.secrets(key.clone()), b.secrets(key));
+    assert!(sa.list(NS).await.expect("list").is_empty());
+    sa.put(NS, "z-cluster", b"{\"client_secret\":\"z\"}")
+        .await
+        .expect("put z");
+    sa.put(NS, "a-cluster", b"a1").await.expect("put a");
+    sa.put("rhidp/stage", "a-cluster", b"stage")
+        .await
+        .expect("put stage");
+    assert_eq!(sb.list(NS).await.expect("list"), ["a-cluster", "z-cluster"]);
+    assert_eq!(
+        sb.get(NS, "a-cluster")
+            .await
+            .expect("get")
+            .expect("present")
+            .as_slice(),
+        b"a1"
+    );
+    sb.put(NS, "a-cluster", b"a2").await.expect("replace");
+    assert_eq!(
+        sa.get(NS, "a-cluster")
+            .await
+            .expect("get")
+            .expect("present")
+            .as_slice(),
+        b"a2"
+    );
+    assert_eq!(
+        sa.get("rhidp/stage", "a-cluster")
+            .await
+            .expect("get")
+            .expect("present")
+            .as_slice(),
+        b"stage"
+    );
+    assert!(sa.get(NS, "missing").await.expect("get").is_none());
+    assert!(sa.delete(NS, "a-cluster").await.expect("delete"));
+    assert!(
+        !sb.delete(NS, "a-cluster").await.expect("delete again"),
+        "idempotent"
+    );
+    assert_eq!(sb.list(NS).await.expect("list"), ["z-cluster"]);
+    let value: serde_json::Value = sb
+        .get_json(NS, "z-cluster")
+        .await
+        .expect("json")
+        .expect("present");
+    assert_eq!(value["client_secret"], "z");
+    assert!(
+        sa.put(NS, "a/b", b"x").await.is_err(),
+        "a name with / is refused"
+    );
+}
+
+async fn put_if_absent_keeps_the_first_record(a: &Store, b: &Store) {
+    let key = SealingKey::generate();
+    let (sa, sb) = (a.secrets(key.clone()), b.secrets(key));
+    assert!(sa.put_if_absent(NS, "c1", b"pending").await.expect("first"));
+    assert!(!sb.put_if_absent(NS, "c1", b"other").await.expect("second"));
+    assert_eq!(
+        sb.get(NS, "c1")
+            .await
+            .expect("get")
+            .expect("present")
+            .as_slice(),
+        b"pending"
+    );
+    // Simultaneous creators: exactly one wins.
+    let tries: Vec<_> = (0..8)
+        .map(|i| {
+            let s = if i % 2 == 0 { sa.clone() } else { sb.clone() };
+            tokio::spawn(async move { s.put_if_absent(NS, "c2", format!("{i}").as_bytes()).await })
+        })
+        .collect();
+    let mut won = 0;
+    for t in tries {
+        if t.await.expect("task").expect("put_if_absent") {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1);
+}
+
+async fn a_sealed_record_opens_only_with_its_key(a: &Store, b: &Store) {
+    a.secrets(SealingKey::generate())
+        .put(NS, "c1", b"s3cr3t")
+        .await
+        .expect("put");
+    let err = b
+        .secrets(SealingKey::generate())
+        .get(NS, "c1")
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("rhidp/production/c1") && text.contains("does not open"),
+        "{text}"
+    );
+    assert!(!text.contains("s3cr3t"), "{text}");
+    // Listing needs no key, and the record is still there for the right key.
+    assert_eq!(
+        b.secrets(SealingKey::generate())
+            .list(NS)
+            .await
+            .expect("list"),
+        ["c1"]
+    );
+}
+
 async fn sqlite_pair(dir: &Path) -> (Store, Store) {
     let url = format!("sqlite:{}", dir.join("state.db").display());
     let a = Store::open(&url).await.expect("open first");
@@ -676,6 +793,9 @@ on_every_backend!(
     a_released_lease_is_handed_over_at_once,
     fenced_commit_refuses_bad_leases_and_ttls,
     export_then_import_restores_histories_all_or_nothing,
+    sealed_records_are_shared_listed_and_replaced,
+    put_if_absent_keeps_the_first_record,
+    a_sealed_record_opens_only_with_its_key,
 );
 
 // ---- SQLite specifics -------------------------------------------------------
@@ -684,6 +804,36 @@ async fn raw_connection(path: &Path) -> sqlx::SqliteConnection {
     sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
         .await
         .expect("raw connection")
+}
+
+#[tokio::test]
+async fn sqlite_holds_no_plaintext_secret() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("state.db");
+    let store = Store::open(&format!("sqlite:{}", path.display()))
+        .await
+        .expect("open");
+    store
+        .secrets(SealingKey::generate())
+        .put(NS, "c1", b"{\"client_secret\":\"plaintext-s3cr3t\"}")
+        .await
+        .expect("put");
+    drop(store);
+    let mut conn = raw_connection(&path).await;
+    let sealed: Vec<u8> = sqlx::query_scalar("SELECT sealed FROM sealed_record")
+        .fetch_one(&mut conn)
+        .await
+        .expect("row");
+    assert!(sealed.starts_with(b"s1"));
+    assert!(!sealed.windows(16).any(|w| w == b"plaintext-s3cr3t"));
+    for file in std::fs::read_dir(dir.path()).expect("dir").flatten() {
+        let bytes = std::fs::read(file.path()).expect("read");
+        assert!(
+            !bytes.windows(16).any(|w| w == b"plaintext-s3cr3t"),
+            "{} holds the plaintext",
+            file.path().display()
+        );
+    }
 }
 
 #[tokio::test]
@@ -732,7 +882,7 @@ async fn reopening_applies_migrations_once_and_keeps_histories() {
         .fetch_all(&mut conn)
         .await
         .expect("migrations table");
-    assert_eq!(applied, vec![1]);
+    assert_eq!(applied, vec![1, 2]);
     let row: (String, String, String) =
         sqlx::query_as("SELECT key, environment, org_id FROM soak_history")
             .fetch_one(&mut conn)
@@ -985,7 +1135,7 @@ async fn postgres_migrations_apply_once_and_report_the_version() {
             .await
             .expect("task finished")
             .expect("simultaneous first opens");
-        assert_eq!(store.schema_version().await.expect("version"), Some(2));
+        assert_eq!(store.schema_version().await.expect("version"), Some(3));
     }
     let mut conn = sqlx::PgConnection::connect(&url)
         .await
@@ -995,7 +1145,7 @@ async fn postgres_migrations_apply_once_and_report_the_version() {
             .fetch_all(&mut conn)
             .await
             .expect("migrations table");
-    assert_eq!(applied, vec![1, 2]);
+    assert_eq!(applied, vec![1, 2, 3]);
 }
 
 #[tokio::test]
