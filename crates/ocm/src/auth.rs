@@ -78,6 +78,22 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Serialized as the plain text, for request bodies that must carry it (an
+/// identity provider's client secret, E16); `Debug` still redacts it.
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+/// Read from answers that hand out secrets (a registered SSO client's secret
+/// and registration access token).
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Secret)
+    }
+}
+
 /// Connection settings as given by the user (flags); `None` means "not given".
 /// Plain data so that the binary can fill it from any argument parser.
 #[derive(Clone, Default)]

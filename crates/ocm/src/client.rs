@@ -31,9 +31,10 @@ use crate::auth::{Bearer, Credentials, TokenSource, TokenSourceConfig};
 use crate::error::OcmError;
 use crate::model::{
     Account, Addon, AddonInstallation, AddonUpgradePlan, ApiErrorBody, Cluster,
-    ClusterChannelPatch, ClusterLog, Identified, Label, LabelWrite, NewAddonUpgradePlan,
-    NewClusterLog, NewUpgradePolicy, NodePool, Organization, Page, ReleaseVersion, Subscription,
-    UpgradePolicy, UpgradePolicyState, VersionGate, VersionGateAgreement, VersionGateRef,
+    ClusterChannelPatch, ClusterLog, Identified, IdentityProvider, IdentityProviderPatch, Label,
+    LabelWrite, NewAddonUpgradePlan, NewClusterLog, NewIdentityProvider, NewUpgradePolicy,
+    NodePool, Organization, Page, ReleaseVersion, Subscription, UpgradePolicy, UpgradePolicyState,
+    VersionGate, VersionGateAgreement, VersionGateRef,
 };
 use crate::observer::{Outcome, RequestEvent, RequestObserver};
 use crate::rate::{Rate, RateBudget};
@@ -70,6 +71,9 @@ pub mod endpoints {
     pub const NODE_POOL_UPGRADE_POLICIES: &str =
         "/api/clusters_mgmt/v1/clusters/{id}/node_pools/{node_pool_id}/upgrade_policies";
     pub const NODE_POOL_UPGRADE_POLICY: &str = "/api/clusters_mgmt/v1/clusters/{id}/node_pools/{node_pool_id}/upgrade_policies/{policy_id}";
+    pub const IDENTITY_PROVIDERS: &str = "/api/clusters_mgmt/v1/clusters/{id}/identity_providers";
+    pub const IDENTITY_PROVIDER: &str =
+        "/api/clusters_mgmt/v1/clusters/{id}/identity_providers/{idp_id}";
     pub const VERSION_GATES: &str = "/api/clusters_mgmt/v1/version_gates";
     pub const GATE_AGREEMENTS: &str = "/api/clusters_mgmt/v1/clusters/{id}/gate_agreements";
     pub const VERSIONS: &str = "/api/clusters_mgmt/v1/versions";
@@ -995,6 +999,56 @@ impl OcmClient {
         self.delete(&ApiPath::new(
             endpoints::UPGRADE_POLICY,
             &[cluster_id, policy_id],
+        ))
+        .await
+    }
+
+    // ---- identity providers (E16) -------------------------------------------------
+
+    /// A cluster's identity providers, every page (E16, rhidp I47).
+    pub async fn list_identity_providers(
+        &self,
+        cluster_id: &str,
+    ) -> Result<Vec<IdentityProvider>, OcmError> {
+        self.list_all(
+            ApiPath::new(endpoints::IDENTITY_PROVIDERS, &[cluster_id]),
+            Vec::new(),
+        )
+        .await
+    }
+
+    /// Create an identity provider (E16, rhidp I52). Not retried after an
+    /// ambiguous failure: the next pass lists the cluster's providers and
+    /// finds it if it was created.
+    pub async fn create_identity_provider(
+        &self,
+        cluster_id: &str,
+        idp: &NewIdentityProvider,
+    ) -> Result<IdentityProvider, OcmError> {
+        let path = ApiPath::new(endpoints::IDENTITY_PROVIDERS, &[cluster_id]);
+        self.write(Method::POST, &path, idp).await
+    }
+
+    /// Update an identity provider in place (E16, rhidp I53).
+    pub async fn update_identity_provider(
+        &self,
+        cluster_id: &str,
+        idp_id: &str,
+        patch: &IdentityProviderPatch,
+    ) -> Result<IdentityProvider, OcmError> {
+        let path = ApiPath::new(endpoints::IDENTITY_PROVIDER, &[cluster_id, idp_id]);
+        self.write(Method::PATCH, &path, patch).await
+    }
+
+    /// Delete an identity provider (E16, rhidp I51).
+    pub async fn delete_identity_provider(
+        &self,
+        cluster_id: &str,
+        idp_id: &str,
+    ) -> Result<(), OcmError> {
+        self.delete(&ApiPath::new(
+            endpoints::IDENTITY_PROVIDER,
+            &[cluster_id, idp_id],
         ))
         .await
     }

@@ -393,6 +393,20 @@ pub struct Cluster {
     /// Y-stream channel, e.g. `stable-4.16`; legacy clusters may show a bare group.
     #[serde(default)]
     pub channel: Option<String>,
+    /// The web console (absent while the cluster installs).
+    #[serde(default)]
+    pub console: Option<Console>,
+    /// External authentication (OIDC configured on the cluster itself): such a
+    /// cluster cannot get identity providers.
+    #[serde(default)]
+    pub external_auth_config: Option<Enabled>,
+}
+
+/// A cluster's `console` section.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+pub struct Console {
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
 impl Identified for Cluster {
@@ -445,6 +459,99 @@ impl Cluster {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClusterChannelPatch {
     pub channel: String,
+}
+
+/// An identity provider of a cluster as OCM lists it (E16). `OpenID` providers
+/// are read whole; of the other types only `type`, `name` and `id` matter
+/// (rhidp I47). OCM never returns the client secret.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct IdentityProvider {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub href: Option<String>,
+    /// `OpenIDIdentityProvider`, `GithubIdentityProvider`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    #[serde(default)]
+    pub mapping_method: Option<String>,
+    #[serde(default)]
+    pub open_id: Option<OpenIdRead>,
+}
+
+impl Identified for IdentityProvider {
+    fn object_id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+}
+
+/// The identity-provider type this crate writes.
+pub const OPENID_IDENTITY_PROVIDER: &str = "OpenIDIdentityProvider";
+
+/// The `open_id` block of a listed identity provider (no secret).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+pub struct OpenIdRead {
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub issuer: Option<String>,
+    #[serde(default)]
+    pub claims: Option<OpenIdClaims>,
+}
+
+/// Which OIDC claims OpenShift reads the user from (E16).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+pub struct OpenIdClaims {
+    #[serde(default)]
+    pub email: Vec<String>,
+    #[serde(default)]
+    pub name: Vec<String>,
+    #[serde(default)]
+    pub preferred_username: Vec<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// The `open_id` block of a create or update body: with the client secret,
+/// which `Debug` redacts ([`crate::Secret`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OpenIdWrite {
+    pub client_id: String,
+    pub client_secret: crate::auth::Secret,
+    pub issuer: String,
+    pub claims: OpenIdClaims,
+}
+
+/// Body of `POST CS/clusters/{id}/identity_providers` for an `OpenID` provider
+/// (E16, rhidp I22).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewIdentityProvider {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    pub mapping_method: String,
+    pub open_id: OpenIdWrite,
+}
+
+/// Body of `PATCH CS/clusters/{id}/identity_providers/{idp}`: the create body
+/// without `name`, which OCM treats as immutable (rhidp I53).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IdentityProviderPatch {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub mapping_method: String,
+    pub open_id: OpenIdWrite,
+}
+
+impl From<&NewIdentityProvider> for IdentityProviderPatch {
+    fn from(new: &NewIdentityProvider) -> Self {
+        IdentityProviderPatch {
+            kind: new.kind.clone(),
+            mapping_method: new.mapping_method.clone(),
+            open_id: new.open_id.clone(),
+        }
+    }
 }
 
 /// A ROSA HCP node pool (E10).
