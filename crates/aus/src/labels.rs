@@ -1,6 +1,6 @@
 //! The AUS label set (spec §3.3, §3.4), declared once for parsing, CLI and docs.
 
-use srecap_labels::{LabelDecl, LabelKind, LabelSetDecl};
+use srecap_labels::{CapabilityDecl, LabelDecl, LabelKind, LabelScope, LabelSetDecl};
 
 pub const SOAK_DAYS: &str = "soak-days";
 pub const WORKLOADS: &str = "workloads";
@@ -17,6 +17,16 @@ pub const PUBLISH: &str = "version-data.publish";
 /// `sre-capabilities.aus.`: any subscription label with this prefix opts a cluster
 /// in (R10).
 pub const AUS_PREFIX: &str = "sre-capabilities.aus.";
+
+/// The Advanced Upgrade Service as a capability: its name and label sets.
+pub const CAPABILITY: CapabilityDecl = CapabilityDecl {
+    name: "aus",
+    summary: "schedules OpenShift upgrades fleet-wide: soak days per workload, sectors, mutexes, maintenance windows, version gates",
+    label_sets: &[
+        (LabelScope::Cluster, &CLUSTER_LABELS),
+        (LabelScope::Organization, &ORG_LABELS),
+    ],
+};
 
 /// Subscription (cluster) labels.
 pub const CLUSTER_LABELS: LabelSetDecl = LabelSetDecl {

@@ -28,7 +28,8 @@ pub enum LabelKind {
 }
 
 impl LabelKind {
-    fn describe(self) -> &'static str {
+    /// What values the kind takes, for help and errors.
+    pub fn describe(self) -> &'static str {
         match self {
             LabelKind::Text => "string",
             LabelKind::WholeNumber => "whole number >= 0",

@@ -22,10 +22,12 @@
 //! * Whole numbers are plain ASCII digits with optional surrounding whitespace; the
 //!   reference's exotic forms (`+1`, `1_0`, `2.0`) are rejected with the normal error.
 
+mod capability;
 mod cron;
 mod decl;
 mod value;
 
+pub use capability::{CapabilityDecl, LabelScope};
 pub use cron::{CronError, CronSchedule};
 pub use decl::{LabelDecl, LabelError, LabelKind, LabelParser, LabelSetDecl, ParsedLabels};
 pub use value::{LabelValue, ParallelLimit, PatternTooCostly, VersionPattern};

@@ -41,6 +41,8 @@ pub enum Command {
         #[command(subcommand)]
         command: AusCommand,
     },
+    /// The capabilities this build runs, with their label namespaces and labels.
+    Capabilities(crate::capabilities::CapabilitiesArgs),
     /// The OCM simulator.
     Sim {
         #[command(subcommand)]

@@ -13,6 +13,7 @@
 //! A closed standard output (`srecap aus plan | head`) is success, not an error.
 
 mod apply;
+mod capabilities;
 mod cli;
 mod configuration;
 mod connection;
@@ -79,6 +80,7 @@ fn main() -> ExitCode {
             SimCommand::Serve(args) => serve::run(&args),
             SimCommand::Run(args) => simulation::run(&args),
         },
+        Command::Capabilities(args) => capabilities::run(&args),
         Command::Observability { command } => observability::run(&command),
         Command::State { command } => state::run(&command),
         Command::Demo(args) => simulation::demo(&args),
