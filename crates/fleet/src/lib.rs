@@ -19,11 +19,16 @@
 //!   iteration (and everything derived from it) is deterministic.
 
 pub mod history;
+pub mod identity;
 pub mod model;
 pub mod scenario;
 pub mod synthetic;
 
 pub use history::{Stats, VersionData, VersionHistory, WorkloadHistory};
+pub use identity::{
+    ClusterAuth, IdentityProvider, InitialAccessToken, OpenIdSettings, Secrets, Sso, SsoClient,
+    SsoRealm,
+};
 pub use model::{
     AddonInstallation, Addons, Cluster, Fleet, NodePool, Organization, PolicyState, Product,
     Release, ScheduleType, UpgradePolicy, VersionGate,

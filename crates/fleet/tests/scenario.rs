@@ -100,11 +100,14 @@ fn minimal_scenario_gets_every_documented_default() {
                 schedule: None,
             }],
             gate_agreements: vec![],
+            auth: srecap_fleet::ClusterAuth::derived("prod-1"),
         }],
         version_gates: vec![],
         releases: vec![],
         version_data: BTreeMap::new(),
         addons: srecap_fleet::Addons::default(),
+        sso: srecap_fleet::Sso::default(),
+        secrets: srecap_fleet::Secrets::default(),
     };
     assert_eq!(fleet, want);
 }
@@ -305,6 +308,7 @@ version_data:
             schedule: Some("0 12 * * *".to_owned()),
         }],
         gate_agreements: vec!["gate-ocp-4-15".to_owned()],
+        auth: srecap_fleet::ClusterAuth::derived("hcp-1"),
     };
     assert_eq!(*cluster, want);
     assert!(cluster.is_hcp());
@@ -487,7 +491,7 @@ fn unknown_key_names_its_path() {
         "x.yaml:7: clusters[0].lables: unknown field (expected one of name, organization, id, \
          external_id, version, channel_group, channel, available_upgrades, available_channels, \
          product, hypershift, sts, state, healthy, labels, node_pools, upgrade_policies, \
-         gate_agreements, addons)"
+         gate_agreements, addons, console_url, external_auth, identity_providers)"
     );
     assert_eq!(
         error(&format!("{ORG}clusters: []\nrelease: []\n")),
