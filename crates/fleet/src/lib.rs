@@ -3,7 +3,10 @@
 //! One type describes a fleet at one moment — organizations with their labels,
 //! clusters with their subscription labels, versions, node pools, existing upgrade
 //! policies and gate agreements, OCM version gates, the release catalog and the soak
-//! history AUS has recorded. The same value is
+//! history AUS has recorded; and, for the Red Hat IdP capability ([`identity`]),
+//! each cluster's console URL, external-auth flag and identity providers, the SSO
+//! realms clients are registered in and the client records a secret store holds.
+//! The same value is
 //!
 //! * loaded from a scenario file ([`scenario`], the format of `spec/scenario.md`),
 //! * served over HTTP by the OCM simulator,

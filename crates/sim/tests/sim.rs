@@ -13,6 +13,10 @@ use srecap_fleet::{
 };
 use srecap_sim::{RunningSim, SimConfig, Simulator, spawn};
 
+// In a subdirectory so cargo does not build it as a test binary of its own.
+#[path = "sim/rhidp.rs"]
+mod rhidp;
+
 const T0: &str = "2026-11-21T10:00:00Z";
 const CS: &str = "/api/clusters_mgmt/v1";
 const AMS: &str = "/api/accounts_mgmt/v1";
