@@ -19,6 +19,7 @@
 //! [`Realm::echo_attributes`] and [`Realm::unknown_client_status`].
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
@@ -532,6 +533,29 @@ impl SsoWorld {
         Ok(())
     }
 
+    /// The login check (I79): whether a user could start logging in through
+    /// `client_id` with this redirect URI (registered, exact match).
+    pub fn authorize(
+        &self,
+        realm: &str,
+        client_id: &str,
+        redirect_uri: &str,
+    ) -> Result<(), SsoError> {
+        let realm = self.realm(realm)?;
+        let client = realm
+            .clients
+            .iter()
+            .find(|c| c.client_id == client_id)
+            .ok_or_else(|| SsoError::Invalid(format!("client '{client_id}' not found")))?;
+        if client.redirect_uris.iter().any(|u| u == redirect_uri) {
+            Ok(())
+        } else {
+            Err(SsoError::Invalid(format!(
+                "invalid parameter: redirect_uri '{redirect_uri}' is not registered for client '{client_id}'"
+            )))
+        }
+    }
+
     /// Admin: make the client's RAT unusable (a new one nobody knows).
     pub fn revoke_rat(&mut self, realm: &str, client_id: &str) -> Result<(), SsoError> {
         let realm = self.realm_mut(realm)?;
@@ -562,6 +586,21 @@ pub fn openid_configuration(issuer: &str) -> Value {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
     })
+}
+
+/// Percent-encode everything but RFC 3986's unreserved characters (a query
+/// parameter value).
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            // Writing to a `String` cannot fail.
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 //! | `GET /auth/realms/{realm}/.well-known/openid-configuration` | discovery document; `issuer` is `<sim base>/auth/realms/{realm}` |
 //! | `POST /auth/realms/{realm}/clients-registrations/default` | register (bearer IAT) |
 //! | `GET/PUT/DELETE /auth/realms/{realm}/clients-registrations/default/{client_id}` | read / update / delete (bearer RAT; GET and PUT rotate it) |
+//! | `GET /auth/realms/{realm}/protocol/openid-connect/auth` | login check (I79): `client_id` and `redirect_uri` of a registered client → 302 to `redirect_uri?code=...&state=...`; else 400 |
 //! | `GET /_sim/sso` | realms with their IATs (tokens, expiry, count left) |
 //! | `POST /_sim/sso/{realm}/iat` | `{"expires_in": s, "count": n}` → `{"token", "expires_at", "count"}` |
 //! | `GET /_sim/sso/{realm}/clients` | registered clients: redirect URIs, scopes, attributes |
@@ -31,7 +32,7 @@ use serde_json::{Value, json};
 use super::cut_after_headers;
 use crate::Simulator;
 use crate::control::RequestFacts;
-use crate::sso::{SsoError, bearer, openid_configuration};
+use crate::sso::{SsoError, bearer, openid_configuration, percent_encode};
 
 /// Where realms are served, as on Red Hat SSO (which keeps the `/auth` prefix).
 pub const REALMS: &str = "/auth/realms";
@@ -46,6 +47,10 @@ pub fn routes(sim: &Simulator) -> Router<Simulator> {
         .route(
             &format!("{REALMS}/{{realm}}/clients-registrations/default"),
             post(register),
+        )
+        .route(
+            &format!("{REALMS}/{{realm}}/protocol/openid-connect/auth"),
+            get(authorize),
         )
         .route(
             &format!("{REALMS}/{{realm}}/clients-registrations/default/{{client_id}}"),
@@ -151,6 +156,52 @@ async fn discovery(
     match sim.with_world_read(|w| w.sso.realm(&realm).map(|_| ())) {
         Ok(()) => Json(openid_configuration(&served_issuer(&headers, &realm))).into_response(),
         Err(e) => sso_error(&e),
+    }
+}
+
+#[derive(Deserialize)]
+struct AuthorizeParams {
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    redirect_uri: String,
+    #[serde(default)]
+    state: Option<String>,
+}
+
+/// The login check (I79): an end-to-end test can assert that "a user could
+/// log in" through a cluster's SSO client without an OpenShift cluster.
+async fn authorize(
+    State(sim): State<Simulator>,
+    Path(realm): Path<String>,
+    axum::extract::Query(params): axum::extract::Query<AuthorizeParams>,
+) -> Response {
+    let checked = sim.with_world_read(|w| {
+        w.sso
+            .authorize(&realm, &params.client_id, &params.redirect_uri)
+    });
+    if let Err(e) = checked {
+        return sso_error(&e);
+    }
+    let separator = if params.redirect_uri.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    let mut location = format!(
+        "{}{separator}code={}",
+        params.redirect_uri,
+        uuid::Uuid::new_v4()
+    );
+    if let Some(state) = &params.state {
+        location.push_str("&state=");
+        location.push_str(&percent_encode(state));
+    }
+    match header::HeaderValue::from_str(&location) {
+        Ok(value) => (StatusCode::FOUND, [(header::LOCATION, value)]).into_response(),
+        Err(_) => sso_error(&SsoError::Invalid(
+            "redirect_uri cannot be used in a Location header".to_owned(),
+        )),
     }
 }
 

@@ -925,3 +925,48 @@ async fn i78_faults_counts_and_dropped_responses_on_realm_endpoints() {
         "{counts:?}"
     );
 }
+
+// ----- I79: login check ---------------------------------------------------------------
+
+#[tokio::test]
+async fn i79_login_check_accepts_only_registered_redirect_uris() {
+    let h = Harness::new().await;
+    let (_, client) = h.register("scenario-iat", "c1").await;
+    let redirect = client["redirectUris"][0].as_str().unwrap().to_owned();
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let auth = h.url(&format!("{REALM}/protocol/openid-connect/auth"));
+    let resp = no_redirects
+        .get(&auth)
+        .query(&[
+            ("client_id", "c1"),
+            ("redirect_uri", redirect.as_str()),
+            ("response_type", "code"),
+            ("state", "a b"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    let location = resp.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with(&format!("{redirect}?code=")),
+        "{location}"
+    );
+    assert!(location.ends_with("&state=a%20b"), "{location}");
+
+    for (client_id, uri) in [
+        ("c1", "https://evil.example.com/cb"),
+        ("c9", redirect.as_str()),
+    ] {
+        let resp = no_redirects
+            .get(&auth)
+            .query(&[("client_id", client_id), ("redirect_uri", uri)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{client_id} {uri}");
+    }
+}
