@@ -276,7 +276,11 @@ fn admin_error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 fn admin_sso_error(e: &SsoError) -> Response {
-    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let status = match e {
+        // The realm's 401 is Keycloak's answer to a RAT; the admin has none.
+        SsoError::UnknownClient { .. } => StatusCode::NOT_FOUND,
+        _ => StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST),
+    };
     admin_error(status, e.to_string())
 }
 

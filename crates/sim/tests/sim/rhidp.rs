@@ -859,7 +859,7 @@ async fn i78_clients_are_listed_without_secrets_and_rats_can_be_revoked() {
             None,
         )
         .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
