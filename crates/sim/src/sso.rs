@@ -47,7 +47,10 @@ pub enum SsoError {
     /// A requested client scope is not allowed in the realm (403).
     #[error("client scope '{0}' is not allowed in this realm")]
     ScopeNotAllowed(String),
-    /// A malformed body or redirect URI (400).
+    /// A redirect URI that is not an absolute `https` URL (400).
+    #[error("redirect URI '{0}' is not an absolute https URL")]
+    RedirectUri(String),
+    /// A malformed body, or a login check that fails (400).
     #[error("{0}")]
     Invalid(String),
 }
@@ -60,7 +63,7 @@ impl SsoError {
             SsoError::UnknownClient { status, .. } => *status,
             SsoError::Duplicate(_) => 409,
             SsoError::ScopeNotAllowed(_) => 403,
-            SsoError::Invalid(_) => 400,
+            SsoError::RedirectUri(_) | SsoError::Invalid(_) => 400,
         }
     }
 
@@ -70,9 +73,9 @@ impl SsoError {
             SsoError::UnknownRealm(_) => "realm_not_found",
             SsoError::UnknownClient { status: 404, .. } => "not_found",
             SsoError::InvalidToken(_) | SsoError::UnknownClient { .. } => "invalid_token",
-            SsoError::Duplicate(_) => "invalid_client_metadata",
             SsoError::ScopeNotAllowed(_) => "insufficient_scope",
-            SsoError::Invalid(_) => "invalid_redirect_uri_or_metadata",
+            SsoError::RedirectUri(_) => "invalid_redirect_uri",
+            SsoError::Duplicate(_) | SsoError::Invalid(_) => "invalid_client_metadata",
         };
         json!({"error": error, "error_description": self.to_string()})
     }
@@ -255,9 +258,7 @@ impl ClientFields {
         }
         for uri in self.redirect_uris.iter().flatten() {
             if !is_absolute_https(uri) {
-                return Err(SsoError::Invalid(format!(
-                    "redirect URI '{uri}' is not an absolute https URL"
-                )));
+                return Err(SsoError::RedirectUri(uri.clone()));
             }
         }
         Ok(())

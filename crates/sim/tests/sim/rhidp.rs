@@ -641,6 +641,7 @@ async fn i77_registration_refusals() {
             .sso(Method::POST, REGISTER, Some("scenario-iat"), Some(&bad))
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+        assert_eq!(body["error"], "invalid_redirect_uri");
     }
 
     // None of the refusals used the IAT: both registrations are still there.
