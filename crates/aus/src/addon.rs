@@ -168,6 +168,7 @@ fn synthetic_cluster(c: &AddonCluster<'_>, addon_id: &str) -> Cluster {
         // An existing add-on policy holds the installation (R82, R117).
         upgrade_policies: c.policies.to_vec(),
         gate_agreements: Vec::new(),
+        auth: srecap_fleet::ClusterAuth::default(),
     }
 }
 
@@ -286,6 +287,7 @@ mod tests {
             node_pools: Vec::new(),
             upgrade_policies: Vec::new(),
             gate_agreements: Vec::new(),
+            auth: srecap_fleet::ClusterAuth::default(),
         }
     }
 

@@ -110,6 +110,7 @@ mod tests {
             node_pools: vec![],
             upgrade_policies: vec![],
             gate_agreements: agreed.iter().map(|s| (*s).to_owned()).collect(),
+            auth: srecap_fleet::ClusterAuth::default(),
         }
     }
 

@@ -38,6 +38,7 @@ fn cluster(id: &str, version: &str, available: &[&str]) -> Cluster {
         node_pools: Vec::new(),
         upgrade_policies: Vec::new(),
         gate_agreements: Vec::new(),
+        auth: srecap_fleet::ClusterAuth::default(),
     }
 }
 

@@ -569,6 +569,7 @@ fn convert_cluster(
         node_pools: Vec::new(),
         upgrade_policies: Vec::new(),
         gate_agreements: Vec::new(),
+        auth: srecap_fleet::ClusterAuth::default(),
     })
 }
 

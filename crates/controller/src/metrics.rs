@@ -1251,6 +1251,7 @@ mod tests {
                 schedule: None,
             }],
             gate_agreements: vec![],
+            auth: srecap_fleet::ClusterAuth::default(),
         }
     }
 

@@ -56,6 +56,8 @@ impl Snapshot {
                 version_data: BTreeMap::new(),
                 // The add-on scheduler reads add-ons itself (§13).
                 addons: srecap_fleet::Addons::default(),
+                sso: srecap_fleet::Sso::default(),
+                secrets: srecap_fleet::Secrets::default(),
             },
             broken_orgs: discovered.broken_orgs,
         })

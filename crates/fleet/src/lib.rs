@@ -3,7 +3,10 @@
 //! One type describes a fleet at one moment — organizations with their labels,
 //! clusters with their subscription labels, versions, node pools, existing upgrade
 //! policies and gate agreements, OCM version gates, the release catalog and the soak
-//! history AUS has recorded. The same value is
+//! history AUS has recorded; and, for the Red Hat IdP capability ([`identity`]),
+//! each cluster's console URL, external-auth flag and identity providers, the SSO
+//! realms clients are registered in and the client records a secret store holds.
+//! The same value is
 //!
 //! * loaded from a scenario file ([`scenario`], the format of `spec/scenario.md`),
 //! * served over HTTP by the OCM simulator,
@@ -19,11 +22,16 @@
 //!   iteration (and everything derived from it) is deterministic.
 
 pub mod history;
+pub mod identity;
 pub mod model;
 pub mod scenario;
 pub mod synthetic;
 
 pub use history::{Stats, VersionData, VersionHistory, WorkloadHistory};
+pub use identity::{
+    ClusterAuth, IdentityProvider, InitialAccessToken, OpenIdSettings, Secrets, Sso, SsoClient,
+    SsoRealm,
+};
 pub use model::{
     AddonInstallation, Addons, Cluster, Fleet, NodePool, Organization, PolicyState, Product,
     Release, ScheduleType, UpgradePolicy, VersionGate,

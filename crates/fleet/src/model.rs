@@ -7,6 +7,7 @@ use semver::Version;
 use serde::{Deserialize, Serialize};
 
 use crate::history::VersionData;
+use crate::identity::{ClusterAuth, Secrets, Sso};
 
 /// A whole fleet: everything one OCM environment shows AUS at `now`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,6 +26,12 @@ pub struct Fleet {
     /// OCM add-ons: the catalogue and the installations (§13).
     #[serde(default, skip_serializing_if = "Addons::is_empty")]
     pub addons: Addons,
+    /// SSO realms clients are registered in (rhidp, I80).
+    #[serde(default, skip_serializing_if = "Sso::is_empty")]
+    pub sso: Sso,
+    /// Client records already in the secret store (rhidp, I80).
+    #[serde(default, skip_serializing_if = "Secrets::is_empty")]
+    pub secrets: Secrets,
 }
 
 /// OCM add-ons (the add-on service): the latest version of each add-on in the
@@ -121,6 +128,9 @@ pub struct Cluster {
     pub upgrade_policies: Vec<UpgradePolicy>,
     /// Ids of the version gates this cluster agreed to.
     pub gate_agreements: Vec<String>,
+    /// Console URL, external auth and identity providers (rhidp, I74).
+    #[serde(default, skip_serializing_if = "ClusterAuth::is_empty")]
+    pub auth: ClusterAuth,
 }
 
 impl Cluster {

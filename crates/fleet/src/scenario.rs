@@ -17,13 +17,18 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 
 use crate::history::{Stats, VersionData, VersionHistory, WorkloadHistory};
+use crate::identity::{
+    ClusterAuth, IDP_TYPES, IdentityProvider, InitialAccessToken, MAPPING_METHODS, OPENID,
+    OpenIdSettings, Secrets, Sso, SsoClient, SsoRealm, default_console_url, initial_access_token,
+    realm_name,
+};
 use crate::model::{
     AddonInstallation, Addons, Cluster, Fleet, NodePool, Organization, PolicyState, Product,
     Release, UpgradePolicy, VersionGate, default_channel, derive_available_upgrades,
 };
 use document::{
-    ClusterDoc, Document, Entries, LabelValue, OrganizationDoc, Problem, UpgradePolicyDoc,
-    VersionDataDoc, key_segment, line_of,
+    ClusterDoc, ConsoleUrlDoc, Document, Entries, IdentityProviderDoc, LabelValue, OrganizationDoc,
+    Problem, RealmDoc, UpgradePolicyDoc, VersionDataDoc, key_segment, line_of,
 };
 
 /// Why a scenario could not be read.
@@ -226,6 +231,8 @@ fn build(
         Some(entries) => build_version_data(entries, &org_ids, version_data_key_line)?,
         None => BTreeMap::new(),
     };
+    let sso = build_sso(document.sso.and_then(|s| s.realms).unwrap_or_default(), now)?;
+    let secrets = build_secrets(document.secrets)?;
 
     Ok(Fleet {
         now,
@@ -241,6 +248,8 @@ fn build(
             catalog,
             installations,
         },
+        sso,
+        secrets,
     })
 }
 
@@ -341,6 +350,18 @@ fn build_cluster(
         });
     }
 
+    let auth = ClusterAuth {
+        console_url: match doc.console_url {
+            ConsoleUrlDoc::Derived => Some(default_console_url(&name)),
+            ConsoleUrlDoc::None => None,
+            ConsoleUrlDoc::Given(url) => Some(url),
+        },
+        external_auth: doc.external_auth.unwrap_or(false),
+        identity_providers: build_identity_providers(
+            &cluster_path(index, &name),
+            doc.identity_providers.unwrap_or_default(),
+        )?,
+    };
     let version = doc.version.0;
     let channel_group = doc.channel_group.unwrap_or_else(|| "stable".to_owned());
     let channel = doc
@@ -372,7 +393,249 @@ fn build_cluster(
         node_pools,
         upgrade_policies: policies(doc.upgrade_policies),
         gate_agreements: doc.gate_agreements.unwrap_or_default(),
+        auth,
     })
+}
+
+/// Whether `name` is a valid identity-provider name (OCM console's rule, I75).
+fn valid_idp_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// A cluster's existing identity providers (I80): OCM's types and mapping
+/// methods, ids and names unique on the cluster, OpenID settings exactly on
+/// OpenID providers.
+fn build_identity_providers(
+    cluster: &str,
+    docs: Vec<IdentityProviderDoc>,
+) -> Result<Vec<IdentityProvider>, Problem> {
+    let mut ids: HashSet<String> = HashSet::new();
+    let mut names: HashSet<String> = HashSet::new();
+    let mut out = Vec::with_capacity(docs.len());
+    for (index, doc) in docs.into_iter().enumerate() {
+        let at = |field: &str| format!("{cluster}.identity_providers[{index}].{field}");
+        let fail = |line, field: &str, reason: String| Problem {
+            line,
+            path: at(field),
+            reason,
+        };
+        if !ids.insert(doc.id.value.clone()) {
+            return Err(fail(
+                line_of(&doc.id),
+                "id",
+                format!("duplicate identity provider id {:?}", doc.id.value),
+            ));
+        }
+        if !valid_idp_name(&doc.name.value) {
+            return Err(fail(
+                line_of(&doc.name),
+                "name",
+                format!(
+                    "{:?} is not an identity provider name (letters, digits, '_' and '-')",
+                    doc.name.value
+                ),
+            ));
+        }
+        if !names.insert(doc.name.value.clone()) {
+            return Err(fail(
+                line_of(&doc.name),
+                "name",
+                format!(
+                    "duplicate identity provider name {:?} on the cluster",
+                    doc.name.value
+                ),
+            ));
+        }
+        if !IDP_TYPES.contains(&doc.idp_type.value.as_str()) {
+            return Err(fail(
+                line_of(&doc.idp_type),
+                "type",
+                format!(
+                    "{:?} is not an identity provider type (expected one of {})",
+                    doc.idp_type.value,
+                    IDP_TYPES.join(", ")
+                ),
+            ));
+        }
+        let mapping_method = match doc.mapping_method {
+            None => "claim".to_owned(),
+            Some(m) if MAPPING_METHODS.contains(&m.value.as_str()) => m.value,
+            Some(m) => {
+                return Err(fail(
+                    line_of(&m),
+                    "mapping_method",
+                    format!(
+                        "{:?} is not a mapping method (expected one of {})",
+                        m.value,
+                        MAPPING_METHODS.join(", ")
+                    ),
+                ));
+            }
+        };
+        let open_id = if doc.idp_type.value == OPENID {
+            let (Some(client_id), Some(issuer)) = (doc.client_id, doc.issuer) else {
+                return Err(fail(
+                    line_of(&doc.idp_type),
+                    "type",
+                    "an OpenIDIdentityProvider needs client_id and issuer".to_owned(),
+                ));
+            };
+            Some(OpenIdSettings {
+                client_id,
+                client_secret: doc.client_secret,
+                issuer,
+                claims: OpenIdSettings::standard_claims(doc.groups_claim.unwrap_or_default()),
+            })
+        } else {
+            let openid_only = [
+                ("client_id", doc.client_id.is_some()),
+                ("client_secret", doc.client_secret.is_some()),
+                ("issuer", doc.issuer.is_some()),
+                ("groups_claim", doc.groups_claim.is_some()),
+            ];
+            if let Some((field, _)) = openid_only.iter().find(|(_, given)| *given) {
+                return Err(fail(
+                    line_of(&doc.idp_type),
+                    field,
+                    format!("only an {OPENID} takes {field}"),
+                ));
+            }
+            None
+        };
+        out.push(IdentityProvider {
+            id: doc.id.value,
+            idp_type: doc.idp_type.value,
+            name: doc.name.value,
+            mapping_method,
+            open_id,
+        });
+    }
+    Ok(out)
+}
+
+/// Client scopes a realm allows when the scenario does not say (rule I21 plus
+/// the group scope of I10).
+const DEFAULT_ALLOWED_SCOPES: &[&str] = &[
+    "web-origins",
+    "acr",
+    "profile",
+    "roles",
+    "email",
+    "regex-filtered-groups",
+];
+
+/// SSO realms (I77, I80): realm names taken from the issuers, unique; client
+/// ids unique per realm; an IAT without a token gets a JWT-shaped one.
+fn build_sso(docs: Vec<RealmDoc>, now: Timestamp) -> Result<Sso, Problem> {
+    let mut realms = Vec::with_capacity(docs.len());
+    let mut seen: HashSet<String> = HashSet::new();
+    for (index, doc) in docs.into_iter().enumerate() {
+        let path = format!("sso.realms[{index}]");
+        let issuer = doc.issuer.value.clone();
+        let Some(name) = realm_name(&issuer).map(str::to_owned) else {
+            return Err(Problem {
+                line: line_of(&doc.issuer),
+                path: format!("{path}.issuer"),
+                reason: format!(
+                    "{issuer:?} is not a realm URL (expected <base>/auth/realms/<realm>)"
+                ),
+            });
+        };
+        if !seen.insert(name.clone()) {
+            return Err(Problem {
+                line: line_of(&doc.issuer),
+                path: format!("{path}.issuer"),
+                reason: format!("duplicate realm {name:?}"),
+            });
+        }
+        let unknown_client_status = doc.unknown_client_status.unwrap_or(401);
+        if !matches!(unknown_client_status, 401 | 404) {
+            return Err(Problem {
+                line: line_of(&doc.issuer),
+                path: format!("{path}.unknown_client_status"),
+                reason: format!("{unknown_client_status} is not 401 or 404"),
+            });
+        }
+        let mut clients: Vec<SsoClient> = Vec::new();
+        for (client_index, client) in doc.clients.unwrap_or_default().into_iter().enumerate() {
+            if clients
+                .iter()
+                .any(|c| c.client_id == client.client_id.value)
+            {
+                return Err(Problem {
+                    line: line_of(&client.client_id),
+                    path: format!("{path}.clients[{client_index}].client_id"),
+                    reason: format!("duplicate client {:?}", client.client_id.value),
+                });
+            }
+            clients.push(SsoClient {
+                client_id: client.client_id.value,
+                secret: client.secret,
+                redirect_uris: client.redirect_uris.unwrap_or_default(),
+                default_client_scopes: client.default_client_scopes.unwrap_or_default(),
+                attributes: labels(client.attributes),
+                rat: client.rat,
+            });
+        }
+        let initial_access_tokens = doc
+            .iat
+            .map(|iat| InitialAccessToken {
+                token: iat.token.unwrap_or_else(|| {
+                    initial_access_token(
+                        &issuer,
+                        &format!("{name}-scenario-iat"),
+                        now,
+                        iat.expires.0,
+                    )
+                }),
+                expires: iat.expires.0,
+                count: iat.count,
+            })
+            .into_iter()
+            .collect();
+        realms.push(SsoRealm {
+            issuer,
+            allowed_scopes: doc.allowed_scopes.unwrap_or_else(|| {
+                DEFAULT_ALLOWED_SCOPES
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect()
+            }),
+            initial_access_tokens,
+            clients,
+            echo_attributes: doc.echo_attributes.unwrap_or(true),
+            unknown_client_status,
+        });
+    }
+    Ok(Sso { realms })
+}
+
+/// Pre-existing client records (I80): every record is a JSON object.
+fn build_secrets(
+    docs: Option<Entries<Option<Entries<serde_json::Value>>>>,
+) -> Result<Secrets, Problem> {
+    let mut out = Secrets::new();
+    for (namespace, entries) in docs.map(|e| e.0).unwrap_or_default() {
+        let records = out.entry(namespace.clone()).or_default();
+        for (name, record) in entries.map(|e| e.0).unwrap_or_default() {
+            if !record.is_object() {
+                return Err(Problem {
+                    line: None,
+                    path: format!(
+                        "secrets{}{}",
+                        key_segment(&namespace, false),
+                        key_segment(&name, false)
+                    ),
+                    reason: "a client record is a mapping (rule I30)".to_owned(),
+                });
+            }
+            records.insert(name, record);
+        }
+    }
+    Ok(out)
 }
 
 fn labels(entries: Option<Entries<LabelValue>>) -> BTreeMap<String, String> {

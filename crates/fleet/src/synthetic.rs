@@ -214,6 +214,8 @@ pub fn generate(shape: &FleetShape, seed: u64, now: Timestamp) -> Fleet {
         releases: catalog.releases.clone(),
         version_data: BTreeMap::new(),
         addons: crate::model::Addons::default(),
+        sso: crate::Sso::default(),
+        secrets: crate::Secrets::default(),
     };
     let org_ids: Vec<String> = (0..shape.orgs).map(|o| format!("org-{o:03}")).collect();
     for (o, org_id) in org_ids.iter().enumerate() {
@@ -496,6 +498,7 @@ impl OrgGenerator<'_> {
                 node_pools,
                 upgrade_policies: Vec::new(),
                 gate_agreements: Vec::new(),
+                auth: crate::ClusterAuth::default(),
                 name,
             };
             if self.chance(shape.not_ready_fraction) {

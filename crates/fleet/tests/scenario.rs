@@ -100,11 +100,14 @@ fn minimal_scenario_gets_every_documented_default() {
                 schedule: None,
             }],
             gate_agreements: vec![],
+            auth: srecap_fleet::ClusterAuth::derived("prod-1"),
         }],
         version_gates: vec![],
         releases: vec![],
         version_data: BTreeMap::new(),
         addons: srecap_fleet::Addons::default(),
+        sso: srecap_fleet::Sso::default(),
+        secrets: srecap_fleet::Secrets::default(),
     };
     assert_eq!(fleet, want);
 }
@@ -305,6 +308,7 @@ version_data:
             schedule: Some("0 12 * * *".to_owned()),
         }],
         gate_agreements: vec!["gate-ocp-4-15".to_owned()],
+        auth: srecap_fleet::ClusterAuth::derived("hcp-1"),
     };
     assert_eq!(*cluster, want);
     assert!(cluster.is_hcp());
@@ -487,12 +491,12 @@ fn unknown_key_names_its_path() {
         "x.yaml:7: clusters[0].lables: unknown field (expected one of name, organization, id, \
          external_id, version, channel_group, channel, available_upgrades, available_channels, \
          product, hypershift, sts, state, healthy, labels, node_pools, upgrade_policies, \
-         gate_agreements, addons)"
+         gate_agreements, addons, console_url, external_auth, identity_providers)"
     );
     assert_eq!(
         error(&format!("{ORG}clusters: []\nrelease: []\n")),
         "x.yaml:4: release: unknown field (expected one of now, environment, organizations, \
-         clusters, version_gates, releases, version_data, addon_catalog)"
+         clusters, version_gates, releases, version_data, addon_catalog, sso, secrets)"
     );
 }
 
@@ -1069,4 +1073,198 @@ fn the_documented_example_loads_with_every_documented_default() {
     assert_eq!(fleet.addons.installations[0].addon_id, "logging");
     assert_eq!(fleet.addons.installations[0].state, "ready");
     assert!(fleet.version_data.contains_key("org-a"));
+}
+
+// ---------------------------------------------------------------------------
+// rhidp scenario keys (rhidp.md I80)
+
+const RHIDP: &str = "\
+organizations:
+- id: org-a
+clusters:
+- name: c1
+  organization: org-a
+  version: 4.14.5
+  console_url: https://console-openshift-console.apps.c1.abcd.p1.openshiftapps.com
+  identity_providers:
+  - {id: idp-1, type: GithubIdentityProvider, name: github, mapping_method: claim}
+  - {id: idp-2, type: OpenIDIdentityProvider, name: redhat-sso, client_id: c1-org-a-redhat-sso-auth.redhat.com, issuer: 'https://auth.redhat.com/auth/realms/EmployeeIDP', groups_claim: [filtered_groups]}
+- name: c2
+  organization: org-a
+  version: 4.14.5
+- name: c3
+  organization: org-a
+  version: 4.14.5
+  console_url: null
+  external_auth: true
+sso:
+  realms:
+  - issuer: https://auth.redhat.com/auth/realms/EmployeeIDP
+    allowed_scopes: [web-origins, acr, profile, roles, email, regex-filtered-groups]
+    iat: {expires: 2031-01-01T00:00:00Z, count: 1000}
+    clients:
+    - {client_id: c9-org-a-redhat-sso-auth.redhat.com, secret: s3cr3t, redirect_uris: ['https://oauth-openshift.apps.c9.x.p1.openshiftapps.com/oauth2callback/redhat-sso'], attributes: {group-filter-regex: '^ai-.*'}, rat: rat-1}
+  - issuer: https://sso.stage.redhat.com/auth/realms/Stage
+secrets:
+  rhidp/production:
+    c9-org-a-redhat-sso-auth.redhat.com: {client_id: c9-org-a-redhat-sso-auth.redhat.com, client_secret: s3cr3t}
+";
+
+#[test]
+fn i80_rhidp_keys_load_with_their_defaults() {
+    use srecap_fleet::identity::{default_console_url, realm_name};
+
+    let fleet = load(RHIDP);
+    let c1 = &fleet.clusters[0].auth;
+    assert_eq!(
+        c1.console_url.as_deref(),
+        Some("https://console-openshift-console.apps.c1.abcd.p1.openshiftapps.com")
+    );
+    assert!(!c1.external_auth);
+    assert_eq!(c1.identity_providers.len(), 2);
+    let github = &c1.identity_providers[0];
+    assert_eq!(
+        (
+            github.id.as_str(),
+            github.idp_type.as_str(),
+            github.name.as_str()
+        ),
+        ("idp-1", "GithubIdentityProvider", "github")
+    );
+    assert!(github.open_id.is_none());
+    let oidc = c1.identity_providers[1].open_id.as_ref().expect("open_id");
+    assert_eq!(oidc.client_id, "c1-org-a-redhat-sso-auth.redhat.com");
+    assert_eq!(
+        oidc.issuer,
+        "https://auth.redhat.com/auth/realms/EmployeeIDP"
+    );
+    assert_eq!(oidc.claims["groups"], vec!["filtered_groups".to_owned()]);
+    assert_eq!(
+        oidc.claims["preferred_username"],
+        vec!["preferred_username".to_owned()]
+    );
+    // mapping_method defaults to claim (I75).
+    assert_eq!(c1.identity_providers[1].mapping_method, "claim");
+
+    // Absent console_url: derived from the name; null: none.
+    let c2 = &fleet.clusters[1].auth;
+    assert_eq!(c2.console_url, Some(default_console_url("c2")));
+    assert!(c2.identity_providers.is_empty());
+    let c3 = &fleet.clusters[2].auth;
+    assert_eq!(c3.console_url, None);
+    assert!(c3.external_auth);
+
+    let realm = &fleet.sso.realms[0];
+    assert_eq!(realm.name(), Some("EmployeeIDP"));
+    assert_eq!(realm.initial_access_tokens[0].count, 1000);
+    assert_eq!(realm.clients[0].rat, "rat-1");
+    assert_eq!(realm.clients[0].attributes["group-filter-regex"], "^ai-.*");
+    assert!(realm.echo_attributes);
+    assert_eq!(realm.unknown_client_status, 401);
+    // A realm without allowed_scopes allows the capability's scopes (I21).
+    let stage = &fleet.sso.realms[1];
+    assert_eq!(realm_name(&stage.issuer), Some("Stage"));
+    assert!(
+        stage
+            .allowed_scopes
+            .contains(&"regex-filtered-groups".to_owned())
+    );
+    assert!(stage.initial_access_tokens.is_empty());
+
+    let record = &fleet.secrets["rhidp/production"]["c9-org-a-redhat-sso-auth.redhat.com"];
+    assert_eq!(record["client_secret"], "s3cr3t");
+}
+
+#[test]
+fn i80_a_scenario_iat_without_token_gets_a_jwt_with_its_expiry() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    let fleet = load(RHIDP);
+    let iat = &fleet.sso.realms[0].initial_access_tokens[0];
+    let claims = iat.token.split('.').nth(1).expect("JWT-shaped");
+    let claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).expect("base64url")).expect("JSON");
+    assert_eq!(claims["exp"], at("2031-01-01T00:00:00Z").as_second());
+}
+
+#[test]
+fn i80_scenarios_without_rhidp_keys_still_load() {
+    let fleet = load("organizations:\n- id: o\nclusters: []\n");
+    assert!(fleet.sso.is_empty());
+    assert!(fleet.secrets.is_empty());
+}
+
+#[test]
+fn i80_unknown_rhidp_keys_are_errors_naming_the_field() {
+    let idp = RHIDP.replace(
+        "mapping_method: claim}",
+        "mapping_method: claim, secret: x}",
+    );
+    let message = error(&idp);
+    assert!(
+        message.contains("clusters[0].identity_providers[0].secret: unknown field"),
+        "{message}"
+    );
+    let realm = RHIDP.replace("count: 1000}", "count: 1000, max: 3}");
+    let message = error(&realm);
+    assert!(
+        message.contains("sso.realms[0].iat.max: unknown field"),
+        "{message}"
+    );
+    let top = format!("{RHIDP}vault: {{}}\n");
+    let message = error(&top);
+    assert!(message.contains("vault: unknown field"), "{message}");
+}
+
+#[test]
+fn i80_identity_providers_are_validated() {
+    let cases = [
+        (
+            "type: GithubIdentityProvider, name: github",
+            "type: GitHub, name: github",
+            "identity_providers[0].type: \"GitHub\" is not an identity provider type",
+        ),
+        (
+            "name: github, mapping_method: claim",
+            "name: github, mapping_method: merge",
+            "identity_providers[0].mapping_method: \"merge\" is not a mapping method",
+        ),
+        (
+            "name: github,",
+            "name: redhat-sso,",
+            "identity_providers[1].name: duplicate identity provider name \"redhat-sso\"",
+        ),
+        (
+            "name: github,",
+            "name: git hub,",
+            "identity_providers[0].name: \"git hub\" is not an identity provider name",
+        ),
+        (
+            ", issuer: 'https://auth.redhat.com/auth/realms/EmployeeIDP'",
+            "",
+            "identity_providers[1].type: an OpenIDIdentityProvider needs client_id and issuer",
+        ),
+        (
+            "mapping_method: claim}",
+            "mapping_method: claim, client_id: x}",
+            "identity_providers[0].client_id: only an OpenIDIdentityProvider takes client_id",
+        ),
+        (
+            "issuer: https://sso.stage.redhat.com/auth/realms/Stage",
+            "issuer: https://auth.redhat.com/auth/realms/EmployeeIDP",
+            "sso.realms[1].issuer: duplicate realm \"EmployeeIDP\"",
+        ),
+        (
+            "issuer: https://sso.stage.redhat.com/auth/realms/Stage",
+            "issuer: https://sso.stage.redhat.com/auth",
+            "is not a realm URL",
+        ),
+    ];
+    for (from, to, want) in cases {
+        let text = RHIDP.replacen(from, to, 1);
+        assert_ne!(text, RHIDP, "{from}");
+        let message = error(&text);
+        assert!(message.contains(want), "{message}\nwanted: {want}");
+    }
 }

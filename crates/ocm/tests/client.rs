@@ -61,6 +61,7 @@ fn cluster(name: &str, org: &str, version: &str) -> Cluster {
         node_pools: Vec::new(),
         upgrade_policies: Vec::new(),
         gate_agreements: Vec::new(),
+        auth: srecap_fleet::ClusterAuth::default(),
     }
 }
 
@@ -126,6 +127,8 @@ fn small_fleet() -> Fleet {
             .collect(),
         version_data: BTreeMap::new(),
         addons: srecap_fleet::Addons::default(),
+        sso: srecap_fleet::Sso::default(),
+        secrets: srecap_fleet::Secrets::default(),
     }
 }
 

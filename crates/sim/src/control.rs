@@ -18,6 +18,15 @@
 //! `count` limits how many requests fail (then the fault is spent); `null` means
 //! every matching request fails until `DELETE /_sim/faults`. `retry_after` adds a
 //! `Retry-After` header (seconds), as a gateway 429 may.
+//!
+//! The same faults apply to the SSO simulator's realm endpoints
+//! (`/auth/realms/<realm>/...`), which touch no organization.
+//!
+//! A [`ResponseDrop`] is the crash-test counterpart of a fault: the matching
+//! request *is* handled (its write commits), then the connection is cut before
+//! the response body is sent, so the client cannot know the outcome (a
+//! registration whose secret is lost, rhidp I34/I41). It is a separate list
+//! rather than a [`Fault`] field so that code building faults is unaffected.
 
 use std::collections::BTreeMap;
 
@@ -70,11 +79,39 @@ impl Fault {
     }
 }
 
+/// Handle a matching request, then cut the connection before its body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseDrop {
+    #[serde(default)]
+    pub path_prefix: Option<String>,
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Remaining drops; `None` for unlimited.
+    #[serde(default)]
+    pub count: Option<u32>,
+}
+
+impl ResponseDrop {
+    fn matches(&self, method: &str, path: &str) -> bool {
+        self.count != Some(0)
+            && self
+                .path_prefix
+                .as_deref()
+                .is_none_or(|p| path.starts_with(p))
+            && self
+                .method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method))
+    }
+}
+
 /// Mutable knobs shared by all requests.
 #[derive(Debug, Default)]
 pub struct Control {
     pub latency: std::time::Duration,
     pub faults: Vec<Fault>,
+    pub drops: Vec<ResponseDrop>,
     /// `"<METHOD> <path template>"` → count, for call-budget assertions.
     pub requests: BTreeMap<String, u64>,
 }
@@ -89,6 +126,19 @@ impl Control {
         let fired = fault.clone();
         self.faults.retain(|f| f.count != Some(0));
         Some(fired)
+    }
+
+    /// Whether the response to this request is to be dropped, consuming one
+    /// use of the matching rule.
+    pub fn take_drop(&mut self, method: &str, path: &str) -> bool {
+        let Some(rule) = self.drops.iter_mut().find(|d| d.matches(method, path)) else {
+            return false;
+        };
+        if let Some(n) = rule.count.as_mut() {
+            *n -= 1;
+        }
+        self.drops.retain(|d| d.count != Some(0));
+        true
     }
 
     pub fn count_request(&mut self, method: &str, template: &str) {
@@ -135,5 +185,19 @@ mod tests {
         assert!(control.take_fault(&hit).is_some());
         assert!(control.take_fault(&hit).is_none(), "count exhausted");
         assert!(control.faults.is_empty());
+    }
+
+    #[test]
+    fn drops_match_and_run_out() {
+        let mut control = Control::default();
+        control.drops.push(ResponseDrop {
+            path_prefix: Some("/auth/".into()),
+            method: Some("post".into()),
+            count: Some(1),
+        });
+        assert!(!control.take_drop("GET", "/auth/realms/r"));
+        assert!(control.take_drop("POST", "/auth/realms/r"));
+        assert!(!control.take_drop("POST", "/auth/realms/r"));
+        assert!(control.drops.is_empty());
     }
 }

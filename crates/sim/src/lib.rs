@@ -18,6 +18,10 @@
 //! * [`api`] — the axum routes: AMS, CS, service logs, token endpoint, `/_sim`.
 //! * [`auth`] — tokens: issuing (client credentials, refresh) and checking.
 //! * [`control`] — fault injection, latency and request counting.
+//! * [`identity_providers`] — cluster identity providers and their
+//!   validations (rhidp I75).
+//! * [`sso`] — a minimal Keycloak: realms, initial and registration access
+//!   tokens, client registration (rhidp I77, I78).
 //! * [`error`] — OCM's error body.
 //! * [`server`] — [`run`] and [`spawn`].
 //!
@@ -67,6 +71,15 @@
 //! | `POST /_sim/clusters/{id}` | `{"healthy"?, "state"?, "fail_upgrades"?}` | cluster conditions: unhealthy delays upgrades, `fail_upgrades` ends them `failed` |
 //! | `POST /_sim/releases` | `{"version", "channel_groups", "published"}` | add a release to the catalog |
 //! | `GET /_sim/fleet` | – | [`Simulator::fleet`] as JSON |
+//! | `GET/POST/DELETE /_sim/drops` | `{"path_prefix"?, "method"?, "count"?}` | handle matching requests, then cut the connection ([`control::ResponseDrop`]) |
+//! | `GET /_sim/sso`, `POST /_sim/sso/{realm}/iat`, ... | see [`api::sso`] | the SSO simulator's admin surface |
+//!
+//! # SSO simulator (rhidp)
+//!
+//! Keycloak's client registration service is served under
+//! `/auth/realms/{realm}` (see [`api::sso`]), for the realms of the fleet's
+//! `sso` section. It shares the simulated clock (IAT expiry), the fault and
+//! drop lists and the request counts with the OCM endpoints.
 
 pub mod addons;
 pub mod api;
@@ -74,10 +87,12 @@ pub mod auth;
 pub mod config;
 pub mod control;
 pub mod error;
+pub mod identity_providers;
 pub mod progression;
 pub mod render;
 pub mod search;
 pub mod server;
+pub mod sso;
 pub mod world;
 
 use std::collections::BTreeMap;
@@ -88,7 +103,7 @@ use jiff::{SignedDuration, Timestamp};
 use srecap_fleet::{Fleet, Release};
 
 pub use config::SimConfig;
-pub use control::Fault;
+pub use control::{Fault, ResponseDrop};
 pub use error::ApiError;
 pub use progression::ClockError;
 pub use server::{RunningSim, run, spawn};
@@ -235,6 +250,59 @@ impl Simulator {
     /// Inject a fault (see [`control`]).
     pub fn add_fault(&self, fault: Fault) {
         self.with_control(|c| c.faults.push(fault));
+    }
+
+    /// Handle matching requests, then cut their connection (see [`control`]).
+    pub fn add_response_drop(&self, rule: ResponseDrop) {
+        self.with_control(|c| c.drops.push(rule));
+    }
+
+    /// The OpenID client secret an identity provider holds (write-only on the
+    /// API): tests check it is the current SSO client's secret (rhidp W5).
+    /// `None` for an unknown cluster or provider, or one without a secret.
+    pub fn identity_provider_secret(&self, cluster_id: &str, idp_id: &str) -> Option<String> {
+        self.with_world_read(|w| {
+            w.identity_provider(cluster_id, idp_id)
+                .ok()
+                .and_then(|i| i.secret.clone())
+        })
+    }
+
+    /// A cluster's identity providers as the fleet model has them (secrets
+    /// included); empty for an unknown cluster.
+    pub fn identity_providers(&self, cluster_id: &str) -> Vec<srecap_fleet::IdentityProvider> {
+        self.with_world_read(|w| {
+            w.identity_providers_of(cluster_id)
+                .map(|idps| {
+                    idps.into_iter()
+                        .map(identity_providers::IdpRecord::to_fleet)
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+    }
+
+    /// Issue an initial access token in an SSO realm (as `POST
+    /// /_sim/sso/{realm}/iat` does): valid `expires_in` seconds of simulated
+    /// time, for `count` registrations.
+    pub fn issue_iat(
+        &self,
+        realm: &str,
+        expires_in: i64,
+        count: u32,
+    ) -> Result<crate::sso::Iat, crate::sso::SsoError> {
+        self.with_world_read(|w| {
+            let now = w.now;
+            w.sso.issue_iat(realm, expires_in, count, now)
+        })
+    }
+
+    /// The clients registered in an SSO realm, in registration order.
+    pub fn sso_clients(
+        &self,
+        realm: &str,
+    ) -> Result<Vec<crate::sso::Client>, crate::sso::SsoError> {
+        self.with_world_read(|w| w.sso.realm(realm).map(|r| r.clients.clone()))
     }
 
     /// Remove every injected fault.

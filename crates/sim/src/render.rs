@@ -291,7 +291,7 @@ impl World {
         if full {
             version["available_channels"] = json!(c.available_channels);
         }
-        json!({
+        let mut cluster = json!({
             "kind": "Cluster",
             "id": c.id,
             "href": href,
@@ -312,12 +312,17 @@ impl World {
             "aws": {"sts": {"enabled": c.sts}},
             "version": version,
             "channel": c.channel,
-            "console": {"url": format!("https://console-openshift-console.apps.{domain}")},
             "api": {"url": format!("https://api.{domain}:6443"), "listening": "external"},
             "dns": {"base_domain": domain},
-            "external_auth_config": {"enabled": false},
+            "external_auth_config": {"enabled": c.auth.external_auth},
             "status": {"state": c.state, "dns_ready": true, "oidc_ready": true},
-        })
+        });
+        // A cluster without a console URL (still installing, or the scenario
+        // says `console_url: null`) has no `console` object, as in OCM.
+        if let Some(url) = &c.auth.console_url {
+            cluster["console"] = json!({"url": url});
+        }
+        cluster
     }
 
     /// Every label, as `(search view, served JSON)`: the same JSON.

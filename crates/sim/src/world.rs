@@ -316,6 +316,13 @@ pub struct World {
     pub agreements: Vec<AgreementRecord>,
     /// Add-ons, their installations and upgrade plans.
     pub addons: crate::addons::AddonWorld,
+    /// Identity providers of all clusters, in creation order (I75).
+    pub identity_providers: Vec<crate::identity_providers::IdpRecord>,
+    /// The SSO (Keycloak) realms (I77).
+    pub sso: crate::sso::SsoWorld,
+    /// Client records the scenario put in the secret store; carried through to
+    /// [`World::fleet`] unchanged (the simulator serves no secret store).
+    pub secrets: srecap_fleet::Secrets,
     pub version_gates: Vec<VersionGate>,
     pub gates_created_at: Timestamp,
     pub releases: Vec<Release>,
@@ -365,6 +372,9 @@ impl World {
                     format!("addon-plan-seed-{seeded}")
                 })
             },
+            identity_providers: Vec::new(),
+            sso: crate::sso::SsoWorld::new(fleet.sso),
+            secrets: fleet.secrets,
             version_gates: fleet.version_gates,
             gates_created_at: epoch,
             releases: fleet.releases,
@@ -441,6 +451,13 @@ impl World {
                     gate_id,
                     agreed_at: created_at,
                 });
+            }
+            // IdPs live beside the cluster record, like labels and policies, so a
+            // write to one does not re-render the cluster.
+            for idp in std::mem::take(&mut cluster.auth.identity_providers) {
+                world
+                    .identity_providers
+                    .push(crate::identity_providers::IdpRecord::seed(&cluster.id, idp));
             }
             world.clusters.push(ClusterRecord {
                 cluster,
@@ -521,6 +538,12 @@ impl World {
                 .or_default()
                 .push(a.gate_id.clone());
         }
+        let mut idps: HashMap<&str, Vec<srecap_fleet::IdentityProvider>> = HashMap::new();
+        for idp in &self.identity_providers {
+            idps.entry(idp.cluster_id.as_str())
+                .or_default()
+                .push(idp.to_fleet());
+        }
         let organizations = self
             .organizations
             .iter()
@@ -562,6 +585,8 @@ impl World {
                 cluster.gate_agreements = agreements
                     .remove(rec.cluster.id.as_str())
                     .unwrap_or_default();
+                cluster.auth.identity_providers =
+                    idps.remove(rec.cluster.id.as_str()).unwrap_or_default();
                 cluster
             })
             .collect();
@@ -574,6 +599,8 @@ impl World {
             releases: self.releases.clone(),
             version_data: self.version_data.clone(),
             addons: self.addons.addons(),
+            sso: self.sso.sso(),
+            secrets: self.secrets.clone(),
         }
     }
 

@@ -13,6 +13,10 @@ use srecap_fleet::{
 };
 use srecap_sim::{RunningSim, SimConfig, Simulator, spawn};
 
+// In a subdirectory so cargo does not build it as a test binary of its own.
+#[path = "sim/rhidp.rs"]
+mod rhidp;
+
 const T0: &str = "2026-11-21T10:00:00Z";
 const CS: &str = "/api/clusters_mgmt/v1";
 const AMS: &str = "/api/accounts_mgmt/v1";
@@ -55,6 +59,7 @@ fn cluster(name: &str, org: &str, version: &str) -> Cluster {
         node_pools: Vec::new(),
         upgrade_policies: Vec::new(),
         gate_agreements: Vec::new(),
+        auth: srecap_fleet::ClusterAuth::default(),
     }
 }
 
@@ -134,6 +139,8 @@ fn fleet() -> Fleet {
         ],
         version_data: BTreeMap::new(),
         addons: srecap_fleet::Addons::default(),
+        sso: srecap_fleet::Sso::default(),
+        secrets: srecap_fleet::Secrets::default(),
     }
 }
 

@@ -141,6 +141,7 @@ fn discover(w: &World) -> Discovered {
                 node_pools: Vec::new(),
                 upgrade_policies: Vec::new(),
                 gate_agreements: Vec::new(),
+                auth: c.auth.clone(),
             }
         })
         .collect();

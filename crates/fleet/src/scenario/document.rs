@@ -19,6 +19,7 @@ use jiff::Timestamp;
 use semver::Version;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde_json::Value;
 use serde_path_to_error::{Path, Segment};
 use serde_saphyr::{MessageFormatter, Spanned};
 
@@ -47,6 +48,10 @@ pub(super) struct Document {
     pub version_data: Option<Entries<VersionDataDoc>>,
     /// Latest version of each add-on in the catalogue.
     pub addon_catalog: Option<Entries<SemVer>>,
+    /// SSO realms (rhidp, I80).
+    pub sso: Option<SsoDoc>,
+    /// Pre-existing client records: namespace -> name -> record (rhidp, I80).
+    pub secrets: Option<Entries<Option<Entries<Value>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,6 +84,84 @@ pub(super) struct ClusterDoc {
     pub upgrade_policies: Option<Vec<UpgradePolicyDoc>>,
     pub gate_agreements: Option<Vec<String>>,
     pub addons: Option<Vec<AddonDoc>>,
+    #[serde(default)]
+    pub console_url: ConsoleUrlDoc,
+    pub external_auth: Option<bool>,
+    pub identity_providers: Option<Vec<IdentityProviderDoc>>,
+}
+
+/// An existing identity provider of a cluster. The OpenID fields are flat, as
+/// the scenario format writes them (`client_id`, `issuer`, `groups_claim`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct IdentityProviderDoc {
+    pub id: Spanned<String>,
+    #[serde(rename = "type")]
+    pub idp_type: Spanned<String>,
+    pub name: Spanned<String>,
+    pub mapping_method: Option<Spanned<String>>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub issuer: Option<String>,
+    pub groups_claim: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SsoDoc {
+    pub realms: Option<Vec<RealmDoc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RealmDoc {
+    pub issuer: Spanned<String>,
+    pub allowed_scopes: Option<Vec<String>>,
+    pub iat: Option<IatDoc>,
+    pub clients: Option<Vec<SsoClientDoc>>,
+    pub echo_attributes: Option<bool>,
+    pub unknown_client_status: Option<u16>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct IatDoc {
+    pub token: Option<String>,
+    pub expires: Instant,
+    pub count: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SsoClientDoc {
+    pub client_id: Spanned<String>,
+    pub secret: String,
+    pub redirect_uris: Option<Vec<String>>,
+    pub default_client_scopes: Option<Vec<String>>,
+    pub attributes: Option<Entries<LabelValue>>,
+    pub rat: String,
+}
+
+/// A cluster's `console_url`, where an explicit `null` differs from absence.
+#[derive(Debug, Default)]
+pub(super) enum ConsoleUrlDoc {
+    /// Not given: derived from the cluster name.
+    #[default]
+    Derived,
+    /// `null`: the cluster has no console URL.
+    None,
+    Given(String),
+}
+
+impl<'de> Deserialize<'de> for ConsoleUrlDoc {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Only called for a key that is present (`#[serde(default)]` covers
+        // absence), so `null` here was written.
+        Ok(match Option::<String>::deserialize(deserializer)? {
+            Some(url) => ConsoleUrlDoc::Given(url),
+            None => ConsoleUrlDoc::None,
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -539,7 +622,10 @@ fn located(line: Option<u64>, path: Option<&Path>, message: &str) -> Problem {
 
 /// Fields declared as `Spanned<String>` in the structs above.
 fn is_spanned_field(field: &str) -> bool {
-    matches!(field, "id" | "name" | "organization")
+    matches!(
+        field,
+        "id" | "name" | "organization" | "type" | "mapping_method" | "issuer" | "client_id"
+    )
 }
 
 /// One step of a field path: `.name` for identifier-like keys, `["4.14.6"]` for

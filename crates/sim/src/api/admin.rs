@@ -6,6 +6,7 @@
 //! | `POST /_sim/clock` | `{"advance_seconds": N}` or `{"now": RFC3339}` | move the clock forward, run progression |
 //! | `GET/POST /_sim/latency` | `{"millis": N}` | fixed delay before every `/api/` request |
 //! | `GET/POST/DELETE /_sim/faults` | a [`Fault`] | inject / list / clear faults |
+//! | `GET/POST/DELETE /_sim/drops` | a [`ResponseDrop`] | handle matching requests, then cut the connection / list / clear |
 //! | `GET/DELETE /_sim/requests` | – | API request counts by `METHOD /path/{template}` / reset |
 //! | `POST /_sim/clusters/{id}` | `{"healthy"?, "state"?, "fail_upgrades"?}` | cluster conditions |
 //! | `POST /_sim/releases` | `{"version", "channel_groups", "published"}` | add a release |
@@ -26,7 +27,7 @@ use serde_json::{Value, json};
 use srecap_fleet::Release;
 
 use crate::Simulator;
-use crate::control::Fault;
+use crate::control::{Fault, ResponseDrop};
 
 /// Path of the token endpoint, as on `sso.redhat.com`.
 pub const TOKEN_PATH: &str = "/auth/realms/redhat-external/protocol/openid-connect/token";
@@ -39,6 +40,10 @@ pub fn routes() -> Router<Simulator> {
         .route(
             "/_sim/faults",
             get(list_faults).post(add_fault).delete(clear_faults),
+        )
+        .route(
+            "/_sim/drops",
+            get(list_drops).post(add_drop).delete(clear_drops),
         )
         .route("/_sim/requests", get(get_requests).delete(reset_requests))
         .route("/_sim/clusters/{id}", post(set_cluster))
@@ -212,6 +217,24 @@ async fn add_fault(State(sim): State<Simulator>, body: axum::body::Bytes) -> Res
 
 async fn clear_faults(State(sim): State<Simulator>) -> StatusCode {
     sim.clear_faults();
+    StatusCode::NO_CONTENT
+}
+
+async fn list_drops(State(sim): State<Simulator>) -> Json<Value> {
+    Json(json!({"drops": sim.with_control(|c| c.drops.clone())}))
+}
+
+async fn add_drop(State(sim): State<Simulator>, body: axum::body::Bytes) -> Response {
+    let rule: ResponseDrop = match parse(&body) {
+        Ok(r) => r,
+        Err(r) => return *r,
+    };
+    sim.add_response_drop(rule.clone());
+    (StatusCode::CREATED, Json(json!(rule))).into_response()
+}
+
+async fn clear_drops(State(sim): State<Simulator>) -> StatusCode {
+    sim.with_control(|c| c.drops.clear());
     StatusCode::NO_CONTENT
 }
 

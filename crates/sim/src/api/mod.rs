@@ -5,6 +5,8 @@
 //! * [`clusters`] — CS: clusters, node pools, upgrade policies, version gates,
 //!   gate agreements.
 //! * [`service_logs`] — service logs.
+//! * [`identity_providers`] — CS: a cluster's identity providers (rhidp I75).
+//! * [`sso`] — the SSO simulator's realms and its `/_sim/sso` surface (I77, I78).
 //! * [`admin`] — `/_sim/*` knobs and the token endpoint.
 //!
 //! Every `/api/` request passes one gate (`api_gate`) that counts it by route
@@ -15,7 +17,9 @@ pub mod accounts;
 pub mod addons;
 pub mod admin;
 pub mod clusters;
+pub mod identity_providers;
 pub mod service_logs;
+pub mod sso;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -43,11 +47,14 @@ pub fn router(sim: Simulator) -> Router {
         .merge(clusters::routes())
         .merge(service_logs::routes())
         .merge(addons::routes())
+        .merge(identity_providers::routes())
         .route_layer(from_fn_with_state(sim.clone(), api_gate));
     let permits = Arc::new(Semaphore::new(sim.config().max_concurrent_requests.max(1)));
     Router::new()
         .merge(api)
+        .merge(sso::routes(&sim))
         .merge(admin::routes())
+        .merge(sso::admin_routes())
         .fallback(not_found)
         .layer(from_fn_with_state(permits, bounded))
         .with_state(sim)
@@ -155,9 +162,13 @@ async fn api_gate(State(sim): State<Simulator>, req: Request, next: Next) -> Res
             .into_response();
     }
 
+    let drop = sim.with_control(|c| c.take_drop(method.as_str(), &path));
     let mut req = req;
     req.extensions_mut().insert(Caller(subject));
     let mut response = next.run(req).await;
+    if drop {
+        return cut_after_headers(response);
+    }
     // OCM's clock is the simulator's: its `Date` says the simulated time, so
     // a client can tell when its own clock (or `--now`) is far from OCM's.
     if let Ok(date) = jiff::fmt::rfc2822::DateTimePrinter::new().timestamp_to_rfc9110_string(&now)
@@ -166,6 +177,17 @@ async fn api_gate(State(sim): State<Simulator>, req: Request, next: Next) -> Res
         response.headers_mut().insert(header::DATE, value);
     }
     response
+}
+
+/// The response's status and headers, then a body that fails: the connection
+/// is cut before the client learns the outcome of a request that was handled
+/// (crash tests, [`crate::control::ResponseDrop`]).
+pub(crate) fn cut_after_headers(response: Response) -> Response {
+    let (parts, _) = response.into_parts();
+    let failing = futures::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::other("response dropped by the simulator"))
+    });
+    Response::from_parts(parts, Body::from_stream(failing))
 }
 
 /// Organizations whose objects a path (and query) names.
