@@ -343,7 +343,10 @@ mod tests {
         let now = Timestamp::UNIX_EPOCH;
         let pending = ClientRecord::pending(&client, "production", now);
         let json = serde_json::to_string(&pending).unwrap();
-        assert_eq!(StoredRecord::parse(&json), StoredRecord::Record(Box::new(pending)));
+        assert_eq!(
+            StoredRecord::parse(&json),
+            StoredRecord::Record(Box::new(pending))
+        );
         let r = ClientRecord::registered(
             &client,
             Registration {
