@@ -8,10 +8,11 @@
 //! report the write error, and must run every action of a plan even when one
 //! fails. E22 is the app-interface label bridge, which srecap replaces by its CLI.
 
-mod world;
-
 use std::collections::BTreeMap;
 
+use crate::world::{
+    ISSUER, World, cluster, describe, github, openid, redirect, reference_record, settings,
+};
 use srecap_rhidp::cluster::{Disposition, OffReason, evaluate};
 use srecap_rhidp::labels::Status;
 use srecap_rhidp::plan::{
@@ -20,9 +21,6 @@ use srecap_rhidp::plan::{
 use srecap_rhidp::problem::{Code, Severity};
 use srecap_rhidp::record::{ClientRecord, RecordState, StoredRecord};
 use srecap_rhidp::{IdpListing, Planner};
-use world::{
-    ISSUER, World, cluster, describe, github, openid, redirect, reference_record, settings,
-};
 
 const STATUS: &str = "sre-capabilities.rhidp.status";
 const BARE: &str = "sre-capabilities.rhidp";
@@ -314,7 +312,7 @@ fn e9_create_carries_the_regex_and_the_record_has_the_reference_fields() {
     assert_eq!(body["attributes"]["group-filter-regex"], "^team-.*$");
     assert_eq!(body["defaultClientScopes"][5], "regex-filtered-groups");
     let key = "my-cluster-org-1-redhat-sso-issuer.example.com";
-    let mut reg = world::registered(client, "s3cr3t");
+    let mut reg = crate::world::registered(client, "s3cr3t");
     reg.attributes = BTreeMap::from([("what".into(), "ever".into())]);
     assert_eq!(reg.client_id, key);
     assert_eq!(reg.issuer, ISSUER);
@@ -984,7 +982,7 @@ fn i41_pending_record_is_registered_again() {
     else {
         panic!()
     };
-    let pending = ClientRecord::pending(client, "production", world::now());
+    let pending = ClientRecord::pending(client, "production", crate::world::now());
     w.state
         .records
         .insert(K1.into(), StoredRecord::Record(Box::new(pending.clone())));
