@@ -294,3 +294,155 @@ fn key_problem(effective: &EffectiveLabels, error: &KeyError) -> Problem {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{DEFAULT_ISSUER, KeycloakInstance};
+
+    fn settings() -> Settings {
+        Settings::new(vec![KeycloakInstance {
+            issuer: DEFAULT_ISSUER.into(),
+        }])
+        .unwrap()
+    }
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn cluster(sub: &[(&str, &str)]) -> DiscoveredCluster {
+        DiscoveredCluster {
+            id: "id".into(),
+            external_id: "uuid".into(),
+            name: "my-cluster".into(),
+            organization_id: "org-1".into(),
+            console_url: Some(
+                "https://console-openshift-console.apps.my-cluster.abcd.p1.openshiftapps.com"
+                    .into(),
+            ),
+            external_auth: false,
+            labels: map(sub),
+        }
+    }
+
+    fn allowed(labels: &[(&str, &str)]) -> Organization {
+        Organization {
+            labels: map(labels),
+            allowed: true,
+        }
+    }
+
+    #[test]
+    fn i5_organization_labels_apply_to_its_clusters() {
+        let e = evaluate(
+            &cluster(&[("sre-capabilities.rhidp.name", "my sso")]),
+            Some(&allowed(&[("sre-capabilities.rhidp.status", "enabled")])),
+            &settings(),
+        );
+        let Disposition::On(c) = e.disposition else {
+            panic!("{e:?}")
+        };
+        assert_eq!(c.auth_name, "my-sso");
+        assert_eq!(c.key, "my-cluster-org-1-my-sso-auth.redhat.com");
+        assert_eq!(
+            c.redirect_uri,
+            "https://oauth-openshift.apps.my-cluster.abcd.p1.openshiftapps.com/oauth2callback/my-sso"
+        );
+    }
+
+    #[test]
+    fn i17_external_auth_is_an_error_unless_disabled() {
+        let mut c = cluster(&[("sre-capabilities.rhidp.status", "enabled")]);
+        c.external_auth = true;
+        let e = evaluate(&c, Some(&allowed(&[])), &settings());
+        assert_eq!(e.disposition, Disposition::ExternalAuth { frozen: true });
+        assert_eq!(e.problems[0].code, Code::ExternalAuth);
+        c.labels.clear();
+        let e = evaluate(&c, Some(&allowed(&[])), &settings());
+        assert_eq!(e.disposition, Disposition::ExternalAuth { frozen: false });
+        assert!(e.problems.is_empty());
+        assert!(!e.disposition.is_managed());
+    }
+
+    #[test]
+    fn i17_missing_console_is_silent() {
+        let mut c = cluster(&[("sre-capabilities.rhidp.status", "Bogus")]);
+        c.console_url = None;
+        let e = evaluate(&c, Some(&allowed(&[])), &settings());
+        assert_eq!(e.disposition, Disposition::NoConsole);
+        assert!(e.problems.is_empty());
+    }
+
+    #[test]
+    fn i12_organization_outside_the_allowlist_is_switched_off_silently() {
+        let c = cluster(&[
+            ("sre-capabilities.rhidp.status", "Bogus"),
+            ("sre-capabilities.rhidp.name", "custom"),
+        ]);
+        for org in [None, Some(&Organization::default())] {
+            let e = evaluate(&c, org, &settings());
+            assert_eq!(
+                e.disposition,
+                Disposition::Off {
+                    reason: OffReason::OrganizationNotAllowed,
+                    managed_name: Some("custom".into())
+                }
+            );
+            assert!(e.problems.is_empty());
+        }
+    }
+
+    #[test]
+    fn disabled_clusters_are_not_nagged_about_unused_values() {
+        let e = evaluate(
+            &cluster(&[
+                ("sre-capabilities.rhidp.status", "disabled"),
+                ("sre-capabilities.rhidp.issuer", "http://nope"),
+                ("sre-capabilities.rhidp.name", "a/b"),
+            ]),
+            Some(&allowed(&[])),
+            &settings(),
+        );
+        assert!(e.problems.is_empty());
+        assert_eq!(
+            e.disposition,
+            Disposition::Off {
+                reason: OffReason::Disabled,
+                managed_name: None
+            }
+        );
+    }
+
+    #[test]
+    fn i25_an_overlong_key_is_a_name_problem() {
+        let mut c = cluster(&[("sre-capabilities.rhidp.status", "enabled")]);
+        c.name = "c".repeat(240);
+        let e = evaluate(&c, Some(&allowed(&[])), &settings());
+        assert_eq!(e.disposition, Disposition::Frozen);
+        assert_eq!(e.problems[0].code, Code::NameInvalid);
+        assert!(e.problems[0].label.is_none());
+    }
+
+    #[test]
+    fn i10_regex_problem_names_the_label() {
+        let e = evaluate(
+            &cluster(&[
+                ("sre-capabilities.rhidp.status", "sso-client-only"),
+                ("sre-capabilities.rhidp.group-filter-regex", "a\tb"),
+            ]),
+            Some(&allowed(&[])),
+            &settings(),
+        );
+        assert_eq!(e.disposition, Disposition::Frozen);
+        let p = &e.problems[0];
+        assert_eq!(p.code, Code::RegexInvalid);
+        assert_eq!(
+            p.label.as_ref().unwrap().key,
+            "sre-capabilities.rhidp.group-filter-regex"
+        );
+    }
+}

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use srecap_rhidp::Planner;
 use srecap_rhidp::cluster::{Disposition, OffReason};
 use srecap_rhidp::idp::OPENID;
-use srecap_rhidp::plan::{Action, IdpAction, Plan, SsoClientAction};
+use srecap_rhidp::plan::{Action, IdpAction, IdpDeleteReason, Plan, SsoClientAction};
 use srecap_rhidp::record::StoredRecord;
 
 #[derive(Debug, Clone)]
@@ -112,6 +112,22 @@ fn check(plan: &Plan, w: &World) {
         }
     }
     assert!(created.is_disjoint(&deleted), "{created:?} / {deleted:?}");
+    // W8: no cluster loses a provider other than the managed one in a pass that
+    // still writes its managed provider.
+    for a in &plan.actions {
+        if let Action::IdentityProvider(IdpAction::Delete {
+            cluster_id,
+            reason: IdpDeleteReason::Enforced | IdpDeleteReason::Renamed,
+            ..
+        }) = a
+        {
+            assert!(!plan.actions.iter().any(|b| matches!(
+                b,
+                Action::IdentityProvider(IdpAction::Create { cluster_id: c, .. } | IdpAction::Update { cluster_id: c, .. })
+                    if c == cluster_id
+            )));
+        }
+    }
     let json = serde_json::to_string(plan).unwrap();
     for secret in w.keycloak.values() {
         assert!(!json.contains(secret.as_str()));
