@@ -107,6 +107,23 @@ impl Planner {
         &self.settings
     }
 
+    /// The clusters whose provider lists a pass needs (I47), by id: the reconciler
+    /// asks instead of deciding. Clusters without a console URL, with external
+    /// authentication or with configuration errors are never touched, so their
+    /// lists are not fetched (a step towards W21). `snapshot.identity_providers` is
+    /// not read.
+    pub fn provider_lists_needed<'a>(&self, snapshot: &'a Snapshot) -> Vec<&'a str> {
+        let mut errors = Vec::new();
+        let mut clusters = self.evaluate(snapshot);
+        // Duplicate keys freeze clusters too.
+        desired_clients(&mut clusters, &mut errors);
+        clusters
+            .into_iter()
+            .filter(|(_, e)| matches!(e.disposition, Disposition::Off { .. } | Disposition::On(_)))
+            .map(|(id, _)| id)
+            .collect()
+    }
+
     /// Plan one pass.
     pub fn plan(&self, snapshot: &Snapshot, state: &State, now: Timestamp) -> Plan {
         let mut errors = Vec::new();

@@ -1121,3 +1121,18 @@ fn adopted_reference_records_are_attributed_by_name_and_org() {
         });
     assert!(w.plan().actions.is_empty());
 }
+
+#[test]
+fn i47_provider_lists_are_fetched_only_where_they_can_matter() {
+    let mut w = World::default();
+    let mut no_console = cluster("id1", "c1", "o", &enabled());
+    no_console.console_url = None;
+    let mut ext = cluster("id2", "c2", "o", &enabled());
+    ext.external_auth = true;
+    w.cluster(no_console)
+        .cluster(ext)
+        .cluster(cluster("id3", "c3", "o", &[(STATUS, "bogus")]))
+        .cluster(cluster("id4", "c4", "o", &[(STATUS, "disabled")]))
+        .cluster(cluster("id5", "c5", "o", &enabled()));
+    assert_eq!(w.planner.provider_lists_needed(&w.snapshot), ["id4", "id5"]);
+}
