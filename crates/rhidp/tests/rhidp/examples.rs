@@ -874,7 +874,11 @@ fn i57_w4_org_leaves_allowlist_reads_as_disabled_without_notice() {
 fn i57_w5_cluster_not_ready_keeps_everything() {
     let mut w = settled();
     // Not ready: not discovered, but it still exists in OCM.
-    w.snapshot.clusters.clear();
+    let discovered = std::mem::take(&mut w.snapshot.clusters);
+    assert!(w.plan().actions.is_empty());
+    // Back to ready: client, secret and provider were never touched, so the
+    // provider still holds the client's secret and nothing is to do (W5).
+    w.snapshot.clusters = discovered;
     assert!(w.plan().actions.is_empty());
 }
 
@@ -1135,4 +1139,25 @@ fn i47_provider_lists_are_fetched_only_where_they_can_matter() {
         .cluster(cluster("id4", "c4", "o", &[(STATUS, "disabled")]))
         .cluster(cluster("id5", "c5", "o", &enabled()));
     assert_eq!(w.planner.provider_lists_needed(&w.snapshot), ["id4", "id5"]);
+}
+
+#[test]
+fn i59_withheld_provider_deletes_withhold_their_clients_too() {
+    let mut w = World::default();
+    for i in 0..6 {
+        let (id, name) = (format!("id{i}"), format!("c{i}"));
+        w.cluster(cluster(&id, &name, "org-1", &enabled()));
+    }
+    w.converge(3);
+    assert_eq!(w.record_keys().len(), 6);
+    for i in 0..6 {
+        w.labels_of(&format!("id{i}")).clear();
+    }
+    let plan = w.plan();
+    let guard = plan.deletions_blocked.unwrap();
+    assert!(guard.idps_blocked);
+    assert_eq!((guard.idp_deletes, guard.idps), (6, 6));
+    // No provider delete, and no client delete that waited for one.
+    assert!(plan.actions.is_empty(), "{:?}", describe(&plan));
+    assert!(plan.failed());
 }
