@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use crate::client::DesiredClient;
 use crate::cluster::Disposition;
 use crate::idp::{DesiredIdp, Difference};
+use crate::labels::Status;
 use crate::problem::{Problem, ServiceLog};
 
 /// One pass's plan for one OCM environment.
@@ -252,6 +253,9 @@ pub struct ClusterPlan {
     pub cluster_uuid: String,
     pub name: String,
     pub organization_id: String,
+    /// The effective status (I6); `null` when the label holds an unknown value.
+    /// With the disposition this is `rhidp_cluster_info` (I66).
+    pub effective_status: Option<Status>,
     #[serde(flatten)]
     pub disposition: Disposition,
     pub identity_providers: IdpListState,

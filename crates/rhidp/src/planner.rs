@@ -7,6 +7,7 @@ use jiff::Timestamp;
 use crate::client::DesiredClient;
 use crate::cluster::{self, ClusterConfig, DiscoveredCluster, Disposition, Organization};
 use crate::idp::{Claims, CurrentIdp, DesiredIdp, Difference};
+use crate::labels::Status;
 use crate::plan::{
     Action, ClientChange, ClientDeleteReason, ClusterPlan, DeletionGuard, Facts, IdpAction,
     IdpDeleteReason, IdpListState, IdpRef, OperatorCode, OperatorError, Plan, SsoClientAction,
@@ -93,6 +94,7 @@ enum Owner<'a> {
 
 struct ClusterEntry<'a> {
     cluster: &'a DiscoveredCluster,
+    status: Option<Status>,
     disposition: Disposition,
     problems: Vec<crate::problem::Problem>,
     waiting: Vec<String>,
@@ -303,6 +305,7 @@ impl Planner {
                 cluster_uuid: e.cluster.external_id.clone(),
                 name: e.cluster.name.clone(),
                 organization_id: e.cluster.organization_id.clone(),
+                effective_status: e.status,
                 identity_providers: match snapshot.identity_providers.get(&e.cluster.id) {
                     Some(IdpListing::Listed(_)) => IdpListState::Listed,
                     _ => IdpListState::Unreadable,
@@ -336,6 +339,7 @@ impl Planner {
                 );
                 ClusterEntry {
                     cluster: c,
+                    status: eval.status,
                     disposition: eval.disposition,
                     problems: eval.problems,
                     waiting: Vec::new(),
