@@ -48,6 +48,7 @@ pub mod outcome;
 mod planning;
 pub mod reconciler;
 pub mod registry;
+pub mod rhidp;
 pub mod runtime;
 pub mod server;
 pub mod snapshot;

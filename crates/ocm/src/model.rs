@@ -497,7 +497,21 @@ pub struct OpenIdRead {
     #[serde(default)]
     pub issuer: Option<String>,
     #[serde(default)]
-    pub claims: Option<OpenIdClaims>,
+    pub claims: Option<OpenIdClaimsRead>,
+}
+
+/// Listed claims: a list OCM leaves out is `None`, so that readers can apply
+/// their defaults (rhidp I47) instead of reading it as empty.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+pub struct OpenIdClaimsRead {
+    #[serde(default)]
+    pub email: Option<Vec<String>>,
+    #[serde(default)]
+    pub name: Option<Vec<String>>,
+    #[serde(default)]
+    pub preferred_username: Option<Vec<String>>,
+    #[serde(default)]
+    pub groups: Option<Vec<String>>,
 }
 
 /// Which OIDC claims OpenShift reads the user from (E16).

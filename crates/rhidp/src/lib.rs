@@ -40,13 +40,16 @@
 //!
 //! # Executor contract
 //! The plan's actions are ordered: provider deletes, client deletes (by key),
-//! client creates then updates (by key), provider creates then updates. One pass
+//! client creates then updates (by key), provider creates then updates, then the
+//! W8 cleanup deletes that wait for a managed provider's write. One pass
 //! therefore creates client and provider of a newly enabled cluster (I3, I57) and
 //! removes a disabled cluster's provider before its client. The executor:
 //! * runs every action even when an earlier one failed (I42), except that
 //! * a client delete runs only if every provider delete in its `after_idp_deletes`
-//!   succeeded or found the provider gone (I58), and a provider create or update
-//!   runs only if the client action named by `after_client` succeeded;
+//!   succeeded or found the provider gone (I58), a provider create or update
+//!   runs only if the client action named by `after_client` succeeded, and a
+//!   provider delete with `after_provider` (W8 cleanup, last in the plan) only if
+//!   that managed provider's create or update succeeded;
 //! * builds provider bodies with [`idp::DesiredIdp::create_body`] /
 //!   [`idp::DesiredIdp::patch_body`] and the secret of the record `secret_from`,
 //!   then stores that record's [`record::ClientRecord::fingerprint`] in
@@ -91,9 +94,11 @@
 //!   that exists but was not discovered (not ready) keeps everything (W5).
 //! * **W8 generalised.** On a cluster whose provider is wanted, providers other than
 //!   the managed one (foreign ones when `enforced`, srecap's own under an old auth
-//!   name after a rename) are deleted only in a pass where the managed provider
-//!   already exists and matches. A rename or a first `enforced` therefore takes two
-//!   passes, and a cluster never loses its last working login to a failed create.
+//!   name after a rename) are deleted only when the managed provider already
+//!   exists and matches, or in the same pass right after its create or update,
+//!   which they depend on (`after_provider`): a rename or a first `enforced`
+//!   completes in one pass, and a cluster never loses its last working login to a
+//!   failed create.
 //! * **Issuer-host change (I57)**: the provider is re-pointed in the pass that
 //!   creates the new client; the old client goes in the next pass, once no provider
 //!   refers to it (I58), so deletes always precede creates within a kind.

@@ -20,8 +20,8 @@ pub struct Plan {
     pub now: Timestamp,
     pub ocm_environment: String,
     /// In execution order: provider deletes, client deletes (sorted by key), client
-    /// creates then updates (sorted by key), provider creates then updates
-    /// (I3, I36, I54, I57).
+    /// creates then updates (sorted by key), provider creates then updates, W8
+    /// cleanup deletes (I3, I36, I54, I57).
     pub actions: Vec<Action>,
     /// Every discovered cluster, sorted by id.
     pub clusters: Vec<ClusterPlan>,
@@ -200,6 +200,11 @@ pub enum IdpAction {
         idp_name: String,
         idp_id: String,
         reason: IdpDeleteReason,
+        /// The managed provider of this cluster (by name) whose create or update
+        /// in this plan must have succeeded first: other providers go only once
+        /// the cluster has a working login (W8).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        after_provider: Option<String>,
         /// Sent once the delete succeeded (I63).
         #[serde(skip_serializing_if = "Option::is_none")]
         notice: Option<ServiceLog>,

@@ -199,6 +199,7 @@ impl Planner {
         // Provider phase, per cluster in id order.
         let mut idp_deletes: Vec<IdpAction> = Vec::new();
         let mut idp_writes: Vec<IdpAction> = Vec::new();
+        let mut idp_trailing: Vec<IdpAction> = Vec::new();
         let mut idp_total = 0;
         for entry in clusters.values_mut() {
             let Some(IdpListing::Listed(listing)) =
@@ -216,6 +217,7 @@ impl Planner {
                 &steps,
                 &mut idp_deletes,
                 &mut idp_writes,
+                &mut idp_trailing,
                 &mut errors,
             );
         }
@@ -278,6 +280,9 @@ impl Planner {
             });
         }
 
+        // The guard counts and withholds the trailing deletes with the others.
+        let trailing_from = idp_deletes.len();
+        idp_deletes.append(&mut idp_trailing);
         let guard = self.guard(
             &mut deletes,
             &mut idp_deletes,
@@ -288,6 +293,11 @@ impl Planner {
 
         let facts = facts(&clusters, state, guard.as_ref());
         let mut actions: Vec<Action> = Vec::new();
+        let trailing = if idp_deletes.len() >= trailing_from {
+            idp_deletes.split_off(trailing_from)
+        } else {
+            Vec::new()
+        };
         actions.extend(idp_deletes.into_iter().map(Action::IdentityProvider));
         actions.extend(deletes.into_iter().map(Action::SsoClient));
         actions.extend(creates.into_iter().map(Action::SsoClient));
@@ -297,6 +307,7 @@ impl Planner {
             .partition(|a| matches!(a, IdpAction::Create { .. }));
         actions.extend(idp_creates.into_iter().map(Action::IdentityProvider));
         actions.extend(idp_updates.into_iter().map(Action::IdentityProvider));
+        actions.extend(trailing.into_iter().map(Action::IdentityProvider));
 
         let clusters = clusters
             .into_values()
@@ -360,6 +371,7 @@ fn plan_providers(
     steps: &BTreeMap<&str, ClientStep>,
     deletes: &mut Vec<IdpAction>,
     writes: &mut Vec<IdpAction>,
+    trailing: &mut Vec<IdpAction>,
     errors: &mut Vec<OperatorError>,
 ) {
     let ClusterEntry {
@@ -380,7 +392,25 @@ fn plan_providers(
                 idp_name: idp.name.clone(),
                 idp_id: id.clone(),
                 reason,
+                after_provider: None,
                 notice,
+            }),
+            None => errors.push(without_id(c, &idp.name, "delete")),
+        }
+    };
+    let mut trailing_delete = |idp: &CurrentIdp,
+                               reason: IdpDeleteReason,
+                               after: &str,
+                               errors: &mut Vec<OperatorError>| {
+        match &idp.id {
+            Some(id) => trailing.push(IdpAction::Delete {
+                cluster_id: c.id.clone(),
+                cluster_name: c.name.clone(),
+                idp_name: idp.name.clone(),
+                idp_id: id.clone(),
+                reason,
+                after_provider: Some(after.to_owned()),
+                notice: None,
             }),
             None => errors.push(without_id(c, &idp.name, "delete")),
         }
@@ -447,6 +477,7 @@ fn plan_providers(
     };
 
     let mut matches = false;
+    let writes_before = writes.len();
     match listing.iter().find(|i| i.name == config.auth_name) {
         None => writes.push(IdpAction::Create {
             cluster_id: c.id.clone(),
@@ -498,6 +529,7 @@ fn plan_providers(
         }
     }
 
+    let managed_write = writes.len() > writes_before;
     let others = listing.iter().filter(|i| i.name != config.auth_name);
     if matches {
         for idp in others {
@@ -505,6 +537,16 @@ fn plan_providers(
                 delete(idp, IdpDeleteReason::Renamed, None, errors);
             } else if config.switches.enforced {
                 delete(idp, IdpDeleteReason::Enforced, None, errors);
+            }
+        }
+    } else if managed_write {
+        // W8 within one pass: the others go after the managed provider's
+        // create or update, and only if it succeeded.
+        for idp in others {
+            if idp.client_id().is_some_and(|id| owned.contains(id)) {
+                trailing_delete(idp, IdpDeleteReason::Renamed, &config.auth_name, errors);
+            } else if config.switches.enforced {
+                trailing_delete(idp, IdpDeleteReason::Enforced, &config.auth_name, errors);
             }
         }
     } else if others

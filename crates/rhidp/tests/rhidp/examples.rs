@@ -412,9 +412,11 @@ fn e13_mixed_provider_plan() {
             "idp delete B/oidc-auth#b1",
             "idp create C/oidc-auth",
             "idp update A/oidc-auth",
+            // W8 within the pass: after C's managed provider was created.
+            "idp delete C/gh-auth#c1",
         ]
     );
-    assert_eq!(describe(&w.pass()), ["idp delete C/gh-auth#c1"]);
+    assert!(describe(&w.pass()).is_empty());
     assert_eq!(w.idp_names("a"), ["gh-auth", "oidc-auth"]);
 }
 
@@ -652,10 +654,29 @@ fn i57_w8_enforced_never_deletes_foreign_before_managed_exists() {
         describe(&w.pass()),
         [
             format!("client create {K1}"),
-            "idp create c1/redhat-sso".into()
+            "idp create c1/redhat-sso".into(),
+            "idp delete c1/github#g1".into(),
         ]
     );
-    assert_eq!(describe(&w.pass()), ["idp delete c1/github#g1"]);
+    assert!(describe(&w.pass()).is_empty());
+}
+
+#[test]
+fn i57_w8_a_failed_managed_create_keeps_the_foreign_providers() {
+    let mut w = World::default();
+    w.cluster(cluster("id1", "c1", "org-1", &[(STATUS, "enforced")]))
+        .idps("id1", vec![github("g1", "github")]);
+    w.failing.insert("idp create c1/redhat-sso".into());
+    let plan = w.pass();
+    assert!(describe(&plan).contains(&"idp delete c1/github#g1".to_owned()));
+    assert_eq!(
+        w.idp_names("id1"),
+        ["github"],
+        "the last working login stays"
+    );
+    w.failing.clear();
+    w.converge(2);
+    assert_eq!(w.idp_names("id1"), ["redhat-sso"]);
 }
 
 #[test]
@@ -719,21 +740,17 @@ fn i57_w3_name_change_deletes_the_old_provider_after_the_new_one_works() {
     let mut w = settled();
     w.labels_of("id1").insert(NAME.into(), "new-sso".into());
     let k2 = "c1-org-1-new-sso-issuer.example.com";
-    assert_eq!(
-        describe(&w.pass()),
-        [
-            format!("client create {k2}"),
-            "idp create c1/new-sso".into()
-        ]
-    );
     let old = w.listing("id1")[0].id.clone().unwrap();
     assert_eq!(
         describe(&w.pass()),
         [
+            format!("client create {k2}"),
+            "idp create c1/new-sso".into(),
             format!("idp delete c1/redhat-sso#{old}"),
-            format!("client delete {K1}")
         ]
     );
+    // The old client goes once no provider refers to it (I58).
+    assert_eq!(describe(&w.pass()), [format!("client delete {K1}")]);
     assert_eq!(w.converge(1), 0);
     assert_eq!(w.idp_names("id1"), ["new-sso"]);
     assert_eq!(w.record_keys(), [k2]);

@@ -97,9 +97,17 @@ fn check(plan: &Plan, w: &World) {
                 created.insert(s.key().to_owned());
             }
             Action::IdentityProvider(IdpAction::Delete {
-                cluster_id, idp_id, ..
+                cluster_id,
+                idp_id,
+                after_provider,
+                ..
             }) => {
-                assert!(!seen_write, "provider delete after a write");
+                // Only the W8 cleanup deletes follow the writes, each after
+                // its cluster's managed write.
+                assert!(
+                    !seen_write || after_provider.is_some(),
+                    "provider delete after a write"
+                );
                 deleted_idps.insert((cluster_id.clone(), idp_id.clone()));
             }
             Action::IdentityProvider(IdpAction::Update {
@@ -112,20 +120,27 @@ fn check(plan: &Plan, w: &World) {
         }
     }
     assert!(created.is_disjoint(&deleted), "{created:?} / {deleted:?}");
-    // W8: no cluster loses a provider other than the managed one in a pass that
-    // still writes its managed provider.
-    for a in &plan.actions {
+    // W8: a cluster loses a provider other than the managed one only when the
+    // managed one already matches, or after the managed one's write in this
+    // pass, on which the delete depends.
+    for (i, a) in plan.actions.iter().enumerate() {
         if let Action::IdentityProvider(IdpAction::Delete {
             cluster_id,
             reason: IdpDeleteReason::Enforced | IdpDeleteReason::Renamed,
+            after_provider,
             ..
         }) = a
         {
-            assert!(!plan.actions.iter().any(|b| matches!(
+            let write = plan.actions.iter().position(|b| matches!(
                 b,
                 Action::IdentityProvider(IdpAction::Create { cluster_id: c, .. } | IdpAction::Update { cluster_id: c, .. })
                     if c == cluster_id
-            )));
+            ));
+            match (write, after_provider) {
+                (None, None) => {}
+                (Some(w), Some(_)) => assert!(w < i, "cleanup before the managed write"),
+                other => panic!("W8 dependency missing: {other:?}"),
+            }
         }
     }
     let json = serde_json::to_string(plan).unwrap();

@@ -272,10 +272,24 @@ impl World {
     /// record it names.
     pub fn apply(&mut self, plan: &Plan) {
         let mut failed: BTreeSet<String> = BTreeSet::new();
+        // Managed providers whose create or update failed or was skipped.
+        let mut unwritten: BTreeSet<(String, String)> = BTreeSet::new();
         let descriptions = describe(plan);
         for (action, description) in plan.actions.iter().zip(descriptions) {
+            let write = match action {
+                Action::IdentityProvider(
+                    IdpAction::Create {
+                        cluster_id, idp, ..
+                    }
+                    | IdpAction::Update {
+                        cluster_id, idp, ..
+                    },
+                ) => Some((cluster_id.clone(), idp.name.clone())),
+                _ => None,
+            };
             if self.failing.contains(&description) {
                 failed.insert(description);
+                unwritten.extend(write);
                 continue;
             }
             match action {
@@ -283,8 +297,16 @@ impl World {
                     cluster_id,
                     idp_id,
                     idp_name,
+                    after_provider,
                     ..
                 }) => {
+                    if after_provider
+                        .as_ref()
+                        .is_some_and(|n| unwritten.contains(&(cluster_id.clone(), n.clone())))
+                    {
+                        failed.insert(description);
+                        continue;
+                    }
                     if let Some(IdpListing::Listed(l)) =
                         self.snapshot.identity_providers.get_mut(cluster_id)
                     {
@@ -349,6 +371,7 @@ impl World {
                         failed.contains(&format!("client create {k}"))
                             || failed.contains(&format!("client update {k}"))
                     }) {
+                        unwritten.extend(write);
                         continue;
                     }
                     let Some(StoredRecord::Record(r)) = self.state.records.get(secret_from) else {
