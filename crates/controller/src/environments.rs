@@ -195,37 +195,52 @@ impl Environments {
 /// The loop sees one pass: the organizations of every environment that could
 /// be discovered; it fails only when none could.
 impl Reconcile for Environments {
-    fn pass(&self, now: Timestamp) -> LocalBoxFuture<'_, Result<PassReport, PassError>> {
+    fn capability(&self) -> &'static str {
+        "aus"
+    }
+
+    fn pass(&self, now: Timestamp) -> LocalBoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
-            let mut merged = PassReport {
-                now,
-                orgs: Vec::new(),
-                leased_elsewhere: Vec::new(),
-                unregistered: Vec::new(),
-            };
-            let mut first_error = None;
-            let mut any_ok = false;
-            for env in Environments::pass(self, now).await {
-                match env.result {
-                    Ok(report) => {
-                        any_ok = true;
-                        merged.orgs.extend(report.orgs);
-                        merged.leased_elsewhere.extend(report.leased_elsewhere);
-                        merged.unregistered.extend(report.unregistered);
-                    }
-                    Err(e) => {
-                        first_error.get_or_insert(e);
-                    }
-                }
-            }
-            match first_error {
-                Some(e) if !any_ok => Err(e),
-                _ => Ok(merged),
-            }
+            let started = tokio::time::Instant::now();
+            let result = self.merged_pass(now).await;
+            crate::runtime::log_aus_pass(&result, started.elapsed())
         })
     }
 
     fn release(&self) -> LocalBoxFuture<'_, usize> {
         Box::pin(self.release_leases())
+    }
+}
+
+impl Environments {
+    /// One pass over every environment, merged into one report: the
+    /// organizations of every environment that could be discovered; it fails
+    /// only when none could.
+    pub async fn merged_pass(&self, now: Timestamp) -> Result<PassReport, PassError> {
+        let mut merged = PassReport {
+            now,
+            orgs: Vec::new(),
+            leased_elsewhere: Vec::new(),
+            unregistered: Vec::new(),
+        };
+        let mut first_error = None;
+        let mut any_ok = false;
+        for env in Environments::pass(self, now).await {
+            match env.result {
+                Ok(report) => {
+                    any_ok = true;
+                    merged.orgs.extend(report.orgs);
+                    merged.leased_elsewhere.extend(report.leased_elsewhere);
+                    merged.unregistered.extend(report.unregistered);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) if !any_ok => Err(e),
+            _ => Ok(merged),
+        }
     }
 }

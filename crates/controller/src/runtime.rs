@@ -25,6 +25,7 @@ use std::future::Future;
 use std::hash::{DefaultHasher, Hash as _, Hasher as _};
 use std::time::Duration;
 
+use futures::FutureExt as _;
 use futures::future::LocalBoxFuture;
 use jiff::Timestamp;
 use tokio::time::Instant;
@@ -33,25 +34,101 @@ use crate::error::PassError;
 use crate::reconciler::{PassReport, Reconciler};
 use crate::server::Readiness;
 
-/// Something that runs reconcile passes: the [`Reconciler`], or a stand-in in
-/// tests of the loop's timing. The futures need not be `Send`: the loop
-/// awaits them in place (a pass's organization fan-out borrows across awaits in
-/// a way the compiler cannot yet prove `Send` for).
+/// Something that runs reconcile passes: a capability's reconciler (AUS's
+/// [`Reconciler`] and [`crate::Environments`], rhidp's
+/// [`crate::rhidp::RhidpReconciler`]), or a stand-in in tests of the loop's
+/// timing. The futures need not be `Send`: the loop awaits them in place (a
+/// pass's organization fan-out borrows across awaits in a way the compiler
+/// cannot yet prove `Send` for).
+///
+/// The loop owns timing, shutdown, readiness and lease release; the
+/// capability owns what a pass means, and logs its own one-line summary
+/// (its figures differ: policies for AUS, SSO clients for rhidp).
 pub trait Reconcile {
-    /// One pass as of `now`.
-    fn pass(&self, now: Timestamp) -> LocalBoxFuture<'_, Result<PassReport, PassError>>;
+    /// The capability this loop runs (`aus`, `rhidp`), in its log lines and
+    /// readiness.
+    fn capability(&self) -> &'static str;
+    /// One pass as of `now`: `Ok` when it ran (organizations may still have
+    /// failed; that is in its summary and metrics), `Err` with the reason when
+    /// it could not run at all (the environment could not be discovered).
+    fn pass(&self, now: Timestamp) -> LocalBoxFuture<'_, Result<(), String>>;
     /// Give up every organization lease held (at shutdown); how many were held.
     fn release(&self) -> LocalBoxFuture<'_, usize>;
 }
 
 impl Reconcile for Reconciler {
-    fn pass(&self, now: Timestamp) -> LocalBoxFuture<'_, Result<PassReport, PassError>> {
-        Box::pin(Reconciler::pass(self, now))
+    fn capability(&self) -> &'static str {
+        "aus"
+    }
+
+    fn pass(&self, now: Timestamp) -> LocalBoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let result = Reconciler::pass(self, now).await;
+            log_aus_pass(&result, started.elapsed())
+        })
     }
 
     fn release(&self) -> LocalBoxFuture<'_, usize> {
         Box::pin(self.release_leases())
     }
+}
+
+/// AUS's pass line (one info line per pass), or the reason the pass failed.
+pub fn log_aus_pass(result: &Result<PassReport, PassError>, took: Duration) -> Result<(), String> {
+    match result {
+        Ok(report) => {
+            let line = PassLine::of(report);
+            tracing::info!(
+                capability = "aus",
+                orgs_done = line.done,
+                orgs_failed = line.failed,
+                orgs_leased_elsewhere = line.leased_elsewhere,
+                policies_created = line.policies_created,
+                channel_switches = line.channel_switches,
+                refused_by_ocm = line.refused,
+                clusters_skipped = %line.skipped_text(),
+                service_logs_sent = line.service_logs_sent,
+                duration = ?took,
+                "pass finished"
+            );
+            Ok(())
+        }
+        Err(e) => Err(format!("the OCM environment could not be discovered: {e}")),
+    }
+}
+
+/// One loop of [`run_all`]: a capability's reconciler and how it runs.
+pub struct Loop<'a> {
+    pub reconcile: &'a dyn Reconcile,
+    pub options: RunOptions,
+}
+
+impl std::fmt::Debug for Loop<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loop")
+            .field("capability", &self.reconcile.capability())
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+/// Run several capabilities' loops in one process, each with its own
+/// interval, until `shutdown` completes; every loop drains and releases its
+/// leases. The summaries are in the order of `loops`.
+pub async fn run_all(
+    loops: &[Loop<'_>],
+    readiness: &Readiness,
+    shutdown: impl Future<Output = ()>,
+) -> Vec<RunSummary> {
+    // One shutdown signal, seen by every loop.
+    let shutdown = shutdown.shared();
+    futures::future::join_all(
+        loops
+            .iter()
+            .map(|l| run(l.reconcile, &l.options, readiness, shutdown.clone())),
+    )
+    .await
 }
 
 /// How the loop runs.
@@ -108,7 +185,9 @@ pub async fn run<R: Reconcile + ?Sized>(
     shutdown: impl Future<Output = ()>,
 ) -> RunSummary {
     let banner = &options.banner;
+    let capability = reconciler.capability();
     tracing::info!(
+        capability,
         version = %banner.version,
         replica = %options.replica_id,
         ocm = %redact(&banner.ocm_url),
@@ -116,7 +195,7 @@ pub async fn run<R: Reconcile + ?Sized>(
         organizations = %banner.organizations,
         ocm_budget = %banner.ocm_budget,
         interval = ?options.interval,
-        "srecap aus run started"
+        "srecap {capability} run started"
     );
     let mut jitter = Jitter::new(&options.replica_id, options.jitter);
     let mut summary = RunSummary::default();
@@ -130,7 +209,7 @@ pub async fn run<R: Reconcile + ?Sized>(
             () = &mut shutdown => {
                 tracing::info!(drain = ?options.drain, "shutting down: letting the pass in flight finish");
                 if let Ok(r) = tokio::time::timeout(options.drain, &mut pass).await {
-                    record(&mut summary, readiness, &r, started.elapsed());
+                    record(&mut summary, readiness, capability, &r, started.elapsed());
                 } else {
                     // Dropping the pass drops its requests and rolls back its
                     // open store transactions.
@@ -141,7 +220,13 @@ pub async fn run<R: Reconcile + ?Sized>(
             }
         };
         let Some(result) = result else { break };
-        record(&mut summary, readiness, &result, started.elapsed());
+        record(
+            &mut summary,
+            readiness,
+            capability,
+            &result,
+            started.elapsed(),
+        );
         let next = started + jitter.pause(options.interval);
         tokio::select! {
             () = tokio::time::sleep_until(next) => {}
@@ -150,9 +235,10 @@ pub async fn run<R: Reconcile + ?Sized>(
     }
     summary.leases_released = reconciler.release().await;
     tracing::info!(
+        capability,
         passes = summary.passes,
         leases_released = summary.leases_released,
-        "srecap aus run stopped"
+        "srecap {capability} run stopped"
     );
     summary
 }
@@ -160,30 +246,16 @@ pub async fn run<R: Reconcile + ?Sized>(
 fn record(
     summary: &mut RunSummary,
     readiness: &Readiness,
-    result: &Result<PassReport, PassError>,
+    capability: &'static str,
+    result: &Result<(), String>,
     took: Duration,
 ) {
     summary.passes += 1;
     match result {
-        Ok(report) => {
-            readiness.pass_finished();
-            let line = PassLine::of(report);
-            tracing::info!(
-                orgs_done = line.done,
-                orgs_failed = line.failed,
-                orgs_leased_elsewhere = line.leased_elsewhere,
-                policies_created = line.policies_created,
-                channel_switches = line.channel_switches,
-                refused_by_ocm = line.refused,
-                clusters_skipped = %line.skipped_text(),
-                service_logs_sent = line.service_logs_sent,
-                duration = ?took,
-                "pass finished"
-            );
-        }
+        Ok(()) => readiness.pass_finished_by(capability),
         Err(e) => {
             summary.failed_passes += 1;
-            tracing::error!(error = %e, duration = ?took, "pass failed: the OCM environment could not be discovered");
+            tracing::error!(capability, error = %e, duration = ?took, "pass failed");
         }
     }
 }
@@ -309,6 +381,7 @@ mod tests {
     /// A stand-in reconciler: each pass takes `took` of (paused) time and is
     /// recorded with the instant it started.
     struct Fake {
+        name: &'static str,
         took: Duration,
         starts: Mutex<Vec<Instant>>,
         finished: AtomicUsize,
@@ -318,6 +391,7 @@ mod tests {
     impl Fake {
         fn new(took: Duration) -> Fake {
             Fake {
+                name: "aus",
                 took,
                 starts: Mutex::new(Vec::new()),
                 finished: AtomicUsize::new(0),
@@ -327,17 +401,16 @@ mod tests {
     }
 
     impl Reconcile for Fake {
-        fn pass(&self, now: Timestamp) -> LocalBoxFuture<'_, Result<PassReport, PassError>> {
+        fn capability(&self) -> &'static str {
+            self.name
+        }
+
+        fn pass(&self, _now: Timestamp) -> LocalBoxFuture<'_, Result<(), String>> {
             Box::pin(async move {
                 self.starts.lock().unwrap().push(Instant::now());
                 tokio::time::sleep(self.took).await;
                 self.finished.fetch_add(1, Ordering::SeqCst);
-                Ok(PassReport {
-                    now,
-                    orgs: Vec::new(),
-                    leased_elsewhere: Vec::new(),
-                    unregistered: Vec::new(),
-                })
+                Ok(())
             })
         }
 
@@ -485,6 +558,57 @@ mod tests {
         .await;
         assert_eq!(summary.passes, 1);
         assert_eq!(Instant::now() - begin, Duration::from_secs(100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn several_capabilities_run_at_their_own_intervals_and_stop_together() {
+        let mut aus = Fake::new(Duration::from_secs(5));
+        aus.name = "aus";
+        let mut rhidp = Fake::new(Duration::from_secs(1));
+        rhidp.name = "rhidp";
+        let readiness = Readiness::for_loops(
+            None,
+            &[
+                ("aus", Duration::from_mins(5)),
+                ("rhidp", Duration::from_mins(1)),
+            ],
+        );
+        assert!(readiness.check().await.is_err(), "no pass yet");
+        let mut fast = options(Duration::from_mins(1), Duration::from_secs(30));
+        fast.jitter = 0.0;
+        let mut slow = options(Duration::from_mins(5), Duration::from_secs(30));
+        slow.jitter = 0.0;
+        let loops = [
+            Loop {
+                reconcile: &aus,
+                options: slow,
+            },
+            Loop {
+                reconcile: &rhidp,
+                options: fast,
+            },
+        ];
+        let begin = Instant::now();
+        let summaries = run_all(
+            &loops,
+            &readiness,
+            tokio::time::sleep(Duration::from_secs(630)),
+        )
+        .await;
+        // 0, 5, 10 min for AUS; every minute for rhidp; both stop at 10.5 min.
+        assert_eq!(summaries[0].passes, 3);
+        assert_eq!(summaries[1].passes, 11);
+        assert_eq!(Instant::now() - begin, Duration::from_secs(630));
+        assert_eq!(aus.released.load(Ordering::SeqCst), 1);
+        assert_eq!(rhidp.released.load(Ordering::SeqCst), 1);
+        assert!(
+            readiness.check().await.is_ok(),
+            "both loops passed recently"
+        );
+        // A loop that stops passing makes the process unready, named.
+        tokio::time::advance(Duration::from_mins(3)).await;
+        let why = readiness.check().await.unwrap_err();
+        assert!(why.contains("of rhidp"), "{why}");
     }
 
     #[test]

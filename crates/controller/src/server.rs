@@ -57,40 +57,88 @@ pub struct Health {
     pub bearer_token: Option<Arc<str>>,
 }
 
-/// Whether the service can do its job now: the store answers, and a pass
-/// finished recently.
+/// Whether the service can do its job now: the store answers, and every loop
+/// (one per capability) finished a pass recently.
 #[derive(Debug)]
 pub struct Readiness {
     store: Option<Store>,
+    loops: Vec<LoopReadiness>,
+}
+
+/// One loop's part of [`Readiness`].
+#[derive(Debug)]
+struct LoopReadiness {
+    /// The capability the loop runs (`aus`, `rhidp`); empty for the single
+    /// loop of [`Readiness::new`].
+    name: &'static str,
     max_age: Duration,
     last_pass: Mutex<Option<Instant>>,
+}
+
+impl LoopReadiness {
+    fn age(&self) -> Option<Duration> {
+        self.last_pass
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map(|at| at.elapsed())
+    }
 }
 
 impl Readiness {
     /// Readiness of a loop with passes every `interval`, probing `store` (none:
     /// no store to probe). A pass must have finished within two intervals.
     pub fn new(store: Option<Store>, interval: Duration) -> Readiness {
+        Readiness::for_loops(store, &[("", interval)])
+    }
+
+    /// Readiness of several loops (capability, interval) in one process: each
+    /// must have finished a pass within two of its intervals.
+    pub fn for_loops(store: Option<Store>, loops: &[(&'static str, Duration)]) -> Readiness {
         Readiness {
             store,
-            max_age: interval.saturating_mul(2),
-            last_pass: Mutex::new(None),
+            loops: loops
+                .iter()
+                .map(|(name, interval)| LoopReadiness {
+                    name,
+                    max_age: interval.saturating_mul(2),
+                    last_pass: Mutex::new(None),
+                })
+                .collect(),
         }
     }
 
-    /// A pass finished (its environment was discovered).
+    /// A pass finished (its environment was discovered); with one loop, that
+    /// loop's.
     pub fn pass_finished(&self) {
-        *self
-            .last_pass
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+        if let Some(only) = self.loops.first() {
+            *only
+                .last_pass
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+        }
     }
 
-    /// How long ago the last pass finished, if one did.
+    /// A pass of the loop running `capability` finished (the only loop's when
+    /// there is one and it has no name).
+    pub fn pass_finished_by(&self, capability: &str) {
+        let found = self
+            .loops
+            .iter()
+            .find(|l| l.name == capability)
+            .or_else(|| self.loops.iter().find(|l| l.name.is_empty()));
+        if let Some(l) = found {
+            *l.last_pass.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+        }
+    }
+
+    /// How long ago the last pass finished (the oldest of the loops' last
+    /// passes), if every loop finished one.
     pub fn last_pass_age(&self) -> Option<Duration> {
-        self.last_pass
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .map(|at| at.elapsed())
+        let mut oldest = Duration::ZERO;
+        for l in &self.loops {
+            oldest = oldest.max(l.age()?);
+        }
+        Some(oldest)
     }
 
     /// `Ok` when ready, else why not (the store first: the most likely cause
@@ -108,16 +156,23 @@ impl Readiness {
                 }
             }
         }
-        match self.last_pass_age() {
-            None => return Err("no pass completed yet".to_owned()),
-            Some(age) if age > self.max_age => {
-                return Err(format!(
-                    "the last pass finished {}s ago, more than two intervals ({}s)",
-                    age.as_secs(),
-                    self.max_age.as_secs()
-                ));
+        for l in &self.loops {
+            let whose = if l.name.is_empty() {
+                String::new()
+            } else {
+                format!(" of {}", l.name)
+            };
+            match l.age() {
+                None => return Err(format!("no pass{whose} completed yet")),
+                Some(age) if age > l.max_age => {
+                    return Err(format!(
+                        "the last pass{whose} finished {}s ago, more than two intervals ({}s)",
+                        age.as_secs(),
+                        l.max_age.as_secs()
+                    ));
+                }
+                Some(_) => {}
             }
-            Some(_) => {}
         }
         Ok(())
     }

@@ -353,9 +353,7 @@ async fn a_down_environment_is_skipped_and_counted_r5() {
     unique.dedup();
     assert_eq!(types.len(), unique.len());
     // The loop's view: one environment failed, the pass did not.
-    let merged = srecap_controller::runtime::Reconcile::pass(&envs, now())
-        .await
-        .unwrap();
+    let merged = envs.merged_pass(now()).await.unwrap();
     assert!(merged.orgs.iter().any(|o| o.org_id == "org-b"));
 }
 

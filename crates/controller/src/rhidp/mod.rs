@@ -122,6 +122,71 @@ impl std::fmt::Debug for RhidpReconciler {
     }
 }
 
+/// The loop runs rhidp passes like AUS's: its pass line names the actions
+/// done, failed and skipped and the service logs sent.
+impl crate::runtime::Reconcile for RhidpReconciler {
+    fn capability(&self) -> &'static str {
+        CAPABILITY
+    }
+
+    fn pass(&self, now: Timestamp) -> futures::future::LocalBoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let started = std::time::Instant::now();
+            match RhidpReconciler::pass(self, now).await {
+                Ok(report) => {
+                    log_pass(&report, started.elapsed());
+                    Ok(())
+                }
+                Err(e) => Err(error_chain(&e)),
+            }
+        })
+    }
+
+    fn release(&self) -> futures::future::LocalBoxFuture<'_, usize> {
+        // rhidp runs one replica per environment for now: no leases to give up.
+        Box::pin(async { 0 })
+    }
+}
+
+/// rhidp's one info line per pass.
+pub fn log_pass(report: &RhidpReport, took: std::time::Duration) {
+    let plan = &report.plan;
+    let (done, failed, skipped, logs) = report.execution.as_ref().map_or((0, 0, 0, 0), |e| {
+        (
+            e.count(|o| matches!(o, Outcome::Done | Outcome::Gone)),
+            e.failed(),
+            e.count(|o| matches!(o, Outcome::Skipped { .. })),
+            e.service_logs_sent,
+        )
+    });
+    tracing::info!(
+        capability = CAPABILITY,
+        ocm_env = %plan.ocm_environment,
+        clusters = plan.clusters.len(),
+        actions_planned = plan.actions.len(),
+        actions_done = done,
+        actions_failed = failed,
+        actions_skipped = skipped,
+        operator_errors = plan.operator_errors.len(),
+        service_logs_sent = logs,
+        dry_run = report.execution.is_none(),
+        duration = ?took,
+        "pass finished"
+    );
+}
+
+/// `e` and its sources, `: `-separated.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 impl RhidpReconciler {
     /// One pass as of `now`.
     pub async fn pass(&self, now: Timestamp) -> Result<RhidpReport, RhidpError> {
