@@ -392,10 +392,32 @@ pub const ALL: &[&MetricDef] = &[
     &UPGRADES_OVERDUE,
 ];
 
+// The Red Hat IdP capability (spec rhidp §10). Its SLI: one event per pass of an
+// environment, bad when the pass could not run or an action failed for a reason
+// that is not the users' (the users' mistakes are service logs, never errors).
+
+pub const RHIDP_PASS_TOTAL: MetricDef = MetricDef::counter(
+    "srecap_rhidp_pass_total",
+    "Red Hat IdP reconcile passes of the environment (SSO-client and identity-provider phases)",
+    ENV,
+    Audience::Sre,
+);
+pub const RHIDP_PASS_ERRORS: MetricDef = MetricDef::counter(
+    "srecap_rhidp_pass_errors_total",
+    "Red Hat IdP passes that ended in a bad event, by cause (discovery, store, action)",
+    &["ocm_env", "cause"],
+    Audience::Sre,
+);
+
+/// Every metric family of the Red Hat IdP capability that its SLOs and
+/// dashboards read.
+pub const RHIDP: &[&MetricDef] = &[&RHIDP_PASS_TOTAL, &RHIDP_PASS_ERRORS];
+
 /// The definition a sample name belongs to (`_bucket`/`_sum`/`_count` resolve to
-/// their histogram).
+/// their histogram), of any capability.
 pub fn lookup(sample: &str) -> Option<&'static MetricDef> {
     ALL.iter()
+        .chain(RHIDP)
         .copied()
         .find(|d| d.sample_names().iter().any(|n| n == sample))
 }

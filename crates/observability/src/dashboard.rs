@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::catalog;
 use crate::metric::MetricDef;
 use crate::rules::{Rule, RuleSet};
-use crate::slo::{AUS_SLOS, Severity};
+use crate::slo::{AUS_SLOS, RHIDP_SLOS, Severity, SloDef};
 
 /// One generated dashboard.
 #[derive(Debug, Clone, PartialEq)]
@@ -167,7 +167,19 @@ impl Layout {
     }
 }
 
-fn variables() -> Value {
+fn variables(capability: &str) -> Value {
+    if capability != "aus" {
+        // A capability without organization info: environments from its SLI.
+        let source = catalog::RHIDP_PASS_TOTAL.name;
+        return json!({"list": [
+            {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus"},
+            {"name": "ocm_env", "label": "OCM environment", "type": "query",
+             "datasource": {"type": "prometheus", "uid": DS},
+             "query": {"query": format!("label_values({source}, ocm_env)"), "refId": "ocm_env"},
+             "definition": format!("label_values({source}, ocm_env)"),
+             "refresh": 2, "multi": true, "includeAll": true, "allValue": ".*", "sort": 1}
+        ]});
+    }
     let info = catalog::ORG_INFO.name;
     json!({"list": [
         {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus"},
@@ -185,18 +197,18 @@ fn variables() -> Value {
     ]})
 }
 
-fn model(uid: &str, title: &str, description: &str, panels: &[Value]) -> Value {
+fn model(capability: &str, uid: &str, title: &str, description: &str, panels: &[Value]) -> Value {
     json!({
         "uid": uid,
         "title": title,
         "description": description,
-        "tags": ["srecap", "aus", "generated"],
+        "tags": ["srecap", capability, "generated"],
         "editable": false,
         "schemaVersion": 39,
         "time": {"from": "now-7d", "to": "now"},
         "refresh": "5m",
         "timezone": "utc",
-        "templating": variables(),
+        "templating": variables(capability),
         "annotations": {"list": []},
         "links": [],
         "panels": panels
@@ -206,8 +218,25 @@ fn model(uid: &str, title: &str, description: &str, panels: &[Value]) -> Value {
 /// The SLO, error budget and failure-cause dashboard.
 fn slo_dashboard(sets: &[RuleSet]) -> Dashboard {
     let mut l = Layout::new();
+    error_budget_rows(&mut l, AUS_SLOS, sets);
+    aus_slo_rows(&mut l);
+    Dashboard {
+        uid: "srecap-aus-slo".to_owned(),
+        model: model(
+            "aus",
+            "srecap-aus-slo",
+            "srecap / AUS / SLOs",
+            "Error budgets, burn rates and failure causes of AUS, per OCM environment and organization. Generated; do not edit.",
+            &l.panels,
+        ),
+    }
+}
+
+/// Budget remaining and burn rate of every scope of `slos`: the first row of
+/// every capability's SLO dashboard.
+fn error_budget_rows(l: &mut Layout, slos: &[&SloDef], sets: &[RuleSet]) {
     l.row("Error budget");
-    for slo in AUS_SLOS {
+    for slo in slos {
         for scope in slo.scopes {
             let shard = if scope.by.contains(&"org_id") {
                 ", ocm_env=~\"$ocm_env\", org_id=~\"$org_id\""
@@ -265,6 +294,10 @@ fn slo_dashboard(sets: &[RuleSet]) -> Dashboard {
             );
         }
     }
+}
+
+/// AUS's rows below the error budget.
+fn aus_slo_rows(l: &mut Layout) {
     l.panel(
         "table",
         "Budget remaining per organization (30d)",
@@ -431,15 +464,6 @@ fn slo_dashboard(sets: &[RuleSet]) -> Dashboard {
         )],
         true,
     );
-    Dashboard {
-        uid: "srecap-aus-slo".to_owned(),
-        model: model(
-            "srecap-aus-slo",
-            "srecap / AUS / SLOs",
-            "Error budgets, burn rates and failure causes of AUS, per OCM environment and organization. Generated; do not edit.",
-            &l.panels,
-        ),
-    }
 }
 
 /// Fleet overview, upgrade progress and soak status.
@@ -585,6 +609,7 @@ fn upgrades_dashboard() -> Dashboard {
     Dashboard {
         uid: "srecap-aus-upgrades".to_owned(),
         model: model(
+            "aus",
             "srecap-aus-upgrades",
             "srecap / AUS / Upgrades",
             "Fleet overview, upgrade progress and soak status of the clusters AUS manages. Generated; do not edit.",
@@ -596,6 +621,62 @@ fn upgrades_dashboard() -> Dashboard {
 /// The dashboards of AUS.
 pub fn aus_dashboards(sets: &[RuleSet]) -> Vec<Dashboard> {
     vec![slo_dashboard(sets), upgrades_dashboard()]
+}
+
+/// The dashboards of the Red Hat IdP capability: its SLO, why passes fail, and
+/// its alerts.
+pub fn rhidp_dashboards(sets: &[RuleSet]) -> Vec<Dashboard> {
+    let mut l = Layout::new();
+    error_budget_rows(&mut l, RHIDP_SLOS, sets);
+    l.panel(
+        "table",
+        "Firing Red Hat IdP alerts",
+        "Alerts of service srecap-rhidp firing now.",
+        "short",
+        24,
+        &[(
+            "ALERTS{service=\"srecap-rhidp\", alertstate=\"firing\", ocm_env=~\"$ocm_env\"}",
+            "",
+        )],
+        true,
+    );
+    l.row("Why it fails");
+    let errors = format!(
+        "sum by (ocm_env, cause) (increase({}[1h]))",
+        sel(&catalog::RHIDP_PASS_ERRORS, "")
+    );
+    l.panel(
+        "timeseries",
+        "Failed passes per hour by cause",
+        catalog::RHIDP_PASS_ERRORS.help,
+        "short",
+        12,
+        &[(&errors, "{{ocm_env}} {{cause}}")],
+        false,
+    );
+    let passes = format!(
+        "sum by (ocm_env) (increase({}[1h]))",
+        sel(&catalog::RHIDP_PASS_TOTAL, "")
+    );
+    l.panel(
+        "timeseries",
+        "Passes per hour",
+        catalog::RHIDP_PASS_TOTAL.help,
+        "short",
+        12,
+        &[(&passes, "{{ocm_env}}")],
+        false,
+    );
+    vec![Dashboard {
+        uid: "srecap-rhidp-slo".to_owned(),
+        model: model(
+            "rhidp",
+            "srecap-rhidp-slo",
+            "srecap / Red Hat IdP / SLOs",
+            "Error budget, burn rate and failure causes of the Red Hat IdP capability, per OCM environment. Generated; do not edit.",
+            &l.panels,
+        ),
+    }]
 }
 
 /// The metric names a PromQL expression selects (functions, keywords, label

@@ -42,9 +42,32 @@ pub struct Artefact {
     pub contents: String,
 }
 
-/// Every generated file of AUS: rules (plain and `PrometheusRule`), their promtool
-/// tests, the Alertmanager snippet, the Grafana dashboards and the runbooks.
+/// Every generated file, per capability: rules (plain and `PrometheusRule`),
+/// promtool tests (AUS), the Alertmanager snippet (AUS: it routes by severity,
+/// which covers every capability), the Grafana dashboards and the runbooks.
 pub fn artefacts(links: &Links) -> Result<Vec<Artefact>, RulesError> {
+    let mut out = aus_artefacts(links)?;
+    let sets = rules::rhidp_rules(links)?;
+    out.push(Artefact {
+        path: "deploy/prometheus/srecap-rhidp.rules.yaml".to_owned(),
+        contents: header("#", &rules::to_rules_file(&sets)),
+    });
+    out.push(Artefact {
+        path: "deploy/prometheus/srecap-rhidp.prometheusrule.yaml".to_owned(),
+        contents: header("#", &rules::to_prometheus_rules(&sets, "srecap")),
+    });
+    for d in dashboard::rhidp_dashboards(&sets) {
+        out.push(Artefact {
+            path: format!("deploy/grafana/{}.json", d.uid),
+            contents: d.to_json(),
+        });
+    }
+    out.extend(runbook::runbooks(&sets, links)?);
+    Ok(out)
+}
+
+/// The generated files of AUS.
+fn aus_artefacts(links: &Links) -> Result<Vec<Artefact>, RulesError> {
     let sets = rules::aus_rules(links)?;
     let mut out = vec![
         Artefact {

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::catalog;
 use crate::metric::{Audience, Kind, MetricDef};
-use crate::slo::{AUS_SLOS, Scope, Severity, SloDef, duration};
+use crate::slo::{AUS_SLOS, RHIDP_SLOS, Scope, Severity, SloDef, duration};
 
 /// Where links in annotations point.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -581,6 +581,17 @@ pub fn aus_rules(links: &Links) -> Result<Vec<RuleSet>, RulesError> {
         .map(|s| slo_rules(s, links))
         .collect::<Result<Vec<_>, _>>()?;
     out.push(operational_rules(links)?);
+    cap_severities(&mut out, &links.severity_caps);
+    Ok(out)
+}
+
+/// Every rule set of the Red Hat IdP capability: one per SLO (its
+/// operational alerts come with its metrics).
+pub fn rhidp_rules(links: &Links) -> Result<Vec<RuleSet>, RulesError> {
+    let mut out = RHIDP_SLOS
+        .iter()
+        .map(|s| slo_rules(s, links))
+        .collect::<Result<Vec<_>, _>>()?;
     cap_severities(&mut out, &links.severity_caps);
     Ok(out)
 }

@@ -227,6 +227,45 @@ pub const AUS_ADDON_RECONCILE: SloDef = SloDef {
 /// Every SLO of AUS.
 pub const AUS_SLOS: &[&SloDef] = &[&AUS_RECONCILE, &AUS_OCM_WRITES, &AUS_ADDON_RECONCILE];
 
+/// Red Hat IdP passes without a bad event. Ticket only: a failing pass stops
+/// new logins from being configured and changes from being applied, but the
+/// logins clusters already have keep working (they live in OCM and the realm),
+/// so it waits for working hours; a stopped service is caught by the ticket
+/// within hours as well.
+pub const RHIDP_RECONCILE: SloDef = SloDef {
+    name: "rhidp-reconcile",
+    capability: "rhidp",
+    alert_prefix: "RHIDP",
+    alert_title: "Reconcile",
+    description: "Red Hat IdP passes that end without a bad event (configuration errors of users are not bad events)",
+    sli: EventsSli {
+        total: &catalog::RHIDP_PASS_TOTAL,
+        errors: &catalog::RHIDP_PASS_ERRORS,
+    },
+    period_days: 30,
+    event_cadence: 5,
+    scopes: &[Scope {
+        name: "env",
+        by: &["ocm_env"],
+        objective: 0.99,
+        min_events_1h: 0,
+    }],
+    policy: AlertPolicy::TicketOnly,
+    windows: &WORKBOOK_30D,
+};
+
+/// Every SLO of the Red Hat IdP capability.
+pub const RHIDP_SLOS: &[&SloDef] = &[&RHIDP_RECONCILE];
+
+/// The SLOs of a capability (`aus`, `rhidp`); empty for an unknown one.
+pub fn slos_of(capability: &str) -> &'static [&'static SloDef] {
+    match capability {
+        "aus" => AUS_SLOS,
+        "rhidp" => RHIDP_SLOS,
+        _ => &[],
+    }
+}
+
 /// `10m`, `1h`, `3d`: a Prometheus duration for minutes.
 pub fn duration(minutes: u32) -> String {
     if minutes.is_multiple_of(1440) {

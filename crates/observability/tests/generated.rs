@@ -67,6 +67,7 @@ fn promtool_checks_the_rules_and_passes_the_generated_unit_tests() {
             "--lint=all",
             "--lint-fatal",
             "srecap-aus.rules.yaml",
+            "srecap-rhidp.rules.yaml",
         ],
         &prom,
     );

@@ -29,7 +29,7 @@ pub enum ObservabilityCommand {
 /// Where generated links point.
 #[derive(Debug, Clone, Args)]
 pub struct LinkArgs {
-    /// Base URL of the runbooks; `<base>/aus/<AlertName>.md` is each alert's
+    /// Base URL of the runbooks; `<base>/<capability>/<AlertName>.md` is each alert's
     /// `runbook_url`.
     #[arg(long, value_name = "URL")]
     pub runbook_url_base: Option<String>,

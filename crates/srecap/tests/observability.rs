@@ -24,6 +24,7 @@ fn generate_writes_the_checked_in_artefacts() {
         "deploy/alertmanager",
         "deploy/grafana",
         "docs/runbooks/aus",
+        "docs/runbooks/rhidp",
     ] {
         for entry in std::fs::read_dir(dir.path().join(sub)).unwrap() {
             let entry = entry.unwrap();
