@@ -115,6 +115,7 @@ impl World {
             )]),
             allowed: Arc::new(|_| true),
             dry_run: false,
+            sli: None,
         }
     }
 

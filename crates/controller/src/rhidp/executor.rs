@@ -52,6 +52,12 @@ pub enum Outcome {
     Failed {
         error: String,
     },
+    /// OCM refused the write because of the users' configuration (a 400 for a
+    /// provider name it does not accept): they got a service log; not a bad
+    /// event of the service.
+    Rejected {
+        error: String,
+    },
 }
 
 /// One action and its outcome.
@@ -76,7 +82,17 @@ pub struct Execution {
 }
 
 impl Execution {
+    /// Actions that did not do what was planned (failed or rejected).
     pub fn failed(&self) -> usize {
+        self.actions
+            .iter()
+            .filter(|a| matches!(a.outcome, Outcome::Failed { .. } | Outcome::Rejected { .. }))
+            .count()
+    }
+
+    /// Actions that failed for a reason that is not the users' (the SLI's bad
+    /// events).
+    pub fn bad(&self) -> usize {
         self.actions
             .iter()
             .filter(|a| matches!(a.outcome, Outcome::Failed { .. }))
@@ -161,7 +177,7 @@ impl Executor<'_> {
                     outcome
                 }
             };
-            if let Outcome::Failed { error } = &outcome {
+            if let Outcome::Failed { error } | Outcome::Rejected { error } = &outcome {
                 tracing::warn!(action = %shape, %error, "rhidp action failed");
             }
             run.actions.push(ActionOutcome {
@@ -495,6 +511,9 @@ impl Executor<'_> {
             for log in ServiceLog::for_problems(uuid, &[problem]) {
                 self.send_log(&log, run).await;
             }
+            return Outcome::Rejected {
+                error: e.to_string(),
+            };
         }
         failed(e)
     }

@@ -22,6 +22,7 @@
 
 pub mod discovery;
 pub mod executor;
+pub mod sli;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -82,6 +83,8 @@ pub struct RhidpReconciler {
     pub realms: BTreeMap<String, Realm>,
     pub allowed: Allowed,
     pub dry_run: bool,
+    /// Where each pass is counted (none: not counted).
+    pub sli: Option<sli::RhidpSli>,
 }
 
 /// What a pass did.
@@ -188,8 +191,17 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 impl RhidpReconciler {
-    /// One pass as of `now`.
+    /// One pass as of `now`, counted in the SLI (a dry run is not counted: it
+    /// writes nothing, so it proves nothing about the service).
     pub async fn pass(&self, now: Timestamp) -> Result<RhidpReport, RhidpError> {
+        let result = self.plan_and_apply(now).await;
+        if let (Some(sli), false) = (&self.sli, self.dry_run) {
+            sli.record(&self.environment, &result);
+        }
+        result
+    }
+
+    async fn plan_and_apply(&self, now: Timestamp) -> Result<RhidpReport, RhidpError> {
         let records_ns = records_namespace(&self.namespace, &self.environment);
         let fingerprints_ns = fingerprints_namespace(&self.namespace, &self.environment);
         let state = self
