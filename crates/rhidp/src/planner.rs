@@ -381,39 +381,38 @@ fn plan_providers(
         ..
     } = entry;
     let c: &DiscoveredCluster = c;
+    // A provider delete; `after` names the managed provider whose write it
+    // waits for (W8 cleanup, planned last).
+    let removal = |idp: &CurrentIdp,
+                   reason: IdpDeleteReason,
+                   after: Option<&str>,
+                   notice: Option<ServiceLog>,
+                   errors: &mut Vec<OperatorError>| {
+        let Some(id) = &idp.id else {
+            errors.push(without_id(c, &idp.name, "delete"));
+            return None;
+        };
+        Some(IdpAction::Delete {
+            cluster_id: c.id.clone(),
+            cluster_name: c.name.clone(),
+            idp_name: idp.name.clone(),
+            idp_id: id.clone(),
+            reason,
+            after_provider: after.map(str::to_owned),
+            notice,
+        })
+    };
     let mut delete = |idp: &CurrentIdp,
                       reason: IdpDeleteReason,
                       notice: Option<ServiceLog>,
                       errors: &mut Vec<OperatorError>| {
-        match &idp.id {
-            Some(id) => deletes.push(IdpAction::Delete {
-                cluster_id: c.id.clone(),
-                cluster_name: c.name.clone(),
-                idp_name: idp.name.clone(),
-                idp_id: id.clone(),
-                reason,
-                after_provider: None,
-                notice,
-            }),
-            None => errors.push(without_id(c, &idp.name, "delete")),
-        }
+        deletes.extend(removal(idp, reason, None, notice, errors));
     };
     let mut trailing_delete = |idp: &CurrentIdp,
                                reason: IdpDeleteReason,
                                after: &str,
                                errors: &mut Vec<OperatorError>| {
-        match &idp.id {
-            Some(id) => trailing.push(IdpAction::Delete {
-                cluster_id: c.id.clone(),
-                cluster_name: c.name.clone(),
-                idp_name: idp.name.clone(),
-                idp_id: id.clone(),
-                reason,
-                after_provider: Some(after.to_owned()),
-                notice: None,
-            }),
-            None => errors.push(without_id(c, &idp.name, "delete")),
-        }
+        trailing.extend(removal(idp, reason, Some(after), None, errors));
     };
     let config: &ClusterConfig = match disposition {
         Disposition::NoConsole | Disposition::Frozen | Disposition::ExternalAuth { .. } => {

@@ -104,6 +104,14 @@ impl Execution {
     }
 }
 
+/// A provider write: a create (with the notice sent once it succeeded) or an
+/// update of the provider with this id.
+#[derive(Debug, Clone, Copy)]
+enum Write<'a> {
+    Create(Option<&'a ServiceLog>),
+    Update(&'a str),
+}
+
 /// Everything an executor writes to.
 #[derive(Debug)]
 pub struct Executor<'a> {
@@ -425,34 +433,18 @@ impl Executor<'_> {
                 notice,
                 ..
             } => {
-                if let Some(waiting) = after_client
-                    .as_ref()
-                    .filter(|k| failed_clients.contains(*k))
-                {
-                    return Outcome::Skipped {
-                        reason: format!("SSO client {waiting} was not ready"),
-                    };
-                }
-                let (secret, fingerprint) = match self.secret_of(secret_from).await {
-                    Ok(s) => s,
-                    Err(outcome) => return outcome,
-                };
-                let body = NewIdentityProvider {
-                    kind: OPENID_IDENTITY_PROVIDER.to_owned(),
-                    name: idp.name.clone(),
-                    mapping_method: srecap_rhidp::idp::MAPPING_METHOD.to_owned(),
-                    open_id: open_id(idp, secret),
-                };
-                match self.ocm.create_identity_provider(cluster_id, &body).await {
-                    Ok(_) => {
-                        self.remember(cluster_id, &idp.name, fingerprint).await;
-                        if let Some(log) = notice {
-                            self.send_log(log, run).await;
-                        }
-                        Outcome::Done
-                    }
-                    Err(e) => self.rejected(cluster_id, &idp.name, &e, uuids, run).await,
-                }
+                let write = Write::Create(notice.as_ref());
+                self.write_provider(
+                    cluster_id,
+                    idp,
+                    secret_from,
+                    after_client.as_deref(),
+                    write,
+                    failed_clients,
+                    uuids,
+                    run,
+                )
+                .await
             }
             IdpAction::Update {
                 cluster_id,
@@ -462,35 +454,78 @@ impl Executor<'_> {
                 after_client,
                 ..
             } => {
-                if let Some(waiting) = after_client
-                    .as_ref()
-                    .filter(|k| failed_clients.contains(*k))
-                {
-                    return Outcome::Skipped {
-                        reason: format!("SSO client {waiting} was not ready"),
-                    };
-                }
-                let (secret, fingerprint) = match self.secret_of(secret_from).await {
-                    Ok(s) => s,
-                    Err(outcome) => return outcome,
+                let write = Write::Update(idp_id);
+                self.write_provider(
+                    cluster_id,
+                    idp,
+                    secret_from,
+                    after_client.as_deref(),
+                    write,
+                    failed_clients,
+                    uuids,
+                    run,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Create or update the managed provider `idp` with the client secret of
+    /// record `secret_from`, once the client action it waits for succeeded.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_provider(
+        &self,
+        cluster_id: &str,
+        idp: &DesiredIdp,
+        secret_from: &str,
+        after_client: Option<&str>,
+        write: Write<'_>,
+        failed_clients: &BTreeSet<String>,
+        uuids: &BTreeMap<&str, &str>,
+        run: &mut Execution,
+    ) -> Outcome {
+        if let Some(waiting) = after_client.filter(|k| failed_clients.contains(*k)) {
+            return Outcome::Skipped {
+                reason: format!("SSO client {waiting} was not ready"),
+            };
+        }
+        let (secret, fingerprint) = match self.secret_of(secret_from).await {
+            Ok(s) => s,
+            Err(outcome) => return outcome,
+        };
+        let open_id = open_id(idp, secret);
+        let mapping_method = srecap_rhidp::idp::MAPPING_METHOD.to_owned();
+        let kind = OPENID_IDENTITY_PROVIDER.to_owned();
+        let written = match write {
+            Write::Create(_) => {
+                let body = NewIdentityProvider {
+                    kind,
+                    name: idp.name.clone(),
+                    mapping_method,
+                    open_id,
                 };
+                self.ocm.create_identity_provider(cluster_id, &body).await
+            }
+            Write::Update(idp_id) => {
                 let patch = IdentityProviderPatch {
-                    kind: OPENID_IDENTITY_PROVIDER.to_owned(),
-                    mapping_method: srecap_rhidp::idp::MAPPING_METHOD.to_owned(),
-                    open_id: open_id(idp, secret),
+                    kind,
+                    mapping_method,
+                    open_id,
                 };
-                match self
-                    .ocm
+                self.ocm
                     .update_identity_provider(cluster_id, idp_id, &patch)
                     .await
-                {
-                    Ok(_) => {
-                        self.remember(cluster_id, &idp.name, fingerprint).await;
-                        Outcome::Done
-                    }
-                    Err(e) => self.rejected(cluster_id, &idp.name, &e, uuids, run).await,
-                }
             }
+        };
+        match written {
+            Ok(_) => {
+                self.remember(cluster_id, &idp.name, fingerprint).await;
+                if let Write::Create(Some(log)) = write {
+                    self.send_log(log, run).await;
+                }
+                Outcome::Done
+            }
+            Err(e) => self.rejected(cluster_id, &idp.name, &e, uuids, run).await,
         }
     }
 
