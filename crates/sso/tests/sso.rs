@@ -4,6 +4,7 @@
 //! never carry a credential.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use jiff::Timestamp;
 use srecap_sim::{Fault, RunningSim, SimConfig, Simulator};
@@ -75,7 +76,8 @@ fn text(e: &SsoError) -> String {
     let mut out = format!("{e} {e:?}");
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
-        out.push_str(&format!(" {s}"));
+        // Writing to a String cannot fail.
+        let _ = write!(out, " {s}");
         source = s.source();
     }
     out
