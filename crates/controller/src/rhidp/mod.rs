@@ -22,6 +22,7 @@
 
 pub mod discovery;
 pub mod executor;
+pub mod metrics;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,6 +36,7 @@ use srecap_sso::SsoClient;
 use srecap_store::{SecretStore, StoreError};
 
 pub use executor::{Execution, Outcome};
+pub use metrics::RhidpMetrics;
 
 /// The capability's name in registries and metrics.
 pub const CAPABILITY: &str = "rhidp";
