@@ -21,7 +21,7 @@ use srecap_ocm::{ClientConfig, ConnectionOptions, Credentials, OcmClient, RetryP
 use srecap_rhidp::Planner;
 use srecap_rhidp::plan::OperatorCode;
 use srecap_rhidp::settings::{DEFAULT_AUTH_NAME, DEFAULT_ISSUER, KeycloakInstance, Settings};
-use srecap_sim::{Fault, RunningSim, SimConfig, Simulator};
+use srecap_sim::{Fault, ResponseDrop, RunningSim, SimConfig, Simulator};
 use srecap_sso::{Secret, SsoClient};
 use srecap_store::{SealingKey, SecretStore, Store};
 
@@ -1500,6 +1500,50 @@ async fn e21_unreadable_provider_list_skips_that_cluster_only() {
     w.sim.sim.clear_faults();
     assert_eq!(w.idp_names("d1"), ["redhat-sso"]);
     assert!(w.idp_names("d2").is_empty());
+}
+
+/// I41: the answer of a registration is lost (the client exists, its secret is
+/// unknown). The pending record stays; the next pass's retry finds the id
+/// taken and reports an orphan, which `rhidp_orphaned_clients` counts; no
+/// provider is created without a secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn i41_lost_registration_answer_leaves_an_orphan() {
+    let w = World::new(&cluster("c1", "org-1", &[(STATUS, "enabled")], "")).await;
+    let k = key("c1", "org-1");
+    w.sim.sim.add_response_drop(ResponseDrop {
+        path_prefix: Some("/auth/realms/EmployeeIDP/clients-registrations".to_owned()),
+        method: Some("POST".to_owned()),
+        count: Some(1),
+    });
+    let first = w.pass().await;
+    assert!(first.failed());
+    assert_eq!(
+        w.client_ids("EmployeeIDP"),
+        [k.as_str()],
+        "the write committed"
+    );
+    assert!(w.idp_names("c1").is_empty());
+    let pending = w.record(&k).await.expect("the pending record stays");
+    assert!(
+        pending.get("client_secret").is_none_or(Value::is_null),
+        "{pending}"
+    );
+
+    let second = w.pass().await;
+    assert!(second.failed());
+    assert_eq!(
+        second.execution.as_ref().unwrap().orphaned_clients,
+        [k.as_str()]
+    );
+    assert!(w.idp_names("c1").is_empty());
+    let metrics = RhidpMetrics::new();
+    metrics.record("production", &second);
+    let text = metrics.encode();
+    assert!(
+        text.contains(r#"rhidp_orphaned_clients{ocm_env="production"} 1"#),
+        "{text}"
+    );
+    assert!(!text.contains(&k), "no client key as a label value");
 }
 
 // E20's first half (a deletable provider without id) cannot happen over HTTP:
