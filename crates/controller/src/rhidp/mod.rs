@@ -22,6 +22,7 @@
 
 pub mod discovery;
 pub mod executor;
+pub mod metrics;
 pub mod sli;
 
 use std::collections::BTreeMap;
@@ -36,6 +37,7 @@ use srecap_sso::SsoClient;
 use srecap_store::{SecretStore, StoreError};
 
 pub use executor::{Execution, Outcome};
+pub use metrics::RhidpMetrics;
 
 /// The capability's name in registries and metrics.
 pub const CAPABILITY: &str = "rhidp";
