@@ -329,3 +329,47 @@ async fn reports_hold_no_secret() {
     }
     assert!(!text.contains("test-iat"));
 }
+
+/// E11 / I39: registration succeeds, writing the record fails: the new client
+/// is deleted again with its RAT and the write error is reported; the pending
+/// record written before registering makes the next pass register again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_record_write_rolls_the_registration_back_e11() {
+    let w = World::new().await;
+    let Store::Memory(memory) = &w.store else {
+        unreachable!("the test world uses a memory store")
+    };
+    // Three enabled clusters: each writes a pending record, then the full one.
+    // Let the first pending record through, fail the next write (the first
+    // full record): one registration must be rolled back.
+    memory.inject_secret_write_faults(1, 1);
+    let r = w.reconciler();
+    let now = w.sim.sim.now();
+    let first = r.pass(now).await.unwrap();
+    let failed: Vec<_> = outcomes(&first)
+        .into_iter()
+        .filter(|(_, o)| matches!(o, Outcome::Failed { .. }))
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    let Outcome::Failed { error } = &failed[0].1 else {
+        unreachable!()
+    };
+    assert!(error.contains("injected write fault"), "{error}");
+    let key: String =
+        serde_json::from_str::<serde_json::Value>(&failed[0].0).unwrap()["sso_client_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let clients = w.sim.sim.sso_clients(REALM).unwrap();
+    assert!(
+        !clients.iter().any(|c| c.client_id == key),
+        "the registration of {key} was rolled back"
+    );
+    assert_eq!(clients.len(), 2);
+    // Next pass: the pending record is registered again; then all is done.
+    r.pass(now).await.unwrap();
+    let clients = w.sim.sim.sso_clients(REALM).unwrap();
+    assert_eq!(clients.len(), 3);
+    assert_eq!(clients.iter().filter(|c| c.client_id == key).count(), 1);
+    assert!(r.pass(now).await.unwrap().plan.actions.is_empty());
+}

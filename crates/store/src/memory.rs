@@ -37,6 +37,9 @@ struct Shared {
     leases: LeaseTable,
     /// Sealed records by (namespace, name) ([`crate::secret`]).
     sealed: Mutex<BTreeMap<(String, String), Vec<u8>>>,
+    /// Injected write failures of sealed records: (writes to let through
+    /// first, writes to fail then). For crash and rollback tests.
+    secret_write_faults: Mutex<(usize, usize)>,
 }
 
 impl Shared {
@@ -83,14 +86,42 @@ impl MemoryStore {
         name: &str,
         sealed: Vec<u8>,
         only_if_absent: bool,
-    ) -> bool {
+    ) -> Result<bool, StoreError> {
+        {
+            let mut faults = self
+                .shared
+                .secret_write_faults
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match *faults {
+                (0, 0) => {}
+                (0, ref mut fail) => {
+                    *fail -= 1;
+                    return Err(StoreError::Unstorable {
+                        key: format!("{namespace}/{name}"),
+                        reason: "injected write fault".to_owned(),
+                    });
+                }
+                (ref mut pass, _) => *pass -= 1,
+            }
+        }
         let mut records = self.sealed();
         let key = (namespace.to_owned(), name.to_owned());
         if only_if_absent && records.contains_key(&key) {
-            return false;
+            return Ok(false);
         }
         records.insert(key, sealed);
-        true
+        Ok(true)
+    }
+
+    /// Let the next `after` writes of sealed records through, then fail
+    /// `count` of them (rollback and crash tests).
+    pub fn inject_secret_write_faults(&self, after: usize, count: usize) {
+        *self
+            .shared
+            .secret_write_faults
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = (after, count);
     }
 
     pub(crate) fn secret_delete(&self, namespace: &str, name: &str) -> bool {

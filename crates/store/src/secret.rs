@@ -337,7 +337,7 @@ impl SecretStore {
         match &self.store {
             Store::Sqlite(s) => s.secret_put(namespace, name, &sealed, only_if_absent).await,
             Store::Postgres(s) => s.secret_put(namespace, name, &sealed, only_if_absent).await,
-            Store::Memory(s) => Ok(s.secret_put(namespace, name, sealed, only_if_absent)),
+            Store::Memory(s) => s.secret_put(namespace, name, sealed, only_if_absent),
         }
     }
 
