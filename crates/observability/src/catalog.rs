@@ -409,9 +409,85 @@ pub const RHIDP_PASS_ERRORS: MetricDef = MetricDef::counter(
     Audience::Sre,
 );
 
-/// Every metric family of the Red Hat IdP capability that its SLOs and
-/// dashboards read.
-pub const RHIDP: &[&MetricDef] = &[&RHIDP_PASS_TOTAL, &RHIDP_PASS_ERRORS];
+// The reference's rhidp metrics (I65; names and labels kept for its dashboards)
+// and srecap's additions (I66).
+
+pub const RHIDP_MANAGED_CLUSTERS: MetricDef = MetricDef::gauge(
+    "rhidp_managed_clusters",
+    "Discovered, non-excluded clusters per organization, any status (I65)",
+    &["integration", "ocm_environment", "org_id"],
+    Audience::User,
+);
+pub const RHIDP_NUMBER_OF_CLIENTS: MetricDef = MetricDef::gauge(
+    "rhidp_sso_client_number_of_clients",
+    "Client records in the secret store before acting (I65)",
+    &["integration", "ocm_environment"],
+    Audience::Sre,
+);
+pub const RHIDP_SSO_RECONCILED: MetricDef = MetricDef::counter(
+    "rhidp_sso_client_reconciled_total",
+    "SSO-client phases without error (I65)",
+    &["integration", "ocm_environment"],
+    Audience::Sre,
+);
+pub const RHIDP_SSO_ERRORS: MetricDef = MetricDef::counter(
+    "rhidp_sso_client_reconcile_errors_total",
+    "SSO-client phases with at least one error (I65)",
+    &["integration", "ocm_environment"],
+    Audience::Sre,
+);
+pub const RHIDP_IDP_RECONCILED: MetricDef = MetricDef::counter(
+    "rhidp_ocm_oidc_idp_reconciled_total",
+    "Identity-provider phases without error (I65)",
+    &["integration", "ocm_environment"],
+    Audience::Sre,
+);
+pub const RHIDP_IDP_ERRORS: MetricDef = MetricDef::counter(
+    "rhidp_ocm_oidc_idp_reconcile_errors_total",
+    "Identity-provider phases with at least one error (I65)",
+    &["integration", "ocm_environment"],
+    Audience::Sre,
+);
+pub const RHIDP_VALIDATION_ERRORS: MetricDef = MetricDef::gauge(
+    "rhidp_validation_errors",
+    "Configuration errors of an organization's clusters in the last pass (I66)",
+    ORG,
+    Audience::User,
+);
+pub const RHIDP_ACTIONS: MetricDef = MetricDef::counter(
+    "rhidp_actions_total",
+    "Executed rhidp actions by kind, action and outcome (I66)",
+    &["ocm_env", "org_id", "kind", "action", "outcome"],
+    Audience::Sre,
+);
+pub const RHIDP_DELETIONS_BLOCKED: MetricDef = MetricDef::gauge(
+    "rhidp_deletions_blocked",
+    "1 when the blast-radius guard withheld deletes in the last pass (I59, I66)",
+    ENV,
+    Audience::Sre,
+);
+pub const RHIDP_ORPHANED_CLIENTS: MetricDef = MetricDef::gauge(
+    "rhidp_orphaned_clients",
+    "SSO clients that may exist in a realm without a record to delete them (I41)",
+    ENV,
+    Audience::Sre,
+);
+
+/// Every metric family of the Red Hat IdP capability.
+pub const RHIDP: &[&MetricDef] = &[
+    &RHIDP_PASS_TOTAL,
+    &RHIDP_PASS_ERRORS,
+    &RHIDP_MANAGED_CLUSTERS,
+    &RHIDP_NUMBER_OF_CLIENTS,
+    &RHIDP_SSO_RECONCILED,
+    &RHIDP_SSO_ERRORS,
+    &RHIDP_IDP_RECONCILED,
+    &RHIDP_IDP_ERRORS,
+    &RHIDP_VALIDATION_ERRORS,
+    &RHIDP_ACTIONS,
+    &RHIDP_DELETIONS_BLOCKED,
+    &RHIDP_ORPHANED_CLIENTS,
+];
 
 /// The definition a sample name belongs to (`_bucket`/`_sum`/`_count` resolve to
 /// their histogram), of any capability.

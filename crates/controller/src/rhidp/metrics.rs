@@ -30,6 +30,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use srecap_observability::catalog as c;
 use srecap_rhidp::Action;
 use srecap_rhidp::plan::{IdpAction, OperatorCode, SsoClientAction};
 
@@ -109,56 +110,28 @@ impl RhidpMetrics {
     /// Register every family into `registry` (families share their series
     /// with this value, so recording here shows there too).
     pub fn register(&self, registry: &mut Registry) {
-        registry.register(
-            "rhidp_managed_clusters",
-            "Discovered, non-excluded clusters per organization, any status (I65)",
-            self.managed_clusters.clone(),
-        );
-        registry.register(
-            "rhidp_sso_client_number_of_clients",
-            "Client records in the secret store before acting (I65)",
-            self.number_of_clients.clone(),
-        );
-        registry.register(
-            "rhidp_sso_client_reconciled",
-            "SSO-client phases without error (I65)",
-            self.sso_reconciled.clone(),
-        );
-        registry.register(
-            "rhidp_sso_client_reconcile_errors",
-            "SSO-client phases with at least one error (I65)",
-            self.sso_errors.clone(),
-        );
-        registry.register(
-            "rhidp_ocm_oidc_idp_reconciled",
-            "Identity-provider phases without error (I65)",
-            self.idp_reconciled.clone(),
-        );
-        registry.register(
-            "rhidp_ocm_oidc_idp_reconcile_errors",
-            "Identity-provider phases with at least one error (I65)",
-            self.idp_errors.clone(),
-        );
-        registry.register(
-            "rhidp_validation_errors",
-            "Configuration errors of an organization's clusters in the last pass (I66)",
-            self.validation_errors.clone(),
-        );
-        registry.register(
-            "rhidp_actions",
-            "Executed rhidp actions by kind, action and outcome (I66)",
-            self.actions.clone(),
-        );
-        registry.register(
-            "rhidp_deletions_blocked",
-            "1 when the blast-radius guard withheld deletes in the last pass (I59, I66)",
-            self.deletions_blocked.clone(),
-        );
-        registry.register(
-            "rhidp_orphaned_clients",
-            "SSO clients that may exist in a realm without a record to delete them (I41)",
-            self.orphaned_clients.clone(),
-        );
+        // Names, help and labels come from the catalog, as every srecap
+        // metric's do.
+        let gauges = [
+            (&c::RHIDP_MANAGED_CLUSTERS, &self.managed_clusters),
+            (&c::RHIDP_NUMBER_OF_CLIENTS, &self.number_of_clients),
+            (&c::RHIDP_VALIDATION_ERRORS, &self.validation_errors),
+            (&c::RHIDP_DELETIONS_BLOCKED, &self.deletions_blocked),
+            (&c::RHIDP_ORPHANED_CLIENTS, &self.orphaned_clients),
+        ];
+        for (def, family) in gauges {
+            registry.register(def.registered_name(), def.help, family.clone());
+        }
+        let counters = [
+            (&c::RHIDP_SSO_RECONCILED, &self.sso_reconciled),
+            (&c::RHIDP_SSO_ERRORS, &self.sso_errors),
+            (&c::RHIDP_IDP_RECONCILED, &self.idp_reconciled),
+            (&c::RHIDP_IDP_ERRORS, &self.idp_errors),
+            (&c::RHIDP_ACTIONS, &self.actions),
+        ];
+        for (def, family) in counters {
+            registry.register(def.registered_name(), def.help, family.clone());
+        }
     }
 
     /// Append the OpenMetrics text of the rhidp families (without `# EOF`,
