@@ -481,6 +481,18 @@ mod tests {
         assert_eq!(unknown, ["sre-capabilities.rhidp.statsu"]);
     }
 
+    /// The README's rhidp label table is generated from [`LABELS`]; keep it in
+    /// sync (regenerate with the table this test prints on failure).
+    #[test]
+    fn readme_label_table_matches_the_declarations() {
+        let readme = include_str!("../../../README.md");
+        let table = LABELS.markdown_table();
+        assert!(
+            readme.contains(&table),
+            "README.md lacks the rhidp label table:\n{table}"
+        );
+    }
+
     #[test]
     fn cli_validation_uses_the_planner_checks() {
         let issuers = ["https://auth.example.com/auth/realms/X"];
