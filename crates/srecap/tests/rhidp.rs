@@ -121,7 +121,7 @@ impl World {
         let mut cmd = Command::cargo_bin("srecap").unwrap();
         cmd.env("HOME", self.dir.path())
             .env("COLUMNS", "200")
-            .env("RUST_LOG", "debug")
+            .env("RUST_LOG", "trace")
             .env_remove("OCM_URL")
             .env_remove("OCM_CLIENT_ID")
             .env_remove("OCM_CLIENT_SECRET")
@@ -827,4 +827,35 @@ fn killed_passes_leave_no_unrecorded_client_and_no_duplicate_provider() {
         "{:?}",
         started.elapsed()
     );
+}
+
+/// Loop mode: a pass every interval, one info line per pass, a clean exit on
+/// SIGTERM, and no secret in the log.
+#[test]
+fn the_loop_logs_one_line_per_pass_and_stops_on_sigterm() {
+    let w = World::new(SCENARIO, Duration::ZERO);
+    let args: Vec<String> = w.run_args().into_iter().filter(|a| a != "--once").collect();
+    let child = w
+        .srecap()
+        .args(&args)
+        .args(["--interval", "300ms"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log = text(&out.stderr);
+    let passes = log.lines().filter(|l| l.contains("rhidp pass")).count();
+    assert!(passes >= 2, "{log}");
+    assert!(log.contains("shutting down"), "{log}");
+    assert!(!log.contains(IAT) && !log.contains(PRE_SECRET), "{log}");
+    assert_eq!(w.sim.sim.sso_clients(REALM).unwrap().len(), 3);
 }
