@@ -834,6 +834,7 @@ fn killed_passes_leave_no_unrecorded_client_and_no_duplicate_provider() {
 #[test]
 fn the_loop_logs_one_line_per_pass_and_stops_on_sigterm() {
     let w = World::new(SCENARIO, Duration::ZERO);
+    w.seed_record();
     let args: Vec<String> = w.run_args().into_iter().filter(|a| a != "--once").collect();
     let child = w
         .srecap()
@@ -853,9 +854,12 @@ fn the_loop_logs_one_line_per_pass_and_stops_on_sigterm() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let log = text(&out.stderr);
-    let passes = log.lines().filter(|l| l.contains("rhidp pass")).count();
+    let passes = log
+        .lines()
+        .filter(|l| l.contains("pass finished") && l.contains("rhidp"))
+        .count();
     assert!(passes >= 2, "{log}");
-    assert!(log.contains("shutting down"), "{log}");
+    assert!(log.contains("srecap rhidp run stopped"), "{log}");
     assert!(!log.contains(IAT) && !log.contains(PRE_SECRET), "{log}");
     assert_eq!(w.sim.sim.sso_clients(REALM).unwrap().len(), 3);
 }

@@ -25,6 +25,8 @@ use anyhow::Context as _;
 use clap::Args;
 use jiff::Timestamp;
 use srecap_controller::rhidp::{Outcome, Realm, RhidpReconciler, RhidpReport, discovery};
+use srecap_controller::runtime::{self, Banner, RunOptions};
+use srecap_controller::server::Readiness;
 use srecap_rhidp::record::StoredRecord;
 use srecap_rhidp::{Planner, State};
 use srecap_sso::{Secret, SsoClient};
@@ -82,6 +84,9 @@ pub struct RunArgs {
     /// identity providers (the blast-radius guard, I59).
     #[arg(long)]
     pub allow_mass_deletion: bool,
+    /// On SIGTERM or SIGINT, let the pass in flight finish for this long.
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    pub drain: jiff::SignedDuration,
     /// Evaluate the pass as if the time were TIME (RFC 3339); only with --once.
     #[arg(long, value_name = "TIME", requires = "once")]
     pub now: Option<Timestamp>,
@@ -282,6 +287,9 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             realms,
             allowed: Arc::new(move |org: &str| orgs.is_empty() || orgs.iter().any(|o| o == org)),
             dry_run: args.dry_run,
+            // The SLI counters live with a metrics endpoint, which this
+            // command does not serve (yet).
+            sli: None,
         };
         if args.once {
             let now = args.now.unwrap_or_else(Timestamp::now);
@@ -300,44 +308,56 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
                 Ok(())
             };
         }
-        run_loop(&reconciler, args.interval).await;
-        Ok(())
+        run_loop(&reconciler, args, &store).await
     })
 }
 
-/// A pass every `interval` until SIGTERM or ctrl-c; a pass in flight finishes
-/// (its actions are each idempotent, but a register interrupted between the
-/// realm and the record is what I41's pending record is for).
-async fn run_loop(reconciler: &RhidpReconciler, interval: jiff::SignedDuration) {
-    let interval =
-        std::time::Duration::try_from(interval).unwrap_or(std::time::Duration::from_mins(5));
-    let shutdown = crate::run::shutdown_signal();
-    tokio::pin!(shutdown);
-    loop {
-        match reconciler.pass(Timestamp::now()).await {
-            Ok(report) => {
-                let execution = report.execution.as_ref();
-                tracing::info!(
-                    environment = %reconciler.environment,
-                    actions = report.plan.actions.len(),
-                    failed = execution.map_or(0, srecap_controller::rhidp::Execution::failed),
-                    operator_errors = report.plan.operator_errors.len(),
-                    result = if report.failed() { "failed" } else { "ok" },
-                    "rhidp pass"
-                );
-            }
-            Err(e) => {
-                tracing::error!(environment = %reconciler.environment, error = %format!("{:#}", anyhow::Error::new(e)), "rhidp pass could not run");
-            }
-        }
-        tokio::select! {
-            () = tokio::time::sleep(interval) => {}
-            () = &mut shutdown => {
-                tracing::info!("shutting down");
-                return;
-            }
-        }
-    }
+/// A pass every `interval` until SIGTERM or ctrl-c, on the capability-neutral
+/// runtime loop AUS uses (jitter, one info line per pass, a drain for the
+/// pass in flight: an interrupted registration is what I41's pending record
+/// is for).
+async fn run_loop(
+    reconciler: &RhidpReconciler,
+    args: &RunArgs,
+    store: &Store,
+) -> Result<(), Failure> {
+    let interval = std::time::Duration::try_from(args.interval)
+        .map_err(|e| Failure::input(anyhow::anyhow!("--interval: {e}")))?;
+    let drain = std::time::Duration::try_from(args.drain)
+        .map_err(|e| Failure::input(anyhow::anyhow!("--drain: {e}")))?;
+    let options = RunOptions {
+        interval,
+        jitter: 0.1,
+        replica_id: format!("rhidp-{}", std::process::id()),
+        drain,
+        banner: Banner {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            ocm_url: redact_url(reconciler.ocm.api_url()),
+            store: store.url().to_string(),
+            organizations: if args.orgs.is_empty() {
+                "all".to_owned()
+            } else {
+                args.orgs.join(",")
+            },
+            ocm_budget: match args.ocm.rate() {
+                Some(rate) => format!(
+                    "{} requests/s, {} in flight",
+                    rate.per_second,
+                    args.ocm.in_flight()
+                ),
+                None => format!("no rate budget, {} in flight", args.ocm.in_flight()),
+            },
+        },
+    };
+    let readiness = Readiness::new(Some(store.clone()), interval);
+    runtime::run(
+        reconciler,
+        &options,
+        &readiness,
+        crate::run::shutdown_signal(),
+    )
+    .await;
+    Ok(())
 }
 
 fn render(report: &RhidpReport) -> String {
@@ -365,6 +385,7 @@ fn render(report: &RhidpReport) -> String {
                     Outcome::Gone => "already gone".to_owned(),
                     Outcome::Skipped { reason } => format!("skipped: {reason}"),
                     Outcome::Failed { error } => format!("failed: {error}"),
+                    Outcome::Rejected { error } => format!("rejected by OCM: {error}"),
                 })
                 .collect(),
             None => vec!["planned".to_owned(); report.plan.actions.len()],
