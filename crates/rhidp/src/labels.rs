@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use srecap_labels::{LabelDecl, LabelError, LabelKind, LabelSetDecl};
+use srecap_labels::{CapabilityDecl, LabelDecl, LabelError, LabelKind, LabelScope, LabelSetDecl};
 
 /// The deprecated bare switch key, and the namespace of every rhidp key (I4).
 pub const NAMESPACE: &str = "sre-capabilities.rhidp";
@@ -54,6 +54,18 @@ pub const LABELS: LabelSetDecl = LabelSetDecl {
             required: false,
             summary: "emit the user's Red Hat groups matching this regex as OpenShift groups",
         },
+    ],
+};
+
+/// The capability as `srecap capabilities` lists it. Every dotted label may be set
+/// on a cluster's subscription or on its organization (I4, I5: the subscription's
+/// value wins per key), so both scopes carry the same set.
+pub const CAPABILITY: CapabilityDecl = CapabilityDecl {
+    name: "rhidp",
+    summary: "logs people in to OpenShift clusters with Red Hat SSO: one Keycloak client and one OIDC identity provider per opted-in cluster",
+    label_sets: &[
+        (LabelScope::Cluster, &LABELS),
+        (LabelScope::Organization, &LABELS),
     ],
 };
 
@@ -467,6 +479,18 @@ mod tests {
         );
         let unknown: Vec<_> = eff.unknown_keys().map(|l| l.key.as_str()).collect();
         assert_eq!(unknown, ["sre-capabilities.rhidp.statsu"]);
+    }
+
+    /// The README's rhidp label table is generated from [`LABELS`]; keep it in
+    /// sync (regenerate with the table this test prints on failure).
+    #[test]
+    fn readme_label_table_matches_the_declarations() {
+        let readme = include_str!("../../../README.md");
+        let table = LABELS.markdown_table();
+        assert!(
+            readme.contains(&table),
+            "README.md lacks the rhidp label table:\n{table}"
+        );
     }
 
     #[test]

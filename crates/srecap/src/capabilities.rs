@@ -12,7 +12,10 @@ use crate::Failure;
 use crate::output::{self, Format};
 
 /// Every capability of this build, in the order they were added.
-pub const ALL: &[CapabilityDecl] = &[srecap_aus::labels::CAPABILITY];
+pub const ALL: &[CapabilityDecl] = &[
+    srecap_aus::labels::CAPABILITY,
+    srecap_rhidp::labels::CAPABILITY,
+];
 
 #[derive(Debug, Clone, Args)]
 pub struct CapabilitiesArgs {

@@ -41,6 +41,12 @@ pub enum Command {
         #[command(subcommand)]
         command: AusCommand,
     },
+    /// Red Hat IdP: log in to clusters with Red Hat SSO (an SSO client and an
+    /// identity provider per opted-in cluster).
+    Rhidp {
+        #[command(subcommand)]
+        command: crate::rhidp::RhidpCommand,
+    },
     /// The capabilities this build runs, with their label namespaces and labels.
     Capabilities(crate::capabilities::CapabilitiesArgs),
     /// The OCM simulator.

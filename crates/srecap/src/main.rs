@@ -24,6 +24,7 @@ mod org;
 mod output;
 mod plan_view;
 mod policy;
+mod rhidp;
 mod run;
 mod serve;
 mod simulation;
@@ -80,6 +81,7 @@ fn main() -> ExitCode {
             SimCommand::Serve(args) => serve::run(&args),
             SimCommand::Run(args) => simulation::run(&args),
         },
+        Command::Rhidp { command } => rhidp::run(&command),
         Command::Capabilities(args) => capabilities::run(&args),
         Command::Observability { command } => observability::run(&command),
         Command::State { command } => state::run(&command),

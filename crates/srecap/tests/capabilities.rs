@@ -70,3 +70,35 @@ fn the_table_fits_the_terminal_and_yaml_is_offered() {
     assert!(out.status.success());
     assert!(String::from_utf8(out.stdout).unwrap().contains("name: aus"));
 }
+
+#[test]
+fn rhidp_is_listed_with_its_labels_on_both_scopes() {
+    let out = srecap(&["capabilities", "-o", "json"]);
+    assert!(out.status.success());
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rhidp = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "rhidp")
+        .expect("rhidp is listed");
+    assert_eq!(rhidp["namespace"], "sre-capabilities.rhidp");
+    let labels = rhidp["labels"].as_array().unwrap();
+    for key in [
+        "sre-capabilities.rhidp.status",
+        "sre-capabilities.rhidp.name",
+        "sre-capabilities.rhidp.issuer",
+        "sre-capabilities.rhidp.group-filter-regex",
+    ] {
+        for scope in ["cluster", "organization"] {
+            assert!(
+                labels
+                    .iter()
+                    .any(|l| l["key"] == key && l["scope"] == scope && l["required"] == false),
+                "{key} on {scope}"
+            );
+        }
+    }
+    let table = String::from_utf8(srecap(&["capabilities"]).stdout).unwrap();
+    assert!(table.contains("rhidp labels:"), "{table}");
+}
