@@ -685,9 +685,8 @@ fn crash_scenario() -> String {
 /// I41: SIGKILL `rhidp run --once` at 30 seeded random points while clusters
 /// are switched on and off, then let a pass finish: every realm client has a
 /// record (a pending one marks a client whose secret a kill lost, and the pass
-/// reports it as orphaned) except the known gap described below, every
-/// registered record has its realm client, and no cluster has two Red Hat
-/// providers.
+/// reports it as orphaned), every registered record has its realm client, and
+/// no cluster has two Red Hat providers.
 #[test]
 fn killed_passes_leave_no_unrecorded_client_and_no_duplicate_provider() {
     let w = World::new(&crash_scenario(), Duration::from_millis(30));
@@ -766,28 +765,10 @@ fn killed_passes_leave_no_unrecorded_client_and_no_duplicate_provider() {
         .collect();
     let records = w.records();
     let fleet = w.sim.sim.fleet();
-    let disabled: BTreeSet<String> = fleet
-        .clusters
-        .iter()
-        .filter(|c| {
-            c.labels
-                .get("sre-capabilities.rhidp.status")
-                .map(String::as_str)
-                == Some("disabled")
-        })
-        .map(|c| format!("{}-org-a-redhat-sso-auth.redhat.com", c.name))
-        .collect();
     for c in &clients {
-        // Known gap (planner, not this binary): a pending record whose key is
-        // no longer wanted is deleted "record only" with a one-time
-        // `possible-orphan` operator error, so a client whose registration
-        // a kill interrupted, on a cluster switched off since, is left in the
-        // realm without a record. Such a client can only belong to a cluster
-        // that is off now; anything else is an I41 violation.
-        assert!(
-            records.contains_key(c) || disabled.contains(c),
-            "realm client {c} has no record"
-        );
+        // A client whose registration a kill interrupted keeps its pending
+        // record until the realm confirms it is gone (I41).
+        assert!(records.contains_key(c), "realm client {c} has no record");
     }
     for (name, record) in &records {
         if record["state"] == "pending" {

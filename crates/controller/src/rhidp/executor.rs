@@ -220,7 +220,7 @@ impl Executor<'_> {
                         ),
                     };
                 }
-                self.delete_client(sso_client_id, *record_only).await
+                self.delete_client(sso_client_id, *record_only, run).await
             }
             SsoClientAction::Create {
                 client,
@@ -230,35 +230,89 @@ impl Executor<'_> {
         }
     }
 
-    async fn delete_client(&self, key: &str, record_only: bool) -> Outcome {
-        if !record_only {
-            let record = match self
-                .secrets
-                .get_json::<ClientRecord>(self.records, key)
+    async fn delete_client(&self, key: &str, record_only: bool, run: &mut Execution) -> Outcome {
+        let record = match self
+            .secrets
+            .get_json::<ClientRecord>(self.records, key)
+            .await
+        {
+            Ok(Some(record)) => record,
+            Ok(None) => return Outcome::Gone,
+            Err(e) => return failed(&e),
+        };
+        if record_only {
+            // A pending record: a registration may or may not have happened
+            // before a crash (I41). Find out before forgetting it.
+            if let Err(outcome) = self.settle_pending(&record, run).await {
+                return outcome;
+            }
+        } else if let Some(rat) = &record.registration_access_token {
+            let rat = srecap_sso::Secret::new(rat.expose());
+            match self
+                .sso
+                .delete(self.endpoint(&record.issuer), &record.client_id, &rat)
                 .await
             {
-                Ok(Some(record)) => record,
-                Ok(None) => return Outcome::Gone,
-                Err(e) => return failed(&e),
-            };
-            if let Some(rat) = &record.registration_access_token {
-                let rat = srecap_sso::Secret::new(rat.expose());
-                match self
-                    .sso
-                    .delete(self.endpoint(&record.issuer), &record.client_id, &rat)
-                    .await
-                {
-                    Ok(Deleted::Deleted) => {}
-                    Ok(Deleted::Gone(status)) => {
-                        tracing::warn!(client = %key, status, "SSO client already gone in the realm (I40)");
-                    }
-                    Err(e) => return failed(&e),
+                Ok(Deleted::Deleted) => {}
+                Ok(Deleted::Gone(status)) => {
+                    tracing::warn!(client = %key, status, "SSO client already gone in the realm (I40)");
                 }
+                Err(e) => return failed(&e),
             }
         }
         match self.secrets.delete(self.records, key).await {
             Ok(_) => Outcome::Done,
             Err(e) => failed(&e),
+        }
+    }
+
+    /// Before a pending record of an unwanted key goes, make sure no client of
+    /// that id is left in the realm without a record: register it (which
+    /// fails with "clientId taken" when the interrupted registration did
+    /// happen) and delete what that created with its RAT. A taken id is an
+    /// orphan only someone with realm access can delete: the record stays, so
+    /// the operator error repeats every pass until it is gone.
+    async fn settle_pending(
+        &self,
+        record: &ClientRecord,
+        run: &mut Execution,
+    ) -> Result<(), Outcome> {
+        let Some(realm) = self.realms.get(&record.issuer) else {
+            return Err(Outcome::Failed {
+                error: format!(
+                    "pending client record {}: no initial access token is configured for issuer {}, so whether a client exists cannot be checked; the record is kept",
+                    record.client_id, record.issuer
+                ),
+            });
+        };
+        let endpoint = self.endpoint(&record.issuer);
+        let probe = ClientRegistration {
+            client_id: record.client_id.clone(),
+            redirect_uris: record.redirect_uris.clone(),
+            default_client_scopes: srecap_rhidp::client::default_scopes(None),
+            attributes: None,
+        };
+        match self.sso.register(endpoint, &realm.iat, &probe).await {
+            Ok(created) => self
+                .sso
+                .delete(
+                    endpoint,
+                    &created.client_id,
+                    &created.registration_access_token,
+                )
+                .await
+                .map(drop)
+                .map_err(|e| failed(&e)),
+            Err(SsoError::Conflict { .. }) => {
+                run.orphaned_clients.push(record.client_id.clone());
+                Err(Outcome::Failed {
+                    error: format!(
+                        "orphaned Keycloak client {}: a registration was interrupted and its secret is unknown; delete the client in the realm (the pending record is kept until then)",
+                        record.client_id
+                    ),
+                })
+            }
+            Err(e) => Err(failed(&e)),
         }
     }
 
