@@ -206,24 +206,13 @@ impl RhidpReconciler {
     async fn plan_and_apply(&self, now: Timestamp) -> Result<RhidpReport, RhidpError> {
         let records_ns = records_namespace(&self.namespace, &self.environment);
         let fingerprints_ns = fingerprints_namespace(&self.namespace, &self.environment);
-        let state = self
-            .state(&records_ns, &fingerprints_ns)
+        let state = load_state(&self.secrets, &records_ns, &fingerprints_ns)
             .await
             .map_err(|source| RhidpError::Records {
                 namespace: records_ns.clone(),
                 source,
             })?;
-        let owners: Vec<discovery::RecordOwner> = state
-            .records
-            .values()
-            .filter_map(|r| match r {
-                StoredRecord::Record(r) => Some(discovery::RecordOwner {
-                    cluster_id: r.cluster_id.clone()?,
-                    organization_id: r.organization_id.clone()?,
-                }),
-                StoredRecord::Unreadable(_) => None,
-            })
-            .collect();
+        let owners = record_owners(&state);
         let snapshot =
             discovery::discover(&self.ocm, &self.environment, self.allowed.as_ref(), &owners)
                 .await
@@ -249,29 +238,49 @@ impl RhidpReconciler {
         };
         Ok(RhidpReport { plan, execution })
     }
+}
 
-    /// The stored records and provider fingerprints.
-    async fn state(&self, records_ns: &str, fingerprints_ns: &str) -> Result<State, StoreError> {
-        let mut records = BTreeMap::new();
-        for name in self.secrets.list(records_ns).await? {
-            if let Some(plain) = self.secrets.get(records_ns, &name).await? {
-                let text = String::from_utf8_lossy(&plain);
-                records.insert(name, StoredRecord::parse(&text));
-            }
+/// The stored state of an environment: its client records (unreadable ones
+/// included, as the planner reports them) and provider fingerprints, from
+/// the namespaces [`records_namespace`] and [`fingerprints_namespace`] name.
+pub async fn load_state(
+    secrets: &SecretStore,
+    records_ns: &str,
+    fingerprints_ns: &str,
+) -> Result<State, StoreError> {
+    let mut records = BTreeMap::new();
+    for name in secrets.list(records_ns).await? {
+        if let Some(plain) = secrets.get(records_ns, &name).await? {
+            let text = String::from_utf8_lossy(&plain);
+            records.insert(name, StoredRecord::parse(&text));
         }
-        let mut idp_fingerprints = BTreeMap::new();
-        for cluster in self.secrets.list(fingerprints_ns).await? {
-            if let Some(map) = self
-                .secrets
-                .get_json::<BTreeMap<String, String>>(fingerprints_ns, &cluster)
-                .await?
-            {
-                idp_fingerprints.insert(cluster, map);
-            }
-        }
-        Ok(State {
-            records,
-            idp_fingerprints,
-        })
     }
+    let mut idp_fingerprints = BTreeMap::new();
+    for cluster in secrets.list(fingerprints_ns).await? {
+        if let Some(map) = secrets
+            .get_json::<BTreeMap<String, String>>(fingerprints_ns, &cluster)
+            .await?
+        {
+            idp_fingerprints.insert(cluster, map);
+        }
+    }
+    Ok(State {
+        records,
+        idp_fingerprints,
+    })
+}
+
+/// The clusters the readable records belong to, for discovery.
+pub fn record_owners(state: &State) -> Vec<discovery::RecordOwner> {
+    state
+        .records
+        .values()
+        .filter_map(|r| match r {
+            StoredRecord::Record(r) => Some(discovery::RecordOwner {
+                cluster_id: r.cluster_id.clone()?,
+                organization_id: r.organization_id.clone()?,
+            }),
+            StoredRecord::Unreadable(_) => None,
+        })
+        .collect()
 }

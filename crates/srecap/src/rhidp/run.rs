@@ -24,10 +24,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Args;
 use jiff::Timestamp;
-use srecap_controller::rhidp::{Outcome, Realm, RhidpReconciler, RhidpReport, discovery};
+use srecap_controller::rhidp::{Outcome, Realm, RhidpReconciler, RhidpReport};
 use srecap_controller::runtime::{self, Banner, RunOptions};
 use srecap_controller::server::Readiness;
-use srecap_rhidp::record::StoredRecord;
 use srecap_rhidp::{Planner, State};
 use srecap_sso::{Secret, SsoClient};
 use srecap_store::{SealingKey, SecretStore, Store, StoreError, secret::KEY_ENV};
@@ -133,42 +132,12 @@ pub async fn read_state(
     root: &str,
     environment: &str,
 ) -> Result<State, StoreError> {
-    let records_ns = srecap_controller::rhidp::records_namespace(root, environment);
-    let fingerprints_ns = srecap_controller::rhidp::fingerprints_namespace(root, environment);
-    let mut records = BTreeMap::new();
-    for name in secrets.list(&records_ns).await? {
-        if let Some(plain) = secrets.get(&records_ns, &name).await? {
-            records.insert(name, StoredRecord::parse(&String::from_utf8_lossy(&plain)));
-        }
-    }
-    let mut idp_fingerprints = BTreeMap::new();
-    for cluster in secrets.list(&fingerprints_ns).await? {
-        if let Some(map) = secrets
-            .get_json::<BTreeMap<String, String>>(&fingerprints_ns, &cluster)
-            .await?
-        {
-            idp_fingerprints.insert(cluster, map);
-        }
-    }
-    Ok(State {
-        records,
-        idp_fingerprints,
-    })
-}
-
-/// The clusters the records belong to, for discovery.
-pub fn record_owners(state: &State) -> Vec<discovery::RecordOwner> {
-    state
-        .records
-        .values()
-        .filter_map(|r| match r {
-            StoredRecord::Record(r) => Some(discovery::RecordOwner {
-                cluster_id: r.cluster_id.clone()?,
-                organization_id: r.organization_id.clone()?,
-            }),
-            StoredRecord::Unreadable(_) => None,
-        })
-        .collect()
+    srecap_controller::rhidp::load_state(
+        secrets,
+        &srecap_controller::rhidp::records_namespace(root, environment),
+        &srecap_controller::rhidp::fingerprints_namespace(root, environment),
+    )
+    .await
 }
 
 /// `ISSUER=VALUE` pairs of a repeatable flag.

@@ -152,7 +152,7 @@ fn live(args: &StatusArgs) -> Result<StatusView, Failure> {
         };
         let read = state.is_some();
         let state = state.unwrap_or_default();
-        let owners = super::run::record_owners(&state);
+        let owners = srecap_controller::rhidp::record_owners(&state);
         let snapshot = srecap_controller::rhidp::discovery::discover(
             &client,
             &environment,
