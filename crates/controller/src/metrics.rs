@@ -629,6 +629,14 @@ impl Metrics {
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();
+        self.encode_families(&mut out);
+        let _ = encode_eof(&mut out);
+        out
+    }
+
+    /// Every family in OpenMetrics text, without the closing `# EOF`, so that
+    /// other capabilities' families can follow in one exposition.
+    pub fn encode_families(&self, out: &mut String) {
         let _atomic = self
             .consistency
             .read()
@@ -651,57 +659,60 @@ impl Metrics {
         }
         let pass = self.pass.read().unwrap_or_else(PoisonError::into_inner);
         // Writing to a String cannot fail.
-        let _ = encode_registry(&mut out, &self.lasting);
+        let _ = encode_registry(out, &self.lasting);
         if let Some(registry) = &pass.rendered {
-            let _ = encode_registry(&mut out, registry);
+            let _ = encode_registry(out, registry);
         }
-        let _ = encode_eof(&mut out);
-        out
     }
 
-    /// The classic Prometheus text exposition (0.0.4) for scrapers and tools that
-    /// do not ask for OpenMetrics (promtool 2.42, curl): counters are named with
-    /// their `_total` suffix in `HELP`/`TYPE`, and there is no `# EOF`.
+    /// The classic Prometheus text exposition (0.0.4); see [`classic_text`].
     pub fn encode_text(&self) -> String {
-        let open = self.encode();
-        let mut out = String::with_capacity(open.len());
-        let mut help: Option<&str> = None;
-        for line in open.lines() {
-            if line == "# EOF" {
-                continue;
-            }
-            if line.starts_with("# HELP ") {
-                help = Some(line);
-                continue;
-            }
-            if let Some(rest) = line.strip_prefix("# TYPE ") {
-                let counter = rest.strip_suffix(" counter");
-                let rename = |l: &str, prefix: &str| -> String {
-                    match (counter, l.strip_prefix(prefix)) {
-                        (Some(name), Some(tail)) => {
-                            let tail = tail.strip_prefix(name).unwrap_or(tail);
-                            format!("{prefix}{name}_total{tail}")
-                        }
-                        _ => l.to_owned(),
+        classic_text(&self.encode())
+    }
+}
+
+/// The classic Prometheus text exposition (0.0.4) of an OpenMetrics text, for
+/// scrapers and tools that do not ask for OpenMetrics (promtool 2.42, curl):
+/// counters are named with their `_total` suffix in `HELP`/`TYPE`, and there is
+/// no `# EOF`.
+pub fn classic_text(open: &str) -> String {
+    let mut out = String::with_capacity(open.len());
+    let mut help: Option<&str> = None;
+    for line in open.lines() {
+        if line == "# EOF" {
+            continue;
+        }
+        if line.starts_with("# HELP ") {
+            help = Some(line);
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let counter = rest.strip_suffix(" counter");
+            let rename = |l: &str, prefix: &str| -> String {
+                match (counter, l.strip_prefix(prefix)) {
+                    (Some(name), Some(tail)) => {
+                        let tail = tail.strip_prefix(name).unwrap_or(tail);
+                        format!("{prefix}{name}_total{tail}")
                     }
-                };
-                if let Some(h) = help.take() {
-                    out.push_str(&rename(h, "# HELP "));
-                    out.push('\n');
+                    _ => l.to_owned(),
                 }
-                out.push_str(&rename(line, "# TYPE "));
-                out.push('\n');
-                continue;
-            }
+            };
             if let Some(h) = help.take() {
-                out.push_str(h);
+                out.push_str(&rename(h, "# HELP "));
                 out.push('\n');
             }
-            out.push_str(line);
+            out.push_str(&rename(line, "# TYPE "));
+            out.push('\n');
+            continue;
+        }
+        if let Some(h) = help.take() {
+            out.push_str(h);
             out.push('\n');
         }
-        out
+        out.push_str(line);
+        out.push('\n');
     }
+    out
 }
 
 impl RequestObserver for Metrics {

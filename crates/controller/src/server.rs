@@ -48,10 +48,72 @@ const STORE_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a client may take for its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A part of the `/metrics` exposition: one capability's metric families.
+pub trait Families: Send + Sync {
+    /// Append the families in OpenMetrics text, without `# EOF`.
+    fn encode_families(&self, out: &mut String);
+}
+
+impl Families for Metrics {
+    fn encode_families(&self, out: &mut String) {
+        Metrics::encode_families(self, out);
+    }
+}
+
+/// What `/metrics` serves: the families of every capability the process runs,
+/// in one exposition (each family once, one `# EOF`).
+#[derive(Clone, Default)]
+pub struct Exposition {
+    parts: Vec<Arc<dyn Families>>,
+}
+
+impl std::fmt::Debug for Exposition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exposition")
+            .field("parts", &self.parts.len())
+            .finish()
+    }
+}
+
+impl Exposition {
+    /// An exposition of `part` alone.
+    pub fn of(part: Arc<dyn Families>) -> Exposition {
+        Exposition { parts: vec![part] }
+    }
+
+    /// Add `part` after the families already there.
+    #[must_use]
+    pub fn with(mut self, part: Arc<dyn Families>) -> Exposition {
+        self.parts.push(part);
+        self
+    }
+
+    /// The OpenMetrics text.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            part.encode_families(&mut out);
+        }
+        out.push_str("# EOF\n");
+        out
+    }
+
+    /// The classic Prometheus text (0.0.4).
+    pub fn encode_text(&self) -> String {
+        crate::metrics::classic_text(&self.encode())
+    }
+}
+
+impl From<Arc<Metrics>> for Exposition {
+    fn from(metrics: Arc<Metrics>) -> Exposition {
+        Exposition::of(metrics)
+    }
+}
+
 /// Shared state of the endpoints.
 #[derive(Debug, Clone)]
 pub struct Health {
-    pub metrics: Arc<Metrics>,
+    pub metrics: Exposition,
     pub readiness: Arc<Readiness>,
     /// When set, `/metrics` requires `Authorization: Bearer <token>`.
     pub bearer_token: Option<Arc<str>>,
@@ -433,7 +495,7 @@ mod tests {
 
     fn health(token: Option<&str>, interval: Duration) -> Health {
         Health {
-            metrics: Metrics::new("production"),
+            metrics: Metrics::new("production").into(),
             readiness: Arc::new(Readiness::new(None, interval)),
             bearer_token: token.map(Arc::from),
         }

@@ -115,7 +115,7 @@ impl World {
             )]),
             allowed: Arc::new(|_| true),
             dry_run: false,
-            sli: None,
+            telemetry: None,
         }
     }
 

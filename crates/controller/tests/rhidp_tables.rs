@@ -175,7 +175,7 @@ impl World {
                     .contains(org)
             }),
             dry_run: false,
-            sli: None,
+            telemetry: None,
         }
     }
 

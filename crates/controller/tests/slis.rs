@@ -289,7 +289,7 @@ async fn ocm_failures_count_as_ocm_api_and_broken_labels_only_reach_the_user() {
     let readiness = server::Readiness::new(None, std::time::Duration::from_mins(5));
     readiness.pass_finished();
     let health = Health {
-        metrics: w.metrics.clone(),
+        metrics: w.metrics.clone().into(),
         readiness: Arc::new(readiness),
         bearer_token: None,
     };

@@ -47,6 +47,9 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::rhidp::RhidpCommand,
     },
+    /// Run several capabilities in one process (the service): each its own loop
+    /// and interval, one state store, one /metrics, /healthz and /readyz.
+    Run(Box<ServiceArgs>),
     /// The capabilities this build runs, with their label namespaces and labels.
     Capabilities(crate::capabilities::CapabilitiesArgs),
     /// The OCM simulator.
@@ -113,6 +116,32 @@ pub enum AusCommand {
 }
 
 pub use crate::connection::OcmArgs;
+
+/// A capability `srecap run` can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CapabilityName {
+    /// The Advanced Upgrade Service.
+    Aus,
+    /// The Red Hat `IdP`.
+    Rhidp,
+}
+
+/// `srecap run`: the flags of `aus run` (environments, store, leases, metrics
+/// endpoint, `--config`), the Red Hat `IdP` capability's own, and which
+/// capabilities to run.
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    /// A capability to run (repeatable): aus, rhidp.
+    #[arg(long = "capability", value_name = "NAME", value_enum, required = true)]
+    pub capabilities: Vec<CapabilityName>,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Time between passes of the Red Hat `IdP` capability (default: --interval).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub rhidp_interval: Option<jiff::SignedDuration>,
+    #[command(flatten)]
+    pub rhidp: crate::rhidp::run::RhidpOptions,
+}
 
 #[derive(Debug, Args)]
 #[allow(clippy::struct_excessive_bools)] // independent command-line switches

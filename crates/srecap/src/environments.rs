@@ -58,6 +58,39 @@ impl std::error::Error for ConfigError {}
 pub struct Settings {
     /// In file order; names are unique.
     pub environments: Vec<EnvironmentSettings>,
+    /// The Red Hat `IdP` capability's realms and defaults (`rhidp:`), when the
+    /// file configures them.
+    pub rhidp: Option<RhidpSettings>,
+}
+
+/// The `rhidp:` section (spec rhidp I67): the Keycloak realms clients are
+/// registered in, where each realm's initial access token is read from, and
+/// the defaults of clusters without `.name` or `.issuer` labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RhidpSettings {
+    /// Checked: the default issuer is a configured realm, the default name a
+    /// valid identity-provider name.
+    pub planner: srecap_rhidp::settings::Settings,
+    /// The records' namespace root (I67 `secret_namespace`).
+    pub secret_namespace: String,
+    /// In file order; issuers are unique.
+    pub realms: Vec<RealmSettings>,
+}
+
+/// One Keycloak realm of `rhidp.keycloakInstances`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealmSettings {
+    pub issuer: String,
+    /// Where the realm serves its endpoints when that is not the issuer.
+    pub url: Option<String>,
+    pub iat: IatSource,
+}
+
+/// Where a realm's initial access token is read from (never the file itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IatSource {
+    File(PathBuf),
+    Env(String),
 }
 
 /// One OCM environment.
@@ -93,6 +126,27 @@ pub enum CredentialSource {
 #[serde(deny_unknown_fields)]
 struct RawFile {
     environments: Spanned<Vec<Spanned<RawEnvironment>>>,
+    rhidp: Option<Spanned<RawRhidp>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawRhidp {
+    default_auth_name: Option<Spanned<String>>,
+    default_issuer: Option<Spanned<String>>,
+    secret_namespace: Option<Spanned<String>>,
+    keycloak_instances: Spanned<Vec<Spanned<RawRealm>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawRealm {
+    issuer: Spanned<String>,
+    url: Option<Spanned<String>>,
+    iat_file: Option<Spanned<PathBuf>>,
+    iat_env: Option<Spanned<String>>,
+    /// Refused: secrets are never inline.
+    iat: Option<Spanned<IgnoredAny>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -244,6 +298,26 @@ const INTEGRATIONS: &[&str] = &[
     "version-gate-approver",
     "ocm-addons-upgrade-scheduler-org",
 ];
+
+/// The names that switch the Red Hat `IdP` capability off in a `disabled`
+/// list: `rhidp`, and the reference's reconciler names (current and legacy,
+/// I12), each of which disables the whole capability so that an opt-out
+/// written for either still holds (W17).
+const RHIDP_NAMES: &[&str] = &[
+    "rhidp",
+    "rhidp-sso-client-api",
+    "ocm-oidc-idp-api",
+    "rhidp-sso-client",
+    "ocm-oidc-idp",
+];
+
+/// Whether a registered organization switched the Red Hat `IdP` capability
+/// off.
+pub fn rhidp_disabled(org: &RegisteredOrg) -> bool {
+    org.disabled
+        .iter()
+        .any(|i| RHIDP_NAMES.contains(&i.as_str()))
+}
 
 fn yes() -> bool {
     true
@@ -423,7 +497,129 @@ pub fn parse(text: &str, file: &str) -> Result<Settings, ConfigError> {
             registry,
         });
     }
-    Ok(Settings { environments })
+    let rhidp = raw.rhidp.map(|r| rhidp(r, &err)).transpose()?;
+    Ok(Settings {
+        environments,
+        rhidp,
+    })
+}
+
+/// Check the `rhidp:` section.
+fn rhidp(raw: Spanned<RawRhidp>, err: &Err<'_>) -> Result<RhidpSettings, ConfigError> {
+    let line = raw.referenced.line();
+    let r = raw.value;
+    if r.keycloak_instances.value.is_empty() {
+        return Err(err(
+            r.keycloak_instances.referenced.line(),
+            "rhidp.keycloakInstances".to_owned(),
+            "name at least one Keycloak realm (issuer and iatFile or iatEnv)".to_owned(),
+        ));
+    }
+    let mut realms: Vec<RealmSettings> = Vec::new();
+    for (i, entry) in r.keycloak_instances.value.into_iter().enumerate() {
+        let at = format!("rhidp.keycloakInstances[{i}]");
+        let e = entry.value;
+        if let Some(inline) = &e.iat {
+            return Err(err(
+                inline.referenced.line(),
+                format!("{at}.iat"),
+                "secrets are never written in the configuration file: use iatFile (a mounted Secret) or iatEnv (an environment variable)".to_owned(),
+            ));
+        }
+        let issuer = e.issuer.value.trim().trim_end_matches('/').to_owned();
+        if !issuer.starts_with("https://") {
+            return Err(err(
+                e.issuer.referenced.line(),
+                format!("{at}.issuer"),
+                format!(
+                    "{issuer:?} is not an https:// realm URL (e.g. https://auth.redhat.com/auth/realms/EmployeeIDP)"
+                ),
+            ));
+        }
+        if realms.iter().any(|r| r.issuer == issuer) {
+            return Err(err(
+                e.issuer.referenced.line(),
+                format!("{at}.issuer"),
+                format!("the realm {issuer} is listed twice"),
+            ));
+        }
+        if let Some(url) = &e.url {
+            check_url(url, &format!("{at}.url"), err)?;
+        }
+        let iat = match (e.iat_file, e.iat_env) {
+            (Some(file), None) => IatSource::File(file.value),
+            (None, Some(var)) => IatSource::Env(env_name(&var, &format!("{at}.iatEnv"), err)?),
+            (None, None) => IatSource::Env(crate::rhidp::run::iat_env_var(&issuer)),
+            (Some(_), Some(var)) => {
+                return Err(err(
+                    var.referenced.line(),
+                    format!("{at}.iatEnv"),
+                    "give iatFile or iatEnv, not both".to_owned(),
+                ));
+            }
+        };
+        realms.push(RealmSettings {
+            issuer,
+            url: e.url.map(|u| u.value.trim().to_owned()),
+            iat,
+        });
+    }
+    let default_auth_name = match &r.default_auth_name {
+        Some(n) => n.value.trim().to_owned(),
+        None => srecap_rhidp::settings::DEFAULT_AUTH_NAME.to_owned(),
+    };
+    let default_issuer = match &r.default_issuer {
+        Some(i) => i.value.trim().trim_end_matches('/').to_owned(),
+        None if realms
+            .iter()
+            .any(|r| r.issuer == srecap_rhidp::settings::DEFAULT_ISSUER) =>
+        {
+            srecap_rhidp::settings::DEFAULT_ISSUER.to_owned()
+        }
+        None => realms[0].issuer.clone(),
+    };
+    let planner = srecap_rhidp::settings::Settings::with_defaults(
+        &default_auth_name,
+        &default_issuer,
+        realms
+            .iter()
+            .map(|r| srecap_rhidp::settings::KeycloakInstance {
+                issuer: r.issuer.clone(),
+            })
+            .collect(),
+    )
+    .map_err(|e| {
+        let (field, at) = match &e {
+            srecap_rhidp::settings::SettingsError::DefaultAuthName { .. } => (
+                "rhidp.defaultAuthName",
+                r.default_auth_name.as_ref().map(|n| n.referenced.line()),
+            ),
+            _ => (
+                "rhidp.defaultIssuer",
+                r.default_issuer.as_ref().map(|n| n.referenced.line()),
+            ),
+        };
+        err(at.unwrap_or(line), field.to_owned(), e.to_string())
+    })?;
+    let secret_namespace = match &r.secret_namespace {
+        Some(ns) => {
+            let v = ns.value.trim();
+            if !label_value(v) {
+                return Err(err(
+                    ns.referenced.line(),
+                    "rhidp.secretNamespace".to_owned(),
+                    format!("{v:?} is not a namespace: use letters, digits, '-' and '_'"),
+                ));
+            }
+            v.to_owned()
+        }
+        None => "rhidp".to_owned(),
+    };
+    Ok(RhidpSettings {
+        planner,
+        secret_namespace,
+        realms,
+    })
 }
 
 /// A YAML or schema error as the parser reports it, without its source
@@ -497,13 +693,14 @@ fn registry(
         let mut disabled = Vec::new();
         for (k, name) in o.disabled.into_iter().enumerate() {
             let integration = name.value.trim();
-            if !INTEGRATIONS.contains(&integration) {
+            if !INTEGRATIONS.contains(&integration) && !RHIDP_NAMES.contains(&integration) {
                 return Err(err(
                     name.referenced.line(),
                     format!("{field}.disabled[{k}]"),
                     format!(
-                        "{integration:?} is not an integration: use one of {}",
-                        INTEGRATIONS.join(", ")
+                        "{integration:?} is not an integration: use one of {}, {}",
+                        INTEGRATIONS.join(", "),
+                        RHIDP_NAMES.join(", ")
                     ),
                 ));
             }

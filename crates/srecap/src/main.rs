@@ -82,6 +82,19 @@ fn main() -> ExitCode {
             SimCommand::Run(args) => simulation::run(&args),
         },
         Command::Rhidp { command } => rhidp::run(&command),
+        Command::Run(args) => run::serve(
+            &args.run,
+            &run::Selection {
+                aus: args.capabilities.contains(&cli::CapabilityName::Aus),
+                rhidp: args
+                    .capabilities
+                    .contains(&cli::CapabilityName::Rhidp)
+                    .then(|| run::RhidpSelection {
+                        options: &args.rhidp,
+                        interval: args.rhidp_interval.unwrap_or(args.run.interval),
+                    }),
+            },
+        ),
         Command::Capabilities(args) => capabilities::run(&args),
         Command::Observability { command } => observability::run(&command),
         Command::State { command } => state::run(&command),

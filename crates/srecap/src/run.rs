@@ -11,8 +11,11 @@ use jiff::Timestamp;
 use srecap_controller::environments::EnvironmentPass;
 use srecap_controller::health::HealthProvider;
 use srecap_controller::registry::OrgRegistry;
-use srecap_controller::runtime::{self, Banner, RunOptions};
-use srecap_controller::server::{self, Health, Readiness};
+use srecap_controller::rhidp::{
+    RhidpEnvironments, RhidpReconciler, RhidpReport, RhidpTelemetry, Sharing,
+};
+use srecap_controller::runtime::{self, Banner, Loop, RunOptions};
+use srecap_controller::server::{self, Exposition, Health, Readiness};
 use srecap_controller::{Config, Environments, HttpOcm, Metrics, PassReport, Reconciler, Replica};
 use srecap_ocm::auth::env_vars;
 use srecap_ocm::{ClientConfig, Credentials, OcmClient};
@@ -21,11 +24,41 @@ use srecap_store::Store;
 use crate::Failure;
 use crate::cli::{PlanOutput, RunArgs};
 use crate::connection::{OcmArgs, client, redact_url, scrub};
-use crate::environments::EnvironmentSettings;
+use crate::environments::{EnvironmentSettings, RhidpSettings};
 use crate::plan_view::render_table;
+use crate::rhidp::run::RhidpOptions;
+use srecap_rhidp::Planner;
 
 pub fn run(args: &RunArgs) -> Result<(), Failure> {
-    run_reconciler(args).map_err(|failure| {
+    serve(
+        args,
+        &Selection {
+            aus: true,
+            rhidp: None,
+        },
+    )
+}
+
+/// Which capabilities one process runs (`srecap aus run`: AUS alone; `srecap
+/// run --capability …`: any of them).
+#[derive(Debug)]
+pub struct Selection<'a> {
+    pub aus: bool,
+    pub rhidp: Option<RhidpSelection<'a>>,
+}
+
+/// The Red Hat `IdP` capability's part of a process.
+#[derive(Debug)]
+pub struct RhidpSelection<'a> {
+    pub options: &'a RhidpOptions,
+    /// Time between its passes.
+    pub interval: jiff::SignedDuration,
+}
+
+/// Run the selected capabilities over the environments of `args` (flags or
+/// `--config`), with one store, one `/metrics` and one shutdown.
+pub fn serve(args: &RunArgs, selection: &Selection<'_>) -> Result<(), Failure> {
+    run_capabilities(args, selection).map_err(|failure| {
         scrub(
             failure,
             &[
@@ -173,22 +206,25 @@ fn contradictions(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> Vec<&
 
 /// The environments to reconcile and how to reach each, from --config or
 /// from the single-environment flags; checked before any network I/O.
-fn environments(args: &RunArgs) -> Result<Vec<EnvironmentPlan>, Failure> {
+fn environments(args: &RunArgs) -> Result<(Vec<EnvironmentPlan>, Option<RhidpSettings>), Failure> {
     let Some(path) = &args.config else {
         let name = args
             .environment
             .clone()
             .unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_owned());
-        return Ok(vec![EnvironmentPlan {
-            name,
-            source: Source::Flags,
-            health: args.health_prometheus.as_ref().map(|url| HealthProvider {
-                url: url.clone(),
-                enforced: !args.health_not_enforced,
-            }),
-            registry: None,
-            network_only: false,
-        }]);
+        return Ok((
+            vec![EnvironmentPlan {
+                name,
+                source: Source::Flags,
+                health: args.health_prometheus.as_ref().map(|url| HealthProvider {
+                    url: url.clone(),
+                    enforced: !args.health_not_enforced,
+                }),
+                registry: None,
+                network_only: false,
+            }],
+            None,
+        ));
     };
     let env = |k: &str| std::env::var(k).ok();
     let contradicting = contradictions(args, &env);
@@ -222,7 +258,7 @@ fn environments(args: &RunArgs) -> Result<Vec<EnvironmentPlan>, Failure> {
         })?],
         None => settings.environments.iter().collect(),
     };
-    Ok(settings
+    let plans = settings
         .environments
         .iter()
         .map(|e| EnvironmentPlan {
@@ -232,7 +268,8 @@ fn environments(args: &RunArgs) -> Result<Vec<EnvironmentPlan>, Failure> {
             registry: e.registry.clone().map(Arc::new),
             network_only: !chosen.iter().any(|c| c.name == e.name),
         })
-        .collect())
+        .collect();
+    Ok((plans, settings.rhidp))
 }
 
 /// One environment to reconcile.
@@ -276,9 +313,31 @@ impl EnvironmentPlan {
     }
 }
 
-fn run_reconciler(args: &RunArgs) -> Result<(), Failure> {
+fn run_capabilities(args: &RunArgs, selection: &Selection<'_>) -> Result<(), Failure> {
     let settings = Runtime::from_args(args)?;
-    let plans = environments(args)?;
+    let (plans, rhidp_section) = environments(args)?;
+    // The rhidp part is checked, and its secrets read, before any connection.
+    let rhidp = match &selection.rhidp {
+        Some(r) => {
+            let file = args.config.as_deref().zip(rhidp_section.as_ref());
+            let interval = Duration::try_from(r.interval)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    Failure::input(anyhow::anyhow!(
+                        "--rhidp-interval must be longer than zero (got {:#})",
+                        r.interval
+                    ))
+                })?;
+            Some(RhidpParts {
+                setup: r.options.setup(file, args.dry_run)?,
+                key: crate::rhidp::run::sealing_key(r.options.secret_key_file.as_deref())?,
+                sso: crate::rhidp::run::sso_client()?,
+                interval,
+            })
+        }
+        None => None,
+    };
     let tls = match (&args.metrics_tls_cert, &args.metrics_tls_key) {
         (Some(cert), Some(key)) => {
             Some(server::Tls::from_pem_files(cert, key).map_err(Failure::input)?)
@@ -293,6 +352,7 @@ fn run_reconciler(args: &RunArgs) -> Result<(), Failure> {
         .map(Arc::<str>::from);
     // One exposition for every environment; each writes through its own view.
     let metrics = Metrics::new(&plans[0].name);
+    let telemetry = rhidp.as_ref().map(|_| RhidpTelemetry::new());
     let mut clients = Vec::with_capacity(plans.len());
     let mut network_only = Vec::new();
     for plan in plans {
@@ -344,7 +404,7 @@ fn run_reconciler(args: &RunArgs) -> Result<(), Failure> {
         // A store without history is either a first start or the wrong store
         // (a typo in --state, a lost volume): either way, soak days start from
         // zero, and the operator should know before upgrades wait for it.
-        if store.export().await.is_ok_and(|h| h.is_empty()) {
+        if selection.aus && store.export().await.is_ok_and(|h| h.is_empty()) {
             tracing::warn!(
                 store = %store.url(),
                 "the state store holds no soak history yet: soak days start from zero (restore a backup with `srecap state import`, or check --state)"
@@ -357,6 +417,18 @@ fn run_reconciler(args: &RunArgs) -> Result<(), Failure> {
                 .lock_runner()
                 .with_context(|| format!("claiming the state store {}", store.url()))?;
         }
+        let rhidp_environments = rhidp.as_ref().map(|parts| {
+            let reconcilers = clients
+                .iter()
+                .map(|(plan, _, client)| parts.reconciler(plan, client, &store, args, telemetry.clone()))
+                .collect();
+            let sharing = (!args.dry_run).then(|| Sharing {
+                store: store.clone(),
+                replica_id: settings.replica_id.clone(),
+                lease_ttl: parts.interval.saturating_mul(2),
+            });
+            RhidpEnvironments::new(reconcilers, sharing)
+        });
         let mut reconcilers = Vec::with_capacity(clients.len());
         for (plan, view, client) in clients {
             let config = Config {
@@ -391,24 +463,37 @@ fn run_reconciler(args: &RunArgs) -> Result<(), Failure> {
                 (plan.name, ocm)
             })
             .collect();
-        let environments = Environments::new(reconcilers)
-            .and_then(|e| e.with_network_only(network_only))
-            .map_err(Failure::input)?;
+        let environments = if selection.aus {
+            Some(
+                Environments::new(reconcilers)
+                    .and_then(|e| e.with_network_only(network_only))
+                    .map_err(Failure::input)?,
+            )
+        } else {
+            None
+        };
         let banner = Banner {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             ocm_url,
             store: store.url().to_string(),
             organizations: scope(&args.orgs, &args.exclude_orgs),
-            ocm_budget: match args.ocm.rate() {
-                Some(rate) => format!(
-                    "{} requests/s, {} in flight",
-                    rate.per_second,
-                    args.ocm.in_flight()
-                ),
-                None => format!("no rate budget, {} in flight", args.ocm.in_flight()),
-            },
+            ocm_budget: crate::rhidp::run::budget(&args.ocm),
         };
-        let readiness = Arc::new(Readiness::new(Some(store.clone()), settings.interval));
+        let mut loops: Vec<(&'static str, Duration)> = Vec::new();
+        if selection.aus {
+            loops.push(("aus", settings.interval));
+        }
+        if let Some(parts) = &rhidp {
+            loops.push(("rhidp", parts.interval));
+        }
+        let readiness = Arc::new(Readiness::for_loops(Some(store.clone()), &loops));
+        let mut exposition = Exposition::default();
+        if selection.aus {
+            exposition = exposition.with(metrics.clone());
+        }
+        if let Some(t) = &telemetry {
+            exposition = exposition.with(t.clone());
+        }
 
         let server = match args.metrics_listen {
             Some(addr) => {
@@ -422,7 +507,7 @@ fn run_reconciler(args: &RunArgs) -> Result<(), Failure> {
                     "serving /metrics, /healthz, /readyz"
                 );
                 let health = Health {
-                    metrics: metrics.clone(),
+                    metrics: exposition,
                     readiness: readiness.clone(),
                     bearer_token,
                 };
@@ -439,38 +524,61 @@ fn run_reconciler(args: &RunArgs) -> Result<(), Failure> {
             let now = args.now.unwrap_or_else(Timestamp::now);
             let shutdown = shutdown_signal();
             tokio::pin!(shutdown);
-            let outcome = tokio::select! {
-                r = environments.pass(now) => once(r, now),
-                () = &mut shutdown => Err(anyhow::anyhow!("interrupted").into()),
+            let passes = async {
+                let aus = match &environments {
+                    Some(e) => Some(e.pass(now).await),
+                    None => None,
+                };
+                let rhidp = match &rhidp_environments {
+                    Some(r) => Some(rhidp_once(r, now).await),
+                    None => None,
+                };
+                (aus, rhidp)
             };
-            environments.release_leases().await;
-            outcome.and_then(|(report, failed)| {
-                readiness.pass_finished();
-                print_report(&report, args)?;
-                failed.map_or(Ok(()), Err)?;
-                // A pass that did not do what it planned is a failure of the
-                // command, whatever it printed (issue 16): scripts and CI jobs
-                // read the exit code.
-                let line = runtime::PassLine::of(&report);
-                if line.failed > 0 || line.refused > 0 {
-                    return Err(anyhow::anyhow!(
-                        "the pass did not complete: {} organization(s) failed, {} write(s) refused by OCM (see the warnings above)",
-                        line.failed,
-                        line.refused
-                    )
-                    .into());
-                }
-                Ok(())
+            let outcome = tokio::select! {
+                r = passes => Ok(r),
+                () = &mut shutdown => Err(Failure::from(anyhow::anyhow!("interrupted"))),
+            };
+            if let Some(e) = &environments {
+                e.release_leases().await;
+            }
+            if let Some(r) = &rhidp_environments {
+                srecap_controller::runtime::Reconcile::release(r).await;
+            }
+            outcome.and_then(|(aus, rhidp)| {
+                let aus = aus.map(|passes| aus_once(passes, now, args, &readiness));
+                let rhidp = rhidp.map(|(reports, failed)| {
+                    if failed.is_none() {
+                        readiness.pass_finished_by("rhidp");
+                    }
+                    print_rhidp(&reports, args).and(failed.map_or(Ok(()), Err))
+                });
+                // Every capability printed its part; the first failure is the
+                // command's.
+                aus.unwrap_or(Ok(())).and(rhidp.unwrap_or(Ok(())))
             })
         } else {
-            let options = RunOptions {
-                interval: settings.interval,
+            let options = |interval: Duration| RunOptions {
+                interval,
                 jitter: 0.1,
                 replica_id: settings.replica_id.clone(),
                 drain: settings.drain,
-                banner,
+                banner: banner.clone(),
             };
-            runtime::run(&environments, &options, &readiness, shutdown_signal()).await;
+            let mut all = Vec::new();
+            if let Some(e) = &environments {
+                all.push(Loop {
+                    reconcile: e,
+                    options: options(settings.interval),
+                });
+            }
+            if let (Some(r), Some(parts)) = (&rhidp_environments, &rhidp) {
+                all.push(Loop {
+                    reconcile: r,
+                    options: options(parts.interval),
+                });
+            }
+            runtime::run_all(&all, &readiness, shutdown_signal()).await;
             Ok(())
         };
         if let Some((stop, task)) = server {
@@ -479,6 +587,127 @@ fn run_reconciler(args: &RunArgs) -> Result<(), Failure> {
         }
         result
     })
+}
+
+/// What the Red Hat `IdP` capability needs, checked before any connection.
+struct RhidpParts {
+    setup: crate::rhidp::run::Setup,
+    key: srecap_store::SealingKey,
+    sso: srecap_sso::SsoClient,
+    interval: Duration,
+}
+
+impl RhidpParts {
+    /// The reconciler of one environment: its OCM client, its organizations
+    /// (the registry's that do not disable rhidp, W10; then `--org` and
+    /// `--exclude-org`), the shared store and realms.
+    fn reconciler(
+        &self,
+        plan: &EnvironmentPlan,
+        client: &OcmClient,
+        store: &Store,
+        args: &RunArgs,
+        telemetry: Option<Arc<RhidpTelemetry>>,
+    ) -> RhidpReconciler {
+        let registry = plan.registry.clone();
+        let include = args.orgs.clone();
+        let exclude = args.exclude_orgs.clone();
+        let allowed = move |org: &str| {
+            let registered = registry.as_ref().is_none_or(|r| {
+                r.get(org)
+                    .is_some_and(|o| !crate::environments::rhidp_disabled(o))
+            });
+            registered
+                && (include.is_empty() || include.iter().any(|o| o == org))
+                && !exclude.iter().any(|o| o == org)
+        };
+        RhidpReconciler {
+            ocm: Arc::new(client.clone()),
+            sso: self.sso.clone(),
+            secrets: store.secrets(self.key.clone()),
+            planner: Planner::new(self.setup.settings.clone()),
+            environment: plan.name.clone(),
+            namespace: self.setup.namespace.clone(),
+            realms: self.setup.realms.clone(),
+            allowed: Arc::new(allowed),
+            dry_run: args.dry_run,
+            telemetry,
+        }
+    }
+}
+
+/// One rhidp pass of every environment, in turn (a `--once` run); an
+/// environment that could not run fails the command after the others ran.
+async fn rhidp_once(
+    environments: &RhidpEnvironments,
+    now: Timestamp,
+) -> (Vec<RhidpReport>, Option<Failure>) {
+    let mut reports = Vec::new();
+    let mut failed = Vec::new();
+    for run in environments.pass(now).await {
+        match run.result {
+            Ok(Some(report)) => reports.push(report),
+            Ok(None) => {
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "warning: rhidp in environment {} skipped: another replica holds its lease",
+                    run.environment
+                );
+            }
+            Err(e) => failed.push(format!("{}: {e}", run.environment)),
+        }
+    }
+    let failure = (!failed.is_empty()).then(|| {
+        Failure::from(anyhow::anyhow!(
+            "the rhidp pass could not run: {}",
+            failed.join("; ")
+        ))
+    });
+    (reports, failure)
+}
+
+/// Print the rhidp reports of a `--once` run: a table per environment, or one
+/// JSON/YAML document holding the list; a failed report fails the command.
+fn print_rhidp(reports: &[RhidpReport], args: &RunArgs) -> Result<(), Failure> {
+    crate::output::write(PlanOutput::chosen(args.output), &reports, |reports| {
+        reports
+            .iter()
+            .map(crate::rhidp::run::render)
+            .collect::<Vec<_>>()
+            .join("\n")
+    })?;
+    reports
+        .iter()
+        .map(crate::rhidp::run::outcome)
+        .find(Result::is_err)
+        .unwrap_or(Ok(()))
+}
+
+/// Print AUS's `--once` pass and turn what went wrong into the command's
+/// failure.
+fn aus_once(
+    passes: Vec<EnvironmentPass>,
+    now: Timestamp,
+    args: &RunArgs,
+    readiness: &Readiness,
+) -> Result<(), Failure> {
+    let (report, failed) = once(passes, now)?;
+    readiness.pass_finished_by("aus");
+    print_report(&report, args)?;
+    failed.map_or(Ok(()), Err)?;
+    // A pass that did not do what it planned is a failure of the
+    // command, whatever it printed (issue 16): scripts and CI jobs
+    // read the exit code.
+    let line = runtime::PassLine::of(&report);
+    if line.failed > 0 || line.refused > 0 {
+        return Err(anyhow::anyhow!(
+            "the pass did not complete: {} organization(s) failed, {} write(s) refused by OCM (see the warnings above)",
+            line.failed,
+            line.refused
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// The report of a `--once` pass over every environment, and the failure to

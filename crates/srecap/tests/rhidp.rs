@@ -844,3 +844,118 @@ fn the_loop_logs_one_line_per_pass_and_stops_on_sigterm() {
     assert!(!log.contains(IAT) && !log.contains(PRE_SECRET), "{log}");
     assert_eq!(w.sim.sim.sso_clients(REALM).unwrap().len(), 3);
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `srecap run --capability aus --capability rhidp`: one process, one store,
+/// each capability its own loop and interval, one `/metrics` with both
+/// capabilities' families (each once, one `# EOF`), `/readyz` ready only once
+/// both loops passed, a clean exit on SIGTERM, and no secret in its output,
+/// its logs (trace) or `/metrics` (I72).
+#[test]
+fn one_service_runs_aus_and_rhidp_behind_one_metrics_endpoint() {
+    let w = World::new(SCENARIO, Duration::ZERO);
+    w.seed_record();
+    let listen = format!("127.0.0.1:{}", free_port());
+    // `rhidp run --once`'s flags minus the subcommand and --once.
+    let rhidp_flags: Vec<String> = w.run_args().into_iter().skip(3).collect();
+    let child = w
+        .srecap()
+        .args(["run", "--capability", "aus", "--capability", "rhidp"])
+        .args(["--interval", "1s", "--rhidp-interval", "700ms"])
+        .args(["--metrics-listen", &listen])
+        .args(&rhidp_flags)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let get = |path: &str, openmetrics: bool| {
+        let client = reqwest::blocking::Client::new();
+        let mut request = client.get(format!("http://{listen}{path}"));
+        if openmetrics {
+            request = request.header("Accept", "application/openmetrics-text; version=1.0.0");
+        }
+        request.send().map_or((0, String::new()), |r| {
+            (r.status().as_u16(), r.text().unwrap_or_default())
+        })
+    };
+    let started = std::time::Instant::now();
+    let mut ready = get("/readyz", false);
+    while ready.0 != 200 && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(200));
+        ready = get("/readyz", false);
+    }
+    // Two rhidp passes at least, so the metrics hold a settled pass.
+    std::thread::sleep(Duration::from_millis(1600));
+    let (code, open) = get("/metrics", true);
+    let (_, classic) = get("/metrics", false);
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let log = text(&out.stderr);
+    assert_eq!(ready.0, 200, "never ready: {}\n{log}", ready.1);
+    assert!(out.status.success(), "{log}");
+    assert_eq!(code, 200, "{open}");
+
+    // Both capabilities' families, in one exposition.
+    for sample in [
+        "srecap_aus_pass_total{",
+        "srecap_rhidp_pass_total{ocm_env=\"production\"}",
+        "rhidp_managed_clusters{integration=\"rhidp-sso-client\",ocm_environment=\"production\",org_id=\"org-a\"}",
+        "rhidp_sso_client_number_of_clients{",
+        "rhidp_actions_total{",
+    ] {
+        assert!(
+            open.lines().any(|l| l.starts_with(sample)),
+            "{sample} missing:\n{open}"
+        );
+    }
+    assert_eq!(open.matches("# EOF").count(), 1, "{open}");
+    assert!(open.ends_with("# EOF\n"));
+    let mut types = BTreeSet::new();
+    for line in open.lines().filter(|l| l.starts_with("# TYPE ")) {
+        assert!(types.insert(line), "family twice: {line}");
+    }
+    assert!(
+        classic.contains("# TYPE srecap_rhidp_pass_total counter") && !classic.contains("# EOF"),
+        "{classic}"
+    );
+    // The rhidp passes did their work; the good passes were not errors.
+    assert!(!open.contains("srecap_rhidp_pass_errors_total{"), "{open}");
+    assert_eq!(w.sim.sim.sso_clients(REALM).unwrap().len(), 3);
+    for capability in ["aus", "rhidp"] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains(&format!("srecap {capability} run started"))),
+            "{capability}: {log}"
+        );
+        assert!(
+            log.lines()
+                .any(|l| l.contains(&format!("srecap {capability} run stopped"))),
+            "{capability}: {log}"
+        );
+    }
+
+    let mut secrets: Vec<String> = vec![
+        IAT.to_owned(),
+        w.key.to_base64().to_string(),
+        PRE_SECRET.to_owned(),
+        PRE_RAT.to_owned(),
+    ];
+    for c in w.sim.sim.sso_clients(REALM).unwrap() {
+        secrets.push(c.secret);
+        secrets.push(c.rat);
+    }
+    let all = format!("{}{log}{open}{classic}", text(&out.stdout));
+    for s in &secrets {
+        assert!(!all.contains(s.as_str()), "a secret leaked:\n{all}");
+    }
+}

@@ -149,6 +149,22 @@ impl RhidpMetrics {
         out
     }
 
+    /// Record a pass of `env` that could not run (OCM or the store could not
+    /// be read): both phases failed; the gauges keep the last pass's values.
+    pub fn record_failure(&self, env: &str) {
+        for (family, integration) in [
+            (&self.sso_errors, SSO_CLIENT_INTEGRATION),
+            (&self.idp_errors, IDP_INTEGRATION),
+        ] {
+            family
+                .get_or_create(&labels(&[
+                    ("integration", integration),
+                    ("ocm_environment", env),
+                ]))
+                .inc();
+        }
+    }
+
     /// Record one pass of the environment `env`: the plan's facts as gauges,
     /// the execution's outcomes as counters.
     pub fn record(&self, env: &str, report: &RhidpReport) {

@@ -21,9 +21,11 @@
 //!   provider, no service log.
 
 pub mod discovery;
+pub mod environments;
 pub mod executor;
 pub mod metrics;
 pub mod sli;
+pub mod telemetry;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -36,8 +38,10 @@ use srecap_rhidp::{Plan, Planner, State};
 use srecap_sso::SsoClient;
 use srecap_store::{SecretStore, StoreError};
 
+pub use environments::{RhidpEnvironments, Sharing};
 pub use executor::{Execution, Outcome};
 pub use metrics::RhidpMetrics;
+pub use telemetry::RhidpTelemetry;
 
 /// The capability's name in registries and metrics.
 pub const CAPABILITY: &str = "rhidp";
@@ -85,8 +89,8 @@ pub struct RhidpReconciler {
     pub realms: BTreeMap<String, Realm>,
     pub allowed: Allowed,
     pub dry_run: bool,
-    /// Where each pass is counted (none: not counted).
-    pub sli: Option<sli::RhidpSli>,
+    /// Where each pass is counted: SLI and metrics (none: not counted).
+    pub telemetry: Option<Arc<RhidpTelemetry>>,
 }
 
 /// What a pass did.
@@ -124,32 +128,6 @@ impl std::fmt::Debug for RhidpReconciler {
             .field("realms", &self.realms)
             .field("dry_run", &self.dry_run)
             .finish_non_exhaustive()
-    }
-}
-
-/// The loop runs rhidp passes like AUS's: its pass line names the actions
-/// done, failed and skipped and the service logs sent.
-impl crate::runtime::Reconcile for RhidpReconciler {
-    fn capability(&self) -> &'static str {
-        CAPABILITY
-    }
-
-    fn pass(&self, now: Timestamp) -> futures::future::LocalBoxFuture<'_, Result<(), String>> {
-        Box::pin(async move {
-            let started = std::time::Instant::now();
-            match RhidpReconciler::pass(self, now).await {
-                Ok(report) => {
-                    log_pass(&report, started.elapsed());
-                    Ok(())
-                }
-                Err(e) => Err(error_chain(&e)),
-            }
-        })
-    }
-
-    fn release(&self) -> futures::future::LocalBoxFuture<'_, usize> {
-        // rhidp runs one replica per environment for now: no leases to give up.
-        Box::pin(async { 0 })
     }
 }
 
@@ -197,8 +175,8 @@ impl RhidpReconciler {
     /// writes nothing, so it proves nothing about the service).
     pub async fn pass(&self, now: Timestamp) -> Result<RhidpReport, RhidpError> {
         let result = self.plan_and_apply(now).await;
-        if let (Some(sli), false) = (&self.sli, self.dry_run) {
-            sli.record(&self.environment, &result);
+        if let (Some(telemetry), false) = (&self.telemetry, self.dry_run) {
+            telemetry.record(&self.environment, &result);
         }
         result
     }

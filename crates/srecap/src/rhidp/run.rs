@@ -24,9 +24,12 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Args;
 use jiff::Timestamp;
-use srecap_controller::rhidp::{Outcome, Realm, RhidpReconciler, RhidpReport};
+use srecap_controller::rhidp::{
+    Outcome, Realm, RhidpEnvironments, RhidpReconciler, RhidpReport, Sharing,
+};
 use srecap_controller::runtime::{self, Banner, RunOptions};
 use srecap_controller::server::Readiness;
+use srecap_rhidp::settings::Settings;
 use srecap_rhidp::{Planner, State};
 use srecap_sso::{Secret, SsoClient};
 use srecap_store::{SealingKey, SecretStore, Store, StoreError, secret::KEY_ENV};
@@ -37,10 +40,10 @@ use crate::cli::parse_duration;
 use crate::connection::{OcmArgs, redact_url};
 use crate::output::{self, Format};
 
+/// The capability's own flags, shared by `srecap rhidp run` and `srecap run
+/// --capability rhidp`: realms, their tokens, the sealing key.
 #[derive(Debug, Args)]
-pub struct RunArgs {
-    #[command(flatten)]
-    pub ocm: OcmArgs,
+pub struct RhidpOptions {
     #[command(flatten)]
     pub realms: RealmArgs,
     /// Initial access token of a realm, read from FILE (repeatable;
@@ -51,6 +54,26 @@ pub struct RunArgs {
     /// proxy, the simulator): `ISSUER=URL` (repeatable).
     #[arg(long = "keycloak-url", value_name = "ISSUER=URL")]
     pub urls: Vec<String>,
+    /// File holding the records' sealing key (base64 of 32 bytes). Else
+    /// `SRECAP_SECRET_KEY`. Required.
+    #[arg(long, value_name = "FILE")]
+    pub secret_key_file: Option<PathBuf>,
+    /// Namespace root of the client records (`<root>/<environment>`).
+    /// Default: the configuration file's `rhidp.secretNamespace`, else `rhidp`.
+    #[arg(long, value_name = "NAME")]
+    pub secret_namespace: Option<String>,
+    /// Allow a pass to delete more than max(5, 10 %) of the clients or
+    /// identity providers (the blast-radius guard, I59).
+    #[arg(long)]
+    pub allow_mass_deletion: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub ocm: OcmArgs,
+    #[command(flatten)]
+    pub options: RhidpOptions,
     /// Run one pass, print what each action did, and exit (1 when an action or
     /// the plan failed).
     #[arg(long)]
@@ -65,13 +88,6 @@ pub struct RunArgs {
     /// `postgres://…` or `memory:`. Default: `sqlite:$XDG_DATA_HOME/srecap/state.db`.
     #[arg(long, value_name = "URL", env = "SRECAP_STATE", hide_env_values = true)]
     pub state: Option<String>,
-    /// File holding the records' sealing key (base64 of 32 bytes). Else
-    /// `SRECAP_SECRET_KEY`. Required.
-    #[arg(long, value_name = "FILE")]
-    pub secret_key_file: Option<PathBuf>,
-    /// Namespace root of the client records (`<root>/<environment>`).
-    #[arg(long, value_name = "NAME", default_value = "rhidp")]
-    pub secret_namespace: String,
     /// OCM environment name (records namespace, service logs).
     #[arg(long, value_name = "NAME", default_value = "production")]
     pub environment: String,
@@ -79,10 +95,6 @@ pub struct RunArgs {
     /// organization with rhidp labels.
     #[arg(long = "org", value_name = "ID")]
     pub orgs: Vec<String>,
-    /// Allow a pass to delete more than max(5, 10 %) of the clients or
-    /// identity providers (the blast-radius guard, I59).
-    #[arg(long)]
-    pub allow_mass_deletion: bool,
     /// On SIGTERM or SIGINT, let the pass in flight finish for this long.
     #[arg(long, default_value = "2m", value_parser = parse_duration)]
     pub drain: jiff::SignedDuration,
@@ -92,6 +104,168 @@ pub struct RunArgs {
     /// Output of --once: table (default), wide, json or yaml.
     #[arg(long, short = 'o', value_enum)]
     pub output: Option<Format>,
+}
+
+/// What the capability needs to run, from its flags or the configuration
+/// file's `rhidp:` section: the planner's settings, each realm with its token,
+/// and the records' namespace root.
+#[derive(Debug)]
+pub struct Setup {
+    pub settings: Settings,
+    pub realms: BTreeMap<String, Realm>,
+    pub namespace: String,
+    /// Where each realm's token came from (`env:VAR` or a file path): the
+    /// `path` label of the token-expiry gauge (I65), never the token.
+    pub token_sources: BTreeMap<String, String>,
+}
+
+impl RhidpOptions {
+    /// The realms and settings: the configuration file's `rhidp:` section when
+    /// it has one (then a realm flag is a contradiction, exit 2), else the
+    /// flags. Tokens are read here (a dry run registers nothing and needs
+    /// none).
+    pub fn setup(
+        &self,
+        file: Option<(&Path, &crate::environments::RhidpSettings)>,
+        dry_run: bool,
+    ) -> Result<Setup, Failure> {
+        let Some((path, section)) = file else {
+            return self.setup_from_flags(dry_run);
+        };
+        let typed: Vec<&str> = [
+            (!self.realms.keycloak.is_empty(), "--keycloak"),
+            (self.realms.default_issuer.is_some(), "--default-issuer"),
+            (
+                self.realms.default_auth_name != srecap_rhidp::settings::DEFAULT_AUTH_NAME,
+                "--default-auth-name",
+            ),
+            (!self.iat_files.is_empty(), "--keycloak-iat-file"),
+            (!self.urls.is_empty(), "--keycloak-url"),
+            (self.secret_namespace.is_some(), "--secret-namespace"),
+        ]
+        .into_iter()
+        .filter_map(|(given, flag)| given.then_some(flag))
+        .collect();
+        if !typed.is_empty() {
+            return Err(Failure::input(anyhow::anyhow!(
+                "{} contradict{} the rhidp section of --config {}: the file sets the realms, their tokens and the defaults; remove the flag(s) or the section",
+                typed.join(", "),
+                if typed.len() == 1 { "s" } else { "" },
+                path.display()
+            )));
+        }
+        let mut settings = section.planner.clone();
+        settings.allow_mass_deletion = self.allow_mass_deletion;
+        let mut realms = BTreeMap::new();
+        let mut token_sources = BTreeMap::new();
+        for realm in &section.realms {
+            let (token, source) = match &realm.iat {
+                crate::environments::IatSource::File(file) => {
+                    (read_token(&realm.issuer, file)?, file.display().to_string())
+                }
+                crate::environments::IatSource::Env(var) => (
+                    std::env::var(var).unwrap_or_default().trim().to_owned(),
+                    format!("env:{var}"),
+                ),
+            };
+            if token.is_empty() && !dry_run {
+                return Err(Failure::input(anyhow::anyhow!(
+                    "no initial access token for the realm {} ({}: rhidp.keycloakInstances names {source}, which is empty or unset)",
+                    realm.issuer,
+                    path.display()
+                )));
+            }
+            token_sources.insert(realm.issuer.clone(), source);
+            realms.insert(
+                realm.issuer.clone(),
+                Realm {
+                    url: realm.url.clone(),
+                    iat: Secret::new(token),
+                },
+            );
+        }
+        Ok(Setup {
+            settings,
+            realms,
+            namespace: section.secret_namespace.clone(),
+            token_sources,
+        })
+    }
+
+    fn setup_from_flags(&self, dry_run: bool) -> Result<Setup, Failure> {
+        let mut settings = self.realms.settings(&[])?;
+        settings.allow_mass_deletion = self.allow_mass_deletion;
+        let issuers: Vec<String> = settings.issuers().map(str::to_owned).collect();
+        let files = pairs("--keycloak-iat-file", &self.iat_files)?;
+        let urls = pairs("--keycloak-url", &self.urls)?;
+        for (flag, issuer) in files
+            .keys()
+            .map(|i| ("--keycloak-iat-file", i))
+            .chain(urls.keys().map(|i| ("--keycloak-url", i)))
+        {
+            if !issuers.contains(issuer) {
+                return Err(Failure::input(anyhow::anyhow!(
+                    "{flag}: {issuer} is not a configured realm (--keycloak): {}",
+                    issuers.join(", ")
+                )));
+            }
+        }
+        let mut realms = BTreeMap::new();
+        let mut token_sources = BTreeMap::new();
+        for issuer in &issuers {
+            let (token, source) = match files.get(issuer) {
+                Some(path) => (read_token(issuer, Path::new(path))?, path.clone()),
+                None => {
+                    let var = iat_env_var(issuer);
+                    (
+                        std::env::var(&var).unwrap_or_default().trim().to_owned(),
+                        format!("env:{var}"),
+                    )
+                }
+            };
+            // A dry run registers nothing and needs no token.
+            if token.is_empty() && !dry_run {
+                return Err(Failure::input(anyhow::anyhow!(
+                    "no initial access token for the realm {issuer}: give --keycloak-iat-file {issuer}=FILE or set {}",
+                    iat_env_var(issuer)
+                )));
+            }
+            token_sources.insert(issuer.clone(), source);
+            realms.insert(
+                issuer.clone(),
+                Realm {
+                    url: urls.get(issuer).cloned(),
+                    iat: Secret::new(token),
+                },
+            );
+        }
+        Ok(Setup {
+            settings,
+            realms,
+            namespace: self
+                .secret_namespace
+                .clone()
+                .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
+            token_sources,
+        })
+    }
+}
+
+/// The records' namespace root without `--secret-namespace` (I67).
+pub const DEFAULT_NAMESPACE: &str = "rhidp";
+
+/// A realm's token from `path`, trimmed; the error names the file, never its
+/// content.
+fn read_token(issuer: &str, path: &Path) -> Result<String, Failure> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| {
+            format!(
+                "reading the initial access token of {issuer} from {}",
+                path.display()
+            )
+        })
+        .map_err(Failure::input)?;
+    Ok(text.trim().to_owned())
 }
 
 /// The sealing key: the file, else `SRECAP_SECRET_KEY`; none is exit 2.
@@ -173,92 +347,39 @@ pub fn iat_env_var(issuer: &str) -> String {
     format!("SRECAP_KEYCLOAK_IAT_{name}")
 }
 
-/// The realms with their tokens and endpoints (exit 2 for a missing or
-/// unreadable token, or a flag naming an issuer that is not configured).
-fn realms(args: &RunArgs, issuers: &[String]) -> Result<BTreeMap<String, Realm>, Failure> {
-    let files = pairs("--keycloak-iat-file", &args.iat_files)?;
-    let urls = pairs("--keycloak-url", &args.urls)?;
-    for (flag, issuer) in files
-        .keys()
-        .map(|i| ("--keycloak-iat-file", i))
-        .chain(urls.keys().map(|i| ("--keycloak-url", i)))
-    {
-        if !issuers.contains(issuer) {
-            return Err(Failure::input(anyhow::anyhow!(
-                "{flag}: {issuer} is not a configured realm (--keycloak): {}",
-                issuers.join(", ")
-            )));
-        }
-    }
-    let mut out = BTreeMap::new();
-    for issuer in issuers {
-        let token = match files.get(issuer) {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| {
-                        format!("reading the initial access token of {issuer} from {path}")
-                    })
-                    .map_err(Failure::input)?;
-                text.trim().to_owned()
-            }
-            None => std::env::var(iat_env_var(issuer))
-                .unwrap_or_default()
-                .trim()
-                .to_owned(),
-        };
-        // A dry run registers nothing and needs no token.
-        if token.is_empty() && !args.dry_run {
-            return Err(Failure::input(anyhow::anyhow!(
-                "no initial access token for the realm {issuer}: give --keycloak-iat-file {issuer}=FILE or set {}",
-                iat_env_var(issuer)
-            )));
-        }
-        out.insert(
-            issuer.clone(),
-            Realm {
-                url: urls.get(issuer).cloned(),
-                iat: Secret::new(token),
-            },
-        );
-    }
-    Ok(out)
-}
-
 pub fn run(args: &RunArgs) -> Result<(), Failure> {
     // Everything that can be wrong with the command line fails before any
     // connection (ripgrep's two stages).
-    let mut settings = args.realms.settings(&[])?;
-    settings.allow_mass_deletion = args.allow_mass_deletion;
-    let issuers: Vec<String> = settings.issuers().map(str::to_owned).collect();
-    let key = sealing_key(args.secret_key_file.as_deref())?;
-    let realms = realms(args, &issuers)?;
+    let setup = args.options.setup(None, args.dry_run)?;
+    let key = sealing_key(args.options.secret_key_file.as_deref())?;
     let client = crate::connection::client(&args.ocm, None)?;
-    let sso = SsoClient::new()
-        .context("building the Keycloak client")
-        .map_err(Failure::input)?;
-    let state_url = match &args.state {
-        Some(url) => url.clone(),
-        None => srecap_store::default_url()
-            .map_err(Failure::input)?
-            .to_string(),
-    };
+    let sso = sso_client()?;
+    let state_url = state_url(args.state.as_deref())?;
+    let interval = positive("--interval", args.interval)?;
+    let drain = positive("--drain", args.drain)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let store = open_store(&state_url, args.dry_run).await?;
+        if !args.dry_run {
+            // `aus run` and `rhidp run` on one SQLite file would each believe
+            // they own it: one runner per file (`srecap run` runs both).
+            store
+                .lock_runner()
+                .with_context(|| format!("claiming the state store {}", store.url()))?;
+        }
         let orgs = args.orgs.clone();
         let reconciler = RhidpReconciler {
             ocm: Arc::new(client),
             sso,
             secrets: store.secrets(key),
-            planner: Planner::new(settings),
+            planner: Planner::new(setup.settings),
             environment: args.environment.clone(),
-            namespace: args.secret_namespace.clone(),
-            realms,
+            namespace: setup.namespace,
+            realms: setup.realms,
             allowed: Arc::new(move |org: &str| orgs.is_empty() || orgs.iter().any(|o| o == org)),
             dry_run: args.dry_run,
-            // The SLI counters live with a metrics endpoint, which this
-            // command does not serve (yet).
-            sli: None,
+            // Counted where a metrics endpoint serves them: `srecap run`.
+            telemetry: None,
         };
         if args.once {
             let now = args.now.unwrap_or_else(Timestamp::now);
@@ -267,39 +388,15 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
                 .await
                 .context("the rhidp pass could not run")?;
             output::write(Format::chosen(args.output), &report, render)?;
-            return if report.failed() {
-                Err(Failure::from(anyhow::anyhow!(
-                    "the rhidp pass failed: {} action(s) failed, {} operator error(s) fail the pass",
-                    report.execution.as_ref().map_or(0, srecap_controller::rhidp::Execution::failed),
-                    report.plan.operator_errors.iter().filter(|e| e.fails_pass).count()
-                )))
-            } else {
-                Ok(())
-            };
+            return outcome(&report);
         }
-        run_loop(&reconciler, args, &store).await
-    })
-}
-
-/// A pass every `interval` until SIGTERM or ctrl-c, on the capability-neutral
-/// runtime loop AUS uses (jitter, one info line per pass, a drain for the
-/// pass in flight: an interrupted registration is what I41's pending record
-/// is for).
-async fn run_loop(
-    reconciler: &RhidpReconciler,
-    args: &RunArgs,
-    store: &Store,
-) -> Result<(), Failure> {
-    let interval = std::time::Duration::try_from(args.interval)
-        .map_err(|e| Failure::input(anyhow::anyhow!("--interval: {e}")))?;
-    let drain = std::time::Duration::try_from(args.drain)
-        .map_err(|e| Failure::input(anyhow::anyhow!("--drain: {e}")))?;
-    let options = RunOptions {
-        interval,
-        jitter: 0.1,
-        replica_id: format!("rhidp-{}", std::process::id()),
-        drain,
-        banner: Banner {
+        let replica_id = format!("rhidp-{}", std::process::id());
+        let sharing = (!args.dry_run).then(|| Sharing {
+            store: store.clone(),
+            replica_id: replica_id.clone(),
+            lease_ttl: interval.saturating_mul(2),
+        });
+        let banner = Banner {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             ocm_url: redact_url(reconciler.ocm.api_url()),
             store: store.url().to_string(),
@@ -308,28 +405,87 @@ async fn run_loop(
             } else {
                 args.orgs.join(",")
             },
-            ocm_budget: match args.ocm.rate() {
-                Some(rate) => format!(
-                    "{} requests/s, {} in flight",
-                    rate.per_second,
-                    args.ocm.in_flight()
-                ),
-                None => format!("no rate budget, {} in flight", args.ocm.in_flight()),
-            },
-        },
-    };
-    let readiness = Readiness::new(Some(store.clone()), interval);
-    runtime::run(
-        reconciler,
-        &options,
-        &readiness,
-        crate::run::shutdown_signal(),
-    )
-    .await;
-    Ok(())
+            ocm_budget: budget(&args.ocm),
+        };
+        let environments = RhidpEnvironments::new(vec![reconciler], sharing);
+        let options = RunOptions {
+            interval,
+            jitter: 0.1,
+            replica_id,
+            drain,
+            banner,
+        };
+        let readiness = Readiness::new(Some(store.clone()), interval);
+        runtime::run(
+            &environments,
+            &options,
+            &readiness,
+            crate::run::shutdown_signal(),
+        )
+        .await;
+        Ok(())
+    })
 }
 
-fn render(report: &RhidpReport) -> String {
+/// The Keycloak client.
+pub fn sso_client() -> Result<SsoClient, Failure> {
+    SsoClient::new()
+        .context("building the Keycloak client")
+        .map_err(Failure::input)
+}
+
+/// `--state`, else the default SQLite file.
+pub fn state_url(state: Option<&str>) -> Result<String, Failure> {
+    Ok(match state {
+        Some(url) => url.to_owned(),
+        None => srecap_store::default_url()
+            .map_err(Failure::input)?
+            .to_string(),
+    })
+}
+
+/// A duration flag that must not be negative.
+fn positive(flag: &str, d: jiff::SignedDuration) -> Result<std::time::Duration, Failure> {
+    std::time::Duration::try_from(d)
+        .map_err(|_| Failure::input(anyhow::anyhow!("{flag} must not be negative (got {d:#})")))
+}
+
+/// What the start line says about the OCM budget.
+pub fn budget(ocm: &OcmArgs) -> String {
+    match ocm.rate() {
+        Some(rate) => format!(
+            "{} requests/s, {} in flight",
+            rate.per_second,
+            ocm.in_flight()
+        ),
+        None => format!("no rate budget, {} in flight", ocm.in_flight()),
+    }
+}
+
+/// The exit of a `--once` pass: a failed action or a pass-failing operator
+/// error fails the command.
+pub fn outcome(report: &RhidpReport) -> Result<(), Failure> {
+    if report.failed() {
+        Err(Failure::from(anyhow::anyhow!(
+            "the rhidp pass failed in {}: {} action(s) failed, {} operator error(s) fail the pass",
+            report.plan.ocm_environment,
+            report
+                .execution
+                .as_ref()
+                .map_or(0, srecap_controller::rhidp::Execution::failed),
+            report
+                .plan
+                .operator_errors
+                .iter()
+                .filter(|e| e.fails_pass)
+                .count()
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+pub fn render(report: &RhidpReport) -> String {
     use std::fmt::Write as _;
     let mut s = format!(
         "Red Hat IdP pass at {} (environment {}){}\n",
