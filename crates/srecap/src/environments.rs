@@ -1085,6 +1085,104 @@ environments:
         }
     }
 
+    const ENV: &str = "environments:\n  - name: prod\n    ocmUrl: https://a\n    clientId: x\n    clientSecretEnv: S\n";
+
+    /// The `rhidp:` section (I67): realms with where their tokens are, the
+    /// defaults, and the reference's reconciler names as opt-outs (W17).
+    #[test]
+    fn the_rhidp_section_names_realms_tokens_and_defaults() {
+        let text = format!(
+            "{ENV}    organizations:\n      - id: o1\n        disabled: [ocm-oidc-idp-api]\n      - id: o2\nrhidp:\n  defaultAuthName: corp-sso\n  secretNamespace: idp\n  keycloakInstances:\n    - issuer: https://sso.example.com/auth/realms/A/\n      iatFile: /run/iat-a\n    - issuer: https://auth.redhat.com/auth/realms/EmployeeIDP\n      url: http://127.0.0.1:9/auth/realms/EmployeeIDP\n"
+        );
+        let s = parse(&text, "srecap.yaml").unwrap();
+        let r = s.rhidp.unwrap();
+        assert_eq!(r.secret_namespace, "idp");
+        assert_eq!(
+            r.realms[0],
+            RealmSettings {
+                issuer: "https://sso.example.com/auth/realms/A".to_owned(),
+                url: None,
+                iat: IatSource::File(PathBuf::from("/run/iat-a")),
+            }
+        );
+        // No token source named: the capability's variable of the realm.
+        assert_eq!(
+            r.realms[1].iat,
+            IatSource::Env("SRECAP_KEYCLOAK_IAT_EMPLOYEEIDP".to_owned())
+        );
+        // The EmployeeIDP realm is the default issuer when it is listed.
+        assert_eq!(
+            r.planner.default_issuer(),
+            srecap_rhidp::settings::DEFAULT_ISSUER
+        );
+        assert_eq!(r.planner.default_auth_name(), "corp-sso");
+        let registry = s.environments[0].registry.as_ref().unwrap();
+        assert!(rhidp_disabled(registry.get("o1").unwrap()));
+        assert!(!rhidp_disabled(registry.get("o2").unwrap()));
+        // Without the section: no rhidp settings.
+        assert!(parse(ENV, "srecap.yaml").unwrap().rhidp.is_none());
+    }
+
+    #[test]
+    fn each_invalid_rhidp_section_names_the_field_and_line() {
+        let cases: &[(&str, &str, u64, &str)] = &[
+            (
+                "rhidp:\n  keycloakInstances: []\n",
+                "rhidp.keycloakInstances",
+                7,
+                "at least one",
+            ),
+            (
+                "rhidp:\n  keycloakInstances:\n    - issuer: https://a.example.com/auth/realms/A\n      iat: eyJhbGciOi\n",
+                "rhidp.keycloakInstances[0].iat",
+                9,
+                "never written in the configuration file",
+            ),
+            (
+                "rhidp:\n  keycloakInstances:\n    - issuer: http://a.example.com/auth/realms/A\n",
+                "rhidp.keycloakInstances[0].issuer",
+                8,
+                "not an https://",
+            ),
+            (
+                "rhidp:\n  keycloakInstances:\n    - issuer: https://a.example.com/auth/realms/A\n    - issuer: https://a.example.com/auth/realms/A/\n",
+                "rhidp.keycloakInstances[1].issuer",
+                9,
+                "listed twice",
+            ),
+            (
+                "rhidp:\n  keycloakInstances:\n    - issuer: https://a.example.com/auth/realms/A\n      iatFile: /f\n      iatEnv: V\n",
+                "rhidp.keycloakInstances[0].iatEnv",
+                10,
+                "not both",
+            ),
+            (
+                "rhidp:\n  defaultIssuer: https://b.example.com/auth/realms/B\n  keycloakInstances:\n    - issuer: https://a.example.com/auth/realms/A\n",
+                "rhidp.defaultIssuer",
+                7,
+                "not a configured Keycloak instance",
+            ),
+            (
+                "rhidp:\n  defaultAuthName: a/b\n  keycloakInstances:\n    - issuer: https://a.example.com/auth/realms/A\n",
+                "rhidp.defaultAuthName",
+                7,
+                "default auth name",
+            ),
+            (
+                "rhidp:\n  secretNamespace: a/b\n  keycloakInstances:\n    - issuer: https://a.example.com/auth/realms/A\n",
+                "rhidp.secretNamespace",
+                7,
+                "not a namespace",
+            ),
+        ];
+        for (section, field, line, reason) in cases {
+            let e = error(&format!("{ENV}{section}"));
+            assert_eq!(&e.field, field, "{e}");
+            assert_eq!(e.line, *line, "{e}");
+            assert!(e.reason.contains(reason), "{e}");
+        }
+    }
+
     #[test]
     fn yaml_and_schema_errors_carry_the_parser_location() {
         let e = error("environments:\n  - name: prod\n    ocmURL: https://a\n");
@@ -1118,5 +1216,13 @@ mod example {
         assert_eq!(registry.len(), 3);
         assert_eq!(s.severities()["stage"], Severity::Warning);
         assert_eq!(s.severities()["production"], Severity::Critical);
+        let rhidp = s.rhidp.unwrap();
+        assert_eq!(rhidp.realms.len(), 1);
+        assert_eq!(rhidp.secret_namespace, "rhidp");
+        let off = registry.get("3c4d5e6f7g8h9i0j1a2b").unwrap();
+        assert!(rhidp_disabled(off));
+        assert!(!rhidp_disabled(
+            registry.get("1a2b3c4d5e6f7g8h9i0j").unwrap()
+        ));
     }
 }

@@ -338,6 +338,9 @@ fn run_capabilities(args: &RunArgs, selection: &Selection<'_>) -> Result<(), Fai
         }
         None => None,
     };
+    if let Some(parts) = &rhidp {
+        parts.setup.log_realms();
+    }
     let tls = match (&args.metrics_tls_cert, &args.metrics_tls_key) {
         (Some(cert), Some(key)) => {
             Some(server::Tls::from_pem_files(cert, key).map_err(Failure::input)?)

@@ -887,7 +887,7 @@ fn one_service_runs_aus_and_rhidp_behind_one_metrics_endpoint() {
     };
     let started = std::time::Instant::now();
     let mut ready = get("/readyz", false);
-    while ready.0 != 200 && started.elapsed() < Duration::from_secs(60) {
+    while ready.0 != 200 && started.elapsed() < Duration::from_mins(1) {
         std::thread::sleep(Duration::from_millis(200));
         ready = get("/readyz", false);
     }
@@ -958,4 +958,74 @@ fn one_service_runs_aus_and_rhidp_behind_one_metrics_endpoint() {
     for s in &secrets {
         assert!(!all.contains(s.as_str()), "a secret leaked:\n{all}");
     }
+}
+
+/// The configuration file's `rhidp:` section and registry drive `srecap run
+/// --capability rhidp`: realms and token files from the file, an organization
+/// the registry lists with `disabled: [rhidp]` is left alone, a listed one is
+/// served; realm flags contradicting the section are refused (exit 2).
+#[test]
+fn the_configuration_file_configures_realms_and_the_registry_selects_organizations() {
+    let w = World::new(SCENARIO, Duration::ZERO);
+    w.seed_record();
+    let config = |disabled: &str| {
+        let text = format!(
+            "environments:
+  - name: production
+    ocmUrl: {ocm}
+    tokenUrl: {token}
+    clientId: srecap-sim
+    clientSecretEnv: SIM_CLIENT_SECRET
+    organizations:
+      - id: org-a
+        disabled: [{disabled}]
+rhidp:
+  keycloakInstances:
+    - issuer: {ISSUER}
+      url: {ocm}/auth/realms/{REALM}
+      iatFile: {iat}
+",
+            ocm = w.sim.base_url(),
+            token = w.sim.token_url(),
+            iat = w.path("iat").display(),
+        );
+        std::fs::write(w.path("srecap.yaml"), text).unwrap();
+    };
+    let run = |extra: &[&str]| {
+        w.srecap()
+            .args(["run", "--capability", "rhidp", "--once", "--config"])
+            .arg(w.path("srecap.yaml"))
+            .args(["--state", &w.state(), "--secret-key-file"])
+            .arg(w.path("key"))
+            .args(extra)
+            .env("SIM_CLIENT_SECRET", "srecap-sim")
+            .output()
+            .unwrap()
+    };
+    // org-a switched rhidp off: nothing new, and the adopted client goes, as
+    // for an organization that leaves the allowlist (I57: treated as disabled).
+    config("rhidp");
+    let out = run(&[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(
+        table.contains(&format!("delete SSO client {PRE_KEY}")) && !table.contains("create"),
+        "{table}"
+    );
+    assert!(w.sim.sim.sso_clients(REALM).unwrap().is_empty());
+
+    config("advanced-upgrade-scheduler");
+    let out = run(&["-o", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let reports = json(&out);
+    assert_eq!(reports.as_array().unwrap().len(), 1, "{reports}");
+    assert_eq!(w.sim.sim.sso_clients(REALM).unwrap().len(), 3);
+
+    let out = run(&["--keycloak", ISSUER]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--keycloak contradicts the rhidp section"),
+        "{}",
+        text(&out.stderr)
+    );
 }

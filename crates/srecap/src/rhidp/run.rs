@@ -119,6 +119,22 @@ pub struct Setup {
     pub token_sources: BTreeMap<String, String>,
 }
 
+impl Setup {
+    /// One start-up line per realm: where its requests go and where its token
+    /// was read from (never the token).
+    pub fn log_realms(&self) {
+        for (issuer, realm) in &self.realms {
+            tracing::info!(
+                capability = "rhidp",
+                realm = %issuer,
+                endpoint = %realm.url.as_deref().unwrap_or(issuer),
+                token_from = %self.token_sources.get(issuer).map_or("", String::as_str),
+                "Keycloak realm configured"
+            );
+        }
+    }
+}
+
 impl RhidpOptions {
     /// The realms and settings: the configuration file's `rhidp:` section when
     /// it has one (then a realm flag is a contradiction, exit 2), else the
@@ -213,15 +229,14 @@ impl RhidpOptions {
         let mut realms = BTreeMap::new();
         let mut token_sources = BTreeMap::new();
         for issuer in &issuers {
-            let (token, source) = match files.get(issuer) {
-                Some(path) => (read_token(issuer, Path::new(path))?, path.clone()),
-                None => {
-                    let var = iat_env_var(issuer);
-                    (
-                        std::env::var(&var).unwrap_or_default().trim().to_owned(),
-                        format!("env:{var}"),
-                    )
-                }
+            let (token, source) = if let Some(path) = files.get(issuer) {
+                (read_token(issuer, Path::new(path))?, path.clone())
+            } else {
+                let var = iat_env_var(issuer);
+                (
+                    std::env::var(&var).unwrap_or_default().trim().to_owned(),
+                    format!("env:{var}"),
+                )
             };
             // A dry run registers nothing and needs no token.
             if token.is_empty() && !dry_run {
@@ -357,6 +372,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     let state_url = state_url(args.state.as_deref())?;
     let interval = positive("--interval", args.interval)?;
     let drain = positive("--drain", args.drain)?;
+    setup.log_realms();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let store = open_store(&state_url, args.dry_run).await?;
