@@ -122,7 +122,7 @@ pub use crate::connection::OcmArgs;
 pub enum CapabilityName {
     /// The Advanced Upgrade Service.
     Aus,
-    /// The Red Hat `IdP`.
+    /// The Red Hat IdP.
     Rhidp,
 }
 
@@ -136,7 +136,7 @@ pub struct ServiceArgs {
     pub capabilities: Vec<CapabilityName>,
     #[command(flatten)]
     pub run: RunArgs,
-    /// Time between passes of the Red Hat `IdP` capability (default: --interval).
+    /// Time between passes of the Red Hat IdP capability (default: --interval).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub rhidp_interval: Option<jiff::SignedDuration>,
     #[command(flatten)]

@@ -611,8 +611,7 @@ fn every_overlay_renders_and_validates_against_the_kubernetes_schemas() {
 #[test]
 fn the_deployment_runs_srecap_as_its_help_documents_it() {
     let dir = tempfile::tempdir().unwrap();
-    let help =
-        String::from_utf8(run(srecap(dir.path()).args(["aus", "run", "--help"])).stdout).unwrap();
+    let help = String::from_utf8(run(srecap(dir.path()).args(["run", "--help"])).stdout).unwrap();
     // Without the line breaks of the help's layout.
     let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
     for overlay in OVERLAYS {
@@ -626,21 +625,59 @@ fn the_deployment_runs_srecap_as_its_help_documents_it() {
             .iter()
             .map(|a| a.as_str().unwrap())
             .collect();
-        assert_eq!(args[..2], ["aus", "run"], "{overlay}");
-        for arg in &args[2..] {
+        // The service runs both capabilities.
+        assert_eq!(args[0], "run", "{overlay}");
+        for capability in ["aus", "rhidp"] {
+            assert!(
+                args.contains(&format!("--capability={capability}").as_str()),
+                "{overlay}: {args:?}"
+            );
+        }
+        for arg in &args[1..] {
             let flag = arg.split('=').next().unwrap();
             assert!(
                 help.contains(&format!("{flag} ")) || help.contains(&format!("{flag} <")),
-                "{overlay}: {flag} is not an `aus run` flag"
+                "{overlay}: {flag} is not a `srecap run` flag"
             );
         }
         for var in container["env"].as_array().unwrap() {
             let name = var["name"].as_str().unwrap();
             assert!(
                 name == "RUST_LOG" || help.contains(&format!("[env: {name}")),
-                "{overlay}: `aus run` reads no {name}"
+                "{overlay}: `srecap run` reads no {name}"
             );
         }
+        // The sealing key and the realm's token are mounted files of the
+        // Secret srecap-rhidp, never environment values.
+        for (flag, key) in [
+            ("--secret-key-file=", "secret-key"),
+            ("--keycloak-iat-file=", "employeeidp-iat"),
+        ] {
+            let value = args.iter().find_map(|a| a.strip_prefix(flag)).unwrap();
+            let file = value.rsplit('=').next().unwrap();
+            let mount = container["volumeMounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| file.starts_with(m["mountPath"].as_str().unwrap()))
+                .unwrap_or_else(|| panic!("{overlay}: {file} is on no mounted volume"));
+            let volume = pod["spec"]["volumes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|v| v["name"] == mount["name"])
+                .unwrap();
+            assert_eq!(volume["secret"]["secretName"], "srecap-rhidp");
+            assert!(
+                volume["secret"]["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|i| i["key"] == key && file.ends_with(i["path"].as_str().unwrap())),
+                "{overlay}: {key}"
+            );
+        }
+        assert!(env_var(container, "SRECAP_SECRET_KEY").is_none());
         assert_eq!(
             args.iter()
                 .find_map(|a| a.strip_prefix("--metrics-listen="))
@@ -802,14 +839,20 @@ fn the_deployment_runs_srecap_as_its_help_documents_it() {
 
 #[test]
 fn monitoring_objects_scrape_the_service_and_carry_the_generated_rules() {
-    let generated: Vec<Value> = serde_saphyr::from_multiple::<Value>(
-        &std::fs::read_to_string(repo().join("deploy/prometheus/srecap-aus.prometheusrule.yaml"))
-            .unwrap(),
-    )
-    .unwrap()
-    .into_iter()
-    .filter(|o| !o.is_null())
-    .collect();
+    // Every capability the Deployment runs brings its rules.
+    let generated: Vec<Value> = ["srecap-aus", "srecap-rhidp"]
+        .iter()
+        .flat_map(|name| {
+            serde_saphyr::from_multiple::<Value>(
+                &std::fs::read_to_string(
+                    repo().join(format!("deploy/prometheus/{name}.prometheusrule.yaml")),
+                )
+                .unwrap(),
+            )
+            .unwrap()
+        })
+        .filter(|o| !o.is_null())
+        .collect();
     assert!(!generated.is_empty());
     for overlay in OVERLAYS {
         let objects = render(overlay);
