@@ -73,6 +73,8 @@ fn promtool_checks_the_rules_and_passes_the_generated_unit_tests() {
     );
     let out = run_promtool(&["test", "rules", "srecap-aus.rules_test.yaml"], &prom);
     assert!(out.contains("SUCCESS"), "{out}");
+    let out = run_promtool(&["test", "rules", "srecap-rhidp.rules_test.yaml"], &prom);
+    assert!(out.contains("SUCCESS"), "{out}");
 }
 
 #[test]
