@@ -639,7 +639,8 @@ async fn i57_w9_enforced_keeps_the_providers_of_its_allow_list() {
     .await;
     w.clean_pass().await;
     assert_eq!(w.idp_names("c1"), ["break-glass", "github", "redhat-sso"]);
-    w.set_label("c1", KEEP_IDPS, "break-glass, cluster-admin").await;
+    w.set_label("c1", KEEP_IDPS, "break-glass, cluster-admin")
+        .await;
     w.set_label("c1", STATUS, "enforced").await;
     let report = w.clean_pass().await;
     assert_eq!(

@@ -477,7 +477,12 @@ pub fn aus_rule_tests(sets: &[RuleSet], rule_file: &str, _links: &Links) -> Stri
 /// until 14 days are left plus `for`, then fires with its path; a token with
 /// 100 days left stays silent.
 fn iat_expiring_test(sets: &[RuleSet]) -> TestGroup {
-    let alert = find(sets, "RHIDPInitialAccessTokenExpiring", Severity::Warning, None);
+    let alert = find(
+        sets,
+        "RHIDPInitialAccessTokenExpiring",
+        Severity::Warning,
+        None,
+    );
     let day = 24 * 60;
     let warn = crate::rules::IAT_WARN_DAYS * day;
     let labels = |path: &'static str| {

@@ -492,6 +492,10 @@ mod tests {
         );
         assert_eq!(e.disposition, Disposition::Frozen);
         assert_eq!(e.problems[0].code, Code::KeepIdpsInvalid);
-        assert!(e.problems[0].message.contains("empty name"), "{:?}", e.problems);
+        assert!(
+            e.problems[0].message.contains("empty name"),
+            "{:?}",
+            e.problems
+        );
     }
 }

@@ -596,7 +596,10 @@ mod tests {
             token_expiry(&jwt(r#"{"exp":1767225600,"typ":"InitialAccessToken"}"#)),
             Some(1_767_225_600)
         );
-        assert_eq!(token_expiry(&jwt(r#"{"exp":1767225600.75}"#)), Some(1_767_225_600));
+        assert_eq!(
+            token_expiry(&jwt(r#"{"exp":1767225600.75}"#)),
+            Some(1_767_225_600)
+        );
         // No series for tokens whose expiry cannot be read.
         assert_eq!(token_expiry(&jwt(r#"{"typ":"InitialAccessToken"}"#)), None);
         assert_eq!(token_expiry(&jwt(r#"{"exp":"tomorrow"}"#)), None);

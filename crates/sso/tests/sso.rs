@@ -10,8 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use jiff::Timestamp;
 use srecap_sim::{Fault, RunningSim, SimConfig, Simulator};
 use srecap_sso::{
-    ClientRegistration, Deleted, Outcome, Secret, SsoClient, SsoError, SsoObserver,
-    SsoRequestEvent,
+    ClientRegistration, Deleted, Outcome, Secret, SsoClient, SsoError, SsoObserver, SsoRequestEvent,
 };
 
 const SCENARIO: &str = "\
@@ -412,16 +411,20 @@ struct Recorder(Mutex<Vec<(String, String, Outcome)>>);
 impl SsoObserver for Recorder {
     fn observe(&self, event: &SsoRequestEvent<'_>) {
         assert!(event.duration.as_secs() < 30);
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push((event.method.to_owned(), event.verb.to_owned(), event.outcome));
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).push((
+            event.method.to_owned(),
+            event.verb.to_owned(),
+            event.outcome,
+        ));
     }
 }
 
 impl Recorder {
     fn seen(&self) -> Vec<(String, String, Outcome)> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -443,7 +446,11 @@ async fn i65_every_attempt_is_reported_by_method_and_verb() {
         .await
         .unwrap();
     let updated = sso
-        .update(&iss, &read.registration_access_token, &client(KEY, Some("^a")))
+        .update(
+            &iss,
+            &read.registration_access_token,
+            &client(KEY, Some("^a")),
+        )
         .await
         .unwrap();
     sim.sim.add_fault(Fault {

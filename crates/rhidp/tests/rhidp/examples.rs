@@ -691,7 +691,11 @@ fn w9_enforced_keeps_the_providers_of_its_allow_list_and_reports_them() {
         .insert(KEEP.into(), "htpasswd, cluster-admin".into());
     let plan = w.plan();
     assert_eq!(describe(&plan), ["idp delete c1/github#g1"]);
-    let c1 = plan.clusters.iter().find(|c| c.cluster_id == "id1").unwrap();
+    let c1 = plan
+        .clusters
+        .iter()
+        .find(|c| c.cluster_id == "id1")
+        .unwrap();
     // Only providers that are listed and kept are reported, not every name
     // of the label.
     assert_eq!(c1.kept_idps, ["htpasswd"]);
