@@ -366,6 +366,7 @@ fn status_on_a_steady_scenario_plans_nothing() {
 ///   writes `.status=disabled` and keeps `.name`, which ends in the same
 ///   place (no status reads as `disabled`, I57) but keeps naming the provider
 ///   the next pass removes (I51), which deleting `.name` would forget.
+///
 /// Labels outside the namespace (`do-not-touch`) are untouched in every case.
 #[test]
 fn e22_label_bridge_maps_to_enable_and_disable() {
