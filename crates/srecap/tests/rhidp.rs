@@ -310,12 +310,13 @@ fn status_on_a_scenario_uses_the_planner_and_its_secrets_section() {
 
 /// A cluster in step with its record, as a scenario describes it: its
 /// console URL gives the record's redirect URI and its OpenID provider refers
-/// to the record's client.
+/// to the record's client. It is `enforced` and keeps a break-glass provider
+/// (W9).
 fn steady_scenario(provider_secret: &str) -> String {
     let head = SCENARIO.split("clusters:\n").next().unwrap();
     let tail = SCENARIO.split("sso:\n").nth(1).unwrap();
     format!(
-        "{head}clusters:\n- name: pre\n  organization: org-a\n  version: 4.14.5\n  console_url: https://console-openshift-console.apps.pre.x.p1.openshiftapps.com\n  labels: {{sre-capabilities.rhidp.status: enabled}}\n  identity_providers:\n  - {{id: idp-1, type: OpenIDIdentityProvider, name: redhat-sso, mapping_method: add, client_id: {PRE_KEY}, {provider_secret}issuer: '{ISSUER}'}}\nsso:\n{tail}"
+        "{head}clusters:\n- name: pre\n  organization: org-a\n  version: 4.14.5\n  console_url: https://console-openshift-console.apps.pre.x.p1.openshiftapps.com\n  labels: {{sre-capabilities.rhidp.status: enforced, sre-capabilities.rhidp.keep-idps: break-glass}}\n  identity_providers:\n  - {{id: idp-1, type: OpenIDIdentityProvider, name: redhat-sso, mapping_method: add, client_id: {PRE_KEY}, {provider_secret}issuer: '{ISSUER}'}}\n  - {{id: ht-1, type: HTPasswdIdentityProvider, name: break-glass, mapping_method: claim}}\nsso:\n{tail}"
     )
 }
 
@@ -338,6 +339,11 @@ fn status_on_a_steady_scenario_plans_nothing() {
         let pre = cluster(&status, "pre");
         assert_eq!(pre["record"], "registered", "{pre}");
         assert_eq!(pre["identity_provider"], "present", "{pre}");
+        assert_eq!(
+            pre["kept_idps"],
+            serde_json::json!(["break-glass"]),
+            "{pre}"
+        );
         pre["next_pass"].as_array().unwrap().clone()
     };
     assert_eq!(plan(&steady_scenario("")), Vec::<Value>::new());
@@ -348,6 +354,19 @@ fn status_on_a_steady_scenario_plans_nothing() {
     let stale = plan(&steady_scenario("client_secret: an-old-secret, "));
     assert_eq!(stale.len(), 1, "{stale:?}");
     assert_eq!(stale[0]["action_type"], "update", "{stale:?}");
+
+    let w = World::new(&steady_scenario(""), Duration::ZERO);
+    let out = w
+        .srecap()
+        .args(["rhidp", "status", "-s"])
+        .arg(w.path("rhidp.yaml"))
+        .output()
+        .unwrap();
+    let table = text(&out.stdout);
+    assert!(
+        table.contains("pre: enforced keeps break-glass (sre-capabilities.rhidp.keep-idps)"),
+        "{table}"
+    );
 }
 
 /// E22, the label bridge. The reference derives the rhidp labels from
