@@ -191,6 +191,8 @@ pub struct SsoRequestEvent<'a> {
     /// The HTTP verb: `POST`, `GET`, `PUT`, `DELETE`.
     pub verb: &'a str,
     pub outcome: Outcome,
+    /// From sending the request until Keycloak's status line and headers
+    /// arrived (or the attempt failed); reading the small body is not included.
     pub duration: Duration,
 }
 
