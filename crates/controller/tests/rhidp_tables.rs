@@ -30,6 +30,7 @@ const BARE: &str = "sre-capabilities.rhidp";
 const NAME: &str = "sre-capabilities.rhidp.name";
 const ISSUER: &str = "sre-capabilities.rhidp.issuer";
 const REGEX: &str = "sre-capabilities.rhidp.group-filter-regex";
+const KEEP_IDPS: &str = "sre-capabilities.rhidp.keep-idps";
 
 /// The default realm: `DEFAULT_ISSUER` is served as the simulator's realm
 /// `EmployeeIDP`.
@@ -622,6 +623,70 @@ async fn i57_enabled_to_enforced_deletes_foreign_providers() {
     );
     assert_eq!(w.idp_names("c1"), ["redhat-sso"]);
     assert_eq!(w.client_ids("EmployeeIDP"), [key("c1", "org-1")]);
+}
+
+/// I57 "enabled → enforced" with its allow-list (W9): the providers
+/// `.keep-idps` names stay, the plan reports them, the others go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn i57_w9_enforced_keeps_the_providers_of_its_allow_list() {
+    let htpasswd = "  - {id: ht-1, type: HTPasswdIdentityProvider, name: break-glass, mapping_method: claim}\n";
+    let w = World::new(&cluster(
+        "c1",
+        "org-1",
+        &[(STATUS, "enabled")],
+        &format!("{GITHUB}{htpasswd}"),
+    ))
+    .await;
+    w.clean_pass().await;
+    assert_eq!(w.idp_names("c1"), ["break-glass", "github", "redhat-sso"]);
+    w.set_label("c1", KEEP_IDPS, "break-glass, cluster-admin")
+        .await;
+    w.set_label("c1", STATUS, "enforced").await;
+    let report = w.clean_pass().await;
+    assert_eq!(
+        shapes(&report),
+        [json!({"action_type": "delete", "cluster_name": "c1", "idp_name": "github"})]
+    );
+    let c1 = report
+        .plan
+        .clusters
+        .iter()
+        .find(|c| c.name == "c1")
+        .unwrap();
+    assert_eq!(c1.kept_idps, ["break-glass"]);
+    assert_eq!(w.idp_names("c1"), ["break-glass", "redhat-sso"]);
+    // Steady: the kept provider is still reported, nothing else happens.
+    let report = w.clean_pass().await;
+    assert!(report.plan.actions.is_empty());
+    assert_eq!(report.plan.clusters[0].kept_idps, ["break-glass"]);
+    // Taken off the list, it goes like any foreign provider.
+    w.remove_label("c1", KEEP_IDPS).await;
+    let report = w.clean_pass().await;
+    assert_eq!(
+        shapes(&report),
+        [json!({"action_type": "delete", "cluster_name": "c1", "idp_name": "break-glass"})]
+    );
+    assert_eq!(w.idp_names("c1"), ["redhat-sso"]);
+}
+
+/// W9: an allow-list that is not a list of provider names is a configuration
+/// error like any label error: the cluster is frozen (nothing deleted) and
+/// its owners are told, naming the label.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn w9_an_invalid_allow_list_freezes_the_cluster_and_tells_its_owners() {
+    let w = settled(&[]).await;
+    w.set_label("c1", KEEP_IDPS, "github,").await;
+    w.set_label("c1", STATUS, "enforced").await;
+    let report = w.clean_pass().await;
+    assert!(report.plan.actions.is_empty(), "{:?}", shapes(&report));
+    assert_eq!(w.idp_names("c1"), ["github", "redhat-sso"]);
+    let errors: Vec<_> = w
+        .logs("c1")
+        .into_iter()
+        .filter(|l| l.summary == "Red Hat IdP configuration error")
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].description.contains(KEEP_IDPS), "{errors:?}");
 }
 
 /// I57 "enabled → sso-client-only": provider deleted, client kept.
@@ -1417,6 +1482,28 @@ async fn e19_issuer_mismatch_fails_the_pass_and_protects_the_provider() {
         text.contains(r#"rhidp_sso_client_reconciled_total{integration="rhidp-sso-client",ocm_environment="production"} 1"#),
         "{text}"
     );
+}
+
+/// E20, first half: a provider to delete that OCM lists without an id: no
+/// action, one operator error, the pass fails; the provider stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e20_deletable_provider_without_id_is_an_error() {
+    let w = World::new(&cluster(
+        "d1",
+        "org-1",
+        &[(STATUS, "disabled")],
+        &format!(
+            "  identity_providers:\n{}",
+            oidc("''", "redhat-sso", "x", DEFAULT_ISSUER)
+        ),
+    ))
+    .await;
+    let report = w.pass().await;
+    assert!(report.plan.actions.is_empty(), "{:?}", shapes(&report));
+    let errors: Vec<_> = report.plan.operator_errors.iter().map(|e| e.code).collect();
+    assert_eq!(errors, [OperatorCode::IdpWithoutId]);
+    assert!(report.failed());
+    assert_eq!(w.idp_names("d1"), ["redhat-sso"]);
 }
 
 /// E20: a provider create OCM refuses: listed, not applied, the error kept,

@@ -472,6 +472,25 @@ pub const RHIDP_ORPHANED_CLIENTS: MetricDef = MetricDef::gauge(
     ENV,
     Audience::Sre,
 );
+pub const RHIDP_IAT_EXPIRATION: MetricDef = MetricDef::gauge(
+    // The reference's typo is kept so its dashboards keep working (I65, W15).
+    "rhidp_sso_client_inital_access_token_expiration",
+    "Expiry (exp claim, Unix seconds) of a realm's initial access token, by where it was read (I65)",
+    &["integration", "ocm_environment", "path"],
+    Audience::Sre,
+);
+pub const RHIDP_KEYCLOAK_REQUESTS: MetricDef = MetricDef::counter(
+    "qontract_reconcile_external_api_keycloak_requests_total",
+    "Keycloak client-registration requests by operation and HTTP verb, retries included (I65)",
+    &["method", "verb"],
+    Audience::Sre,
+);
+pub const RHIDP_KEYCLOAK_REQUEST_DURATION: MetricDef = MetricDef::histogram(
+    "qontract_reconcile_external_api_keycloak_request_duration_seconds",
+    "Keycloak client-registration request latency by operation and HTTP verb (I65)",
+    &["method", "verb"],
+    Audience::Sre,
+);
 
 /// Every metric family of the Red Hat IdP capability.
 pub const RHIDP: &[&MetricDef] = &[
@@ -487,6 +506,9 @@ pub const RHIDP: &[&MetricDef] = &[
     &RHIDP_ACTIONS,
     &RHIDP_DELETIONS_BLOCKED,
     &RHIDP_ORPHANED_CLIENTS,
+    &RHIDP_IAT_EXPIRATION,
+    &RHIDP_KEYCLOAK_REQUESTS,
+    &RHIDP_KEYCLOAK_REQUEST_DURATION,
 ];
 
 /// The definition a sample name belongs to (`_bucket`/`_sum`/`_count` resolve to

@@ -667,6 +667,35 @@ pub fn rhidp_dashboards(sets: &[RuleSet]) -> Vec<Dashboard> {
         &[(&passes, "{{ocm_env}}")],
         false,
     );
+    l.row("Keycloak");
+    // The reference's gauge names its environment `ocm_environment` (I65).
+    let iat = format!(
+        "min by (ocm_environment, path) ({}{{ocm_environment=~\"$ocm_env\"}} - time()) / 86400",
+        catalog::RHIDP_IAT_EXPIRATION.name
+    );
+    l.panel(
+        "timeseries",
+        "Days until each initial access token expires",
+        catalog::RHIDP_IAT_EXPIRATION.help,
+        "d",
+        12,
+        &[(&iat, "{{ocm_environment}} {{path}}")],
+        false,
+    );
+    // Keycloak requests carry no environment: one process serves one.
+    let requests = format!(
+        "sum by (method, verb) (rate({}[$__rate_interval]))",
+        sel(&catalog::RHIDP_KEYCLOAK_REQUESTS, "")
+    );
+    l.panel(
+        "timeseries",
+        "Keycloak requests per second by method",
+        catalog::RHIDP_KEYCLOAK_REQUESTS.help,
+        "reqps",
+        12,
+        &[(&requests, "{{method}} {{verb}}")],
+        false,
+    );
     vec![Dashboard {
         uid: "srecap-rhidp-slo".to_owned(),
         model: model(

@@ -43,7 +43,7 @@ pub struct Artefact {
 }
 
 /// Every generated file, per capability: rules (plain and `PrometheusRule`),
-/// promtool tests (AUS), the Alertmanager snippet (AUS: it routes by severity,
+/// promtool tests, the Alertmanager snippet (AUS: it routes by severity,
 /// which covers every capability), the Grafana dashboards and the runbooks.
 pub fn artefacts(links: &Links) -> Result<Vec<Artefact>, RulesError> {
     let mut out = aus_artefacts(links)?;
@@ -51,6 +51,13 @@ pub fn artefacts(links: &Links) -> Result<Vec<Artefact>, RulesError> {
     out.push(Artefact {
         path: "deploy/prometheus/srecap-rhidp.rules.yaml".to_owned(),
         contents: header("#", &rules::to_rules_file(&sets)),
+    });
+    out.push(Artefact {
+        path: "deploy/prometheus/srecap-rhidp.rules_test.yaml".to_owned(),
+        contents: header(
+            "#",
+            &rule_tests::rhidp_rule_tests(&sets, "srecap-rhidp.rules.yaml"),
+        ),
     });
     out.push(Artefact {
         path: "deploy/prometheus/srecap-rhidp.prometheusrule.yaml".to_owned(),

@@ -472,3 +472,79 @@ pub fn aus_rule_tests(sets: &[RuleSet], rule_file: &str, _links: &Links) -> Stri
     };
     yaml(&file)
 }
+
+/// `RHIDPInitialAccessTokenExpiring`: a token expiring in 20 days is silent
+/// until 14 days are left plus `for`, then fires with its path; a token with
+/// 100 days left stays silent.
+fn iat_expiring_test(sets: &[RuleSet]) -> TestGroup {
+    let alert = find(
+        sets,
+        "RHIDPInitialAccessTokenExpiring",
+        Severity::Warning,
+        None,
+    );
+    let day = 24 * 60;
+    let warn = crate::rules::IAT_WARN_DAYS * day;
+    let labels = |path: &'static str| {
+        [
+            ("integration", "rhidp-sso-client"),
+            ("ocm_environment", "production"),
+            ("path", path),
+        ]
+    };
+    let exp = |days: u32| u64::from(days) * 86_400;
+    let end = 8 * day;
+    let input = vec![
+        series(
+            catalog::RHIDP_IAT_EXPIRATION.name,
+            &labels("/etc/srecap/iat"),
+            format!("{}x{end}", exp(20)),
+        ),
+        series(
+            catalog::RHIDP_IAT_EXPIRATION.name,
+            &labels("env:SRECAP_KEYCLOAK_IAT_OTHER"),
+            format!("{}x{end}", exp(100)),
+        ),
+    ];
+    // promtool's clock starts at 0, so the 20-day token has 14 days left at
+    // minute `20 days - 14 days`.
+    let crosses = 20 * day - warn;
+    TestGroup {
+        name: "RHIDPInitialAccessTokenExpiring: 14 days before exp, after for".to_owned(),
+        interval: "1m",
+        input_series: input,
+        alert_rule_test: vec![
+            AlertTest {
+                eval_time: at(crosses - 10),
+                alertname: alert.alert.clone(),
+                exp_alerts: vec![],
+            },
+            AlertTest {
+                eval_time: at(crosses + 30),
+                alertname: alert.alert.clone(),
+                exp_alerts: vec![],
+            },
+            AlertTest {
+                eval_time: at(crosses + 90),
+                alertname: alert.alert.clone(),
+                exp_alerts: vec![expect(alert, &labels("/etc/srecap/iat"), "")],
+            },
+        ],
+        promql_expr_test: vec![],
+    }
+}
+
+/// The promtool test file for the Red Hat IdP capability, reading `rule_file`.
+pub fn rhidp_rule_tests(sets: &[RuleSet], rule_file: &str) -> String {
+    let file = TestFile {
+        rule_files: vec![rule_file.to_owned()],
+        evaluation_interval: "1m",
+        group_eval_order: sets
+            .iter()
+            .flat_map(|s| &s.groups)
+            .map(|g| g.name.clone())
+            .collect(),
+        tests: vec![iat_expiring_test(sets)],
+    };
+    yaml(&file)
+}

@@ -407,22 +407,52 @@ fn op_alert(
     reads: Vec<&'static MetricDef>,
     links: &Links,
 ) -> Rule {
+    capability_alert(
+        "aus",
+        name,
+        expr,
+        for_minutes,
+        severity,
+        summary,
+        description,
+        reads,
+        links,
+    )
+}
+
+/// An operational alert of `capability`: service `srecap-<capability>`, its
+/// runbook under `<capability>/`, its SLO dashboard `srecap-<capability>-slo`.
+#[allow(clippy::too_many_arguments)] // as `op_alert`
+fn capability_alert(
+    capability: &str,
+    name: &str,
+    expr: String,
+    for_minutes: u32,
+    severity: Severity,
+    summary: &str,
+    description: &str,
+    reads: Vec<&'static MetricDef>,
+    links: &Links,
+) -> Rule {
     Rule::Alert(AlertRule {
         alert: name.to_owned(),
         expr,
         for_: (for_minutes > 0).then(|| duration(for_minutes)),
-        labels: labels(&[("severity", severity.as_str()), ("service", "srecap-aus")]),
+        labels: labels(&[
+            ("severity", severity.as_str()),
+            ("service", &format!("srecap-{capability}")),
+        ]),
         annotations: labels(&[
             ("summary", summary),
             ("description", description),
             (
                 "runbook_url",
-                &format!("{}/aus/{name}.md", links.runbook_base),
+                &format!("{}/{capability}/{name}.md", links.runbook_base),
             ),
             (
                 "dashboard",
                 &format!(
-                    "{}/d/srecap-aus-slo?var-ocm_env={{{{ $labels.ocm_env }}}}",
+                    "{}/d/srecap-{capability}-slo?var-ocm_env={{{{ $labels.ocm_env }}}}",
                     links.grafana_base
                 ),
             ),
@@ -585,13 +615,65 @@ pub fn aus_rules(links: &Links) -> Result<Vec<RuleSet>, RulesError> {
     Ok(out)
 }
 
-/// Every rule set of the Red Hat IdP capability: one per SLO (its
-/// operational alerts come with its metrics).
+/// Warn this long before a realm's initial access token expires (I66): two
+/// weeks leave time to get a new one from the SSO team.
+pub const IAT_WARN_DAYS: u32 = 14;
+
+/// The operational alerts of the Red Hat IdP capability that are not SLOs.
+pub fn rhidp_operational_rules(links: &Links) -> Result<RuleSet, RulesError> {
+    let iat = catalog::RHIDP_IAT_EXPIRATION.name;
+    let mut expiring = capability_alert(
+        "rhidp",
+        "RHIDPInitialAccessTokenExpiring",
+        // The expression of I66, as written there.
+        format!("{iat} - time() < {IAT_WARN_DAYS} * 86400"),
+        // The gauge changes only when the token is replaced: one hour of
+        // `for` lets a rollout of a new token settle.
+        60,
+        // Ticket only, like the rhidp SLO: registrations fail only once the
+        // token expired, and logins clusters already have never depend on it.
+        Severity::Warning,
+        "The initial access token at {{ $labels.path }} ({{ $labels.ocm_environment }}) expires in less than 14 days",
+        "The exp claim of the realm's initial access token is less than 14 days away (or past): once it expires, Keycloak refuses every client registration (401 on register), so newly opted-in clusters get no SSO client or identity provider.",
+        vec![&catalog::RHIDP_IAT_EXPIRATION],
+        links,
+    );
+    if let Rule::Alert(a) = &mut expiring {
+        // The reference's gauge names its environment `ocm_environment`
+        // (I65, kept for its dashboards), not `ocm_env`.
+        a.annotations.insert(
+            "dashboard".to_owned(),
+            format!(
+                "{}/d/srecap-rhidp-slo?var-ocm_env={{{{ $labels.ocm_environment }}}}",
+                links.grafana_base
+            ),
+        );
+    }
+    let rules = vec![expiring];
+    let set = RuleSet {
+        name: "srecap-rhidp-operational".to_owned(),
+        capability: "rhidp",
+        source: "capability/rhidp".to_owned(),
+        groups: vec![RuleGroup {
+            name: "srecap-rhidp-operational".to_owned(),
+            interval: None,
+            rules,
+        }],
+    };
+    for a in set.alerts() {
+        check_audience(a)?;
+    }
+    Ok(set)
+}
+
+/// Every rule set of the Red Hat IdP capability: one per SLO, then the
+/// operational alerts.
 pub fn rhidp_rules(links: &Links) -> Result<Vec<RuleSet>, RulesError> {
     let mut out = RHIDP_SLOS
         .iter()
         .map(|s| slo_rules(s, links))
         .collect::<Result<Vec<_>, _>>()?;
+    out.push(rhidp_operational_rules(links)?);
     cap_severities(&mut out, &links.severity_caps);
     Ok(out)
 }

@@ -301,7 +301,33 @@ written with), `action` (Keycloak or OCM refused a write: an expired or exhauste
 (their registration access tokens are the only way to delete the clients).",
             escalation: "Red Hat SSO team for realm problems (tokens, client policies); srecap maintainers otherwise.",
             silencing: "Acceptable for a known SSO or OCM incident, with a ticket link.",
-            related: "None: rhidp has no paging alerts.",
+            related: "`RHIDPInitialAccessTokenExpiring` warns before the most common cause of failed \
+registrations.",
+        },
+        "RHIDPInitialAccessTokenExpiring" => Sections {
+            meaning: "The `exp` claim of the initial access token (IAT) srecap registers SSO clients with, read from \
+`path` (a file given with `--keycloak-iat-file ISSUER=FILE`, or `env:SRECAP_KEYCLOAK_IAT_<REALM>`), is less than \
+14 days away, or already past, in `ocm_environment` \
+(`rhidp_sso_client_inital_access_token_expiration - time()`). The gauge is set when `srecap rhidp run` reads \
+the token; a token that is not a JWT exports no series and cannot fire this alert.",
+            impact: "None yet. Once the token expires (or its use count is exhausted), Keycloak refuses every \
+registration with 401: newly opted-in clusters, renamed ones and clusters whose issuer changed get no SSO \
+client and no identity provider, and passes fail (`RHIDPEnvReconcileErrorBudgetBurn`). Existing clients, \
+providers and logins keep working: updates and deletes use each client's own registration access token.",
+            diagnosis: "1. Which token: `rhidp_sso_client_inital_access_token_expiration{ocm_environment=\"<env>\"}` \
+per `path`; `(… - time()) / 86400` is the days left.\n\
+2. The deployment's secret at that path (or the environment variable) is the token the realm issued; its \
+expiry is the `exp` field of the JWT's payload (`cut -d. -f2 < FILE | base64 -d`).\n\
+3. Whether registrations already fail: `srecap_rhidp_pass_errors_total{cause=\"action\"}` and a 401 on \
+`register` in the reconciler's log.",
+            mitigation: "Ask the realm's administrators (Red Hat SSO team) for a new initial access token with \
+enough uses, replace the deployment's secret (the file of `--keycloak-iat-file` or \
+`SRECAP_KEYCLOAK_IAT_<REALM>`) and restart `srecap rhidp run`; the gauge moves to the new expiry and the \
+alert resolves after its next evaluation. Nothing in the state store changes: records keep their \
+registration access tokens.",
+            escalation: "Red Hat SSO team for the new token.",
+            silencing: "Only while a new token is on its way, for at most the days left, with a ticket link.",
+            related: "`RHIDPEnvReconcileErrorBudgetBurn` follows if the token is allowed to expire.",
         },
         _ => return None,
     })

@@ -73,6 +73,8 @@ fn promtool_checks_the_rules_and_passes_the_generated_unit_tests() {
     );
     let out = run_promtool(&["test", "rules", "srecap-aus.rules_test.yaml"], &prom);
     assert!(out.contains("SUCCESS"), "{out}");
+    let out = run_promtool(&["test", "rules", "srecap-rhidp.rules_test.yaml"], &prom);
+    assert!(out.contains("SUCCESS"), "{out}");
 }
 
 #[test]
@@ -130,9 +132,9 @@ fn checked_in_artefacts_are_current() {
 }
 
 fn defined_records() -> Vec<String> {
-    rules::aus_rules(&Links::default())
-        .unwrap()
-        .iter()
+    let mut sets = rules::aus_rules(&Links::default()).unwrap();
+    sets.extend(rules::rhidp_rules(&Links::default()).unwrap());
+    sets.iter()
         .flat_map(|s| &s.groups)
         .flat_map(|g| &g.rules)
         .filter_map(|r| match r {
@@ -145,9 +147,13 @@ fn defined_records() -> Vec<String> {
 #[test]
 fn dashboard_queries_parse_and_use_only_exported_metrics() {
     let sets = rules::aus_rules(&Links::default()).unwrap();
+    let rhidp_sets = rules::rhidp_rules(&Links::default()).unwrap();
     let records = defined_records();
     let mut exprs = Vec::new();
-    for d in dashboard::aus_dashboards(&sets) {
+    let dashboards = dashboard::aus_dashboards(&sets)
+        .into_iter()
+        .chain(dashboard::rhidp_dashboards(&rhidp_sets));
+    for d in dashboards {
         let queries = d.queries();
         assert!(queries.len() > 5, "{}", d.uid);
         for q in d.variable_queries() {

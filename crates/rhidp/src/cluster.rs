@@ -46,6 +46,9 @@ pub struct ClusterConfig {
     pub issuer: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group_filter: Option<String>,
+    /// Providers `enforced` keeps besides the managed one (W9), sorted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keep_idps: Vec<String>,
     pub key: String,
     pub redirect_uri: String,
     /// Whether the console URL matched a known pattern (W20).
@@ -200,7 +203,11 @@ pub fn evaluate(
         .map_err(|p| problems.push(*p))
         .ok();
     let group_filter = group_filter(&effective).map_err(|p| problems.push(*p)).ok();
-    let (Some(auth_name), Some(issuer), Some(group_filter)) = (auth_name, issuer, group_filter)
+    // Checked for every switched-on status, as the regex is: a wrong value
+    // is found before the cluster is switched to `enforced`, not after.
+    let keep_idps = keep_idps(&effective).map_err(|p| problems.push(*p)).ok();
+    let (Some(auth_name), Some(issuer), Some(group_filter), Some(keep_idps)) =
+        (auth_name, issuer, group_filter, keep_idps)
     else {
         return done(Disposition::Frozen, problems, Some(status));
     };
@@ -219,6 +226,7 @@ pub fn evaluate(
         auth_name,
         issuer,
         group_filter,
+        keep_idps,
         key,
         redirect_uri,
         redirect_recognised,
@@ -277,6 +285,20 @@ fn group_filter(effective: &EffectiveLabels) -> Result<Option<String>, Box<Probl
                     format!("the regular expression {reason}"),
                 ))
             }),
+    }
+}
+
+fn keep_idps(effective: &EffectiveLabels) -> Result<Vec<String>, Box<Problem>> {
+    match effective.setting(labels::KEEP_IDPS) {
+        None => Ok(Vec::new()),
+        Some(label) => labels::keep_idps(&label.value).map_err(|reason| {
+            Box::new(Problem::label(
+                Code::KeepIdpsInvalid,
+                Level::Error,
+                &label,
+                format!("the list {reason}"),
+            ))
+        }),
     }
 }
 
@@ -443,6 +465,37 @@ mod tests {
         assert_eq!(
             p.label.as_ref().unwrap().key,
             "sre-capabilities.rhidp.group-filter-regex"
+        );
+    }
+
+    #[test]
+    fn w9_keep_idps_is_parsed_and_a_bad_list_freezes() {
+        let e = evaluate(
+            &cluster(&[
+                ("sre-capabilities.rhidp.status", "enforced"),
+                ("sre-capabilities.rhidp.keep-idps", "htpasswd, break-glass"),
+            ]),
+            Some(&allowed(&[])),
+            &settings(),
+        );
+        let Disposition::On(config) = e.disposition else {
+            panic!("{:?}", e.disposition)
+        };
+        assert_eq!(config.keep_idps, ["break-glass", "htpasswd"]);
+        let e = evaluate(
+            &cluster(&[
+                ("sre-capabilities.rhidp.status", "enforced"),
+                ("sre-capabilities.rhidp.keep-idps", "htpasswd,,ldap"),
+            ]),
+            Some(&allowed(&[])),
+            &settings(),
+        );
+        assert_eq!(e.disposition, Disposition::Frozen);
+        assert_eq!(e.problems[0].code, Code::KeepIdpsInvalid);
+        assert!(
+            e.problems[0].message.contains("empty name"),
+            "{:?}",
+            e.problems
         );
     }
 }

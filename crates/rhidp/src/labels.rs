@@ -20,6 +20,8 @@ pub const STATUS: &str = "status";
 pub const NAME: &str = "name";
 pub const ISSUER: &str = "issuer";
 pub const GROUP_FILTER_REGEX: &str = "group-filter-regex";
+/// Identity providers an `enforced` cluster keeps (W9 PROPOSAL).
+pub const KEEP_IDPS: &str = "keep-idps";
 
 /// Longest accepted group-filter regex (I10 PROPOSAL).
 pub const MAX_REGEX_LEN: usize = 255;
@@ -53,6 +55,12 @@ pub const LABELS: LabelSetDecl = LabelSetDecl {
             kind: LabelKind::Text,
             required: false,
             summary: "emit the user's Red Hat groups matching this regex as OpenShift groups",
+        },
+        LabelDecl {
+            setting: KEEP_IDPS,
+            kind: LabelKind::Text,
+            required: false,
+            summary: "comma-separated identity-provider names `enforced` keeps (break-glass htpasswd, …); names as for `.name`",
         },
     ],
 };
@@ -306,6 +314,28 @@ pub fn group_filter(raw: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Parse the `enforced` allow-list (W9 PROPOSAL): comma-separated provider
+/// names, each trimmed and checked as an auth name (I8: spaces become `-`),
+/// since a provider OCM accepted has such a name; sorted, without duplicates.
+/// An empty item (`a,,b`, a trailing comma) is an error rather than ignored:
+/// the label guards providers against deletion, so a value that may not say
+/// what its author meant is refused whole.
+pub fn keep_idps(raw: &str) -> Result<Vec<String>, String> {
+    let mut names = std::collections::BTreeSet::new();
+    for item in raw.split(',') {
+        let item = item.trim();
+        if item.is_empty() {
+            return Err(
+                "has an empty name; list identity-provider names separated by commas, such as htpasswd,break-glass"
+                    .to_owned(),
+            );
+        }
+        let name = auth_name(item).map_err(|reason| format!("name {item:?} {reason}"))?;
+        names.insert(name);
+    }
+    Ok(names.into_iter().collect())
+}
+
 /// Check an issuer against the configured instances (I9 PROPOSAL).
 pub fn issuer<'a>(raw: &str, configured: impl IntoIterator<Item = &'a str>) -> Result<(), String> {
     let configured: Vec<&str> = configured.into_iter().collect();
@@ -346,6 +376,7 @@ pub fn validate<'a>(
         Some(NAME) => auth_name(value).map(drop),
         Some(ISSUER) => issuer(value, issuers),
         Some(GROUP_FILTER_REGEX) => group_filter(value),
+        Some(KEEP_IDPS) => keep_idps(value).map(drop),
         _ => Ok(()),
     }
     .map_err(err)
@@ -465,6 +496,20 @@ mod tests {
         assert!(group_filter(&"a".repeat(255)).is_ok());
         assert!(group_filter(&"a".repeat(256)).is_err());
         assert!(group_filter("a\nb").is_err());
+    }
+
+    #[test]
+    fn w9_keep_idps_is_a_list_of_provider_names() {
+        assert_eq!(
+            keep_idps(" htpasswd, break glass ,htpasswd").unwrap(),
+            ["break-glass", "htpasswd"]
+        );
+        assert_eq!(keep_idps("cluster-admin").unwrap(), ["cluster-admin"]);
+        assert!(keep_idps("a,,b").unwrap_err().contains("empty name"));
+        assert!(keep_idps("a,").is_err());
+        assert!(keep_idps("a/b").unwrap_err().contains("\"a/b\""));
+        assert!(validate("sre-capabilities.rhidp.keep-idps", "htpasswd,ldap", []).is_ok());
+        assert!(validate("sre-capabilities.rhidp.keep-idps", "a;b", []).is_err());
     }
 
     #[test]

@@ -99,6 +99,13 @@
 //!   which they depend on (`after_provider`): a rename or a first `enforced`
 //!   completes in one pass, and a cluster never loses its last working login to a
 //!   failed create.
+//! * **Enforced allow-list (W9).** `.keep-idps` names the foreign providers
+//!   `enforced` keeps (comma-separated, each checked as an auth name; an empty
+//!   item or a bad name is a configuration error that freezes the cluster, since
+//!   a list that may not say what its author meant must not decide deletions).
+//!   Kept providers that are listed are reported in the cluster's `kept_idps`.
+//!   The list does not keep srecap's own provider under an old auth name (W3):
+//!   it points at a client srecap deletes.
 //! * **Issuer-host change (I57)**: the provider is re-pointed in the pass that
 //!   creates the new client; the old client goes in the next pass, once no provider
 //!   refers to it (I58), so deletes always precede creates within a kind.

@@ -270,6 +270,9 @@ pub struct ClusterPlan {
     /// What holds the cluster back, in words, when nothing else says it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub waiting: Vec<String>,
+    /// Listed providers `enforced` keeps because `.keep-idps` names them (W9).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept_idps: Vec<String>,
 }
 
 /// A problem for the operator (I61 "no" rows, I62).

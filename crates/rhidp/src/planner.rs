@@ -98,6 +98,8 @@ struct ClusterEntry<'a> {
     disposition: Disposition,
     problems: Vec<crate::problem::Problem>,
     waiting: Vec<String>,
+    /// Listed providers `enforced` would delete but the allow-list keeps (W9).
+    kept_idps: Vec<String>,
 }
 
 impl Planner {
@@ -325,6 +327,7 @@ impl Planner {
                 disposition: e.disposition,
                 problems: e.problems,
                 waiting: e.waiting,
+                kept_idps: e.kept_idps,
             })
             .collect();
         Plan {
@@ -354,6 +357,7 @@ impl Planner {
                     disposition: eval.disposition,
                     problems: eval.problems,
                     waiting: Vec::new(),
+                    kept_idps: Vec::new(),
                 }
             });
         }
@@ -378,6 +382,7 @@ fn plan_providers(
         cluster: c,
         disposition,
         waiting,
+        kept_idps,
         ..
     } = entry;
     let c: &DiscoveredCluster = c;
@@ -529,29 +534,33 @@ fn plan_providers(
     }
 
     let managed_write = writes.len() > writes_before;
-    let others = listing.iter().filter(|i| i.name != config.auth_name);
-    if matches {
-        for idp in others {
-            if idp.client_id().is_some_and(|id| owned.contains(id)) {
-                delete(idp, IdpDeleteReason::Renamed, None, errors);
-            } else if config.switches.enforced {
-                delete(idp, IdpDeleteReason::Enforced, None, errors);
+    // What happens to each provider other than the managed one: srecap's own
+    // under an old name go (W3, whatever the allow-list says: they point at a
+    // client srecap deletes); foreign ones go when `enforced`, unless the
+    // allow-list keeps them (W9).
+    let mut removals = Vec::new();
+    for idp in listing.iter().filter(|i| i.name != config.auth_name) {
+        if idp.client_id().is_some_and(|id| owned.contains(id)) {
+            removals.push((idp, IdpDeleteReason::Renamed));
+        } else if config.switches.enforced {
+            if config.keep_idps.contains(&idp.name) {
+                kept_idps.push(idp.name.clone());
+            } else {
+                removals.push((idp, IdpDeleteReason::Enforced));
             }
+        }
+    }
+    if matches {
+        for (idp, reason) in removals {
+            delete(idp, reason, None, errors);
         }
     } else if managed_write {
         // W8 within one pass: the others go after the managed provider's
         // create or update, and only if it succeeded.
-        for idp in others {
-            if idp.client_id().is_some_and(|id| owned.contains(id)) {
-                trailing_delete(idp, IdpDeleteReason::Renamed, &config.auth_name, errors);
-            } else if config.switches.enforced {
-                trailing_delete(idp, IdpDeleteReason::Enforced, &config.auth_name, errors);
-            }
+        for (idp, reason) in removals {
+            trailing_delete(idp, reason, &config.auth_name, errors);
         }
-    } else if others
-        .clone()
-        .any(|i| config.switches.enforced || i.client_id().is_some_and(|id| owned.contains(id)))
-    {
+    } else if !removals.is_empty() {
         waiting.push(format!(
             "other identity providers are removed once {} exists and matches",
             config.auth_name

@@ -29,6 +29,9 @@ pub enum Code {
     ExternalAuth,
     #[serde(rename = "RHIDP-UNKNOWN-KEY")]
     UnknownKey,
+    /// The `enforced` allow-list is not a list of provider names (W9).
+    #[serde(rename = "RHIDP-KEEP-IDPS-INVALID")]
+    KeepIdpsInvalid,
     /// Raised by the executor when OCM refuses a provider; carries OCM's reason.
     #[serde(rename = "RHIDP-OCM-REJECTED")]
     OcmRejected,
@@ -43,6 +46,7 @@ impl Code {
             Code::RegexInvalid => "RHIDP-REGEX-INVALID",
             Code::ExternalAuth => "RHIDP-EXTERNAL-AUTH",
             Code::UnknownKey => "RHIDP-UNKNOWN-KEY",
+            Code::KeepIdpsInvalid => "RHIDP-KEEP-IDPS-INVALID",
             Code::OcmRejected => "RHIDP-OCM-REJECTED",
         }
     }

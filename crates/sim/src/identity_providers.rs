@@ -113,16 +113,21 @@ impl IdpRecord {
         )
     }
 
-    /// The JSON OCM serves: no `client_secret`, ever.
+    /// The JSON OCM serves: no `client_secret`, ever. A provider the scenario
+    /// seeds with an empty `id` is served without `id` and `href`, the
+    /// malformed listing the reference's tests feed (rhidp E20: such a
+    /// provider cannot be deleted or updated).
     pub fn render(&self) -> Value {
         let mut v = json!({
             "kind": "IdentityProvider",
             "type": self.idp_type,
-            "id": self.id,
-            "href": self.href(),
             "name": self.name,
             "mapping_method": self.mapping_method,
         });
+        if !self.id.is_empty() {
+            v["id"] = json!(self.id);
+            v["href"] = json!(self.href());
+        }
         v[block_key(&self.idp_type)] = Value::Object(self.settings.clone());
         v
     }

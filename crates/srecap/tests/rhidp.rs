@@ -308,6 +308,163 @@ fn status_on_a_scenario_uses_the_planner_and_its_secrets_section() {
     );
 }
 
+/// A cluster in step with its record, as a scenario describes it: its
+/// console URL gives the record's redirect URI and its OpenID provider refers
+/// to the record's client. It is `enforced` and keeps a break-glass provider
+/// (W9).
+fn steady_scenario(provider_secret: &str) -> String {
+    let head = SCENARIO.split("clusters:\n").next().unwrap();
+    let tail = SCENARIO.split("sso:\n").nth(1).unwrap();
+    format!(
+        "{head}clusters:\n- name: pre\n  organization: org-a\n  version: 4.14.5\n  console_url: https://console-openshift-console.apps.pre.x.p1.openshiftapps.com\n  labels: {{sre-capabilities.rhidp.status: enforced, sre-capabilities.rhidp.keep-idps: break-glass}}\n  identity_providers:\n  - {{id: idp-1, type: OpenIDIdentityProvider, name: redhat-sso, mapping_method: add, client_id: {PRE_KEY}, {provider_secret}issuer: '{ISSUER}'}}\n  - {{id: ht-1, type: HTPasswdIdentityProvider, name: break-glass, mapping_method: claim}}\nsso:\n{tail}"
+    )
+}
+
+/// `status --scenario` reads a scenario as a steady state: a provider that
+/// refers to a record's client holds its secret, so nothing is planned; a
+/// provider the scenario gives another secret is updated (W5).
+#[test]
+fn status_on_a_steady_scenario_plans_nothing() {
+    let plan = |scenario: &str| {
+        let w = World::new(scenario, Duration::ZERO);
+        let out = w
+            .srecap()
+            .args(["rhidp", "status", "-s"])
+            .arg(w.path("rhidp.yaml"))
+            .args(["-o", "json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let status = json(&out);
+        let pre = cluster(&status, "pre");
+        assert_eq!(pre["record"], "registered", "{pre}");
+        assert_eq!(pre["identity_provider"], "present", "{pre}");
+        assert_eq!(
+            pre["kept_idps"],
+            serde_json::json!(["break-glass"]),
+            "{pre}"
+        );
+        pre["next_pass"].as_array().unwrap().clone()
+    };
+    assert_eq!(plan(&steady_scenario("")), Vec::<Value>::new());
+    assert_eq!(
+        plan(&steady_scenario("client_secret: pre-secret-7d41c2b9e8, ")),
+        Vec::<Value>::new()
+    );
+    let stale = plan(&steady_scenario("client_secret: an-old-secret, "));
+    assert_eq!(stale.len(), 1, "{stale:?}");
+    assert_eq!(stale[0]["action_type"], "update", "{stale:?}");
+
+    let w = World::new(&steady_scenario(""), Duration::ZERO);
+    let out = w
+        .srecap()
+        .args(["rhidp", "status", "-s"])
+        .arg(w.path("rhidp.yaml"))
+        .output()
+        .unwrap();
+    let table = text(&out.stdout);
+    assert!(
+        table.contains("pre: enforced keeps break-glass (sre-capabilities.rhidp.keep-idps)"),
+        "{table}"
+    );
+}
+
+/// E22, the label bridge. The reference derives the rhidp labels from
+/// app-interface's cluster auth settings; srecap has no app-interface, so
+/// SREs write the labels with `srecap rhidp enable|disable` instead. The
+/// mapping of E22's three clusters:
+/// * cluster-1, app-interface `rhidp` named `whatever` without a status
+///   (= enabled), no OCM labels: `enable --name whatever` adds `.status=enabled`
+///   and `.name=whatever`, as the reference does.
+/// * cluster-2, app-interface status `disabled`, OCM
+///   {issuer, name, status=enabled}: `disable` patches `.status=disabled` and
+///   leaves issuer and name, as the reference does.
+/// * cluster-3, no rhidp auth in app-interface, OCM {name, status=enabled}:
+///   the reference deletes `.status` and `.name`; srecap has no command that
+///   removes them and `disable` is its way to take the capability off. It
+///   writes `.status=disabled` and keeps `.name`, which ends in the same
+///   place (no status reads as `disabled`, I57) but keeps naming the provider
+///   the next pass removes (I51), which deleting `.name` would forget.
+///
+/// Labels outside the namespace (`do-not-touch`) are untouched in every case.
+#[test]
+fn e22_label_bridge_maps_to_enable_and_disable() {
+    let scenario = "\
+now: 2026-11-21T10:00:00Z
+organizations:
+- id: org-a
+clusters:
+- name: cluster-1
+  organization: org-a
+  version: 4.14.5
+  labels: {do-not-touch: keep-me}
+- name: cluster-2
+  organization: org-a
+  version: 4.14.5
+  labels: {do-not-touch: keep-me, sre-capabilities.rhidp.issuer: 'https://example.com', sre-capabilities.rhidp.name: whatever, sre-capabilities.rhidp.status: enabled}
+- name: cluster-3
+  organization: org-a
+  version: 4.14.5
+  labels: {do-not-touch: keep-me, sre-capabilities.rhidp.name: whatever, sre-capabilities.rhidp.status: enabled}
+";
+    let w = World::new(scenario, Duration::ZERO);
+    let switch = |args: &[&str]| {
+        let out = w
+            .srecap()
+            .args(["rhidp"])
+            .args(args)
+            .args(w.ocm_args())
+            .args(["--org", "org-a"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    };
+    let labels = |cluster: &str| -> BTreeMap<String, String> {
+        let fleet = w.sim.sim.fleet();
+        fleet
+            .clusters
+            .iter()
+            .find(|c| c.name == cluster)
+            .unwrap()
+            .labels
+            .clone()
+    };
+    let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    switch(&["enable", "--cluster", "cluster-1", "--name", "whatever"]);
+    switch(&["disable", "--cluster", "cluster-2"]);
+    switch(&["disable", "--cluster", "cluster-3"]);
+    assert_eq!(
+        labels("cluster-1"),
+        map(&[
+            ("do-not-touch", "keep-me"),
+            ("sre-capabilities.rhidp.name", "whatever"),
+            ("sre-capabilities.rhidp.status", "enabled"),
+        ])
+    );
+    assert_eq!(
+        labels("cluster-2"),
+        map(&[
+            ("do-not-touch", "keep-me"),
+            ("sre-capabilities.rhidp.issuer", "https://example.com"),
+            ("sre-capabilities.rhidp.name", "whatever"),
+            ("sre-capabilities.rhidp.status", "disabled"),
+        ])
+    );
+    assert_eq!(
+        labels("cluster-3"),
+        map(&[
+            ("do-not-touch", "keep-me"),
+            ("sre-capabilities.rhidp.name", "whatever"),
+            ("sre-capabilities.rhidp.status", "disabled"),
+        ])
+    );
+}
+
 #[test]
 fn enable_enforce_disable_write_labels_and_refuse_bad_input() {
     let w = World::new(SCENARIO, Duration::ZERO);
@@ -354,6 +511,31 @@ fn enable_enforce_disable_write_labels_and_refuse_bad_input() {
     let out = switch(&["enforce", "--cluster", "plain"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(w.label("plain", status_key).as_deref(), Some("enforced"));
+    // W9: the allow-list, written as given.
+    let keep_key = "sre-capabilities.rhidp.keep-idps";
+    let out = switch(&[
+        "enforce",
+        "--cluster",
+        "plain",
+        "--keep-idps",
+        "htpasswd,break-glass",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        w.label("plain", keep_key).as_deref(),
+        Some("htpasswd,break-glass")
+    );
+    let out = switch(&["enforce", "--cluster", "plain", "--keep-idps", "a/b"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--keep-idps: label sre-capabilities.rhidp.keep-idps"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        w.label("plain", keep_key).as_deref(),
+        Some("htpasswd,break-glass")
+    );
     let out = switch(&["disable", "--cluster", "plain", "-o", "json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(json(&out)["changes"][0]["changes"][0]["new"], "disabled");

@@ -24,15 +24,23 @@
 //! * 30 s per request (I34), `User-Agent: srecap/<version>`.
 //! * Errors name the realm (issuer), the client id and the operation, and carry
 //!   Keycloak's own `error`/`error_description` (shortened), never a token.
+//! * Every HTTP attempt (retries included) is reported to an optional
+//!   [`SsoObserver`] ([`SsoClient::with_observer`]), labelled by the
+//!   reference's operation names (`clients.register`, …) and the HTTP verb,
+//!   never by client id or issuer: a metrics backend gets a bounded label set
+//!   (I65 `qontract_reconcile_external_api_keycloak_*`), and this crate stays
+//!   free of any metrics library, as `srecap-ocm`'s `RequestObserver` does.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use backon::{ExponentialBuilder, Retryable as _};
+use base64::Engine as _;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use reqwest::{Method, StatusCode};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::{Deserialize, Serialize};
-pub use srecap_ocm::Secret;
+pub use srecap_ocm::{Outcome, Secret};
 
 /// Per-request timeout (I34).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -166,11 +174,49 @@ pub enum Deleted {
     Gone(u16),
 }
 
+/// The reference's `method` label of each operation (I65): its Keycloak API
+/// wrapper's names, so dashboards written for it keep working.
+pub mod methods {
+    pub const REGISTER: &str = "clients.register";
+    pub const GET: &str = "clients.get";
+    pub const UPDATE: &str = "clients.update";
+    pub const DELETE: &str = "clients.delete";
+}
+
+/// One finished HTTP attempt against a realm's client registration.
+#[derive(Debug, Clone, Copy)]
+pub struct SsoRequestEvent<'a> {
+    /// The operation, one of [`methods`].
+    pub method: &'a str,
+    /// The HTTP verb: `POST`, `GET`, `PUT`, `DELETE`.
+    pub verb: &'a str,
+    pub outcome: Outcome,
+    /// From sending the request until Keycloak's status line and headers
+    /// arrived (or the attempt failed); reading the small body is not included.
+    pub duration: Duration,
+}
+
+/// Receives one event per HTTP attempt. Called inline on the request path, so
+/// implementations should be cheap (increment a counter, record a sample).
+pub trait SsoObserver: Send + Sync {
+    fn observe(&self, event: &SsoRequestEvent<'_>);
+}
+
 /// Client-registration calls against any realm.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SsoClient {
     http: reqwest::Client,
     retries: usize,
+    observer: Option<Arc<dyn SsoObserver>>,
+}
+
+impl std::fmt::Debug for SsoClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SsoClient")
+            .field("retries", &self.retries)
+            .field("observer", &self.observer.as_ref().map(|_| "<observer>"))
+            .finish_non_exhaustive()
+    }
 }
 
 impl SsoClient {
@@ -181,7 +227,48 @@ impl SsoClient {
             .timeout(REQUEST_TIMEOUT)
             .build()
             .map_err(SsoError::Build)?;
-        Ok(SsoClient { http, retries: 3 })
+        Ok(SsoClient {
+            http,
+            retries: 3,
+            observer: None,
+        })
+    }
+
+    /// The same client, reporting every HTTP attempt to `observer`.
+    #[must_use]
+    pub fn with_observer(mut self, observer: Arc<dyn SsoObserver>) -> SsoClient {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Send one attempt and report it to the observer.
+    async fn send(
+        &self,
+        method: &'static str,
+        request: RequestBuilder,
+    ) -> Result<Response, reqwest::Error> {
+        let Some(observer) = &self.observer else {
+            return request.send().await;
+        };
+        // The verb is read from the built request, so the label cannot
+        // disagree with what was sent.
+        let (client, request) = request.build_split();
+        let request = request?;
+        let verb = request.method().clone();
+        let started = Instant::now();
+        let result = client.execute(request).await;
+        let outcome = match &result {
+            Ok(response) => Outcome::Status(response.status().as_u16()),
+            Err(e) if e.is_timeout() => Outcome::Timeout,
+            Err(_) => Outcome::Transport,
+        };
+        observer.observe(&SsoRequestEvent {
+            method,
+            verb: verb.as_str(),
+            outcome,
+            duration: started.elapsed(),
+        });
+        result
     }
 
     /// The registration endpoint of the realm `issuer` (I26).
@@ -217,12 +304,11 @@ impl SsoClient {
         };
         let url = Self::registration_url(issuer);
         let send = || async {
-            self.http
-                .post(&url)
-                .bearer_auth(iat.expose())
-                .json(client)
-                .send()
-                .await
+            self.send(
+                methods::REGISTER,
+                self.http.post(&url).bearer_auth(iat.expose()).json(client),
+            )
+            .await
         };
         let response = send
             .retry(self.backoff())
@@ -247,10 +333,12 @@ impl SsoClient {
             token: "registration access token",
         };
         let response = self
-            .http
-            .get(Self::client_url(issuer, client_id))
-            .bearer_auth(rat.expose())
-            .send()
+            .send(
+                methods::GET,
+                self.http
+                    .get(Self::client_url(issuer, client_id))
+                    .bearer_auth(rat.expose()),
+            )
             .await
             .map_err(|e| call.transport(e))?;
         call.client(response).await
@@ -272,11 +360,13 @@ impl SsoClient {
             token: "registration access token",
         };
         let response = self
-            .http
-            .put(Self::client_url(issuer, &client.client_id))
-            .bearer_auth(rat.expose())
-            .json(client)
-            .send()
+            .send(
+                methods::UPDATE,
+                self.http
+                    .put(Self::client_url(issuer, &client.client_id))
+                    .bearer_auth(rat.expose())
+                    .json(client),
+            )
             .await
             .map_err(|e| call.transport(e))?;
         call.client(response).await
@@ -299,10 +389,12 @@ impl SsoClient {
         let url = Self::client_url(issuer, client_id);
         let attempt = || async {
             let response = self
-                .http
-                .request(Method::DELETE, &url)
-                .bearer_auth(rat.expose())
-                .send()
+                .send(
+                    methods::DELETE,
+                    self.http
+                        .request(Method::DELETE, &url)
+                        .bearer_auth(rat.expose()),
+                )
                 .await
                 .map_err(|e| call.transport(e))?;
             let status = response.status();
@@ -330,6 +422,40 @@ impl SsoClient {
             .with_max_delay(Duration::from_secs(5))
             .with_max_times(self.retries)
             .with_jitter()
+    }
+}
+
+/// The `exp` claim (Unix seconds) of a token that is a JWT, as Keycloak's
+/// initial access tokens are: what the reference exports as
+/// `rhidp_sso_client_inital_access_token_expiration` (I65) so an alert can warn
+/// before registrations start failing (I66).
+///
+/// The signature is not checked: only Keycloak needs to trust the token, and
+/// the expiry is read for a warning, never to decide whether to send it. A
+/// token that is not a JWT (opaque, or a JWE with five parts), whose payload
+/// is not base64url JSON, or that has no numeric `exp` gives `None`.
+pub fn token_expiry(token: &Secret) -> Option<i64> {
+    #[derive(Deserialize)]
+    struct Claims {
+        exp: Option<serde_json::Value>,
+    }
+    let mut parts = token.expose().split('.');
+    let (Some(_header), Some(payload), Some(_signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: Claims = serde_json::from_slice(&bytes).ok()?;
+    // RFC 7519 makes `exp` a NumericDate, which may carry a fraction.
+    match claims.exp? {
+        serde_json::Value::Number(n) => n.as_i64().or_else(|| {
+            #[allow(clippy::cast_possible_truncation)] // seconds; a fraction is dropped
+            n.as_f64().map(|f| f.floor() as i64)
+        }),
+        _ => None,
     }
 }
 
@@ -454,6 +580,35 @@ mod tests {
         );
         assert_eq!(client.secret.expose(), "s3cr3t");
         assert!(client.attributes.is_empty());
+    }
+
+    fn jwt(payload: &str) -> Secret {
+        let enc = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        Secret::new(format!(
+            "{}.{}.{}",
+            enc(br#"{"alg":"HS256","typ":"JWT"}"#),
+            enc(payload.as_bytes()),
+            enc(b"signature")
+        ))
+    }
+
+    #[test]
+    fn the_expiry_of_an_initial_access_token_is_its_exp_claim() {
+        assert_eq!(
+            token_expiry(&jwt(r#"{"exp":1767225600,"typ":"InitialAccessToken"}"#)),
+            Some(1_767_225_600)
+        );
+        assert_eq!(
+            token_expiry(&jwt(r#"{"exp":1767225600.75}"#)),
+            Some(1_767_225_600)
+        );
+        // No series for tokens whose expiry cannot be read.
+        assert_eq!(token_expiry(&jwt(r#"{"typ":"InitialAccessToken"}"#)), None);
+        assert_eq!(token_expiry(&jwt(r#"{"exp":"tomorrow"}"#)), None);
+        assert_eq!(token_expiry(&jwt("not json")), None);
+        assert_eq!(token_expiry(&Secret::new("opaque-token".to_owned())), None);
+        assert_eq!(token_expiry(&Secret::new("a.b.c.d.e".to_owned())), None);
+        assert_eq!(token_expiry(&Secret::new("a.!!!.c".to_owned())), None);
     }
 
     #[test]

@@ -5,10 +5,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use jiff::Timestamp;
 use srecap_sim::{Fault, RunningSim, SimConfig, Simulator};
-use srecap_sso::{ClientRegistration, Deleted, Secret, SsoClient, SsoError};
+use srecap_sso::{
+    ClientRegistration, Deleted, Outcome, Secret, SsoClient, SsoError, SsoObserver, SsoRequestEvent,
+};
 
 const SCENARIO: &str = "\
 now: 2026-11-21T10:00:00Z
@@ -399,4 +402,83 @@ async fn i72_errors_never_carry_tokens_or_secrets() {
         "{:?}",
         errors[4]
     );
+}
+
+/// Every attempt an observer saw: (method, verb, outcome).
+#[derive(Default)]
+struct Recorder(Mutex<Vec<(String, String, Outcome)>>);
+
+impl SsoObserver for Recorder {
+    fn observe(&self, event: &SsoRequestEvent<'_>) {
+        assert!(event.duration.as_secs() < 30);
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).push((
+            event.method.to_owned(),
+            event.verb.to_owned(),
+            event.outcome,
+        ));
+    }
+}
+
+impl Recorder {
+    fn seen(&self) -> Vec<(String, String, Outcome)> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// I65 `qontract_reconcile_external_api_keycloak_*`: every attempt, retries
+/// included, reaches the observer with the reference's method names and the
+/// HTTP verb.
+#[tokio::test]
+async fn i65_every_attempt_is_reported_by_method_and_verb() {
+    let sim = sim().await;
+    let recorder = Arc::new(Recorder::default());
+    let sso = SsoClient::new().unwrap().with_observer(recorder.clone());
+    let iss = issuer(&sim, REALM);
+    let registered = sso
+        .register(&iss, &Secret::new("test-iat"), &client(KEY, None))
+        .await
+        .unwrap();
+    let read = sso
+        .get(&iss, KEY, &registered.registration_access_token)
+        .await
+        .unwrap();
+    let updated = sso
+        .update(
+            &iss,
+            &read.registration_access_token,
+            &client(KEY, Some("^a")),
+        )
+        .await
+        .unwrap();
+    sim.sim.add_fault(Fault {
+        status: 503,
+        path_prefix: Some(format!("/auth/realms/{REALM}/clients-registrations")),
+        method: Some("DELETE".to_owned()),
+        organization: None,
+        count: Some(1),
+        retry_after: None,
+    });
+    sso.delete(&iss, KEY, &updated.registration_access_token)
+        .await
+        .unwrap();
+    let seen = recorder.seen();
+    let expected = [
+        ("clients.register", "POST", Outcome::Status(201)),
+        ("clients.get", "GET", Outcome::Status(200)),
+        ("clients.update", "PUT", Outcome::Status(200)),
+        ("clients.delete", "DELETE", Outcome::Status(503)),
+        ("clients.delete", "DELETE", Outcome::Status(204)),
+    ]
+    .map(|(m, v, o)| (m.to_owned(), v.to_owned(), o));
+    assert_eq!(seen, expected);
+    // A client without an observer still works (and reports nowhere).
+    SsoClient::new()
+        .unwrap()
+        .register(&iss, &Secret::new("test-iat"), &client("other", None))
+        .await
+        .unwrap();
+    assert_eq!(recorder.seen().len(), 5);
 }

@@ -20,7 +20,12 @@
 //!   it wrote last, and a record drops those it does not write again (after
 //!   writing the new ones, so a scrape never sees an empty family in between).
 //! * Label values are environment names, organization ids and fixed words only:
-//!   no client key, issuer or token reaches a series (I72).
+//!   no client key, issuer or token reaches a series (I72). The one exception
+//!   is the IAT gauge's `path`, which names where the token was read (a file
+//!   path or `env:VAR`), never the token.
+//! * The Keycloak request metrics come from [`srecap_sso::SsoObserver`]: a
+//!   [`srecap_sso::SsoClient`] built `with_observer(Arc<RhidpMetrics>)`
+//!   reports every attempt here, labelled by operation and verb only.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, PoisonError};
@@ -29,10 +34,12 @@ use prometheus_client::encoding::text::encode_registry;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use srecap_observability::catalog as c;
 use srecap_rhidp::Action;
 use srecap_rhidp::plan::{IdpAction, OperatorCode, SsoClientAction};
+use srecap_sso::{Secret, SsoObserver, SsoRequestEvent};
 
 use super::{Outcome, RhidpReport};
 
@@ -57,6 +64,9 @@ pub struct RhidpMetrics {
     actions: Family<Labels, Counter>,
     deletions_blocked: Family<Labels, Gauge>,
     orphaned_clients: Family<Labels, Gauge>,
+    iat_expiration: Family<Labels, Gauge>,
+    keycloak_requests: Family<Labels, Counter>,
+    keycloak_request_duration: Family<Labels, Histogram, fn() -> Histogram>,
     /// Per environment, the gauge label sets the last record wrote (W15).
     written: Mutex<BTreeMap<String, Written>>,
 }
@@ -73,6 +83,12 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect()
+}
+
+/// 5 ms to about 41 s, as the OCM request histogram: Keycloak calls time out
+/// after 30 s (I34).
+fn histogram_seconds() -> Histogram {
+    Histogram::new(exponential_buckets(0.005, 2.0, 14))
 }
 
 fn gauge_value(n: u64) -> i64 {
@@ -99,6 +115,9 @@ impl RhidpMetrics {
             actions: Family::default(),
             deletions_blocked: Family::default(),
             orphaned_clients: Family::default(),
+            iat_expiration: Family::default(),
+            keycloak_requests: Family::default(),
+            keycloak_request_duration: Family::new_with_constructor(histogram_seconds),
             written: Mutex::new(BTreeMap::new()),
         };
         let mut registry = Registry::default();
@@ -118,6 +137,7 @@ impl RhidpMetrics {
             (&c::RHIDP_VALIDATION_ERRORS, &self.validation_errors),
             (&c::RHIDP_DELETIONS_BLOCKED, &self.deletions_blocked),
             (&c::RHIDP_ORPHANED_CLIENTS, &self.orphaned_clients),
+            (&c::RHIDP_IAT_EXPIRATION, &self.iat_expiration),
         ];
         for (def, family) in gauges {
             registry.register(def.registered_name(), def.help, family.clone());
@@ -128,10 +148,51 @@ impl RhidpMetrics {
             (&c::RHIDP_IDP_RECONCILED, &self.idp_reconciled),
             (&c::RHIDP_IDP_ERRORS, &self.idp_errors),
             (&c::RHIDP_ACTIONS, &self.actions),
+            (&c::RHIDP_KEYCLOAK_REQUESTS, &self.keycloak_requests),
         ];
         for (def, family) in counters {
             registry.register(def.registered_name(), def.help, family.clone());
         }
+        let def = &c::RHIDP_KEYCLOAK_REQUEST_DURATION;
+        registry.register(
+            def.registered_name(),
+            def.help,
+            self.keycloak_request_duration.clone(),
+        );
+    }
+
+    /// Set `rhidp_sso_client_inital_access_token_expiration` of the initial
+    /// access token read from `path` (a file path or `env:VAR`) for the
+    /// environment `environment` to `exp`, Unix seconds (I65).
+    pub fn record_iat_expiry(&self, environment: &str, path: &str, exp: i64) {
+        self.iat_expiration
+            .get_or_create(&Self::iat_labels(environment, path))
+            .set(exp);
+    }
+
+    /// Read the expiry of `iat` ([`srecap_sso::token_expiry`]) and record it
+    /// as [`RhidpMetrics::record_iat_expiry`] does; a token whose expiry
+    /// cannot be read (not a JWT, no `exp`) removes the series instead of
+    /// leaving a stale value, since a replaced token may be opaque. Returns
+    /// the expiry.
+    pub fn record_iat(&self, environment: &str, path: &str, iat: &Secret) -> Option<i64> {
+        let exp = srecap_sso::token_expiry(iat);
+        match exp {
+            Some(exp) => self.record_iat_expiry(environment, path, exp),
+            None => {
+                self.iat_expiration
+                    .remove(&Self::iat_labels(environment, path));
+            }
+        }
+        exp
+    }
+
+    fn iat_labels(environment: &str, path: &str) -> Labels {
+        labels(&[
+            ("integration", SSO_CLIENT_INTEGRATION),
+            ("ocm_environment", environment),
+            ("path", path),
+        ])
     }
 
     /// Append the OpenMetrics text of the rhidp families (without `# EOF`,
@@ -285,6 +346,16 @@ impl RhidpMetrics {
     }
 }
 
+impl SsoObserver for RhidpMetrics {
+    fn observe(&self, event: &SsoRequestEvent<'_>) {
+        let set = labels(&[("method", event.method), ("verb", event.verb)]);
+        self.keycloak_requests.get_or_create(&set).inc();
+        self.keycloak_request_duration
+            .get_or_create(&set)
+            .observe(event.duration.as_secs_f64());
+    }
+}
+
 /// Which phases the plan's pass-failing operator errors belong to (I48, I51
 /// fail the provider phase; the rest the client phase; I59 the phase whose
 /// deletes were withheld).
@@ -400,6 +471,62 @@ mod tests {
             text.contains(r#"ocm_environment="stage",org_id="org-9"} 1"#),
             "{text}"
         );
+    }
+
+    fn jwt(payload: &str) -> Secret {
+        use base64::Engine as _;
+        let enc = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        Secret::new(format!(
+            "{}.{}.sig",
+            enc(br#"{"alg":"HS256"}"#),
+            enc(payload.as_bytes())
+        ))
+    }
+
+    #[test]
+    fn i65_the_iat_expiry_is_its_exp_claim_by_path() {
+        let metrics = RhidpMetrics::new();
+        let iat = jwt(r#"{"exp":1767225600,"typ":"InitialAccessToken"}"#);
+        assert_eq!(
+            metrics.record_iat("production", "/etc/srecap/iat", &iat),
+            Some(1_767_225_600)
+        );
+        metrics.record_iat_expiry("stage", "env:RHIDP_IAT", 1_700_000_000);
+        let text = metrics.encode();
+        for line in [
+            r#"rhidp_sso_client_inital_access_token_expiration{integration="rhidp-sso-client",ocm_environment="production",path="/etc/srecap/iat"} 1767225600"#,
+            r#"rhidp_sso_client_inital_access_token_expiration{integration="rhidp-sso-client",ocm_environment="stage",path="env:RHIDP_IAT"} 1700000000"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
+        }
+        // The token itself never reaches the exposition (I72).
+        assert!(!text.contains(iat.expose()), "{text}");
+        // A token replaced by one without a readable expiry drops the series.
+        assert_eq!(
+            metrics.record_iat("production", "/etc/srecap/iat", &Secret::new("opaque")),
+            None
+        );
+        assert!(!metrics.encode().contains("/etc/srecap/iat"));
+    }
+
+    #[test]
+    fn keycloak_requests_are_counted_by_method_and_verb() {
+        let metrics = RhidpMetrics::new();
+        for _ in 0..2 {
+            metrics.observe(&SsoRequestEvent {
+                method: srecap_sso::methods::REGISTER,
+                verb: "POST",
+                outcome: srecap_sso::Outcome::Status(201),
+                duration: std::time::Duration::from_millis(20),
+            });
+        }
+        let text = metrics.encode();
+        for line in [
+            r#"qontract_reconcile_external_api_keycloak_requests_total{method="clients.register",verb="POST"} 2"#,
+            r#"qontract_reconcile_external_api_keycloak_request_duration_seconds_count{method="clients.register",verb="POST"} 2"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
+        }
     }
 
     #[test]

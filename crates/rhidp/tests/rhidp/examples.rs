@@ -27,6 +27,7 @@ const BARE: &str = "sre-capabilities.rhidp";
 const NAME: &str = "sre-capabilities.rhidp.name";
 const ISSUER_KEY: &str = "sre-capabilities.rhidp.issuer";
 const REGEX: &str = "sre-capabilities.rhidp.group-filter-regex";
+const KEEP: &str = "sre-capabilities.rhidp.keep-idps";
 const K1: &str = "c1-org-1-redhat-sso-issuer.example.com";
 
 fn enabled() -> [(&'static str, &'static str); 1] {
@@ -677,6 +678,86 @@ fn i57_w8_a_failed_managed_create_keeps_the_foreign_providers() {
     w.failing.clear();
     w.converge(2);
     assert_eq!(w.idp_names("id1"), ["redhat-sso"]);
+}
+
+#[test]
+fn w9_enforced_keeps_the_providers_of_its_allow_list_and_reports_them() {
+    let mut w = settled();
+    let mut idps = w.listing("id1").to_vec();
+    idps.extend([github("g1", "github"), github("h1", "htpasswd")]);
+    w.idps("id1", idps);
+    w.labels_of("id1").insert(STATUS.into(), "enforced".into());
+    w.labels_of("id1")
+        .insert(KEEP.into(), "htpasswd, cluster-admin".into());
+    let plan = w.plan();
+    assert_eq!(describe(&plan), ["idp delete c1/github#g1"]);
+    let c1 = plan
+        .clusters
+        .iter()
+        .find(|c| c.cluster_id == "id1")
+        .unwrap();
+    // Only providers that are listed and kept are reported, not every name
+    // of the label.
+    assert_eq!(c1.kept_idps, ["htpasswd"]);
+    let json = serde_json::to_value(c1).unwrap();
+    assert_eq!(json["kept_idps"], serde_json::json!(["htpasswd"]));
+    assert_eq!(
+        json["keep_idps"],
+        serde_json::json!(["cluster-admin", "htpasswd"])
+    );
+    w.converge(2);
+    assert_eq!(w.idp_names("id1"), ["redhat-sso", "htpasswd"]);
+}
+
+#[test]
+fn w9_w8_kept_providers_are_not_deleted_after_a_first_create_either() {
+    let mut w = World::default();
+    w.cluster(cluster(
+        "id1",
+        "c1",
+        "org-1",
+        &[(STATUS, "enforced"), (KEEP, "htpasswd")],
+    ))
+    .idps(
+        "id1",
+        vec![github("g1", "github"), github("h1", "htpasswd")],
+    );
+    assert_eq!(
+        describe(&w.pass()),
+        [
+            format!("client create {K1}"),
+            "idp create c1/redhat-sso".into(),
+            "idp delete c1/github#g1".into(),
+        ]
+    );
+    assert!(describe(&w.pass()).is_empty());
+    assert_eq!(w.idp_names("id1"), ["htpasswd", "redhat-sso"]);
+}
+
+#[test]
+fn w9_keep_idps_does_not_keep_srecaps_own_provider_under_an_old_name() {
+    let mut w = settled();
+    w.labels_of("id1").insert(STATUS.into(), "enforced".into());
+    w.labels_of("id1").insert(KEEP.into(), "redhat-sso".into());
+    w.labels_of("id1").insert(NAME.into(), "new-sso".into());
+    w.converge(4);
+    // The old provider pointed at a client srecap deleted: a dead button (W3).
+    assert_eq!(w.idp_names("id1"), ["new-sso"]);
+}
+
+#[test]
+fn w9_an_invalid_allow_list_freezes_the_cluster() {
+    let mut w = settled();
+    let mut idps = w.listing("id1").to_vec();
+    idps.push(github("g1", "github"));
+    w.idps("id1", idps);
+    w.labels_of("id1").insert(STATUS.into(), "enforced".into());
+    w.labels_of("id1").insert(KEEP.into(), "github,".into());
+    let plan = w.plan();
+    assert!(plan.actions.is_empty(), "{:?}", describe(&plan));
+    let c1 = &plan.clusters[0];
+    assert_eq!(c1.problems[0].code, Code::KeepIdpsInvalid);
+    assert_eq!(c1.service_logs.len(), 1);
 }
 
 #[test]

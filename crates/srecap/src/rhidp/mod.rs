@@ -32,8 +32,9 @@ pub enum RhidpCommand {
     /// provider (labels `.status=enabled` and the given settings).
     Enable(Box<switch::SwitchOnArgs>),
     /// As `enable`, and remove every other identity provider of the cluster once
-    /// the Red Hat IdP works (`.status=enforced`).
-    Enforce(Box<switch::SwitchOnArgs>),
+    /// the Red Hat IdP works (`.status=enforced`), except those `--keep-idps`
+    /// names (`.keep-idps`).
+    Enforce(Box<switch::EnforceArgs>),
     /// Switch the Red Hat IdP off: the identity provider, then the SSO client
     /// are removed by the next pass (`.status=disabled`).
     Disable(Box<switch::SwitchOffArgs>),
@@ -48,9 +49,7 @@ pub fn run(command: &RhidpCommand) -> Result<(), Failure> {
         RhidpCommand::Enable(args) => {
             switch::switch_on(args, srecap_rhidp::labels::Status::Enabled)
         }
-        RhidpCommand::Enforce(args) => {
-            switch::switch_on(args, srecap_rhidp::labels::Status::Enforced)
-        }
+        RhidpCommand::Enforce(args) => switch::enforce(args),
         RhidpCommand::Disable(args) => switch::switch_off(args),
         RhidpCommand::Run(args) => run::run(args),
     }

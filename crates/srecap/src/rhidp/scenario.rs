@@ -1,7 +1,8 @@
 //! A scenario file as the rhidp planner sees OCM: the snapshot discovery would
 //! build from the simulator serving that file (I13–I17: clusters with rhidp
 //! labels on their subscription or organization, ready, OSD/ROSA), and the
-//! stored state from the scenario's `secrets` section.
+//! stored state from the scenario's `secrets` section, read as a steady state
+//! (see [`state`]).
 
 use std::collections::BTreeMap;
 
@@ -9,7 +10,7 @@ use srecap_fleet::Fleet;
 use srecap_rhidp::cluster::{DiscoveredCluster, Organization};
 use srecap_rhidp::idp::{Claims, CurrentIdp, OpenIdSettings};
 use srecap_rhidp::labels::in_namespace;
-use srecap_rhidp::record::StoredRecord;
+use srecap_rhidp::record::{Secret, StoredRecord};
 use srecap_rhidp::{ExistingCluster, IdpListing, Snapshot, State};
 
 /// The snapshot of `fleet` (every organization allowed, as `rhidp run`
@@ -95,10 +96,20 @@ pub fn snapshot(fleet: &Fleet, only: Option<&str>) -> Snapshot {
 }
 
 /// The records of the scenario's `secrets` section under `namespace`
-/// (`rhidp/<environment>`), empty when there is none. No fingerprints: a
-/// scenario's store never wrote a provider.
+/// (`rhidp/<environment>`), empty when there is none, and the provider
+/// fingerprints a store would hold for them.
+///
+/// A scenario has no store of fingerprints, and without one the planner
+/// updates every managed provider once (adoption, W5), so every status of a
+/// scenario would show an update per cluster. A scenario describes a steady
+/// state instead: an OpenID provider that refers to a record's client holds
+/// that record's secret, unless the scenario gives the provider its own
+/// `client_secret`, whose fingerprint is then used (so a scenario can still
+/// show a provider left with an old secret, W5). This reads the field the
+/// scenario format already has rather than adding one for fingerprints,
+/// which nobody could write by hand.
 pub fn state(fleet: &Fleet, namespace: &str) -> State {
-    let records = fleet
+    let records: BTreeMap<String, StoredRecord> = fleet
         .secrets
         .get(namespace)
         .map(|entries| {
@@ -108,8 +119,34 @@ pub fn state(fleet: &Fleet, namespace: &str) -> State {
                 .collect()
         })
         .unwrap_or_default();
+    let by_client: BTreeMap<&str, String> = records
+        .values()
+        .filter_map(|r| match r {
+            StoredRecord::Record(r) => Some((r.client_id.as_str(), r.fingerprint()?)),
+            StoredRecord::Unreadable(_) => None,
+        })
+        .collect();
+    let mut idp_fingerprints: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for c in &fleet.clusters {
+        for idp in &c.auth.identity_providers {
+            let Some(open_id) = &idp.open_id else {
+                continue;
+            };
+            let Some(record) = by_client.get(open_id.client_id.as_str()) else {
+                continue;
+            };
+            let fingerprint = match &open_id.client_secret {
+                Some(secret) => Secret::new(secret.clone()).fingerprint(),
+                None => record.clone(),
+            };
+            idp_fingerprints
+                .entry(c.id.clone())
+                .or_default()
+                .insert(idp.name.clone(), fingerprint);
+        }
+    }
     State {
         records,
-        idp_fingerprints: BTreeMap::new(),
+        idp_fingerprints,
     }
 }

@@ -82,6 +82,9 @@ pub struct ClusterStatus {
     pub identity_provider: &'static str,
     pub problems: Vec<String>,
     pub next_pass: Vec<Value>,
+    /// Providers `enforced` keeps because `.keep-idps` names them (W9).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept_idps: Vec<String>,
 }
 
 pub fn run(args: &StatusArgs) -> Result<(), Failure> {
@@ -282,6 +285,7 @@ fn view(
                     .map(srecap_rhidp::problem::Problem::line)
                     .collect(),
                 next_pass,
+                kept_idps: c.kept_idps.clone(),
             }
         })
         .collect();
@@ -365,6 +369,14 @@ fn render(view: &StatusView) -> String {
         for c in &view.clusters {
             for p in &c.problems {
                 let _ = writeln!(s, "  {}: {p}", c.cluster);
+            }
+            if !c.kept_idps.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "  {}: enforced keeps {} (sre-capabilities.rhidp.keep-idps)",
+                    c.cluster,
+                    c.kept_idps.join(", ")
+                );
             }
         }
     }

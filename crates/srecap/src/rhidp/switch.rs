@@ -8,7 +8,9 @@
 //! the reason.
 
 use clap::Args;
-use srecap_rhidp::labels::{self, GROUP_FILTER_REGEX, ISSUER, NAME, NAMESPACE, STATUS, Status};
+use srecap_rhidp::labels::{
+    self, GROUP_FILTER_REGEX, ISSUER, KEEP_IDPS, NAME, NAMESPACE, STATUS, Status,
+};
 
 use super::RealmArgs;
 use crate::Failure;
@@ -45,6 +47,17 @@ pub struct SwitchOnArgs {
     pub realms: RealmArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct EnforceArgs {
+    #[command(flatten)]
+    pub on: SwitchOnArgs,
+    /// Identity providers to keep besides the Red Hat IdP, comma-separated
+    /// (break-glass htpasswd, …): label `.keep-idps`. Default: the label
+    /// stays as it is.
+    #[arg(long, value_name = "NAME,NAME")]
+    pub keep_idps: Option<String>,
+}
+
 /// The labels to set, each checked (no I/O). Errors name flag, label and reason.
 fn labels_to_set(
     status: Status,
@@ -75,20 +88,34 @@ fn labels_to_set(
 }
 
 pub fn switch_on(args: &SwitchOnArgs, status: Status) -> Result<(), Failure> {
+    switch_on_with(args, status, &[])
+}
+
+pub fn enforce(args: &EnforceArgs) -> Result<(), Failure> {
+    switch_on_with(
+        &args.on,
+        Status::Enforced,
+        &[("--keep-idps", KEEP_IDPS, args.keep_idps.as_ref())],
+    )
+}
+
+fn switch_on_with(
+    args: &SwitchOnArgs,
+    status: Status,
+    extra: &[(&str, &str, Option<&String>)],
+) -> Result<(), Failure> {
     let issuers = args.realms.issuers(&[]);
-    let set = labels_to_set(
-        status,
-        &[
-            ("--name", NAME, args.name.as_ref()),
-            ("--issuer", ISSUER, args.issuer.as_ref()),
-            (
-                "--group-filter",
-                GROUP_FILTER_REGEX,
-                args.group_filter.as_ref(),
-            ),
-        ],
-        &issuers,
-    )?;
+    let mut settings = vec![
+        ("--name", NAME, args.name.as_ref()),
+        ("--issuer", ISSUER, args.issuer.as_ref()),
+        (
+            "--group-filter",
+            GROUP_FILTER_REGEX,
+            args.group_filter.as_ref(),
+        ),
+    ];
+    settings.extend_from_slice(extra);
+    let set = labels_to_set(status, &settings, &issuers)?;
     write(&args.target, &set)
 }
 
@@ -134,6 +161,21 @@ mod tests {
         assert!(
             text.contains("--name: label sre-capabilities.rhidp.name"),
             "{text}"
+        );
+        let keep = "htpasswd,,x".to_owned();
+        let err = labels_to_set(
+            Status::Enforced,
+            &[("--keep-idps", KEEP_IDPS, Some(&keep))],
+            &issuers,
+        )
+        .err()
+        .unwrap();
+        assert!(
+            err.error
+                .to_string()
+                .contains("--keep-idps: label sre-capabilities.rhidp.keep-idps"),
+            "{}",
+            err.error
         );
         let ok = "my sso".to_owned();
         let set = labels_to_set(Status::Enforced, &[("--name", NAME, Some(&ok))], &issuers)
