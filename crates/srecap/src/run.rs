@@ -317,7 +317,7 @@ fn run_capabilities(args: &RunArgs, selection: &Selection<'_>) -> Result<(), Fai
     let settings = Runtime::from_args(args)?;
     let (plans, rhidp_section) = environments(args)?;
     // The rhidp part is checked, and its secrets read, before any connection.
-    let rhidp = match &selection.rhidp {
+    let mut rhidp = match &selection.rhidp {
         Some(r) => {
             let file = args.config.as_deref().zip(rhidp_section.as_ref());
             let interval = Duration::try_from(r.interval)
@@ -356,6 +356,15 @@ fn run_capabilities(args: &RunArgs, selection: &Selection<'_>) -> Result<(), Fai
     // One exposition for every environment; each writes through its own view.
     let metrics = Metrics::new(&plans[0].name);
     let telemetry = rhidp.as_ref().map(|_| RhidpTelemetry::new());
+    if let (Some(parts), Some(t)) = (rhidp.as_mut(), &telemetry) {
+        parts.sso = t.observe(parts.sso.clone());
+        let served: Vec<&str> = plans
+            .iter()
+            .filter(|p| !p.network_only)
+            .map(|p| p.name.as_str())
+            .collect();
+        t.record_tokens(&served, &parts.setup.realms, &parts.setup.token_sources);
+    }
     let mut clients = Vec::with_capacity(plans.len());
     let mut network_only = Vec::new();
     for plan in plans {

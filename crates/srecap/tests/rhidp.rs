@@ -1044,6 +1044,9 @@ fn free_port() -> u16 {
 fn one_service_runs_aus_and_rhidp_behind_one_metrics_endpoint() {
     let w = World::new(SCENARIO, Duration::ZERO);
     w.seed_record();
+    // A JWT initial access token with an expiry, as Keycloak issues them.
+    let jwt = w.sim.sim.issue_iat(REALM, 30 * 86_400, 1000).unwrap();
+    std::fs::write(w.path("iat"), format!("{}\n", jwt.token)).unwrap();
     let listen = format!("127.0.0.1:{}", free_port());
     // `rhidp run --once`'s flags minus the subcommand and --once.
     let rhidp_flags: Vec<String> = w.run_args().into_iter().skip(3).collect();
@@ -1094,6 +1097,14 @@ fn one_service_runs_aus_and_rhidp_behind_one_metrics_endpoint() {
         "rhidp_managed_clusters{integration=\"rhidp-sso-client\",ocm_environment=\"production\",org_id=\"org-a\"}",
         "rhidp_sso_client_number_of_clients{",
         "rhidp_actions_total{",
+        // I65: the token's expiry, labelled with where it was read from
+        // (never the token), and Keycloak's requests.
+        &format!(
+            "rhidp_sso_client_inital_access_token_expiration{{integration=\"rhidp-sso-client\",ocm_environment=\"production\",path=\"{}\"}} {}",
+            w.path("iat").display(),
+            jwt.expires.as_second()
+        ),
+        "qontract_reconcile_external_api_keycloak_requests_total{method=\"clients.register\",verb=\"POST\"}",
     ] {
         assert!(
             open.lines().any(|l| l.starts_with(sample)),
@@ -1127,7 +1138,7 @@ fn one_service_runs_aus_and_rhidp_behind_one_metrics_endpoint() {
     }
 
     let mut secrets: Vec<String> = vec![
-        IAT.to_owned(),
+        jwt.token.clone(),
         w.key.to_base64().to_string(),
         PRE_SECRET.to_owned(),
         PRE_RAT.to_owned(),

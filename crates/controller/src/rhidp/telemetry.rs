@@ -22,14 +22,15 @@ use crate::server::Families;
 pub struct RhidpTelemetry {
     registry: Registry,
     pub sli: RhidpSli,
-    pub metrics: RhidpMetrics,
+    /// Shared with the Keycloak client, which reports its requests here.
+    pub metrics: Arc<RhidpMetrics>,
 }
 
 impl RhidpTelemetry {
     pub fn new() -> Arc<RhidpTelemetry> {
         let mut registry = Registry::default();
         let sli = RhidpSli::register(&mut registry);
-        let metrics = RhidpMetrics::new();
+        let metrics = Arc::new(RhidpMetrics::new());
         metrics.register(&mut registry);
         Arc::new(RhidpTelemetry {
             registry,
@@ -44,6 +45,36 @@ impl RhidpTelemetry {
         match result {
             Ok(report) => self.metrics.record(environment, report),
             Err(_) => self.metrics.record_failure(environment),
+        }
+    }
+
+    /// A Keycloak client that reports its requests here (I65).
+    pub fn observe(&self, sso: srecap_sso::SsoClient) -> srecap_sso::SsoClient {
+        sso.with_observer(self.metrics.clone())
+    }
+
+    /// The expiry of each realm's initial access token, per environment
+    /// served (I65 `rhidp_sso_client_inital_access_token_expiration`): `path`
+    /// is where the token was read from, never the token. A token that is not
+    /// a JWT with `exp` has no series; a warning says so once.
+    pub fn record_tokens(
+        &self,
+        environments: &[&str],
+        realms: &std::collections::BTreeMap<String, super::Realm>,
+        sources: &std::collections::BTreeMap<String, String>,
+    ) {
+        for (issuer, realm) in realms {
+            let path = sources.get(issuer).map_or(issuer.as_str(), String::as_str);
+            let mut known = true;
+            for environment in environments {
+                known &= self
+                    .metrics
+                    .record_iat(environment, path, &realm.iat)
+                    .is_some();
+            }
+            if !known {
+                tracing::warn!(capability = super::CAPABILITY, realm = %issuer, token_from = %path, "the initial access token carries no expiry (not a JWT with `exp`): its expiry is not exported and RHIDPInitialAccessTokenExpiring cannot warn");
+            }
         }
     }
 
