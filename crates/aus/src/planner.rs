@@ -134,8 +134,68 @@ pub fn plan_org(input: &OrgInput<'_>) -> OrgPlan {
 /// Plan one organization's pass, building the details `options` asks for.
 /// Decisions, explanations and history never depend on `options`.
 pub fn plan_org_with(input: &OrgInput<'_>, options: PlanOptions) -> OrgPlan {
+    plan_org_parsed(input, options, &mut ParsedLabels::default())
+}
+
+/// The policies parsed from one organization's labels and its clusters',
+/// kept between the planning calls of one pass.
+///
+/// A reconciler plans an organization several times in one pass (a
+/// labels-only probe, then the plan, then again after reading the facts the
+/// plan asked for) over the same labels; parsing them was a fifth of planning.
+/// Entries are keyed by organization and cluster id, not by the labels: a
+/// cache is only valid while those labels do not change, so it must not
+/// outlive the pass whose snapshot it was filled from.
+#[derive(Debug)]
+pub struct ParsedLabels {
+    parser: LabelParser,
+    org: Option<(String, OrgPolicy, Vec<String>)>,
+    clusters: FxHashMap<String, Result<ClusterPolicy, Vec<String>>>,
+}
+
+impl Default for ParsedLabels {
+    fn default() -> Self {
+        ParsedLabels {
+            parser: LabelParser::new(CLUSTER_LABELS),
+            org: None,
+            clusters: FxHashMap::default(),
+        }
+    }
+}
+
+impl ParsedLabels {
+    /// The organization's policy and label errors.
+    fn org(&mut self, org: &Organization) -> (OrgPolicy, Vec<String>) {
+        match &self.org {
+            Some((id, policy, errors)) if *id == org.id => (policy.clone(), errors.clone()),
+            _ => {
+                let (policy, errors) = OrgPolicy::from_labels(&org.labels);
+                self.org = Some((org.id.clone(), policy.clone(), errors.clone()));
+                (policy, errors)
+            }
+        }
+    }
+
+    /// The cluster's policy, or its label errors.
+    fn cluster(&mut self, cluster: &Cluster) -> Result<ClusterPolicy, Vec<String>> {
+        if let Some(parsed) = self.clusters.get(cluster.id.as_str()) {
+            return parsed.clone();
+        }
+        let parsed = ClusterPolicy::parse_with(&mut self.parser, &cluster.labels);
+        self.clusters.insert(cluster.id.clone(), parsed.clone());
+        parsed
+    }
+}
+
+/// [`plan_org_with`] reusing the policies `parsed` holds from earlier calls of
+/// the same pass (see [`ParsedLabels`] for when that is valid).
+pub fn plan_org_parsed(
+    input: &OrgInput<'_>,
+    options: PlanOptions,
+    parsed: &mut ParsedLabels,
+) -> OrgPlan {
     let mut errors = ValidationErrors::default();
-    let (org_policy, org_label_errors) = OrgPolicy::from_labels(&input.org.labels);
+    let (org_policy, org_label_errors) = parsed.org(input.org);
     errors.organization.extend(org_label_errors);
     errors
         .organization
@@ -147,13 +207,12 @@ pub fn plan_org_with(input: &OrgInput<'_>, options: PlanOptions) -> OrgPlan {
     let mut explanations: Vec<(usize, Explanation)> = Vec::with_capacity(input.clusters.len());
     let mut specs: Vec<Spec<'_>> = Vec::with_capacity(input.clusters.len());
     let mut valid: Vec<ValidCluster> = Vec::with_capacity(input.clusters.len());
-    let mut parser = LabelParser::new(CLUSTER_LABELS);
     // Issue 15 item 10: every blocked-version pattern is decided against every
     // version it can meet while validating, each pair once; a pattern out of its
     // backtracking budget is a label error here, never a slow decision.
     let mut blocked = BlockedVerdicts::default();
     for (position, cluster) in input.clusters.iter().copied().enumerate() {
-        let policy = match ClusterPolicy::parse_with(&mut parser, &cluster.labels).and_then(|p| {
+        let policy = match parsed.cluster(cluster).and_then(|p| {
             evaluate_blocked(&mut blocked, &p.blocked_versions, [cluster]).map(|()| p)
         }) {
             Ok(p) => p,

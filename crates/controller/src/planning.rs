@@ -10,11 +10,11 @@
 //! expires. An abandoned call finishes on its own thread and its plan is dropped:
 //! the planner is pure, so nothing half-done is left behind.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use jiff::Timestamp;
 use srecap_aus::OrgPlan;
-use srecap_aus::planner::{Faults, OrgInput, PlanOptions, plan_org_with};
+use srecap_aus::planner::{Faults, OrgInput, ParsedLabels, PlanOptions, plan_org_parsed};
 use srecap_aus::soak::Source;
 use srecap_fleet::{Cluster, Organization, VersionData, VersionGate};
 
@@ -29,6 +29,10 @@ pub(crate) struct OrgContext {
     pub version_gates: Vec<VersionGate>,
     pub now: Timestamp,
     pub faults: Faults,
+    /// The labels parsed by the first call, reused by the next ones: a pass
+    /// never changes labels, so they parse the same (the calls run one after
+    /// the other, so the lock is never contended).
+    pub parsed: Mutex<ParsedLabels>,
 }
 
 impl OrgContext {
@@ -52,6 +56,7 @@ impl OrgContext {
             version_gates: input.version_gates.to_vec(),
             now: input.now,
             faults: input.faults,
+            parsed: Mutex::default(),
         })
     }
 }
@@ -85,7 +90,13 @@ pub(crate) async fn plan(
             now: context.now,
             faults: context.faults,
         };
-        plan_org_with(&input, options)
+        // A panic while planning leaves the cache as it was before the call
+        // or with whole entries added: it is still sound.
+        let mut parsed = context
+            .parsed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        plan_org_parsed(&input, options, &mut parsed)
     });
     match task.await {
         Ok(plan) => plan,
