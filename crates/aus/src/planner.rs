@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 use std::fmt::Write as _;
@@ -149,7 +150,9 @@ pub fn plan_org_with(input: &OrgInput<'_>, options: PlanOptions) -> OrgPlan {
 #[derive(Debug)]
 pub struct ParsedLabels {
     parser: LabelParser,
-    org: Option<(String, OrgPolicy, Vec<String>)>,
+    /// Shared rather than cloned per call: a policy's compiled
+    /// blocked-version patterns are costly to copy.
+    org: Option<(String, Arc<OrgPolicy>, Vec<String>)>,
     clusters: FxHashMap<String, Result<ClusterPolicy, Vec<String>>>,
 }
 
@@ -165,12 +168,13 @@ impl Default for ParsedLabels {
 
 impl ParsedLabels {
     /// The organization's policy and label errors.
-    fn org(&mut self, org: &Organization) -> (OrgPolicy, Vec<String>) {
+    fn org(&mut self, org: &Organization) -> (Arc<OrgPolicy>, Vec<String>) {
         match &self.org {
-            Some((id, policy, errors)) if *id == org.id => (policy.clone(), errors.clone()),
+            Some((id, policy, errors)) if *id == org.id => (Arc::clone(policy), errors.clone()),
             _ => {
                 let (policy, errors) = OrgPolicy::from_labels(&org.labels);
-                self.org = Some((org.id.clone(), policy.clone(), errors.clone()));
+                let policy = Arc::new(policy);
+                self.org = Some((org.id.clone(), Arc::clone(&policy), errors.clone()));
                 (policy, errors)
             }
         }
