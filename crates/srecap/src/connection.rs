@@ -86,6 +86,18 @@ impl OcmArgs {
             (None, None) => 8,
         }
     }
+
+    /// What a run's start line says about the OCM budget.
+    pub fn budget(&self) -> String {
+        match self.rate() {
+            Some(rate) => format!(
+                "{} requests/s, {} in flight",
+                rate.per_second,
+                self.in_flight()
+            ),
+            None => format!("no rate budget, {} in flight", self.in_flight()),
+        }
+    }
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {

@@ -82,24 +82,25 @@ struct Runtime {
     drain: Duration,
 }
 
+/// A duration flag that must not be negative.
+pub(crate) fn non_negative(flag: &str, d: jiff::SignedDuration) -> Result<Duration, Failure> {
+    Duration::try_from(d)
+        .map_err(|_| Failure::input(anyhow::anyhow!("{flag} must not be negative (got {d:#})")))
+}
+
 impl Runtime {
     fn from_args(args: &RunArgs) -> Result<Runtime, Failure> {
-        let positive = |flag: &str, d: jiff::SignedDuration| {
-            Duration::try_from(d).map_err(|_| {
-                Failure::input(anyhow::anyhow!("{flag} must not be negative (got {d:#})"))
-            })
-        };
-        let interval = positive("--interval", args.interval)?;
+        let interval = non_negative("--interval", args.interval)?;
         if interval.is_zero() {
             return Err(Failure::input(anyhow::anyhow!(
                 "--interval must be longer than zero"
             )));
         }
         let org_deadline =
-            Some(positive("--org-deadline", args.org_deadline)?).filter(|d| !d.is_zero());
+            Some(non_negative("--org-deadline", args.org_deadline)?).filter(|d| !d.is_zero());
         let lease_ttl = match args.lease_ttl {
             Some(ttl) => {
-                let ttl = positive("--lease-ttl", ttl)?;
+                let ttl = non_negative("--lease-ttl", ttl)?;
                 if let Some(deadline) = org_deadline.filter(|d| ttl < *d) {
                     return Err(Failure::input(anyhow::anyhow!(
                         "--lease-ttl {ttl:?} is shorter than --org-deadline {deadline:?}: \
@@ -132,7 +133,7 @@ impl Runtime {
             org_deadline,
             replica_id,
             lease_ttl,
-            drain: positive("--drain", args.drain)?,
+            drain: non_negative("--drain", args.drain)?,
         })
     }
 }
@@ -489,7 +490,7 @@ fn run_capabilities(args: &RunArgs, selection: &Selection<'_>) -> Result<(), Fai
             ocm_url,
             store: store.url().to_string(),
             organizations: scope(&args.orgs, &args.exclude_orgs),
-            ocm_budget: crate::rhidp::run::budget(&args.ocm),
+            ocm_budget: args.ocm.budget(),
         };
         let mut loops: Vec<(&'static str, Duration)> = Vec::new();
         if selection.aus {

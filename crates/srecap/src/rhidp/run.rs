@@ -179,10 +179,7 @@ impl RhidpOptions {
                 crate::environments::IatSource::File(file) => {
                     (read_token(&realm.issuer, file)?, file.display().to_string())
                 }
-                crate::environments::IatSource::Env(var) => (
-                    std::env::var(var).unwrap_or_default().trim().to_owned(),
-                    format!("env:{var}"),
-                ),
+                crate::environments::IatSource::Env(var) => (env_token(var), format!("env:{var}")),
             };
             if token.is_empty() && !dry_run {
                 return Err(Failure::input(anyhow::anyhow!(
@@ -191,13 +188,12 @@ impl RhidpOptions {
                     path.display()
                 )));
             }
-            token_sources.insert(realm.issuer.clone(), source);
-            realms.insert(
-                realm.issuer.clone(),
-                Realm {
-                    url: realm.url.clone(),
-                    iat: Secret::new(token),
-                },
+            add_realm(
+                (&mut realms, &mut token_sources),
+                &realm.issuer,
+                realm.url.clone(),
+                token,
+                source,
             );
         }
         Ok(Setup {
@@ -233,10 +229,7 @@ impl RhidpOptions {
                 (read_token(issuer, Path::new(path))?, path.clone())
             } else {
                 let var = iat_env_var(issuer);
-                (
-                    std::env::var(&var).unwrap_or_default().trim().to_owned(),
-                    format!("env:{var}"),
-                )
+                (env_token(&var), format!("env:{var}"))
             };
             // A dry run registers nothing and needs no token.
             if token.is_empty() && !dry_run {
@@ -245,13 +238,12 @@ impl RhidpOptions {
                     iat_env_var(issuer)
                 )));
             }
-            token_sources.insert(issuer.clone(), source);
-            realms.insert(
-                issuer.clone(),
-                Realm {
-                    url: urls.get(issuer).cloned(),
-                    iat: Secret::new(token),
-                },
+            add_realm(
+                (&mut realms, &mut token_sources),
+                issuer,
+                urls.get(issuer).cloned(),
+                token,
+                source,
             );
         }
         Ok(Setup {
@@ -264,6 +256,29 @@ impl RhidpOptions {
             token_sources,
         })
     }
+}
+
+/// Record a realm with its token and where the token came from.
+fn add_realm(
+    (realms, sources): (&mut BTreeMap<String, Realm>, &mut BTreeMap<String, String>),
+    issuer: &str,
+    url: Option<String>,
+    token: String,
+    source: String,
+) {
+    sources.insert(issuer.to_owned(), source);
+    realms.insert(
+        issuer.to_owned(),
+        Realm {
+            url,
+            iat: Secret::new(token),
+        },
+    );
+}
+
+/// A token from an environment variable, trimmed (empty when unset).
+fn env_token(var: &str) -> String {
+    std::env::var(var).unwrap_or_default().trim().to_owned()
 }
 
 /// The records' namespace root without `--secret-namespace` (I67).
@@ -370,8 +385,8 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     let client = crate::connection::client(&args.ocm, None)?;
     let sso = sso_client()?;
     let state_url = state_url(args.state.as_deref())?;
-    let interval = positive("--interval", args.interval)?;
-    let drain = positive("--drain", args.drain)?;
+    let interval = crate::run::non_negative("--interval", args.interval)?;
+    let drain = crate::run::non_negative("--drain", args.drain)?;
     setup.log_realms();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
@@ -421,7 +436,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             } else {
                 args.orgs.join(",")
             },
-            ocm_budget: budget(&args.ocm),
+            ocm_budget: args.ocm.budget(),
         };
         let environments = RhidpEnvironments::new(vec![reconciler], sharing);
         let options = RunOptions {
@@ -458,24 +473,6 @@ pub fn state_url(state: Option<&str>) -> Result<String, Failure> {
             .map_err(Failure::input)?
             .to_string(),
     })
-}
-
-/// A duration flag that must not be negative.
-fn positive(flag: &str, d: jiff::SignedDuration) -> Result<std::time::Duration, Failure> {
-    std::time::Duration::try_from(d)
-        .map_err(|_| Failure::input(anyhow::anyhow!("{flag} must not be negative (got {d:#})")))
-}
-
-/// What the start line says about the OCM budget.
-pub fn budget(ocm: &OcmArgs) -> String {
-    match ocm.rate() {
-        Some(rate) => format!(
-            "{} requests/s, {} in flight",
-            rate.per_second,
-            ocm.in_flight()
-        ),
-        None => format!("no rate budget, {} in flight", ocm.in_flight()),
-    }
 }
 
 /// The exit of a `--once` pass: a failed action or a pass-failing operator
