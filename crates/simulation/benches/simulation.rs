@@ -21,6 +21,11 @@ use srecap_controller::snapshot::{OrgFacts, Snapshot};
 use srecap_fleet::synthetic::{FleetShape, generate};
 use srecap_simulation::{Options, Transport, simulate};
 
+// The allocator the `srecap` binary runs with, so that the figures are the
+// ones `srecap forecast` and `srecap demo` see.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const CLUSTERS: usize = 1_000;
 
 fn fleet() -> srecap_fleet::Fleet {

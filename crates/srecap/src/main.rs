@@ -39,6 +39,12 @@ use clap::Parser;
 
 use crate::cli::{AusCommand, Cli, Command, SimCommand};
 
+// mimalloc rather than glibc's malloc: a forecast allocates and frees small
+// strings and vectors on every planning call from several threads, and glibc's
+// malloc was a third of its CPU time (BENCHMARKS.md, "Time-travel simulation").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A failure with its exit code.
 #[derive(Debug)]
 pub struct Failure {
