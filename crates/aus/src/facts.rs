@@ -24,7 +24,9 @@
 //!   in practice one or two.
 //! * Channels matter only to a cluster that gets no version for a schedule or
 //!   version reason (R100); a switch marks no mutex, so reading them never
-//!   changes another cluster's decision.
+//!   changes another cluster's decision. That is why a round that read only
+//!   channels does not plan again: [`complete_channels`] turns the plan into
+//!   the one planning again would give, from the decisions the plan recorded.
 
 use std::collections::{HashMap, HashSet};
 
@@ -152,4 +154,67 @@ pub fn missing(
         }
     }
     out
+}
+
+/// Finish `plan` once the channels [`missing`] asked for have been read into
+/// `clusters` (the organization's, as planned, in the same order), without
+/// planning again (R100–R103): each cluster the plan left alone at a channel
+/// decision switches now if OCM offers its next channel. Switches mark no
+/// mutex and no sector slot, so no other decision changes, and the plan is
+/// the one planning with these channels gives, action for action.
+///
+/// Returns false, leaving `plan` as it was, when the plan did not record its
+/// channel decisions or they do not fit `clusters`: the caller then plans
+/// again.
+pub fn complete_channels(plan: &mut OrgPlan, clusters: &[&Cluster]) -> bool {
+    let Some(decisions) = plan.details.channel_decisions.as_mut() else {
+        return false;
+    };
+    let explained = plan.clusters.len();
+    if decisions
+        .iter()
+        .any(|d| d.position >= clusters.len() || d.explanation.is_some_and(|e| e >= explained))
+    {
+        return false;
+    }
+    // Channel switches close the action list, in decision order.
+    let first_switch = plan
+        .actions
+        .iter()
+        .position(|a| matches!(a, Action::ChannelSwitch { .. }))
+        .unwrap_or(plan.actions.len());
+    let switched = decisions.iter().filter(|d| d.explanation.is_none()).count();
+    if plan.actions.len() - first_switch != switched {
+        return false;
+    }
+    let mut earlier = plan.actions.split_off(first_switch).into_iter();
+    let mut now_switching = vec![false; explained];
+    for d in decisions.iter_mut() {
+        let Some(e) = d.explanation else {
+            plan.actions.extend(earlier.next());
+            continue;
+        };
+        let c = clusters[d.position];
+        if let Some(to) = channel::switch_target(&c.channel, &c.available_channels) {
+            plan.actions.push(Action::channel_switch(c, to));
+            now_switching[e] = true;
+            d.explanation = None;
+        }
+    }
+    // The explanations of the clusters that switch now leave the plan; the
+    // others move up by as many as left before them.
+    let mut left_before = Vec::with_capacity(explained);
+    let mut gone = 0;
+    for &s in &now_switching {
+        left_before.push(gone);
+        gone += usize::from(s);
+    }
+    if gone > 0 {
+        for e in decisions.iter_mut().filter_map(|d| d.explanation.as_mut()) {
+            *e -= left_before[*e];
+        }
+        let mut switching = now_switching.into_iter();
+        plan.clusters.retain(|_| !switching.next().unwrap_or(false));
+    }
+    true
 }

@@ -106,6 +106,23 @@ pub struct OrgDetails {
     pub missing_gates: Vec<MissingGates>,
     /// Remaining soak days per cluster and version (R126), before this pass's actions.
     pub remaining_soak_days: Vec<RemainingSoak>,
+    /// Every cluster that came to a channel-switch decision (R100), in
+    /// decision order, so that [`crate::facts::complete_channels`] can finish
+    /// the plan once their channels are read instead of planning again.
+    /// `None` when the plan cannot say (frozen, validation only).
+    pub channel_decisions: Option<Vec<ChannelDecision>>,
+}
+
+/// A cluster that got no version for a schedule or version reason, and so may
+/// switch channel instead (R100).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelDecision {
+    /// Its position among the planned clusters (discovery order).
+    pub position: usize,
+    /// Its entry in [`OrgPlan::clusters`] when it was left alone; `None` when it
+    /// switches (its action is among the plan's channel switches, which follow
+    /// the same decision order).
+    pub explanation: Option<usize>,
 }
 
 /// A cluster whose labels are valid: what the info metric shows (§15).
@@ -207,6 +224,18 @@ pub enum Action {
 }
 
 impl Action {
+    /// A y-stream channel switch of `cluster` to `to_channel` (R103). The
+    /// planner and [`crate::facts::complete_channels`] build it here so that
+    /// completing a plan gives the action planning again would.
+    pub fn channel_switch(cluster: &srecap_fleet::Cluster, to_channel: String) -> Action {
+        Action::ChannelSwitch {
+            cluster: cluster.name.clone(),
+            cluster_id: cluster.id.clone(),
+            from_channel: cluster.channel.clone(),
+            to_channel,
+        }
+    }
+
     /// The cluster-level upgrade policy for `cluster`: a control-plane policy for
     /// ROSA HCP, a classic one otherwise (R87). The planner and `explain` build
     /// their actions here so they cannot disagree on the kind.

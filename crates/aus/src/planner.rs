@@ -18,8 +18,8 @@ use crate::labels::{AUS_PREFIX, BLOCKED_VERSIONS, CLUSTER_LABELS};
 use crate::approver;
 use crate::channel;
 use crate::plan::{
-    Action, Explanation, MissingGates, OrgDetails, OrgPlan, Reason, RemainingSoak, ValidCluster,
-    ValidationErrors, Warning,
+    Action, ChannelDecision, Explanation, MissingGates, OrgDetails, OrgPlan, Reason, RemainingSoak,
+    ValidCluster, ValidationErrors, Warning,
 };
 use crate::policy::{ClusterPolicy, OrgPolicy};
 use crate::schedule::{self, Timing, Window};
@@ -384,6 +384,11 @@ pub fn plan_org_parsed(
 
     let mut all_actions = actions;
     all_actions.extend(switches);
+    details.channel_decisions = channel_decisions(
+        input.clusters.len(),
+        &explanations,
+        &decider.channel_decisions,
+    );
     OrgPlan {
         org_id: input.org.id.clone(),
         validation_errors: errors,
@@ -393,6 +398,45 @@ pub fn plan_org_parsed(
         details,
         warnings,
     }
+}
+
+/// The [`ChannelDecision`]s of a plan whose `explanations` (by discovery
+/// position) are about to be put in discovery order; `decisions` are
+/// (position, switched) in decision order. `None` when a position is explained
+/// twice (then [`discovery_order`] does not place them one per slot, and the
+/// plan cannot be completed without planning again).
+fn channel_decisions(
+    clusters: usize,
+    explanations: &[(usize, Explanation)],
+    decisions: &[(usize, bool)],
+) -> Option<Vec<ChannelDecision>> {
+    // The index of an explanation in discovery order is the number of explained
+    // positions before it.
+    let mut explained = vec![false; clusters];
+    for &(p, _) in explanations {
+        if std::mem::replace(explained.get_mut(p)?, true) {
+            return None;
+        }
+    }
+    let mut index = Vec::with_capacity(clusters);
+    let mut before = 0;
+    for e in explained {
+        index.push(before);
+        before += usize::from(e);
+    }
+    decisions
+        .iter()
+        .map(|&(position, switched)| {
+            Some(ChannelDecision {
+                position,
+                explanation: if switched {
+                    None
+                } else {
+                    Some(*index.get(position)?)
+                },
+            })
+        })
+        .collect()
 }
 
 /// Valid configurations that probably do not do what their owners think
@@ -645,6 +689,9 @@ struct Decider<'p, 'a> {
     /// The next y-stream channel per channel, unless it is the same (R102).
     next_channels: FxHashMap<&'a str, Option<String>>,
     marked: Vec<bool>,
+    /// (position, switched) of every cluster that came to a channel-switch
+    /// decision, in decision order ([`ChannelDecision`]).
+    channel_decisions: Vec<(usize, bool)>,
     /// How far ahead slots are booked (clusters or add-ons).
     timing: Timing,
 }
@@ -679,6 +726,7 @@ impl<'p, 'a> Decider<'p, 'a> {
             version_facts: FxHashMap::default(),
             soaked: FxHashMap::default(),
             marked: vec![false; specs.len()],
+            channel_decisions: Vec::new(),
         }
     }
 
@@ -1003,10 +1051,18 @@ impl<'p, 'a> Decider<'p, 'a> {
         }))
     }
 
-    /// [`channel::switch_target`], with the next channel cached per channel.
+    /// [`channel::switch_target`], with the next channel cached per channel;
+    /// the decision is recorded for [`crate::facts::complete_channels`].
     fn channel_switch(&mut self, i: usize) -> Option<Action> {
         let specs: &'p [Spec<'a>] = self.specs;
         let c = specs[i].cluster;
+        let switch = self.switch_of(c);
+        self.channel_decisions
+            .push((specs[i].position, switch.is_some()));
+        switch
+    }
+
+    fn switch_of(&mut self, c: &'a Cluster) -> Option<Action> {
         let next = self
             .next_channels
             .entry(c.channel.as_str())
@@ -1015,12 +1071,7 @@ impl<'p, 'a> Decider<'p, 'a> {
             .as_ref()
             .filter(|t| c.available_channels.contains(t))?
             .clone();
-        Some(Action::ChannelSwitch {
-            cluster: c.name.clone(),
-            cluster_id: c.id.clone(),
-            from_channel: c.channel.clone(),
-            to_channel: to,
-        })
+        Some(Action::channel_switch(c, to))
     }
 
     /// The decision loop (§8): actions in decision order, channel switches, and

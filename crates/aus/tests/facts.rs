@@ -259,9 +259,18 @@ fn assume_takes_every_gate_as_agreed_until_read() {
     assert_eq!(read.gate_agreements, vec!["ocp-4.13"]);
 }
 
+fn switches(plan: &srecap_aus::OrgPlan) -> usize {
+    plan.actions
+        .iter()
+        .filter(|a| matches!(a, Action::ChannelSwitch { .. }))
+        .count()
+}
+
 /// The reconciler's loop, with the fixture's full facts standing in for OCM:
-/// it must end with the plan the full facts give.
-fn loop_plan(input: &OrgInput<'_>, truth: &[&Cluster]) -> (srecap_aus::OrgPlan, usize) {
+/// it must end with the plan the full facts give. Returns the plan, the
+/// rounds, and how many channel switches rounds that completed the plan with
+/// the channels read (instead of planning again) added.
+fn loop_plan(input: &OrgInput<'_>, truth: &[&Cluster]) -> (srecap_aus::OrgPlan, usize, usize) {
     let gates = input.version_gates;
     let mut working: Vec<Cluster> = truth
         .iter()
@@ -276,17 +285,23 @@ fn loop_plan(input: &OrgInput<'_>, truth: &[&Cluster]) -> (srecap_aus::OrgPlan, 
         facts::assume(c, gates, &known);
     }
     let mut rounds = 0;
+    let mut completed = 0;
+    let mut replan = true;
+    let mut plan = None;
     loop {
         rounds += 1;
         let planned = OrgInput {
             clusters: working.iter().collect(),
             ..input.clone()
         };
-        let plan = plan_org(&planned);
+        if replan {
+            plan = Some(plan_org(&planned));
+        }
+        let current = plan.as_mut().unwrap();
         let refs: Vec<&Cluster> = working.iter().collect();
-        let missing = facts::missing(&refs, gates, &plan, &known);
+        let missing = facts::missing(&refs, gates, current, &known);
         if missing.is_empty() {
-            return (plan, rounds);
+            return (plan.unwrap(), rounds, completed);
         }
         for id in &missing.gate_agreements {
             let (w, t) = working
@@ -306,6 +321,15 @@ fn loop_plan(input: &OrgInput<'_>, truth: &[&Cluster]) -> (srecap_aus::OrgPlan, 
             w.available_channels.clone_from(&t.available_channels);
             known.learned_channels(id);
         }
+        // As the reconciler: a round that read only channels completes the
+        // plan instead of planning again.
+        let refs: Vec<&Cluster> = working.iter().collect();
+        let current = plan.as_mut().unwrap();
+        let before = switches(current);
+        replan = !missing.gate_agreements.is_empty() || !facts::complete_channels(current, &refs);
+        if !replan {
+            completed += switches(current) - before;
+        }
     }
 }
 
@@ -314,6 +338,7 @@ fn the_read_what_is_missing_loop_gives_the_full_read_plan_on_every_golden_fleet(
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/aus-plan");
     let mut fleets = 0;
     let mut needed_reads = 0;
+    let mut switched_on_completion = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_none_or(|e| e != "yaml") {
@@ -351,18 +376,127 @@ fn the_read_what_is_missing_loop_gives_the_full_read_plan_on_every_golden_fleet(
                 faults: srecap_aus::planner::Faults::default(),
             };
             let full = plan_org(&input);
-            let (looped, rounds) = loop_plan(&input, &clusters);
+            let (looped, rounds, completed) = loop_plan(&input, &clusters);
             needed_reads += rounds - 1;
+            switched_on_completion += completed;
+            let what = format!("{}: organization {}", path.display(), org.id);
             assert_eq!(
                 serde_json::to_value(&looped).unwrap(),
                 serde_json::to_value(&full).unwrap(),
-                "{}: organization {}",
-                path.display(),
-                org.id
+                "{what}"
+            );
+            // What the reconciler uses besides the contract is the same too.
+            assert_eq!(
+                looped.details.missing_gates, full.details.missing_gates,
+                "{what}"
+            );
+            assert_eq!(
+                looped.details.remaining_soak_days, full.details.remaining_soak_days,
+                "{what}"
+            );
+            assert_eq!(
+                looped.details.channel_decisions, full.details.channel_decisions,
+                "{what}"
             );
         }
     }
     assert_eq!(fleets, 40);
-    // The fleets have gates and channel switches: the loop had to read.
+    // The fleets have gates and channel switches: the loop had to read, and
+    // rounds that read channels added switches without planning again.
     assert!(needed_reads > 0);
+    assert!(switched_on_completion > 0);
+}
+
+#[test]
+fn r100_a_plan_without_its_channel_decisions_is_planned_again_not_completed() {
+    let mut c = cluster("c1", "4.12.10", &[]);
+    c.available_channels = vec!["stable-4.13".into()];
+    let before = plan(vec![], vec![skipped(&c, Reason::NoUpgrades)]);
+    let mut p = before.clone();
+    assert!(!facts::complete_channels(&mut p, &[&c]));
+    assert_eq!(
+        serde_json::to_value(&p).unwrap(),
+        serde_json::to_value(&before).unwrap()
+    );
+    // Decisions that do not fit the clusters given are refused too.
+    p.details.channel_decisions = Some(vec![srecap_aus::plan::ChannelDecision {
+        position: 1,
+        explanation: Some(0),
+    }]);
+    assert!(!facts::complete_channels(&mut p, &[&c]));
+    assert_eq!(p.clusters.len(), 1);
+    assert!(p.actions.is_empty());
+}
+
+#[test]
+fn r103_completion_switches_only_to_an_offered_next_channel_and_keeps_decision_order() {
+    use srecap_aus::plan::ChannelDecision;
+    let upgraded = cluster("a", "4.12.10", &[]);
+    let mut switched = cluster("b", "4.12.10", &[]);
+    let mut soaking = cluster("c", "4.12.10", &[]);
+    let closed = cluster("d", "4.12.10", &[]);
+    // Discovery order: upgraded, switched, soaking, closed.
+    switched.available_channels = vec!["stable-4.13".into()];
+    let mut p = plan(
+        vec![
+            upgrade(&upgraded, "4.12.11"),
+            Action::channel_switch(&switched, "stable-4.13".into()),
+        ],
+        vec![
+            skipped(&soaking, Reason::SoakDays),
+            skipped(&closed, Reason::OutsideSchedule),
+        ],
+    );
+    // Decision order: closed, switched, soaking.
+    p.details.channel_decisions = Some(vec![
+        ChannelDecision {
+            position: 3,
+            explanation: Some(1),
+        },
+        ChannelDecision {
+            position: 1,
+            explanation: None,
+        },
+        ChannelDecision {
+            position: 2,
+            explanation: Some(0),
+        },
+    ]);
+    // Read: `soaking` is offered its next channel, `closed` only another one.
+    soaking.available_channels = vec!["stable-4.13".into(), "fast-4.12".into()];
+    let mut closed = closed;
+    closed.available_channels = vec!["fast-4.12".into()];
+    assert!(facts::complete_channels(
+        &mut p,
+        &[&upgraded, &switched, &soaking, &closed]
+    ));
+    let ids: Vec<&str> =
+        p.actions
+            .iter()
+            .map(|action| match action {
+                Action::UpgradePolicy { cluster_id, .. }
+                | Action::ChannelSwitch { cluster_id, .. } => cluster_id.as_str(),
+                _ => "",
+            })
+            .collect();
+    assert_eq!(ids, ["a", "b", "c"]);
+    assert_eq!(p.clusters.len(), 1);
+    assert_eq!(p.clusters[0].cluster, "d-name");
+    assert_eq!(
+        p.details.channel_decisions,
+        Some(vec![
+            ChannelDecision {
+                position: 3,
+                explanation: Some(0)
+            },
+            ChannelDecision {
+                position: 1,
+                explanation: None
+            },
+            ChannelDecision {
+                position: 2,
+                explanation: None
+            },
+        ])
+    );
 }

@@ -665,23 +665,32 @@ impl Reconciler {
         }
 
         // Plan, read what the plan says it is missing (gate agreements, channels:
-        // srecap_aus::facts), plan again.
+        // srecap_aus::facts), plan again; a round that read only channels
+        // completes the plan instead (facts::complete_channels).
         org_facts.assume_unread(gates);
         let stored = self.store.load(&key).await?;
-        let mut plan = loop {
-            let plan = planning::plan(
+        let mut plan = 'plan: loop {
+            let mut plan = planning::plan(
                 &context,
                 org_facts.shared(),
                 stored.clone(),
                 PlanOptions::default(),
             )
             .await;
-            let planned: Vec<&Cluster> = org_facts.clusters().iter().collect();
-            let missing = facts::missing(&planned, gates, &plan, org_facts.known());
-            if missing.is_empty() {
-                break plan;
+            loop {
+                let planned: Vec<&Cluster> = org_facts.clusters().iter().collect();
+                let missing = facts::missing(&planned, gates, &plan, org_facts.known());
+                if missing.is_empty() {
+                    break 'plan plan;
+                }
+                org_facts.read(ocm, &missing).await?;
+                let planned: Vec<&Cluster> = org_facts.clusters().iter().collect();
+                if !missing.gate_agreements.is_empty()
+                    || !facts::complete_channels(&mut plan, &planned)
+                {
+                    continue 'plan;
+                }
             }
-            org_facts.read(ocm, &missing).await?;
         };
 
         // One transaction per organization and pass: read, update, save (R75).
