@@ -120,10 +120,17 @@ pub struct Agreement {
 /// planner is about to book it ([`crate::facts`]), which saves a request per
 /// cluster and pass.
 pub fn may_agree(cluster: &Cluster, gates: &[VersionGate]) -> bool {
-    let handlers = Handlers::from_labels(&cluster.labels);
-    gates
+    // Most clusters have no applicable gate: their labels are not read (this
+    // runs for every cluster in every pass).
+    let mut applicable = gates
         .iter()
-        .any(|g| gate::applicable(g, cluster) && take(g, &handlers) == Take::Agree)
+        .filter(|g| gate::applicable(g, cluster))
+        .peekable();
+    if applicable.peek().is_none() {
+        return false;
+    }
+    let handlers = Handlers::from_labels(&cluster.labels);
+    applicable.any(|g| take(g, &handlers) == Take::Agree)
 }
 
 /// The agreements to create for `cluster` (R108, R110): every applicable gate
@@ -131,13 +138,18 @@ pub fn may_agree(cluster: &Cluster, gates: &[VersionGate]) -> bool {
 /// soak and schedule do not matter) that it has not agreed to and whose label
 /// it approves. `cluster.gate_agreements` must be the agreements as read.
 pub fn agreements(cluster: &Cluster, gates: &[VersionGate]) -> Vec<Agreement> {
-    let handlers = Handlers::from_labels(&cluster.labels);
-    let mut seen: BTreeSet<&str> = BTreeSet::new();
-    gates
+    // As in `may_agree`: the labels are read only for a gate to decide.
+    let mut open = gates
         .iter()
         .filter(|g| gate::applicable(g, cluster))
         .filter(|g| !cluster.gate_agreements.contains(&g.id))
-        .filter(|g| take(g, &handlers) == Take::Agree)
+        .peekable();
+    if open.peek().is_none() {
+        return Vec::new();
+    }
+    let handlers = Handlers::from_labels(&cluster.labels);
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    open.filter(|g| take(g, &handlers) == Take::Agree)
         .filter(|g| seen.insert(g.id.as_str()))
         .map(|g| Agreement {
             cluster: cluster.name.clone(),

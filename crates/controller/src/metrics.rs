@@ -613,9 +613,20 @@ impl Metrics {
     /// Swap in the gauges of a finished pass; they are rendered at the next
     /// scrape.
     pub fn publish(&self, gauges: PassGauges) {
-        let mut guard = self.pass.write().unwrap_or_else(PoisonError::into_inner);
-        guard.recorded.insert(gauges.environment.clone(), gauges);
-        guard.rendered = None;
+        let previous = {
+            let mut guard = self.pass.write().unwrap_or_else(PoisonError::into_inner);
+            guard.rendered = None;
+            guard.recorded.insert(gauges.environment.clone(), gauges)
+        };
+        // The previous pass's plans are often their last owner: freeing
+        // thousands of explanations and metric facts is work the next pass
+        // need not wait for (and no scrape should wait behind the lock for).
+        if let Some(previous) = previous {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => drop(runtime.spawn_blocking(move || drop(previous))),
+                Err(_) => drop(previous),
+            }
+        }
     }
 
     /// Swap in the add-on plans of a finished add-on pass (R118); rendered
