@@ -139,21 +139,39 @@ pub fn plan_org_with(input: &OrgInput<'_>, options: PlanOptions) -> OrgPlan {
 }
 
 /// The policies parsed from one organization's labels and its clusters',
-/// kept between the planning calls of one pass.
+/// kept between planning calls.
 ///
 /// A reconciler plans an organization several times in one pass (a
-/// labels-only probe, then the plan, then again after reading the facts the
-/// plan asked for) over the same labels; parsing them was a fifth of planning.
-/// Entries are keyed by organization and cluster id, not by the labels: a
-/// cache is only valid while those labels do not change, so it must not
-/// outlive the pass whose snapshot it was filled from.
+/// labels-only probe, then the plan, then again when agreements it read change
+/// a decision), and again every pass, over labels that rarely change; parsing
+/// them was a fifth of planning. Each entry keeps the labels it was parsed
+/// from and is used only while they are the same, so the cache may live as
+/// long as its owner likes; [`ParsedLabels::start_pass`] forgets the clusters
+/// the previous pass did not plan.
 #[derive(Debug)]
 pub struct ParsedLabels {
     parser: LabelParser,
     /// Shared rather than cloned per call: a policy's compiled
     /// blocked-version patterns are costly to copy.
-    org: Option<(String, Arc<OrgPolicy>, Vec<String>)>,
-    clusters: FxHashMap<String, Result<ClusterPolicy, Vec<String>>>,
+    org: Option<ParsedOrg>,
+    clusters: FxHashMap<String, ParsedCluster>,
+    /// The current pass, and the one each cluster entry was last used in.
+    pass: u64,
+}
+
+#[derive(Debug)]
+struct ParsedOrg {
+    id: String,
+    labels: BTreeMap<String, String>,
+    policy: Arc<OrgPolicy>,
+    errors: Vec<String>,
+}
+
+#[derive(Debug)]
+struct ParsedCluster {
+    labels: BTreeMap<String, String>,
+    parsed: Result<ClusterPolicy, Vec<String>>,
+    used_in: u64,
 }
 
 impl Default for ParsedLabels {
@@ -162,37 +180,68 @@ impl Default for ParsedLabels {
             parser: LabelParser::new(CLUSTER_LABELS),
             org: None,
             clusters: FxHashMap::default(),
+            pass: 0,
         }
     }
 }
 
 impl ParsedLabels {
+    /// A new pass begins: the clusters the previous pass did not plan
+    /// (deleted, or moved to another organization) are forgotten, so the
+    /// cache holds one pass's clusters at most.
+    pub fn start_pass(&mut self) {
+        let previous = self.pass;
+        self.clusters.retain(|_, c| c.used_in == previous);
+        self.pass += 1;
+        // The parser remembers every value it parsed; values that changed
+        // pass after pass would pile up.
+        if self.parser.cached_values() > 16 * (self.clusters.len() + 16) {
+            self.parser = LabelParser::new(CLUSTER_LABELS);
+        }
+    }
+
     /// The organization's policy and label errors.
     fn org(&mut self, org: &Organization) -> (Arc<OrgPolicy>, Vec<String>) {
-        match &self.org {
-            Some((id, policy, errors)) if *id == org.id => (Arc::clone(policy), errors.clone()),
-            _ => {
-                let (policy, errors) = OrgPolicy::from_labels(&org.labels);
-                let policy = Arc::new(policy);
-                self.org = Some((org.id.clone(), Arc::clone(&policy), errors.clone()));
-                (policy, errors)
-            }
+        if let Some(kept) = &self.org
+            && kept.id == org.id
+            && kept.labels == org.labels
+        {
+            return (Arc::clone(&kept.policy), kept.errors.clone());
         }
+        let (policy, errors) = OrgPolicy::from_labels(&org.labels);
+        let policy = Arc::new(policy);
+        self.org = Some(ParsedOrg {
+            id: org.id.clone(),
+            labels: org.labels.clone(),
+            policy: Arc::clone(&policy),
+            errors: errors.clone(),
+        });
+        (policy, errors)
     }
 
     /// The cluster's policy, or its label errors.
     fn cluster(&mut self, cluster: &Cluster) -> Result<ClusterPolicy, Vec<String>> {
-        if let Some(parsed) = self.clusters.get(cluster.id.as_str()) {
-            return parsed.clone();
+        if let Some(kept) = self.clusters.get_mut(cluster.id.as_str())
+            && kept.labels == cluster.labels
+        {
+            kept.used_in = self.pass;
+            return kept.parsed.clone();
         }
         let parsed = ClusterPolicy::parse_with(&mut self.parser, &cluster.labels);
-        self.clusters.insert(cluster.id.clone(), parsed.clone());
+        self.clusters.insert(
+            cluster.id.clone(),
+            ParsedCluster {
+                labels: cluster.labels.clone(),
+                parsed: parsed.clone(),
+                used_in: self.pass,
+            },
+        );
         parsed
     }
 }
 
-/// [`plan_org_with`] reusing the policies `parsed` holds from earlier calls of
-/// the same pass (see [`ParsedLabels`] for when that is valid).
+/// [`plan_org_with`] reusing the policies `parsed` holds from earlier calls
+/// over the same labels.
 pub fn plan_org_parsed(
     input: &OrgInput<'_>,
     options: PlanOptions,

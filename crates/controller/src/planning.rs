@@ -29,15 +29,17 @@ pub(crate) struct OrgContext {
     pub version_gates: Vec<VersionGate>,
     pub now: Timestamp,
     pub faults: Faults,
-    /// The labels parsed by the first call, reused by the next ones: a pass
-    /// never changes labels, so they parse the same (the calls run one after
-    /// the other, so the lock is never contended).
+    /// The labels parsed by earlier calls, this pass's or the previous ones'
+    /// (each entry is used only while its labels are the same; the calls run
+    /// one after the other, so the lock is never contended).
     pub parsed: Mutex<ParsedLabels>,
 }
 
 impl OrgContext {
-    /// An owned copy of `input`'s organization-wide parts.
-    pub(crate) fn of(input: &OrgInput<'_>) -> Arc<OrgContext> {
+    /// An owned copy of `input`'s organization-wide parts, planned with the
+    /// labels `parsed` before.
+    pub(crate) fn of(input: &OrgInput<'_>, mut parsed: ParsedLabels) -> Arc<OrgContext> {
+        parsed.start_pass();
         Arc::new(OrgContext {
             environment: input.environment.to_owned(),
             org: input.org.clone(),
@@ -56,8 +58,13 @@ impl OrgContext {
             version_gates: input.version_gates.to_vec(),
             now: input.now,
             faults: input.faults,
-            parsed: Mutex::default(),
+            parsed: Mutex::new(parsed),
         })
+    }
+
+    /// The parsed labels, for the organization's next pass.
+    pub(crate) fn take_parsed(&self) -> ParsedLabels {
+        std::mem::take(&mut *self.parsed.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 

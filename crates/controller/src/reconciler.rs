@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use srecap_aus::approver::{self, Agreement};
 use srecap_aus::facts;
 use srecap_aus::inheritance::Network;
-use srecap_aus::planner::{Faults, OrgInput, PlanOptions};
+use srecap_aus::planner::{Faults, OrgInput, ParsedLabels, PlanOptions};
 use srecap_aus::soak::Source;
 use srecap_aus::{FleetPlan, OrgPlan};
 use srecap_fleet::Cluster;
@@ -170,6 +170,27 @@ pub struct Reconciler {
     /// The leases this replica holds, by organization: kept from pass to pass
     /// (the holder re-acquires them) and released at shutdown.
     leases: Arc<Mutex<HashMap<String, Lease>>>,
+    /// Each organization's parsed labels, kept from pass to pass: labels
+    /// rarely change, and parsing them was a large part of planning.
+    parsed: Arc<Mutex<HashMap<String, ParsedLabels>>>,
+}
+
+/// Gives an organization's parsed labels back to the reconciler when its pass
+/// ends, however it ends (an error, or the deadline dropping it).
+struct KeepParsed<'r> {
+    kept: &'r Mutex<HashMap<String, ParsedLabels>>,
+    org_id: &'r str,
+    context: Arc<OrgContext>,
+}
+
+impl Drop for KeepParsed<'_> {
+    fn drop(&mut self) {
+        let parsed = self.context.take_parsed();
+        self.kept
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(self.org_id.to_owned(), parsed);
+    }
 }
 
 /// Whether this replica may reconcile an organization now.
@@ -195,6 +216,7 @@ impl Reconciler {
             config,
             metrics,
             leases: Arc::default(),
+            parsed: Arc::default(),
         }
     }
 
@@ -540,6 +562,15 @@ impl Reconciler {
         .collect();
         outcomes.sort_by(|a, b| a.org_id.cmp(&b.org_id));
         leased_elsewhere.sort();
+        // Parsed labels of organizations this pass did not plan are let go.
+        self.parsed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|org, _| {
+                outcomes
+                    .binary_search_by(|o| o.org_id.as_str().cmp(org))
+                    .is_ok()
+            });
         if let Some(replica) = &self.config.replica {
             self.metrics.leases_held(&replica.id, self.leases_held());
         }
@@ -588,7 +619,18 @@ impl Reconciler {
         // frozen (R6) and needs no per-cluster reads at all.
         // Planning runs off the async executor (crate::planning), over clusters
         // shared with it rather than copied.
-        let context = OrgContext::of(&base);
+        let parsed = self
+            .parsed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&org.id)
+            .unwrap_or_default();
+        let context = OrgContext::of(&base, parsed);
+        let _keep = KeepParsed {
+            kept: &self.parsed,
+            org_id: &org.id,
+            context: Arc::clone(&context),
+        };
         let mut org_facts = OrgFacts::new(clusters);
         let probe = planning::plan(
             &context,

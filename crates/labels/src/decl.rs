@@ -266,6 +266,13 @@ impl LabelParser {
         }
     }
 
+    /// How many distinct values the parser remembers: a parser kept for long
+    /// (across reconcile passes) is replaced when this outgrows the labels it
+    /// serves.
+    pub fn cached_values(&self) -> usize {
+        self.values.iter().map(FxHashMap::len).sum()
+    }
+
     fn value(&mut self, index: usize, raw: &str) -> Result<LabelValue, String> {
         let known = &mut self.values[index];
         if let Some(v) = known.get(raw) {
