@@ -28,7 +28,7 @@
 //!   channels does not plan again: [`complete_channels`] turns the plan into
 //!   the one planning again would give, from the decisions the plan recorded.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use srecap_fleet::{Cluster, VersionGate};
 
@@ -38,8 +38,9 @@ use crate::{channel, gate};
 /// Which per-cluster facts have been read, by cluster id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Known {
-    agreements: HashSet<String>,
-    channels: HashSet<String>,
+    // Fx hashing: these are asked per cluster and round of every pass.
+    agreements: FxHashSet<String>,
+    channels: FxHashSet<String>,
 }
 
 impl Known {
@@ -112,8 +113,9 @@ pub fn missing(
     plan: &OrgPlan,
     known: &Known,
 ) -> Missing {
-    let by_id: HashMap<&str, &Cluster> = clusters.iter().map(|c| (c.id.as_str(), *c)).collect();
-    let by_name: HashMap<&str, &Cluster> = clusters.iter().map(|c| (c.name.as_str(), *c)).collect();
+    let by_id: FxHashMap<&str, &Cluster> = clusters.iter().map(|c| (c.id.as_str(), *c)).collect();
+    let by_name: FxHashMap<&str, &Cluster> =
+        clusters.iter().map(|c| (c.name.as_str(), *c)).collect();
     let mut out = Missing::default();
     // R92: a policy to a minor with an applicable gate needs the real agreements.
     for action in &plan.actions {
