@@ -332,6 +332,10 @@ pub struct World {
     pub events: Vec<PolicyEvent>,
     pub record_events: bool,
     seq: u64,
+    /// Bumped by every label write ([`World::create_label`],
+    /// [`World::update_label`], [`World::delete_label`]): a reader that keeps
+    /// label maps between ticks rebuilds them only when this moved.
+    label_writes: u64,
     /// Bumped by every access that may change the world; cached list
     /// selections of an older generation are stale.
     pub generation: u64,
@@ -382,6 +386,7 @@ impl World {
             events: Vec::new(),
             record_events: false,
             seq: 0,
+            label_writes: 0,
             generation: 0,
             query_cache: HashMap::new(),
             render_cache: HashMap::new(),
@@ -507,6 +512,11 @@ impl World {
             started_at,
             finished_at,
         });
+    }
+
+    /// How many label writes the world took: equal counts, equal labels.
+    pub fn label_writes(&self) -> u64 {
+        self.label_writes
     }
 
     /// A fresh id: `<prefix>-<counter>`.
@@ -744,6 +754,7 @@ impl World {
         }
         let id = self.next_id("label");
         let now = self.now;
+        self.label_writes += 1;
         self.labels.push(LabelRecord {
             id,
             owner,
@@ -764,6 +775,7 @@ impl World {
     ) -> Result<&LabelRecord, Rejection> {
         self.label(owner, key)?;
         let now = self.now;
+        self.label_writes += 1;
         let label = self
             .labels
             .iter_mut()
@@ -777,6 +789,7 @@ impl World {
     pub fn delete_label(&mut self, owner: &LabelOwner, key: &str) -> Result<(), Rejection> {
         self.label(owner, key)?;
         self.labels.retain(|l| !(&l.owner == owner && l.key == key));
+        self.label_writes += 1;
         Ok(())
     }
 

@@ -26,8 +26,9 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use semver::Version;
 use serde::Serialize;
-use srecap_fleet::{Cluster, Fleet, Organization};
+use srecap_fleet::Fleet;
 
+use crate::observed::{Labels, Observed, ObservedCluster};
 use crate::timeline::UpgradeKind;
 
 const PREFIX: &str = "sre-capabilities.aus.";
@@ -131,7 +132,7 @@ struct ClusterLabels {
 }
 
 impl ClusterLabels {
-    fn read(cluster: &Cluster) -> ClusterLabels {
+    fn read(cluster: &ObservedCluster) -> ClusterLabels {
         let get = |k: &str| cluster.labels.get(&format!("{PREFIX}{k}"));
         ClusterLabels {
             workloads: get("workloads").map(|v| csv(v)).unwrap_or_default(),
@@ -169,9 +170,9 @@ struct OrgLabels {
 }
 
 impl OrgLabels {
-    fn read(org: &Organization) -> OrgLabels {
+    fn read(labels: &BTreeMap<String, String>) -> OrgLabels {
         let mut out = OrgLabels::default();
-        for (k, v) in &org.labels {
+        for (k, v) in labels {
             let Some(key) = k.strip_prefix(PREFIX) else {
                 continue;
             };
@@ -227,7 +228,7 @@ pub struct Auditor {
     last_versions: HashMap<String, Version>,
     /// Cluster id -> its labels as read and as parsed: cron parsing every
     /// cluster twice a pass was a visible share of a simulation's time.
-    parsed: HashMap<String, (BTreeMap<String, String>, Arc<ClusterLabels>)>,
+    parsed: HashMap<String, (Labels, Arc<ClusterLabels>)>,
 }
 
 impl Auditor {
@@ -253,26 +254,26 @@ impl Auditor {
     /// Audit one pass at `now`: `seen` is the fleet as the reconciler found it
     /// (before the pass), `created` the policies the pass created, grouped by
     /// organization in decision order.
-    pub fn pass(&mut self, now: Timestamp, seen: &Fleet, created: &[Created]) -> Vec<Violation> {
+    pub fn pass(&mut self, now: Timestamp, seen: &Observed, created: &[Created]) -> Vec<Violation> {
         let labels: HashMap<&str, Arc<ClusterLabels>> = seen
             .clusters
             .iter()
             .map(|c| (c.id.as_str(), self.labels(c)))
             .collect();
         self.account(now, seen, &labels);
-        let by_id: HashMap<&str, &Cluster> =
+        let by_id: HashMap<&str, &ObservedCluster> =
             seen.clusters.iter().map(|c| (c.id.as_str(), c)).collect();
         let orgs: HashMap<&str, OrgLabels> = seen
             .organizations
             .iter()
-            .map(|o| (o.id.as_str(), OrgLabels::read(o)))
+            .map(|o| (o.id.as_str(), OrgLabels::read(&o.labels)))
             .collect();
         // Clusters holding a policy of any kind: before the pass, then growing
         // with each creation in decision order.
         let mut holders: HashSet<&str> = seen
             .clusters
             .iter()
-            .filter(|c| c.has_any_policy())
+            .filter(|c| c.has_policy)
             .map(|c| c.id.as_str())
             .collect();
 
@@ -329,9 +330,9 @@ impl Auditor {
     }
 
     /// The cluster's labels, parsed again only when they changed.
-    fn labels(&mut self, c: &Cluster) -> Arc<ClusterLabels> {
+    fn labels(&mut self, c: &ObservedCluster) -> Arc<ClusterLabels> {
         if let Some((raw, parsed)) = self.parsed.get(&c.id)
-            && *raw == c.labels
+            && (Arc::ptr_eq(raw, &c.labels) || **raw == *c.labels)
         {
             return parsed.clone();
         }
@@ -345,7 +346,7 @@ impl Auditor {
     fn account(
         &mut self,
         now: Timestamp,
-        seen: &Fleet,
+        seen: &Observed,
         labels: &HashMap<&str, Arc<ClusterLabels>>,
     ) {
         for c in &seen.clusters {
@@ -382,7 +383,7 @@ impl Auditor {
 
     fn soak_shortfall(
         &self,
-        cluster: &Cluster,
+        cluster: &ObservedCluster,
         cl: &ClusterLabels,
         org: &OrgLabels,
         version: &str,
@@ -439,10 +440,10 @@ fn schedule_breach(
 /// R57, recomputed: the clusters already holding a policy (`holders`) against
 /// the mutexes and max-parallel limit of `cluster`.
 fn mutex_breach(
-    cluster: &Cluster,
+    cluster: &ObservedCluster,
     cl: &ClusterLabels,
     org: &OrgLabels,
-    seen: &Fleet,
+    seen: &Observed,
     labels: &HashMap<&str, Arc<ClusterLabels>>,
     holders: &HashSet<&str>,
 ) -> Option<String> {
@@ -454,7 +455,7 @@ fn mutex_breach(
             .iter()
             .filter(|c| c.organization == cluster.organization)
     };
-    let shares = |other: &Cluster, m: &str| {
+    let shares = |other: &ObservedCluster, m: &str| {
         labels[other.id.as_str()]
             .effective_mutexes(&other.id)
             .any(|x| x == m)
@@ -475,7 +476,8 @@ fn mutex_breach(
             None
         }
         Some((sector, value)) => {
-            let in_sector = |c: &Cluster| labels[c.id.as_str()].sector.as_deref() == Some(sector);
+            let in_sector =
+                |c: &ObservedCluster| labels[c.id.as_str()].sector.as_deref() == Some(sector);
             let counts: Vec<(&str, usize)> = cl
                 .effective_mutexes(&cluster.id)
                 .map(|m| {
@@ -519,18 +521,18 @@ fn max_parallel(value: &str, members: usize) -> Option<i64> {
 
 /// R88 step 1b / R89, recomputed from the clusters' current versions.
 fn sector_breach(
-    cluster: &Cluster,
+    cluster: &ObservedCluster,
     cl: &ClusterLabels,
     org: &OrgLabels,
-    seen: &Fleet,
+    seen: &Observed,
     labels: &HashMap<&str, Arc<ClusterLabels>>,
     version: &Version,
 ) -> Option<String> {
     let sector = cl.sector.as_ref()?;
-    let members = |d: &str, w: &str| -> Vec<&Cluster> {
+    let members = |d: &str, w: &str| -> Vec<&ObservedCluster> {
         seen.clusters
             .iter()
-            .filter(|c| c.organization == cluster.organization && c.state == "ready")
+            .filter(|c| c.organization == cluster.organization && c.ready)
             .filter(|c| {
                 let l = &labels[c.id.as_str()];
                 l.opted_in() && l.sector.as_deref() == Some(d) && l.workloads.iter().any(|x| x == w)
@@ -561,7 +563,7 @@ fn populated<'c>(
     sector: &str,
     w: &str,
     org: &OrgLabels,
-    members: &dyn Fn(&str, &str) -> Vec<&'c Cluster>,
+    members: &dyn Fn(&str, &str) -> Vec<&'c ObservedCluster>,
     visited: &mut HashSet<String>,
     found: &mut Vec<String>,
 ) {

@@ -13,8 +13,9 @@ use jiff::{SignedDuration, Timestamp};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use serde::{Deserialize, Serialize};
-use srecap_fleet::Fleet;
 use srecap_sim::Simulator;
+
+use crate::observed::Observed;
 
 /// What may go wrong, and how often.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -90,7 +91,13 @@ impl Chaos {
 
     /// The clock is at `now` and will move by `tick`: heal the clusters whose
     /// trouble is over, make some healthy ones unhealthy.
-    pub fn tick(&mut self, sim: &Simulator, fleet: &Fleet, now: Timestamp, tick: SignedDuration) {
+    pub fn tick(
+        &mut self,
+        sim: &Simulator,
+        fleet: &Observed,
+        now: Timestamp,
+        tick: SignedDuration,
+    ) {
         let due: Vec<String> = self
             .recoveries
             .iter()

@@ -17,6 +17,7 @@
 //! transports and compares their timelines.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use jiff::Timestamp;
 use rustc_hash::FxHashMap;
@@ -46,11 +47,54 @@ const USERNAME: &str = "service-account-srecap";
 #[derive(Debug, Clone)]
 pub struct InProcessOcm {
     sim: Simulator,
+    agreements: Arc<Mutex<AgreementIndex>>,
 }
 
 impl InProcessOcm {
     pub fn new(sim: Simulator) -> InProcessOcm {
-        InProcessOcm { sim }
+        InProcessOcm {
+            sim,
+            agreements: Arc::default(),
+        }
+    }
+}
+
+/// The world's gate agreements by cluster id, in the world's order. The
+/// world keeps them in one list for the whole fleet that only grows over a
+/// simulated year, and scanning it for every read showed in profiles; it is
+/// appended to (a deletion shifts it), so the index takes in only what was
+/// appended since the last read, and starts over when the list shifted.
+#[derive(Debug, Default)]
+struct AgreementIndex {
+    /// How many of the world's agreements are indexed, and the id of the last
+    /// of them: ids are never reused, so a list that still has that id there
+    /// only grew.
+    indexed: usize,
+    last_id: Option<String>,
+    by_cluster: FxHashMap<String, Vec<String>>,
+}
+
+impl AgreementIndex {
+    fn update(&mut self, w: &World) {
+        let grew = match &self.last_id {
+            None => self.indexed == 0,
+            Some(id) => self
+                .indexed
+                .checked_sub(1)
+                .and_then(|i| w.agreements.get(i))
+                .is_some_and(|a| a.id == *id),
+        };
+        if !grew {
+            *self = AgreementIndex::default();
+        }
+        for a in &w.agreements[self.indexed..] {
+            self.by_cluster
+                .entry(a.cluster_id.clone())
+                .or_default()
+                .push(a.gate_id.clone());
+        }
+        self.indexed = w.agreements.len();
+        self.last_id = w.agreements.last().map(|a| a.id.clone());
     }
 }
 
@@ -260,24 +304,22 @@ impl Ocm for InProcessOcm {
         cluster_ids: Vec<String>,
     ) -> OcmResult<'_, HashMap<String, Vec<String>>> {
         let found = self.sim.read(|w| {
-            // The world's agreements are one list for the whole fleet, scanned
-            // once per call: the lookup per agreement uses a fast hash over
-            // borrowed ids, as a SipHash per agreement showed in profiles.
-            let mut wanted: FxHashMap<&str, Vec<String>> = FxHashMap::default();
             for id in &cluster_ids {
                 w.cluster(id).map_err(|r| {
                     api_error("GET", format!("{CS}/clusters/{id}/gate_agreements"), r)
                 })?;
-                wanted.insert(id.as_str(), Vec::new());
             }
-            for a in &w.agreements {
-                if let Some(list) = wanted.get_mut(a.cluster_id.as_str()) {
-                    list.push(a.gate_id.clone());
-                }
-            }
-            Ok(wanted
-                .into_iter()
-                .map(|(id, list)| (id.to_owned(), list))
+            let mut index = self
+                .agreements
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            index.update(w);
+            Ok(cluster_ids
+                .iter()
+                .map(|id| {
+                    let list = index.by_cluster.get(id).cloned().unwrap_or_default();
+                    (id.clone(), list)
+                })
                 .collect::<HashMap<String, Vec<String>>>())
         });
         Box::pin(async move { found })

@@ -13,6 +13,9 @@
 //! * [`rollout`] — the loop: pass, observe, audit, disturb, advance.
 //! * [`in_process`] — the controller's OCM interface over the simulator's
 //!   world, without sockets or JSON.
+//! * [`observed`] — the light view of the simulator the auditor, recorder and
+//!   disturbances read between passes (a full fleet snapshot per tick was a
+//!   tenth of the CPU).
 //! * [`auditor`] — AUS's promises (blocked versions, soak days, schedule,
 //!   mutexes and max-parallel, sector dependencies) re-checked on every policy
 //!   created, from the data alone.
@@ -42,6 +45,7 @@ pub mod disturbance;
 pub mod error;
 pub mod forecast;
 pub mod in_process;
+pub mod observed;
 pub mod rollout;
 pub mod summary;
 pub mod timeline;

@@ -8,7 +8,7 @@
 //! disturbances act, then move the simulator's clock by the tick so it
 //! publishes releases and runs upgrades. No pass is skipped or shortened.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
@@ -20,7 +20,7 @@ use srecap_aus::planner::Faults;
 use srecap_aus::policy::OrgPolicy;
 use srecap_controller::health::HealthProvider;
 use srecap_controller::{Config, HttpOcm, Metrics, Ocm, PassReport, Reconciler};
-use srecap_fleet::{Cluster, Fleet, PolicyState, UpgradePolicy};
+use srecap_fleet::{Fleet, PolicyState, UpgradePolicy};
 use srecap_ocm::{ClientConfig, ConnectionOptions, Credentials, OcmClient};
 use srecap_sim::world::PolicyScope;
 use srecap_sim::{PolicyEvent, SimConfig, Simulator};
@@ -30,6 +30,7 @@ use crate::auditor::{Auditor, Created, Violation};
 use crate::disturbance::{Chaos, Disturbances};
 use crate::error::SimulationError;
 use crate::in_process::InProcessOcm;
+use crate::observed::Observed;
 use crate::timeline::{
     ClusterEntry, LeftBehind, Outcome, ReleaseEntry, Timeline, Upgrade, UpgradeKind,
 };
@@ -189,10 +190,11 @@ pub async fn simulate(
         Metrics::new(&environment),
     );
 
-    let mut seen = sim.fleet();
-    let mut known = policy_ids_of(&sim);
-    let mut auditor = Auditor::new(&seen);
-    let mut recorder = Recorder::new(&seen);
+    let (mut auditor, mut recorder) = {
+        let initial = sim.fleet();
+        (Auditor::new(&initial), Recorder::new(&initial))
+    };
+    let mut seen = sim.read(Observed::new);
     let mut chaos = Chaos::new(options.disturbances, options.upgrade_duration, options.seed);
     let mut violations = Vec::new();
     let mut problems = Vec::new();
@@ -217,11 +219,14 @@ pub async fn simulate(
             }
         }
         // What the pass created, as the simulator stores it: the policies it
-        // holds now that it did not hold before the pass.
+        // holds now that it did not hold before the pass. The clock stands
+        // still during a pass and moved forward since the last one (and since
+        // the scenario's seeded policies), so those are exactly the policies
+        // created at this instant: no set of every id to keep each tick.
         let fresh = sim.read(|w| {
             w.policies
                 .iter()
-                .filter(|p| !known.contains(&p.policy.id))
+                .filter(|p| p.created_at == now)
                 .map(|p| {
                     let pool = match &p.scope {
                         PolicyScope::NodePool(np) => Some(np.clone()),
@@ -243,10 +248,11 @@ pub async fn simulate(
         chaos.tick(&sim, &seen, now, options.tick);
         sim.advance(options.tick)?;
         recorder.events(sim.take_policy_events());
-        seen = sim.fleet();
-        known = policy_ids_of(&sim);
+        sim.read(|w| seen.refresh(w));
         progress(done, total);
     }
+    // The one full snapshot: the report's final fleet.
+    let mut seen = sim.fleet();
     if let Some(running) = running {
         running.shutdown().await.map_err(SimulationError::Listen)?;
     }
@@ -303,23 +309,18 @@ struct New {
     node_pool: Option<String>,
 }
 
-/// Ids of the policies the simulator holds.
-fn policy_ids_of(sim: &Simulator) -> HashSet<String> {
-    sim.read(|w| w.policies.iter().map(|p| p.policy.id.clone()).collect())
-}
-
 /// The policies `fresh` (cluster id, node pool, policy) that a pass created,
 /// in each organization's decision order (the pass applies them concurrently,
 /// so ids do not tell); `before` is the fleet the pass saw.
 fn created(
-    before: &Fleet,
+    before: &Observed,
     fresh: Vec<(String, Option<String>, UpgradePolicy)>,
     report: Option<&PassReport>,
 ) -> Vec<New> {
     let hcp: HashMap<&str, bool> = before
         .clusters
         .iter()
-        .map(|c| (c.id.as_str(), c.is_hcp()))
+        .map(|c| (c.id.as_str(), c.hcp))
         .collect();
     let mut order: HashMap<(String, UpgradeKind), (String, usize)> = HashMap::new();
     if let Some(report) = report {
@@ -378,8 +379,8 @@ struct Recorder {
     by_policy: HashMap<String, usize>,
 }
 
-fn sector(c: &Cluster) -> Option<String> {
-    c.labels
+fn sector(labels: &BTreeMap<String, String>) -> Option<String> {
+    labels
         .get("sre-capabilities.aus.sector")
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
@@ -397,7 +398,7 @@ impl Recorder {
                         c.name.clone(),
                         c.id.clone(),
                         c.organization.clone(),
-                        sector(c),
+                        sector(&c.labels),
                         c.version.clone(),
                     )
                 })
@@ -423,16 +424,16 @@ impl Recorder {
         }
     }
 
-    fn created(&mut self, now: Timestamp, seen: &Fleet, new: &New) {
-        let Some(c) = seen.clusters.iter().find(|c| c.id == new.audit.cluster_id) else {
+    fn created(&mut self, now: Timestamp, seen: &Observed, new: &New) {
+        let Some(c) = seen.cluster(&new.audit.cluster_id) else {
             return;
         };
         let from = match &new.node_pool {
             Some(np) => c
                 .node_pools
                 .iter()
-                .find(|p| &p.id == np)
-                .map_or_else(|| c.version.clone(), |p| p.version.clone()),
+                .find(|(id, _)| id == np)
+                .map_or_else(|| c.version.clone(), |(_, version)| version.clone()),
             None => c.version.clone(),
         };
         self.by_policy
@@ -440,7 +441,7 @@ impl Recorder {
         self.upgrades.push(Upgrade {
             cluster: c.name.clone(),
             organization: c.organization.clone(),
-            sector: sector(c),
+            sector: sector(&c.labels),
             kind: new.audit.kind,
             node_pool: new.node_pool.clone(),
             from_version: from,
