@@ -44,6 +44,11 @@ impl BlockedVerdicts {
         Ok(())
     }
 
+    /// How many verdicts are kept.
+    pub(crate) fn len(&self) -> usize {
+        self.by_pattern.values().map(FxHashMap::len).sum()
+    }
+
     /// Whether `pattern` blocks `version`: the verdict evaluated above, or, for a
     /// pair nobody asked for, evaluated now (out of budget blocks: when in
     /// doubt, do not upgrade).

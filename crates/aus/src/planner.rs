@@ -155,6 +155,10 @@ pub struct ParsedLabels {
     /// blocked-version patterns are costly to copy.
     org: Option<ParsedOrg>,
     clusters: FxHashMap<String, ParsedCluster>,
+    /// Blocked-version verdicts (pure in pattern and version, so they hold
+    /// whatever the labels become): a plan decides the same pairs as the one
+    /// before it.
+    blocked: BlockedVerdicts,
     /// The current pass, and the one each cluster entry was last used in.
     pass: u64,
 }
@@ -180,6 +184,7 @@ impl Default for ParsedLabels {
             parser: LabelParser::new(CLUSTER_LABELS),
             org: None,
             clusters: FxHashMap::default(),
+            blocked: BlockedVerdicts::default(),
             pass: 0,
         }
     }
@@ -197,6 +202,10 @@ impl ParsedLabels {
         // pass after pass would pile up.
         if self.parser.cached_values() > 16 * (self.clusters.len() + 16) {
             self.parser = LabelParser::new(CLUSTER_LABELS);
+        }
+        // So would verdicts of patterns and versions long gone.
+        if self.blocked.len() > BLOCKED_VERDICTS_KEPT {
+            self.blocked = BlockedVerdicts::default();
         }
     }
 
@@ -240,12 +249,29 @@ impl ParsedLabels {
     }
 }
 
+/// Blocked-version verdicts a [`ParsedLabels`] keeps at most from pass to
+/// pass (an organization's patterns times the versions its clusters see is
+/// far less).
+const BLOCKED_VERDICTS_KEPT: usize = 100_000;
+
 /// [`plan_org_with`] reusing the policies `parsed` holds from earlier calls
 /// over the same labels.
 pub fn plan_org_parsed(
     input: &OrgInput<'_>,
     options: PlanOptions,
     parsed: &mut ParsedLabels,
+) -> OrgPlan {
+    let mut blocked = std::mem::take(&mut parsed.blocked);
+    let plan = plan_with_verdicts(input, options, parsed, &mut blocked);
+    parsed.blocked = blocked;
+    plan
+}
+
+fn plan_with_verdicts(
+    input: &OrgInput<'_>,
+    options: PlanOptions,
+    parsed: &mut ParsedLabels,
+    blocked: &mut BlockedVerdicts,
 ) -> OrgPlan {
     let mut errors = ValidationErrors::default();
     let (org_policy, org_label_errors) = parsed.org(input.org);
@@ -263,11 +289,11 @@ pub fn plan_org_parsed(
     // Issue 15 item 10: every blocked-version pattern is decided against every
     // version it can meet while validating, each pair once; a pattern out of its
     // backtracking budget is a label error here, never a slow decision.
-    let mut blocked = BlockedVerdicts::default();
     for (position, cluster) in input.clusters.iter().copied().enumerate() {
-        let policy = match parsed.cluster(cluster).and_then(|p| {
-            evaluate_blocked(&mut blocked, &p.blocked_versions, [cluster]).map(|()| p)
-        }) {
+        let policy = match parsed
+            .cluster(cluster)
+            .and_then(|p| evaluate_blocked(blocked, &p.blocked_versions, [cluster]).map(|()| p))
+        {
             Ok(p) => p,
             Err(messages) => {
                 explanations.push((
@@ -327,7 +353,7 @@ pub fn plan_org_parsed(
         specs.push(spec);
     }
     if let Err(messages) = evaluate_blocked(
-        &mut blocked,
+        blocked,
         &org_policy.blocked_versions,
         specs.iter().map(|s| s.cluster),
     ) {
@@ -420,7 +446,7 @@ pub fn plan_org_parsed(
         &sectors,
         &specs,
         &table,
-        &blocked,
+        &*blocked,
         options.timing,
     );
     let (actions, switches) = decider.run(

@@ -47,7 +47,9 @@ const USERNAME: &str = "service-account-srecap";
 #[derive(Debug, Clone)]
 pub struct InProcessOcm {
     sim: Simulator,
-    agreements: Arc<Mutex<AgreementIndex>>,
+    agreements: Arc<Mutex<ByCluster>>,
+    /// Service logs by cluster uuid.
+    service_logs: Arc<Mutex<ByCluster>>,
 }
 
 impl InProcessOcm {
@@ -55,46 +57,53 @@ impl InProcessOcm {
         InProcessOcm {
             sim,
             agreements: Arc::default(),
+            service_logs: Arc::default(),
         }
     }
 }
 
-/// The world's gate agreements by cluster id, in the world's order. The
-/// world keeps them in one list for the whole fleet that only grows over a
-/// simulated year, and scanning it for every read showed in profiles; it is
-/// appended to (a deletion shifts it), so the index takes in only what was
-/// appended since the last read, and starts over when the list shifted.
+/// Positions of a world list's records by cluster, in the world's order.
+/// The world keeps gate agreements and service logs in one list each for the
+/// whole fleet; they only grow over a simulated year, and scanning them for
+/// every read showed in profiles. They are appended to (a deletion shifts
+/// them), so the index takes in only what was appended since the last read,
+/// and starts over when the list shifted.
 #[derive(Debug, Default)]
-struct AgreementIndex {
-    /// How many of the world's agreements are indexed, and the id of the last
-    /// of them: ids are never reused, so a list that still has that id there
+struct ByCluster {
+    /// How many of the list's records are indexed, and the id of the last of
+    /// them: ids are never reused, so a list that still has that id there
     /// only grew.
     indexed: usize,
     last_id: Option<String>,
-    by_cluster: FxHashMap<String, Vec<String>>,
+    positions: FxHashMap<String, Vec<usize>>,
 }
 
-impl AgreementIndex {
-    fn update(&mut self, w: &World) {
+impl ByCluster {
+    fn update<T>(&mut self, list: &[T], id: impl Fn(&T) -> &str, cluster: impl Fn(&T) -> &str) {
         let grew = match &self.last_id {
             None => self.indexed == 0,
-            Some(id) => self
+            Some(last) => self
                 .indexed
                 .checked_sub(1)
-                .and_then(|i| w.agreements.get(i))
-                .is_some_and(|a| a.id == *id),
+                .and_then(|i| list.get(i))
+                .is_some_and(|r| id(r) == last),
         };
         if !grew {
-            *self = AgreementIndex::default();
+            *self = ByCluster::default();
         }
-        for a in &w.agreements[self.indexed..] {
-            self.by_cluster
-                .entry(a.cluster_id.clone())
+        for (i, r) in list.iter().enumerate().skip(self.indexed) {
+            self.positions
+                .entry(cluster(r).to_owned())
                 .or_default()
-                .push(a.gate_id.clone());
+                .push(i);
         }
-        self.indexed = w.agreements.len();
-        self.last_id = w.agreements.last().map(|a| a.id.clone());
+        self.indexed = list.len();
+        self.last_id = list.last().map(|r| id(r).to_owned());
+    }
+
+    /// Positions of the cluster's records, oldest first.
+    fn of(&self, cluster: &str) -> &[usize] {
+        self.positions.get(cluster).map_or(&[], Vec::as_slice)
     }
 }
 
@@ -313,11 +322,15 @@ impl Ocm for InProcessOcm {
                 .agreements
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            index.update(w);
+            index.update(&w.agreements, |a| &a.id, |a| &a.cluster_id);
             Ok(cluster_ids
                 .iter()
                 .map(|id| {
-                    let list = index.by_cluster.get(id).cloned().unwrap_or_default();
+                    let list = index
+                        .of(id)
+                        .iter()
+                        .map(|&i| w.agreements[i].gate_id.clone())
+                        .collect();
                     (id.clone(), list)
                 })
                 .collect::<HashMap<String, Vec<String>>>())
@@ -422,7 +435,13 @@ impl Ocm for InProcessOcm {
         since: Timestamp,
     ) -> OcmResult<'a, bool> {
         let found = self.sim.read(|w| {
-            w.service_logs.iter().any(|l| {
+            let mut index = self
+                .service_logs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            index.update(&w.service_logs, |l| &l.id, |l| &l.cluster_uuid);
+            index.of(&notice.cluster_uuid).iter().any(|&i| {
+                let l = &w.service_logs[i];
                 l.cluster_uuid == notice.cluster_uuid
                     && l.service_name == INTEGRATION
                     && l.severity == notice.severity.as_str()
@@ -514,5 +533,39 @@ impl Ocm for InProcessOcm {
                 )
             });
         Box::pin(async move { done })
+    }
+}
+
+#[cfg(test)]
+mod by_cluster_tests {
+    use super::ByCluster;
+
+    fn index(list: &[(&str, &str)], by: &mut ByCluster) {
+        by.update(list, |r| r.0, |r| r.1);
+    }
+
+    #[test]
+    fn takes_in_what_was_appended_and_starts_over_when_the_list_shifted() {
+        let mut by = ByCluster::default();
+        let mut list = vec![("a1", "c1"), ("a2", "c2")];
+        index(&list, &mut by);
+        assert_eq!(by.of("c1"), [0]);
+        list.push(("a3", "c1"));
+        index(&list, &mut by);
+        assert_eq!(by.of("c1"), [0, 2]);
+        assert_eq!(by.of("c2"), [1]);
+        assert!(by.of("c3").is_empty());
+        // A deletion shifts the list: the positions are rebuilt.
+        list.remove(0);
+        index(&list, &mut by);
+        assert_eq!(by.of("c1"), [1]);
+        assert_eq!(by.of("c2"), [0]);
+        // Emptied, then refilled with new ids.
+        list.clear();
+        index(&list, &mut by);
+        assert!(by.of("c1").is_empty());
+        list.push(("a4", "c2"));
+        index(&list, &mut by);
+        assert_eq!(by.of("c2"), [0]);
     }
 }
