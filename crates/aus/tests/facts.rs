@@ -5,8 +5,9 @@
 //! "assume, plan, read what is missing, plan again" ends with the plan a full
 //! read gives, on every golden fleet.
 
+mod golden_fleets;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use jiff::Timestamp;
 use semver::Version;
@@ -14,7 +15,6 @@ use srecap_aus::facts::{self, CHANNEL_SWITCH_REASONS, Known, Missing};
 use srecap_aus::gate::{GATE_INGRESS, GATE_OCP, GATE_STS};
 use srecap_aus::plan::{Action, Explanation, OrgPlan, Reason};
 use srecap_aus::planner::{OrgInput, plan_org};
-use srecap_aus::soak::Source;
 use srecap_fleet::{Cluster, Product, VersionData, VersionGate};
 
 fn cluster(id: &str, version: &str, available: &[&str]) -> Cluster {
@@ -335,19 +335,10 @@ fn loop_plan(input: &OrgInput<'_>, truth: &[&Cluster]) -> (srecap_aus::OrgPlan, 
 
 #[test]
 fn the_read_what_is_missing_loop_gives_the_full_read_plan_on_every_golden_fleet() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/aus-plan");
     let mut fleets = 0;
     let mut needed_reads = 0;
     let mut switched_on_completion = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "yaml") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).unwrap();
-        let fleet =
-            srecap_fleet::parse_scenario(&text, &path.display().to_string(), Timestamp::UNIX_EPOCH)
-                .unwrap();
+    for (path, fleet) in golden_fleets::golden_fleets() {
         fleets += 1;
         let empty = VersionData::default();
         for org in &fleet.organizations {
@@ -364,17 +355,7 @@ fn the_read_what_is_missing_loop_gives_the_full_read_plan_on_every_golden_fleet(
             if clusters.is_empty() {
                 continue;
             }
-            let input = OrgInput {
-                environment: &fleet.environment,
-                org,
-                clusters: clusters.clone(),
-                history: fleet.version_data.get(&org.id),
-                sources: Source::verified(&fleet, &[], &empty),
-                extra_org_errors: Vec::new(),
-                version_gates: &fleet.version_gates,
-                now: fleet.now,
-                faults: srecap_aus::planner::Faults::default(),
-            };
+            let input = golden_fleets::org_input(&fleet, org, clusters.clone(), &empty);
             let full = plan_org(&input);
             let (looped, rounds, completed) = loop_plan(&input, &clusters);
             needed_reads += rounds - 1;

@@ -6,32 +6,21 @@
 //! passes of one reconciler: organization and cluster ids repeat across the
 //! fleets with other labels, versions and histories.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+mod golden_fleets;
 
-use jiff::Timestamp;
-use srecap_aus::planner::{OrgInput, ParsedLabels, PlanOptions, plan_org_parsed, plan_org_with};
-use srecap_aus::soak::Source;
+use std::collections::{BTreeMap, HashMap};
+
+use srecap_aus::planner::{ParsedLabels, PlanOptions, plan_org_parsed, plan_org_with};
 use srecap_fleet::{Cluster, VersionData};
 
 #[test]
 fn parsed_labels_kept_across_passes_plan_as_parsing_afresh_on_every_golden_fleet() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/aus-plan");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    paths.sort();
-    assert_eq!(paths.len(), 40);
+    let fleets = golden_fleets::golden_fleets();
+    assert_eq!(fleets.len(), 40);
     let mut kept: HashMap<String, ParsedLabels> = HashMap::new();
     let mut seen: HashMap<(String, String), BTreeMap<String, String>> = HashMap::new();
     let (mut relabelled, mut planned) = (0, 0);
-    for path in &paths {
-        let text = std::fs::read_to_string(path).unwrap();
-        let fleet =
-            srecap_fleet::parse_scenario(&text, &path.display().to_string(), Timestamp::UNIX_EPOCH)
-                .unwrap();
+    for (path, fleet) in &fleets {
         let empty = VersionData::default();
         for org in &fleet.organizations {
             let clusters: Vec<&Cluster> = fleet
@@ -46,17 +35,7 @@ fn parsed_labels_kept_across_passes_plan_as_parsing_afresh_on_every_golden_fleet
                 }
                 seen.insert(key, c.labels.clone());
             }
-            let input = OrgInput {
-                environment: &fleet.environment,
-                org,
-                clusters,
-                history: fleet.version_data.get(&org.id),
-                sources: Source::verified(&fleet, &[], &empty),
-                extra_org_errors: Vec::new(),
-                version_gates: &fleet.version_gates,
-                now: fleet.now,
-                faults: srecap_aus::planner::Faults::default(),
-            };
+            let input = golden_fleets::org_input(fleet, org, clusters, &empty);
             let parsed = kept.entry(org.id.clone()).or_default();
             parsed.start_pass();
             for options in [
