@@ -27,4 +27,10 @@ pub enum PassError {
     /// The organization's pass took longer than its deadline and was cancelled.
     #[error("the organization's pass did not finish within {after:?} and was cancelled")]
     Deadline { after: std::time::Duration },
+    /// The organization's task was cancelled before it finished (the runtime
+    /// shut down under the pass).
+    #[error(
+        "the organization's pass was cancelled before it finished (the runtime is shutting down)"
+    )]
+    Cancelled,
 }

@@ -15,6 +15,10 @@
 //! concerns a different cluster, so the writes of one group go out concurrently
 //! (bounded); OCM refusing one does not stop the others.
 
+// The writes' futures are boxed and collected before they are streamed: an
+// organization's pass runs as a spawned task, and the compiler cannot prove a
+// stream of closure futures `Send` for every lifetime (rust-lang/rust#110338).
+use futures::FutureExt;
 use futures::stream::{self, StreamExt};
 use jiff::Timestamp;
 use srecap_aus::approver::Agreement;
@@ -115,13 +119,17 @@ impl Executor<'_> {
         let mut report = Execution::default();
         let mut switch_errors = Vec::new();
         for group in [policies, switches] {
-            let results: Vec<(&Action, Result<(), PassError>)> =
-                stream::iter(group.into_iter().map(|action| async move {
-                    (action, self.apply_one(plan, action, gauges).await)
-                }))
-                .buffer_unordered(self.concurrency.max(1))
-                .collect()
-                .await;
+            let results: Vec<(&Action, Result<(), PassError>)> = stream::iter(
+                group
+                    .into_iter()
+                    .map(|action| {
+                        async move { (action, self.apply_one(plan, action, gauges).await) }.boxed()
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .buffer_unordered(self.concurrency.max(1))
+            .collect()
+            .await;
             for (action, result) in results {
                 self.metrics.action(action.kind(), result.is_ok());
                 let op = match action {
@@ -247,18 +255,25 @@ impl Executor<'_> {
         org_id: &str,
         agreements: &'g [Agreement],
     ) -> (Execution, Vec<&'g Agreement>) {
-        let results: Vec<(&Agreement, Result<(), PassError>)> =
-            stream::iter(agreements.iter().map(|a| async move {
-                (
-                    a,
-                    self.ocm
-                        .create_gate_agreement(&a.cluster_id, &a.gate_id)
-                        .await,
-                )
-            }))
-            .buffer_unordered(self.concurrency.max(1))
-            .collect()
-            .await;
+        let results: Vec<(&Agreement, Result<(), PassError>)> = stream::iter(
+            agreements
+                .iter()
+                .map(|a| {
+                    async move {
+                        (
+                            a,
+                            self.ocm
+                                .create_gate_agreement(&a.cluster_id, &a.gate_id)
+                                .await,
+                        )
+                    }
+                    .boxed()
+                })
+                .collect::<Vec<_>>(),
+        )
+        .buffer_unordered(self.concurrency.max(1))
+        .collect()
+        .await;
         let mut report = Execution::default();
         let mut accepted = Vec::new();
         for (a, result) in results {
@@ -304,7 +319,8 @@ impl Executor<'_> {
         let results: Vec<(&Notice, Result<bool, PassError>)> = stream::iter(
             notices
                 .iter()
-                .map(|notice| async move { (notice, self.send(notice, now).await) }),
+                .map(|notice| async move { (notice, self.send(notice, now).await) }.boxed())
+                .collect::<Vec<_>>(),
         )
         .buffer_unordered(self.concurrency.max(1))
         .collect()
@@ -408,7 +424,8 @@ pub fn write_cause(error: &PassError) -> Option<FailureCause> {
         | PassError::BadAnswer { .. }
         | PassError::ChannelSwitches(_)
         | PassError::Health(_)
-        | PassError::Feedback(_) => Some(FailureCause::Internal),
+        | PassError::Feedback(_)
+        | PassError::Cancelled => Some(FailureCause::Internal),
         PassError::Deadline { .. } => Some(FailureCause::Deadline),
     }
 }

@@ -78,7 +78,7 @@ const BLOCKING: [Reason; 9] = [
 /// rendering (built at the first scrape after a publish, reused until the next).
 #[derive(Debug, Default)]
 struct PassRegistry {
-    recorded: BTreeMap<String, PassGauges>,
+    recorded: BTreeMap<String, Arc<PassGauges>>,
     /// The add-on plans of each environment's last add-on pass (R118).
     addons: BTreeMap<String, Vec<AddonFacts>>,
     rendered: Option<Registry>,
@@ -612,7 +612,7 @@ impl Metrics {
 
     /// Swap in the gauges of a finished pass; they are rendered at the next
     /// scrape.
-    pub fn publish(&self, gauges: PassGauges) {
+    pub fn publish(&self, gauges: Arc<PassGauges>) {
         let previous = {
             let mut guard = self.pass.write().unwrap_or_else(PoisonError::into_inner);
             guard.rendered = None;

@@ -98,6 +98,8 @@ pub fn classify_error(
         ),
         PassError::Feedback(_) => Outcome::Failure(FailureCause::Notify),
         PassError::Deadline { .. } => Outcome::Failure(FailureCause::Deadline),
+        // Nothing a user did; counted as ours, like any pass that did not end.
+        PassError::Cancelled => Outcome::Failure(FailureCause::Internal),
     }
 }
 

@@ -5,8 +5,11 @@
 //! isolation: an error in one is logged and counted and the others proceed (R123);
 //! a user's configuration error is data, never a failure.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
@@ -190,6 +193,45 @@ impl Drop for KeepParsed<'_> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(self.org_id.to_owned(), parsed);
+    }
+}
+
+/// What one organization's task of a pass owns: its clusters, and shares of
+/// what the pass read for every organization.
+struct OrgWork {
+    org: srecap_fleet::Organization,
+    clusters: Vec<Cluster>,
+    resolution: srecap_aus::inheritance::Resolution,
+    now: Timestamp,
+    sources: Arc<BTreeMap<StateKey, Arc<srecap_fleet::VersionData>>>,
+    gauges: Arc<PassGauges>,
+    discovered: Arc<Snapshot>,
+}
+
+/// An organization's task, aborted when the pass that awaits it is dropped
+/// (a deadline or a shutdown must not leave it writing to OCM). A panic in
+/// the task panics the pass, as it did before organizations were tasks; a
+/// task the runtime cancelled (shutting down) ends as `None`.
+struct OrgTask<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Future for OrgTask<T> {
+    type Output = Option<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        match Pin::new(&mut self.0).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(output)) => Poll::Ready(Some(output)),
+            Poll::Ready(Err(e)) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(_) => Poll::Ready(None),
+            },
+        }
+    }
+}
+
+impl<T> Drop for OrgTask<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -427,7 +469,6 @@ impl Reconciler {
             // names only at debug level, so a steady state does not flood the log.
             tracing::debug!(env = %env, orgs = %unregistered.join(","), "organizations with AUS labels outside the registry left alone");
         }
-        let fleet = &discovered.fleet;
         // Inherited histories as stored at the start of the pass (as `aus plan`),
         // from whichever environment publishes them (R44).
         let mut source_keys = Vec::new();
@@ -436,120 +477,50 @@ impl Reconciler {
                 source_keys.push(StateKey::new(source_env, source)?);
             }
         }
-        let sources = self.store.load_many(&source_keys).await?;
-        let empty = srecap_fleet::VersionData::default();
+        let sources = Arc::new(self.store.load_many(&source_keys).await?);
 
-        let gauges = PassGauges::new(env);
+        let gauges = Arc::new(PassGauges::new(env));
         // R4, R14: selected organizations with at least one discovered cluster.
-        // Organizations are isolated, so they are reconciled concurrently; the
-        // client's limit bounds the requests in flight, and the store serializes
-        // the short history transactions.
-        let selected: Vec<(String, Vec<Cluster>, &srecap_fleet::Organization)> = by_org
+        let selected: Vec<(Vec<Cluster>, srecap_fleet::Organization)> = by_org
             .into_iter()
             .filter_map(|(org_id, clusters)| {
-                let org = fleet.organization(&org_id)?;
-                Some((org_id, clusters, org))
+                let org = discovered.fleet.organization(&org_id)?;
+                Some((clusters, org.clone()))
             })
             .collect();
         self.metrics
-            .discovered(selected.iter().map(|(id, _, _)| id.clone()));
+            .discovered(selected.iter().map(|(_, org)| org.id.clone()));
+        // Organizations are isolated, so each is reconciled as a task of its
+        // own: on a multi-threaded runtime their reads, bookkeeping and writes
+        // run on every worker, not only on the thread that drives the pass.
+        // The client's limit bounds the requests in flight, and the store
+        // serializes the short history transactions.
+        let discovered = Arc::new(discovered);
         let mut leased_elsewhere = Vec::new();
         let mut outcomes: Vec<OrgOutcome> = admission::admit(
-            selected.into_iter().map(|(org_id, clusters, org)| {
-                let (sources, gauges, discovered, empty) = (&sources, &gauges, &discovered, &empty);
+            selected.into_iter().map(|(clusters, org)| {
+                let work = OrgWork {
+                    resolution: network.resolve(&org.id),
+                    org,
+                    clusters,
+                    now,
+                    sources: Arc::clone(&sources),
+                    gauges: Arc::clone(&gauges),
+                    discovered: Arc::clone(&discovered),
+                };
+                let this = self.clone();
+                // Spawned when admitted (admission peeks ahead), aborted if the
+                // pass is dropped.
                 async move {
-                    let org_id = org_id.as_str();
-                    // Replicas share organizations: the lease says whose this one
-                    // is (a store error fails this organization only).
-                    let lease = match self.claim(org_id).await {
-                        Ok(Claim::Elsewhere) => return Err(org_id.to_owned()),
-                        Ok(Claim::Held(lease)) => Ok(Some(lease)),
-                        Ok(Claim::Unshared) => Ok(None),
-                        Err(e) => Err(e),
-                    };
-                    self.metrics.org_reconciled(org_id);
-                    let mut execution = Execution::default();
-                    let result = if let Err(e) = lease {
-                        Err(e)
-                    } else if let Some(reason) = discovered.broken_orgs.get(org_id) {
-                        Err(PassError::BadAnswer {
-                            cluster: String::new(),
-                            reason: reason.clone(),
-                        })
-                    } else {
-                        let mut resolution = network.resolve(org_id);
-                        // R47 (deviation): a provider the environment lacks is
-                        // an organization error.
-                        let health = match registry::health_of(
-                            self.config.registry.as_deref(),
-                            env,
-                            self.config.health.as_ref(),
+                    let org_id = work.org.id.clone();
+                    let task = OrgTask(tokio::spawn(async move { this.reconcile_org(work).await }));
+                    task.await.unwrap_or_else(|| {
+                        Ok(OrgOutcome {
                             org_id,
-                        ) {
-                            Ok(h) => h,
-                            Err(e) => {
-                                resolution.errors.push(e);
-                                None
-                            }
-                        };
-                        let org_sources: Vec<Source<'_>> = resolution
-                            .verified
-                            .iter()
-                            .filter_map(|(e, id)| {
-                                let key = StateKey::new(e.as_str(), id.as_str()).ok()?;
-                                // A verified source without stored history
-                                // adds nothing, and is a warning (R44).
-                                Some(Source {
-                                    environment: e,
-                                    org_id: id,
-                                    history: sources.get(&key).map_or(empty, |h| &**h),
-                                })
-                            })
-                            .collect();
-                        let pass = self.org_pass(
-                            &fleet.version_gates,
-                            org,
-                            clusters,
-                            org_sources,
-                            resolution.errors,
-                            health.as_ref(),
-                            now,
-                            gauges,
-                            lease.as_ref().ok().and_then(Option::as_ref),
-                            &mut execution,
-                        );
-                        match self.config.org_deadline {
-                            // Dropping the pass drops its requests and rolls back
-                            // its open store transaction.
-                            Some(after) => tokio::time::timeout(after, pass)
-                                .await
-                                .unwrap_or(Err(PassError::Deadline { after })),
-                            None => pass.await,
-                        }
-                    };
-                    let result = result.map(Arc::new);
-                    let outcome = outcome::classify(
-                        &result,
-                        |p: &Arc<OrgPlan>| p.has_validation_errors(),
-                        &execution.causes(),
-                        self.metrics.succeeded_before(org_id),
-                    );
-                    self.metrics.org_finished(org_id, outcome);
-                    match &result {
-                        Ok(plan) => gauges.org(org_id, Arc::clone(plan)),
-                        Err(e) => {
-                            tracing::error!(org = %org_id, error = %e, "organization pass failed");
-                            self.metrics.org_failed(org_id);
-                        }
-                    }
-                    if let (Ok(_), Some(replica)) = (&result, &self.config.replica) {
-                        self.metrics.replica_reconciled(&replica.id);
-                    }
-                    Ok(OrgOutcome {
-                        org_id: org_id.to_owned(),
-                        result,
-                        execution,
-                        outcome,
+                            result: Err(PassError::Cancelled),
+                            execution: Execution::default(),
+                            outcome: Outcome::Failure(FailureCause::Internal),
+                        })
                     })
                 }
             }),
@@ -584,6 +555,114 @@ impl Reconciler {
             orgs: outcomes,
             leased_elsewhere,
             unregistered,
+        })
+    }
+
+    /// One organization's part of a pass, run as a task of its own. `Err`
+    /// names an organization another replica holds.
+    async fn reconcile_org(&self, work: OrgWork) -> Result<OrgOutcome, String> {
+        let OrgWork {
+            org,
+            clusters,
+            mut resolution,
+            now,
+            sources,
+            gauges,
+            discovered,
+        } = work;
+        let env = self.config.environment.as_str();
+        let org_id = org.id.as_str();
+        // Replicas share organizations: the lease says whose this one is (a
+        // store error fails this organization only).
+        let lease = match self.claim(org_id).await {
+            Ok(Claim::Elsewhere) => return Err(org_id.to_owned()),
+            Ok(Claim::Held(lease)) => Ok(Some(lease)),
+            Ok(Claim::Unshared) => Ok(None),
+            Err(e) => Err(e),
+        };
+        self.metrics.org_reconciled(org_id);
+        let mut execution = Execution::default();
+        let result = if let Err(e) = lease {
+            Err(e)
+        } else if let Some(reason) = discovered.broken_orgs.get(org_id) {
+            Err(PassError::BadAnswer {
+                cluster: String::new(),
+                reason: reason.clone(),
+            })
+        } else {
+            // R47 (deviation): a provider the environment lacks is an
+            // organization error.
+            let health = match registry::health_of(
+                self.config.registry.as_deref(),
+                env,
+                self.config.health.as_ref(),
+                org_id,
+            ) {
+                Ok(h) => h,
+                Err(e) => {
+                    resolution.errors.push(e);
+                    None
+                }
+            };
+            let empty = srecap_fleet::VersionData::default();
+            let org_sources: Vec<Source<'_>> = resolution
+                .verified
+                .iter()
+                .filter_map(|(e, id)| {
+                    let key = StateKey::new(e.as_str(), id.as_str()).ok()?;
+                    // A verified source without stored history adds nothing,
+                    // and is a warning (R44).
+                    Some(Source {
+                        environment: e,
+                        org_id: id,
+                        history: sources.get(&key).map_or(&empty, |h| &**h),
+                    })
+                })
+                .collect();
+            let pass = self.org_pass(
+                &discovered.fleet.version_gates,
+                &org,
+                clusters,
+                org_sources,
+                resolution.errors,
+                health.as_ref(),
+                now,
+                &gauges,
+                lease.as_ref().ok().and_then(Option::as_ref),
+                &mut execution,
+            );
+            match self.config.org_deadline {
+                // Dropping the pass drops its requests and rolls back its open
+                // store transaction.
+                Some(after) => tokio::time::timeout(after, pass)
+                    .await
+                    .unwrap_or(Err(PassError::Deadline { after })),
+                None => pass.await,
+            }
+        };
+        let result = result.map(Arc::new);
+        let outcome = outcome::classify(
+            &result,
+            |p: &Arc<OrgPlan>| p.has_validation_errors(),
+            &execution.causes(),
+            self.metrics.succeeded_before(org_id),
+        );
+        self.metrics.org_finished(org_id, outcome);
+        match &result {
+            Ok(plan) => gauges.org(org_id, Arc::clone(plan)),
+            Err(e) => {
+                tracing::error!(org = %org_id, error = %e, "organization pass failed");
+                self.metrics.org_failed(org_id);
+            }
+        }
+        if let (Ok(_), Some(replica)) = (&result, &self.config.replica) {
+            self.metrics.replica_reconciled(&replica.id);
+        }
+        Ok(OrgOutcome {
+            org_id: org_id.to_owned(),
+            result,
+            execution,
+            outcome,
         })
     }
 

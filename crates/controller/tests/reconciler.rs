@@ -34,7 +34,12 @@ struct World {
 impl World {
     /// A simulator serving `fleet` and a SQLite store seeded with its history.
     async fn new(fleet: Fleet) -> World {
-        let sim = srecap_sim::spawn(Simulator::new(fleet.clone(), SimConfig::default()))
+        World::with_sim(fleet, SimConfig::default()).await
+    }
+
+    /// As [`World::new`], with a simulator configured by `sim_config`.
+    async fn with_sim(fleet: Fleet, sim_config: SimConfig) -> World {
+        let sim = srecap_sim::spawn(Simulator::new(fleet.clone(), sim_config))
             .await
             .unwrap();
         let state = tempfile::tempdir().unwrap();
@@ -472,6 +477,66 @@ async fn dry_run_leaves_ocm_and_the_store_untouched() {
             .sum();
         assert_eq!(posts, 0);
     }
+}
+
+fn writes(world: &World) -> u64 {
+    world
+        .sim
+        .sim
+        .request_counts()
+        .iter()
+        .filter(|(k, _)| k.starts_with("POST") || k.starts_with("PATCH"))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+/// Organizations are reconciled as tasks of their own; a pass that is dropped
+/// (a shutdown, an outer timeout) takes them down with it: none of them goes
+/// on to write to OCM after its pass is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_pass_leaves_no_organization_writing() {
+    let fleet = example();
+    let world = World::with_sim(
+        fleet.clone(),
+        SimConfig {
+            latency: std::time::Duration::from_millis(30),
+            ..SimConfig::default()
+        },
+    )
+    .await;
+    let policies = world.policies();
+    let reconciler = world.reconciler(false).await;
+    let started = || {
+        world
+            .metrics
+            .encode()
+            .lines()
+            .any(|l| l.starts_with("srecap_aus_org_reconcile_total{"))
+    };
+    {
+        // Drop the pass once its organizations' tasks run (they count
+        // themselves first), long before their first write (several requests
+        // of 30 ms later).
+        let pass = reconciler.pass(fleet.now);
+        tokio::pin!(pass);
+        loop {
+            tokio::select! {
+                _ = &mut pass => panic!("the pass ended before its organizations started"),
+                () = tokio::time::sleep(std::time::Duration::from_millis(2)) => {
+                    if started() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert_eq!(writes(&world), 0);
+    assert_eq!(world.policies(), policies);
+    // The same pass, not dropped, writes: the check above could have failed.
+    reconciler.pass(fleet.now).await.unwrap();
+    assert!(writes(&world) > 0);
+    assert_ne!(world.policies(), policies);
 }
 
 /// The AUS metrics of a pass over a known scenario (names and labels of §15).
