@@ -16,7 +16,7 @@
 //! bound broke the soak promise for certain; the auditor never reports a
 //! false violation for the sake of catching a marginal one.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -219,8 +219,10 @@ fn blocked_by<'a>(patterns: &'a [String], version: &str) -> Option<&'a str> {
 /// Watches a simulation pass by pass.
 #[derive(Debug, Default)]
 pub struct Auditor {
-    /// (organization, version, workload) -> upper bound of soak days.
-    ledger: HashMap<(String, String, String), f64>,
+    /// Organization -> version -> workload -> upper bound of soak days. Nested
+    /// so that the hourly accounting of every cluster looks entries up by
+    /// borrowed keys instead of building three strings per cluster and pass.
+    ledger: HashMap<String, HashMap<Version, HashMap<String, f64>>>,
     /// Stored `check_in` per organization, used for the first pass only.
     check_in: HashMap<String, Timestamp>,
     last_pass: Option<Timestamp>,
@@ -240,11 +242,19 @@ impl Auditor {
                 auditor.check_in.insert(org.clone(), t);
             }
             for (version, history) in &doc.versions {
+                // A stored version no cluster can run (unparsable) can soak
+                // nothing a policy could book.
+                let Ok(version) = Version::parse(version) else {
+                    continue;
+                };
+                let soaked = auditor
+                    .ledger
+                    .entry(org.clone())
+                    .or_default()
+                    .entry(version)
+                    .or_default();
                 for (workload, w) in &history.workloads {
-                    auditor.ledger.insert(
-                        (org.clone(), version.clone(), workload.clone()),
-                        w.soak_days,
-                    );
+                    soaked.insert(workload.clone(), w.soak_days);
                 }
             }
         }
@@ -316,7 +326,7 @@ impl Auditor {
                     format!("the organization's blocked-versions pattern {pattern:?} matches"),
                 );
             }
-            if let Some(detail) = self.soak_shortfall(cluster, cl, org, &version) {
+            if let Some(detail) = self.soak_shortfall(cluster, cl, org, &p.version) {
                 report(Invariant::SoakDays, detail);
             }
             if let Some(detail) = schedule_breach(cl, now, p.next_run) {
@@ -359,26 +369,42 @@ impl Auditor {
                 .or_else(|| self.check_in.get(&c.organization).copied())
                 .unwrap_or(now);
             let days = (now.duration_since(since).as_secs_f64() / 86_400.0).max(0.0);
-            let mut versions: BTreeSet<String> = BTreeSet::new();
-            versions.insert(c.version.to_string());
-            if let Some(v) = self.last_versions.get(&c.id) {
-                versions.insert(v.to_string());
-            }
-            for v in versions {
+            // The version it runs now and, if it changed, the one it ran at the
+            // last pass: either may have soaked over the interval.
+            let previous = self.last_versions.get(&c.id).filter(|v| **v != c.version);
+            let org = match self.ledger.get_mut(&c.organization) {
+                Some(org) => org,
+                None => self.ledger.entry(c.organization.clone()).or_default(),
+            };
+            for v in std::iter::once(&c.version).chain(previous) {
+                let soaked = match org.get_mut(v) {
+                    Some(soaked) => soaked,
+                    None => org.entry(v.clone()).or_default(),
+                };
                 for w in &labels.workloads {
-                    *self
-                        .ledger
-                        .entry((c.organization.clone(), v.clone(), w.clone()))
-                        .or_default() += days;
+                    match soaked.get_mut(w) {
+                        Some(d) => *d += days,
+                        None => {
+                            soaked.insert(w.clone(), days);
+                        }
+                    }
                 }
             }
         }
         self.last_pass = Some(now);
-        self.last_versions = seen
-            .clusters
-            .iter()
-            .map(|c| (c.id.clone(), c.version.clone()))
-            .collect();
+        // Kept in place: clusters rarely change version between two passes.
+        if self.last_versions.len() != seen.clusters.len() {
+            self.last_versions.clear();
+        }
+        for c in &seen.clusters {
+            match self.last_versions.get_mut(&c.id) {
+                Some(v) if *v == c.version => {}
+                Some(v) => v.clone_from(&c.version),
+                None => {
+                    self.last_versions.insert(c.id.clone(), c.version.clone());
+                }
+            }
+        }
     }
 
     fn soak_shortfall(
@@ -386,7 +412,7 @@ impl Auditor {
         cluster: &ObservedCluster,
         cl: &ClusterLabels,
         org: &OrgLabels,
-        version: &str,
+        version: &Version,
     ) -> Option<String> {
         let need = cl.soak_days?;
         let mut short = Vec::new();
@@ -395,7 +421,9 @@ impl Auditor {
                 .chain(org.inherit.iter().map(String::as_str))
                 .map(|o| {
                     self.ledger
-                        .get(&(o.to_owned(), version.to_owned(), w.clone()))
+                        .get(o)
+                        .and_then(|versions| versions.get(version))
+                        .and_then(|workloads| workloads.get(w))
                         .copied()
                         .unwrap_or(0.0)
                 })

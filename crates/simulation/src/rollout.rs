@@ -190,11 +190,16 @@ pub async fn simulate(
         Metrics::new(&environment),
     );
 
-    let (mut auditor, mut recorder) = {
+    let (auditor, mut recorder) = {
         let initial = sim.fleet();
         (Auditor::new(&initial), Recorder::new(&initial))
     };
     let mut seen = sim.read(Observed::new);
+    // The auditor checks pass N on the blocking pool while pass N+1 runs: it
+    // owns the view of the fleet before pass N and gives it back (with
+    // itself) to be refreshed for pass N+2, so two views take turns. It
+    // starts idle.
+    let mut audit = Audit::Idle(auditor);
     let mut chaos = Chaos::new(options.disturbances, options.upgrade_duration, options.seed);
     let mut violations = Vec::new();
     let mut problems = Vec::new();
@@ -237,8 +242,6 @@ pub async fn simulate(
                 .collect::<Vec<_>>()
         });
         let created = created(&seen, fresh, report.as_ref());
-        let audit: Vec<Created> = created.iter().map(|c| c.audit.clone()).collect();
-        violations.extend(auditor.pass(now, &seen, &audit));
         for c in &created {
             recorder.created(now, &seen, c);
             chaos.policy_created(&sim, &c.audit.cluster_id);
@@ -246,11 +249,20 @@ pub async fn simulate(
         // A pass changes policies and channels, never which clusters exist or
         // their health: the snapshot taken before it serves the disturbances.
         chaos.tick(&sim, &seen, now, options.tick);
+        let (auditor, spare) = audit.finish(&mut violations).await;
+        let before = std::mem::replace(&mut seen, spare.unwrap_or_default());
+        audit = Audit::check(
+            auditor,
+            now,
+            before,
+            created.iter().map(|c| c.audit.clone()).collect(),
+        );
         sim.advance(options.tick)?;
         recorder.events(sim.take_policy_events());
         sim.read(|w| seen.refresh(w));
         progress(done, total);
     }
+    audit.finish(&mut violations).await;
     // The one full snapshot: the report's final fleet.
     let mut seen = sim.fleet();
     if let Some(running) = running {
@@ -275,6 +287,51 @@ pub async fn simulate(
         problems,
         final_fleet: seen,
     })
+}
+
+/// The auditor: idle, or checking one pass on the blocking pool.
+enum Audit {
+    Idle(Auditor),
+    Checking(tokio::task::JoinHandle<(Auditor, Observed, Vec<Violation>)>),
+}
+
+impl Audit {
+    /// Check the pass at `now` against `before` (the fleet as the pass saw
+    /// it) and what it `created`, in the background.
+    fn check(
+        mut auditor: Auditor,
+        now: Timestamp,
+        before: Observed,
+        created: Vec<Created>,
+    ) -> Audit {
+        Audit::Checking(tokio::task::spawn_blocking(move || {
+            let found = auditor.pass(now, &before, &created);
+            (auditor, before, found)
+        }))
+    }
+
+    /// Wait for the pass being checked: its violations are appended to `out`
+    /// (passes stay in order). Returns the idle auditor and the view the pass
+    /// was checked against, free again. A panic in the auditor is the
+    /// simulation's panic, as when it ran inline.
+    async fn finish(self, out: &mut Vec<Violation>) -> (Auditor, Option<Observed>) {
+        let job = match self {
+            Audit::Idle(auditor) => return (auditor, None),
+            Audit::Checking(job) => job,
+        };
+        match job.await {
+            Ok((auditor, view, found)) => {
+                out.extend(found);
+                (auditor, Some(view))
+            }
+            Err(e) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                // Only a runtime shutting down cancels it, and then nobody
+                // reads the result.
+                Err(_) => (Auditor::default(), None),
+            },
+        }
+    }
 }
 
 /// An OCM client for a private simulator at `base`, with its built-in
