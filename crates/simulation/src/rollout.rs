@@ -199,7 +199,7 @@ pub async fn simulate(
     // owns the view of the fleet before pass N and gives it back (with
     // itself) to be refreshed for pass N+2, so two views take turns. It
     // starts idle.
-    let mut audit = Audit::Idle(auditor);
+    let mut audit = Audit::Idle(Box::new(auditor));
     let mut chaos = Chaos::new(options.disturbances, options.upgrade_duration, options.seed);
     let mut violations = Vec::new();
     let mut problems = Vec::new();
@@ -291,7 +291,7 @@ pub async fn simulate(
 
 /// The auditor: idle, or checking one pass on the blocking pool.
 enum Audit {
-    Idle(Auditor),
+    Idle(Box<Auditor>),
     Checking(tokio::task::JoinHandle<(Auditor, Observed, Vec<Violation>)>),
 }
 
@@ -316,7 +316,7 @@ impl Audit {
     /// simulation's panic, as when it ran inline.
     async fn finish(self, out: &mut Vec<Violation>) -> (Auditor, Option<Observed>) {
         let job = match self {
-            Audit::Idle(auditor) => return (auditor, None),
+            Audit::Idle(auditor) => return (*auditor, None),
             Audit::Checking(job) => job,
         };
         match job.await {
