@@ -50,6 +50,7 @@ pub struct InProcessOcm {
     agreements: Arc<Mutex<ByCluster>>,
     /// Service logs by cluster uuid.
     service_logs: Arc<Mutex<ByCluster>>,
+    labels: Arc<Mutex<AusLabels>>,
 }
 
 impl InProcessOcm {
@@ -58,6 +59,7 @@ impl InProcessOcm {
             sim,
             agreements: Arc::default(),
             service_logs: Arc::default(),
+            labels: Arc::default(),
         }
     }
 }
@@ -129,29 +131,43 @@ fn api_error(method: &str, path: String, rejection: Rejection) -> PassError {
 
 const CS: &str = "/api/clusters_mgmt/v1";
 
-/// Discovery over the world's records, as the HTTP discovery finds them.
-fn discover(w: &World) -> Discovered {
-    let mut labels_by_sub: HashMap<&str, BTreeMap<String, String>> = HashMap::new();
-    let mut labels_by_org: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    for l in &w.labels {
-        if !l.key.starts_with(AUS_PREFIX) {
-            continue;
+/// The AUS labels of subscriptions and organizations, as discovery reads
+/// them, kept while no label is written: labels rarely change, and sorting
+/// every label of the fleet into maps was a large part of each discovery.
+#[derive(Debug, Default)]
+struct AusLabels {
+    /// [`World::label_writes`] and the number of labels the maps were built
+    /// from.
+    built_at: Option<(u64, usize)>,
+    by_sub: HashMap<String, BTreeMap<String, String>>,
+    by_org: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl AusLabels {
+    fn refresh(&mut self, w: &World) {
+        let at = (w.label_writes(), w.labels.len());
+        if self.built_at == Some(at) {
+            return;
         }
-        match &l.owner {
-            LabelOwner::Subscription(sub) => {
-                labels_by_sub
-                    .entry(sub.as_str())
-                    .or_default()
-                    .insert(l.key.clone(), l.value.clone());
+        self.by_sub.clear();
+        self.by_org.clear();
+        for l in &w.labels {
+            if !l.key.starts_with(AUS_PREFIX) {
+                continue;
             }
-            LabelOwner::Organization(org) => {
-                labels_by_org
-                    .entry(org.clone())
-                    .or_default()
-                    .insert(l.key.clone(), l.value.clone());
-            }
+            let map = match &l.owner {
+                LabelOwner::Subscription(sub) => self.by_sub.entry(sub.clone()).or_default(),
+                LabelOwner::Organization(org) => self.by_org.entry(org.clone()).or_default(),
+            };
+            map.insert(l.key.clone(), l.value.clone());
         }
+        self.built_at = Some(at);
     }
+}
+
+/// Discovery over the world's records, as the HTTP discovery finds them.
+fn discover(w: &World, labels: &AusLabels) -> Discovered {
+    let (labels_by_sub, labels_by_org) = (&labels.by_sub, &labels.by_org);
     // Every simulated subscription is managed and active; its organization is
     // its cluster's.
     let mut org_ids: BTreeSet<String> = labels_by_org.keys().cloned().collect();
@@ -167,8 +183,6 @@ fn discover(w: &World) -> Discovered {
     // R17: OCM's order, by creation time.
     records.sort_by_key(|rec| rec.created_at);
     let mut upgrades = HashMap::new();
-    // Each subscription's labels move into its one cluster (no second copy of
-    // every label: discovery runs every pass).
     let clusters = records
         .into_iter()
         .map(|rec| {
@@ -191,7 +205,8 @@ fn discover(w: &World) -> Discovered {
                 state: "ready".to_owned(),
                 healthy: true,
                 labels: labels_by_sub
-                    .remove(rec.subscription_id.as_str())
+                    .get(rec.subscription_id.as_str())
+                    .cloned()
                     .unwrap_or_default(),
                 node_pools: Vec::new(),
                 upgrade_policies: Vec::new(),
@@ -212,7 +227,7 @@ fn discover(w: &World) -> Discovered {
             name: names
                 .get(id.as_str())
                 .map_or_else(|| id.clone(), |n| (*n).to_owned()),
-            labels: labels_by_org.remove(id).unwrap_or_default(),
+            labels: labels_by_org.get(id).cloned().unwrap_or_default(),
         })
         .collect();
     let version_gates: Vec<VersionGate> = w.version_gates.clone();
@@ -291,7 +306,11 @@ impl Ocm for InProcessOcm {
     }
 
     fn discover(&self) -> OcmResult<'_, Discovered> {
-        let found = self.sim.read(discover);
+        let found = self.sim.read(|w| {
+            let mut labels = self.labels.lock().unwrap_or_else(PoisonError::into_inner);
+            labels.refresh(w);
+            discover(w, &labels)
+        });
         Box::pin(async move { Ok(found) })
     }
 

@@ -71,3 +71,80 @@ fn golden_fleets_roll_out_identically_over_both_transports() {
         same_under_both_transports(&format!("tests/fixtures/aus-plan/{case}.yaml"), 3);
     }
 }
+
+type Seen = (
+    Vec<(String, std::collections::BTreeMap<String, String>)>,
+    Vec<(String, std::collections::BTreeMap<String, String>)>,
+);
+
+/// What discovery found: each cluster and organization with its labels.
+fn seen(d: srecap_controller::ocm::Discovered) -> Seen {
+    (
+        d.clusters.into_iter().map(|c| (c.id, c.labels)).collect(),
+        d.organizations
+            .into_iter()
+            .map(|o| (o.id, o.labels))
+            .collect(),
+    )
+}
+
+/// The in-process discovery keeps the label maps it built while no label is
+/// written; every kind of label write between two discoveries still reaches
+/// it, as it reaches the HTTP discovery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_follows_label_writes_under_both_transports() {
+    use srecap_controller::ocm::Ocm;
+    use srecap_sim::world::LabelOwner;
+
+    let sim = srecap_sim::Simulator::new(
+        load("examples/fleet.yaml"),
+        srecap_sim::SimConfig::default(),
+    );
+    let running = srecap_sim::spawn(sim.clone()).await.unwrap();
+    let client =
+        srecap_simulation::rollout::client(&running.base_url(), &running.token_url(), 4).unwrap();
+    let http = srecap_controller::HttpOcm::new(client, 4);
+    let direct = srecap_simulation::InProcessOcm::new(sim.clone());
+    let both = || async {
+        let a = seen(direct.discover().await.unwrap());
+        let b = seen(http.discover().await.unwrap());
+        assert_eq!(a, b);
+        a
+    };
+    let first = both().await;
+    let (cluster, labels) = first.0[0].clone();
+    let org = first.1[0].0.clone();
+    let sub = sim.read(|w| w.cluster(&cluster).unwrap().subscription_id.clone());
+    let key = labels.keys().next().unwrap().clone();
+
+    sim.write(|w, _| {
+        w.update_label(&LabelOwner::Subscription(sub.clone()), &key, "changed")
+            .unwrap();
+    });
+    let updated = both().await;
+    assert_eq!(updated.0[0].1[&key], "changed");
+
+    sim.write(|w, _| {
+        w.create_label(
+            LabelOwner::Organization(org.clone()),
+            "sre-capabilities.aus.test-label",
+            "new",
+            false,
+        )
+        .unwrap();
+    });
+    let created = both().await;
+    let org_labels = &created.1.iter().find(|(id, _)| *id == org).unwrap().1;
+    assert_eq!(org_labels["sre-capabilities.aus.test-label"], "new");
+
+    // Without AUS labels a cluster is not discovered at all.
+    sim.write(|w, _| {
+        for key in labels.keys() {
+            w.delete_label(&LabelOwner::Subscription(sub.clone()), key)
+                .unwrap();
+        }
+    });
+    let deleted = both().await;
+    assert!(deleted.0.iter().all(|(id, _)| *id != cluster));
+    running.shutdown().await.unwrap();
+}
