@@ -122,10 +122,7 @@ pub struct Agreement {
 pub fn may_agree(cluster: &Cluster, gates: &[VersionGate]) -> bool {
     // Most clusters have no applicable gate: their labels are not read (this
     // runs for every cluster in every pass).
-    let mut applicable = gates
-        .iter()
-        .filter(|g| gate::applicable(g, cluster))
-        .peekable();
+    let mut applicable = gate::applicable_gates(gates, cluster).peekable();
     if applicable.peek().is_none() {
         return false;
     }
@@ -139,9 +136,7 @@ pub fn may_agree(cluster: &Cluster, gates: &[VersionGate]) -> bool {
 /// it approves. `cluster.gate_agreements` must be the agreements as read.
 pub fn agreements(cluster: &Cluster, gates: &[VersionGate]) -> Vec<Agreement> {
     // As in `may_agree`: the labels are read only for a gate to decide.
-    let mut open = gates
-        .iter()
-        .filter(|g| gate::applicable(g, cluster))
+    let mut open = gate::applicable_gates(gates, cluster)
         .filter(|g| !cluster.gate_agreements.contains(&g.id))
         .peekable();
     if open.peek().is_none() {

@@ -47,6 +47,30 @@ pub fn applicable(gate: &VersionGate, cluster: &Cluster) -> bool {
     offered && beyond && (cluster.sts || !sts_only(gate))
 }
 
+/// The gates of `gates` that apply to `cluster` ([`applicable`]), in order.
+/// The minors it is offered beyond its own are found once, not once per gate:
+/// the approver asks this of every cluster in every pass, and a fleet a year
+/// into its releases has a gate per minor and dozens of offered versions.
+pub fn applicable_gates<'g>(
+    gates: &'g [VersionGate],
+    cluster: &Cluster,
+) -> impl Iterator<Item = &'g VersionGate> {
+    let own = (cluster.version.major, cluster.version.minor);
+    let mut offered: Vec<(u64, u64)> = Vec::new();
+    for v in &cluster.available_upgrades {
+        let minor = (v.major, v.minor);
+        if minor > own && !offered.contains(&minor) {
+            offered.push(minor);
+        }
+    }
+    let sts = cluster.sts;
+    gates.iter().filter(move |g| {
+        !offered.is_empty()
+            && parse_prefix(&g.version_raw_id_prefix).is_some_and(|m| offered.contains(&m))
+            && (sts || !sts_only(g))
+    })
+}
+
 /// `major.minor` as numbers (no allocation: this runs per cluster and gate).
 pub(crate) fn parse_prefix(prefix: &str) -> Option<(u64, u64)> {
     let (major, minor) = prefix.split_once('.')?;
@@ -121,6 +145,54 @@ mod tests {
             label: label.into(),
             sts_only: false,
         }
+    }
+
+    /// The approver's batch form finds exactly the gates [`applicable`] finds,
+    /// in order, whatever the cluster is offered.
+    #[test]
+    fn r94_applicable_gates_is_applicable_per_gate() {
+        let gates = [
+            gate("ocp-4.12", "4.12", GATE_OCP),
+            gate("ocp-4.13", "4.13", GATE_OCP),
+            gate("sts-4.13", "4.13", GATE_STS),
+            VersionGate {
+                sts_only: true,
+                ..gate("other-4.14", "4.14", "api.openshift.com/gate-other")
+            },
+            gate("ocp-4.14", "4.14", GATE_OCP),
+            gate("ocp-5.0", "5.0", GATE_OCP),
+            gate("broken", "4.x", GATE_OCP),
+            gate("short", "4", GATE_OCP),
+        ];
+        let offers: [&[&str]; 6] = [
+            &[],
+            &["4.12.18"],
+            &["4.12.18", "4.13.1"],
+            &["4.13.0", "4.13.2", "4.14.1"],
+            &["4.14.3", "5.0.1"],
+            &["4.11.9", "4.12.20"],
+        ];
+        for available in offers {
+            for sts in [false, true] {
+                let c = cluster(Product::Rosa, false, sts, available, &[]);
+                let one_by_one: Vec<&str> = gates
+                    .iter()
+                    .filter(|g| applicable(g, &c))
+                    .map(|g| g.id.as_str())
+                    .collect();
+                let batch: Vec<&str> = applicable_gates(&gates, &c)
+                    .map(|g| g.id.as_str())
+                    .collect();
+                assert_eq!(batch, one_by_one, "{available:?} sts={sts}");
+            }
+        }
+        let c = cluster(Product::Rosa, false, true, &["4.13.0", "4.14.1"], &[]);
+        assert_eq!(
+            applicable_gates(&gates, &c)
+                .map(|g| g.id.as_str())
+                .collect::<Vec<_>>(),
+            ["ocp-4.13", "sts-4.13", "other-4.14", "ocp-4.14"]
+        );
     }
 
     #[test]
