@@ -135,6 +135,10 @@ pub struct Metrics {
     known_orgs: Mutex<BTreeSet<String>>,
     /// Organizations that reconciled without a bad event at least once.
     succeeded: Mutex<HashSet<String>>,
+    /// Organizations whose SLI series exist (created at 0 by `org_seen`):
+    /// series are never removed, and building their dozens of label sets
+    /// twice per organization and pass showed in profiles.
+    orgs_seen: Mutex<HashSet<String>>,
     interval: Mutex<Option<Duration>>,
 }
 
@@ -177,6 +181,7 @@ impl Metrics {
             started: Mutex::new(HashMap::new()),
             known_orgs: Mutex::new(BTreeSet::new()),
             succeeded: Mutex::new(HashSet::new()),
+            orgs_seen: Mutex::new(HashSet::new()),
             interval: Mutex::new(None),
         };
         let r = &mut lasting;
@@ -259,6 +264,7 @@ impl Metrics {
             started: Mutex::new(HashMap::new()),
             known_orgs: Mutex::new(BTreeSet::new()),
             succeeded: Mutex::new(HashSet::new()),
+            orgs_seen: Mutex::new(HashSet::new()),
             interval: Mutex::new(None),
         })
     }
@@ -329,6 +335,14 @@ impl Metrics {
     /// Create every SLI series of an organization at 0, so ratios never go
     /// absent and a first error is an increase Prometheus can see.
     fn org_seen(&self, org_id: &str) {
+        let mut seen = self
+            .orgs_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if seen.contains(org_id) {
+            return;
+        }
+        seen.insert(org_id.to_owned());
         let env = self.env();
         let _ = self
             .org_total
