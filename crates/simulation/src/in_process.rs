@@ -459,15 +459,22 @@ impl Ocm for InProcessOcm {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             index.update(&w.service_logs, |l| &l.id, |l| &l.cluster_uuid);
-            index.of(&notice.cluster_uuid).iter().any(|&i| {
-                let l = &w.service_logs[i];
-                l.cluster_uuid == notice.cluster_uuid
-                    && l.service_name == INTEGRATION
-                    && l.severity == notice.severity.as_str()
-                    && l.summary == notice.summary
-                    && l.description == notice.description
-                    && l.created_at >= since
-            })
+            // Newest first, and only back to `since`: logs are appended as the
+            // clock (which never goes back) stands, and a cluster told every
+            // day for a year has hundreds of them.
+            index
+                .of(&notice.cluster_uuid)
+                .iter()
+                .rev()
+                .map(|&i| &w.service_logs[i])
+                .take_while(|l| l.created_at >= since)
+                .any(|l| {
+                    l.cluster_uuid == notice.cluster_uuid
+                        && l.service_name == INTEGRATION
+                        && l.severity == notice.severity.as_str()
+                        && l.summary == notice.summary
+                        && l.description == notice.description
+                })
         });
         Box::pin(async move { Ok(found) })
     }

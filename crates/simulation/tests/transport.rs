@@ -148,3 +148,66 @@ async fn discovery_follows_label_writes_under_both_transports() {
     assert!(deleted.0.iter().all(|(id, _)| *id != cluster));
     running.shutdown().await.unwrap();
 }
+
+/// The in-process service-log dedup (R122) finds a log sent since the instant
+/// asked, under both transports alike, among many older ones of the cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_logs_sent_since_an_instant_under_both_transports() {
+    use srecap_controller::feedback::{Notice, NoticeSeverity};
+    use srecap_controller::ocm::Ocm;
+
+    let sim = srecap_sim::Simulator::new(
+        load("examples/fleet.yaml"),
+        srecap_sim::SimConfig::default(),
+    );
+    let running = srecap_sim::spawn(sim.clone()).await.unwrap();
+    let client =
+        srecap_simulation::rollout::client(&running.base_url(), &running.token_url(), 4).unwrap();
+    let http = srecap_controller::HttpOcm::new(client, 4);
+    let direct = srecap_simulation::InProcessOcm::new(sim.clone());
+    let uuid = sim.fleet().clusters[0].external_id.clone();
+    let notice = |description: &str| Notice {
+        cluster_uuid: uuid.clone(),
+        severity: NoticeSeverity::Info,
+        summary: "AUS configuration error",
+        description: description.to_owned(),
+    };
+    let hour = SignedDuration::from_hours(1);
+    // A day of hourly logs, then the one asked about, then a day of others.
+    for i in 0..24 {
+        direct
+            .send_service_log(&notice(&format!("old {i}")))
+            .await
+            .unwrap();
+        sim.advance(hour).unwrap();
+    }
+    let sent_at = sim.now();
+    direct.send_service_log(&notice("asked")).await.unwrap();
+    for i in 0..24 {
+        sim.advance(hour).unwrap();
+        direct
+            .send_service_log(&notice(&format!("new {i}")))
+            .await
+            .unwrap();
+    }
+    for (since, expected) in [
+        (sent_at - hour, true),
+        (sent_at, true),
+        (sent_at + SignedDuration::from_mins(1), false),
+    ] {
+        for (description, expected) in [("asked", expected), ("never sent", false)] {
+            let n = notice(description);
+            assert_eq!(
+                direct.service_log_sent_since(&n, since).await.unwrap(),
+                expected,
+                "{description} since {since}"
+            );
+            assert_eq!(
+                http.service_log_sent_since(&n, since).await.unwrap(),
+                expected,
+                "{description} since {since} (http)"
+            );
+        }
+    }
+    running.shutdown().await.unwrap();
+}
