@@ -71,7 +71,13 @@ impl Snapshot {
             if ignore_sts && c.sts {
                 continue;
             }
-            by_org.entry(c.organization.clone()).or_default().push(c);
+            // An organization's clusters are many: its id is copied once.
+            match by_org.get_mut(&c.organization) {
+                Some(clusters) => clusters.push(c),
+                None => {
+                    by_org.insert(c.organization.clone(), vec![c]);
+                }
+            }
         }
         by_org
     }
