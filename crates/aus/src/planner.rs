@@ -582,9 +582,18 @@ fn evaluate_blocked<'c>(
         return Ok(());
     }
     // Distinct versions first: a fleet has thousands of clusters but few versions.
-    let distinct: rustc_hash::FxHashSet<&Version> =
-        clusters.into_iter().flat_map(available_upgrades).collect();
-    let mut versions: Vec<String> = distinct.into_iter().map(ToString::to_string).collect();
+    // Keyed by numbers only ([`VersionKey`]): hashing every cluster's versions
+    // in full (identifier strings too) was most of this function in profiles.
+    // The union of [`available_upgrades`] is OCM's lists plus the version of
+    // every cluster with a node pool behind, so no per-cluster list is built.
+    let mut distinct: rustc_hash::FxHashSet<VersionKey<'_>> = rustc_hash::FxHashSet::default();
+    for c in clusters {
+        distinct.extend(c.available_upgrades.iter().map(VersionKey));
+        if node_pool_behind(c) {
+            distinct.insert(VersionKey(&c.version));
+        }
+    }
+    let mut versions: Vec<String> = distinct.into_iter().map(|v| v.0.to_string()).collect();
     // Sorted, so that which version an error names never depends on hashing.
     versions.sort_unstable();
     blocked
@@ -705,18 +714,19 @@ pub(crate) fn existing_policies(c: &Cluster) -> Vec<&UpgradePolicy> {
 /// Available upgrades of a cluster (R80): OCM's list, with the control-plane version
 /// prepended when a node pool is behind (the node-pool catch-up target).
 pub(crate) fn available_upgrades(c: &Cluster) -> Vec<&Version> {
-    let oldest = c
-        .node_pools
-        .iter()
-        .map(|p| &p.version)
-        .min_by(|a, b| a.cmp_precedence(b));
-    let behind = oldest.is_some_and(|o| o.cmp_precedence(&c.version).is_lt());
     let mut out: Vec<&Version> = Vec::with_capacity(c.available_upgrades.len() + 1);
-    if behind && !c.available_upgrades.contains(&c.version) {
+    if node_pool_behind(c) && !c.available_upgrades.contains(&c.version) {
         out.push(&c.version);
     }
     out.extend(c.available_upgrades.iter());
     out
+}
+
+/// Whether a node pool of `c` is behind its control plane (R80).
+fn node_pool_behind(c: &Cluster) -> bool {
+    c.node_pools
+        .iter()
+        .any(|p| p.version.cmp_precedence(&c.version).is_lt())
 }
 
 /// The last of [`existing_policies`], without collecting them.
