@@ -1,7 +1,6 @@
 //! The per-organization decision procedure (§8) and its lock bookkeeping (§5).
 
 use std::collections::BTreeMap;
-use std::rc::Rc;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -715,11 +714,17 @@ pub(crate) fn existing_policies(c: &Cluster) -> Vec<&UpgradePolicy> {
 /// prepended when a node pool is behind (the node-pool catch-up target).
 pub(crate) fn available_upgrades(c: &Cluster) -> Vec<&Version> {
     let mut out: Vec<&Version> = Vec::with_capacity(c.available_upgrades.len() + 1);
+    upgrades_into(c, &mut out);
+    out
+}
+
+/// [`available_upgrades`] into `out`, cleared first.
+fn upgrades_into<'c>(c: &'c Cluster, out: &mut Vec<&'c Version>) {
+    out.clear();
     if node_pool_behind(c) && !c.available_upgrades.contains(&c.version) {
         out.push(&c.version);
     }
     out.extend(c.available_upgrades.iter());
-    out
 }
 
 /// Whether a node pool of `c` is behind its control plane (R80).
@@ -760,12 +765,27 @@ struct Decider<'p, 'a> {
     /// (sector, workload) -> (dependency sector, its lowest version): the binding
     /// floor over the first-populated dependencies (R89), memoised.
     dependency_floor: FxHashMap<(usize, &'p str), Option<(usize, &'a Version)>>,
-    /// Per distinct version: its string and the organization pattern blocking it
-    /// (a fleet has thousands of clusters but few versions; formatting and regex
-    /// matching per cluster and candidate dominated the decision loop).
-    version_facts: FxHashMap<VersionKey<'a>, (Rc<str>, Option<&'p str>)>,
-    /// Soak days per (version, workload), from the aggregated table.
-    soaked: FxHashMap<(VersionKey<'a>, &'p str), f64>,
+    /// Dense ids of the distinct versions met so far.
+    versions: VersionIds<'a>,
+    /// Per version id: its string and the organization pattern blocking it (a
+    /// fleet has thousands of clusters but few versions; formatting and regex
+    /// matching per cluster and candidate dominated the decision loop). Shared
+    /// by the decisions and the remaining-soak report, whose rows share the
+    /// string.
+    version_facts: Vec<VersionFacts<'p>>,
+    /// Soak days per version id and workload id (`None`: not looked up yet),
+    /// from the aggregated table: indexed rather than hashed by version and
+    /// workload name, which showed in profiles once per cluster and version.
+    soaked: Vec<Option<f64>>,
+    /// Distinct workload names, by workload id.
+    workload_names: Vec<&'p str>,
+    /// The workload ids of every spec, spec `i`'s from `workload_start[i]` to
+    /// `workload_start[i + 1]`.
+    workload_ids: Vec<usize>,
+    workload_start: Vec<usize>,
+    /// A spare list of versions, so that each cluster's available upgrades are
+    /// not collected into a new allocation.
+    scratch: Vec<&'a Version>,
     /// `outside-schedule` detail per next slot: formatting instants per cluster
     /// would dominate the explanations.
     closed_details: FxHashMap<Option<Timestamp>, String>,
@@ -791,6 +811,21 @@ impl<'p, 'a> Decider<'p, 'a> {
         blocked: &'p BlockedVerdicts,
         timing: Timing,
     ) -> Self {
+        let mut workload_index: FxHashMap<&'p str, usize> = FxHashMap::default();
+        let mut workload_names: Vec<&'p str> = Vec::new();
+        let mut workload_ids: Vec<usize> = Vec::with_capacity(2 * specs.len());
+        let mut workload_start: Vec<usize> = Vec::with_capacity(specs.len() + 1);
+        workload_start.push(0);
+        for spec in specs {
+            for w in spec.policy.workloads.iter() {
+                let id = *workload_index.entry(w.as_str()).or_insert_with(|| {
+                    workload_names.push(w.as_str());
+                    workload_names.len() - 1
+                });
+                workload_ids.push(id);
+            }
+            workload_start.push(workload_ids.len());
+        }
         Decider {
             timing,
             input,
@@ -808,8 +843,13 @@ impl<'p, 'a> Decider<'p, 'a> {
             windows: FxHashMap::default(),
             next_channels: FxHashMap::default(),
             closed_details: FxHashMap::default(),
-            version_facts: FxHashMap::default(),
-            soaked: FxHashMap::default(),
+            versions: VersionIds::default(),
+            version_facts: Vec::new(),
+            soaked: Vec::new(),
+            workload_names,
+            workload_ids,
+            workload_start,
+            scratch: Vec::new(),
             marked: vec![false; specs.len()],
             channel_decisions: Vec::new(),
         }
@@ -947,31 +987,35 @@ impl<'p, 'a> Decider<'p, 'a> {
             .or_insert_with(|| schedule::window(schedule, now, timing.delay, timing.window))
     }
 
-    /// A version's string and the organization pattern blocking it, cached.
-    fn facts(&mut self, v: &'a Version) -> (Rc<str>, Option<&'p str>) {
-        let org: &'p OrgPolicy = self.org_policy;
-        let verdicts: &'p BlockedVerdicts = self.blocked;
-        self.version_facts
-            .entry(VersionKey(v))
-            .or_insert_with(|| {
-                let vs: Rc<str> = v.to_string().into();
-                let blocked = org
-                    .blocked_versions
-                    .iter()
-                    .find(|p| verdicts.matches(p, &vs))
-                    .map(VersionPattern::as_str);
-                (vs, blocked)
-            })
-            .clone()
+    /// The id of a version, its [`VersionFacts`] computed on first sight.
+    fn version(&mut self, v: &'a Version) -> usize {
+        let (id, new) = self.versions.id(v);
+        if new {
+            let text: Arc<str> = v.to_string().into();
+            let org_blocked = self
+                .org_policy
+                .blocked_versions
+                .iter()
+                .find(|p| self.blocked.matches(p, &text))
+                .map(VersionPattern::as_str);
+            self.version_facts.push(VersionFacts { text, org_blocked });
+            self.soaked
+                .resize(self.soaked.len() + self.workload_names.len(), None);
+        }
+        id
     }
 
-    /// Soak days of `v` for `workload` (0 when absent), cached.
-    fn soak_days(&mut self, v: &'a Version, vs: &str, workload: &'p str) -> f64 {
-        let table = self.table;
-        *self
-            .soaked
-            .entry((VersionKey(v), workload))
-            .or_insert_with(|| table.soak_days(vs, workload))
+    /// Soak days of version `id` for workload `w` (0 when absent), cached.
+    fn soak_days(&mut self, id: usize, w: usize) -> f64 {
+        let slot = id * self.workload_names.len() + w;
+        if let Some(days) = self.soaked[slot] {
+            return days;
+        }
+        let days = self
+            .table
+            .soak_days(&self.version_facts[id].text, self.workload_names[w]);
+        self.soaked[slot] = Some(days);
+        days
     }
 
     /// The first pattern (organization's, then cluster's) blocking the version
@@ -1021,7 +1065,7 @@ impl<'p, 'a> Decider<'p, 'a> {
         &mut self,
         i: usize,
         candidate: &'a Version,
-        version: &str,
+        (id, version): (usize, &str),
         explain_it: bool,
     ) -> Result<(), Option<Explanation>> {
         let specs: &'p [Spec<'a>] = self.specs;
@@ -1069,8 +1113,8 @@ impl<'p, 'a> Decider<'p, 'a> {
         }
         let needed = spec.policy.soak_days as f64;
         let mut met = true;
-        for w in spec.policy.workloads.iter() {
-            if self.soak_days(candidate, version, w) < needed {
+        for k in self.workload_start[i]..self.workload_start[i + 1] {
+            if self.soak_days(id, self.workload_ids[k]) < needed {
                 met = false;
                 break;
             }
@@ -1100,9 +1144,21 @@ impl<'p, 'a> Decider<'p, 'a> {
     /// R88: the highest candidate that is not blocked and meets its conditions, or
     /// the explanation of why none qualifies.
     fn choose(&mut self, i: usize) -> Result<Version, Explanation> {
+        let mut candidates = std::mem::take(&mut self.scratch);
+        upgrades_into(self.specs[i].cluster, &mut candidates);
+        sort_descending(&mut candidates);
+        let chosen = self.choose_among(i, &candidates);
+        self.scratch = candidates;
+        chosen
+    }
+
+    /// [`Decider::choose`] among `candidates`, highest first.
+    fn choose_among(
+        &mut self,
+        i: usize,
+        candidates: &[&'a Version],
+    ) -> Result<Version, Explanation> {
         let cluster = self.specs[i].cluster;
-        let mut candidates: Vec<&Version> = available_upgrades(cluster);
-        candidates.sort_by(|a, b| b.cmp_precedence(a));
         if candidates.is_empty() {
             return Err(explain(
                 cluster,
@@ -1112,13 +1168,15 @@ impl<'p, 'a> Decider<'p, 'a> {
         }
         let mut first_failure: Option<Explanation> = None;
         let mut blocked: Vec<String> = Vec::new();
-        for candidate in candidates {
-            let (version, org) = self.facts(candidate);
+        for &candidate in candidates {
+            let id = self.version(candidate);
+            let facts = &self.version_facts[id];
+            let (version, org) = (Arc::clone(&facts.text), facts.org_blocked);
             if let Some(p) = self.blocked_by(i, &version, org) {
                 blocked.push(format!("{version} by {p}"));
                 continue;
             }
-            match self.conditions(i, candidate, &version, first_failure.is_none()) {
+            match self.conditions(i, candidate, (id, &version), first_failure.is_none()) {
                 Ok(()) => return Ok(candidate.clone()),
                 Err(e) => {
                     if first_failure.is_none() {
@@ -1171,11 +1229,10 @@ impl<'p, 'a> Decider<'p, 'a> {
         // tables are filled and the remaining soak days (R126, before this pass's
         // decisions) reported in the same walk: each visit of a cluster is a
         // cache miss on a big fleet.
-        let mut soak_report = SoakReportCache::default();
         for i in 0..self.specs.len() {
             self.count_sector_member(i);
             if let Some(out) = remaining.as_deref_mut() {
-                self.remaining_soak(i, &mut soak_report, out);
+                self.remaining_soak(i, out);
             }
             if self.specs[i].cluster.has_any_policy() {
                 self.mark(i);
@@ -1295,108 +1352,133 @@ impl<'p, 'a> Decider<'p, 'a> {
 
     /// R126: remaining soak days of cluster `i` per available version, before
     /// this pass's decisions, appended to `out`.
-    fn remaining_soak(
-        &self,
-        i: usize,
-        cache: &mut SoakReportCache<'p>,
-        out: &mut Vec<RemainingSoak>,
-    ) {
-        let SoakReportCache {
-            facts,
-            soaked: soaked_cache,
-        } = cache;
+    fn remaining_soak(&mut self, i: usize, out: &mut Vec<RemainingSoak>) {
         let now = self.input.now;
         let specs: &'p [Spec<'a>] = self.specs;
-        {
-            let spec = &specs[i];
-            let c: &'a Cluster = spec.cluster;
-            let mut versions: Vec<&'a Version> = available_upgrades(c);
-            if versions.is_empty() {
-                return;
-            }
-            // Deviation (R126 step 1, G29): sort rather than trust OCM's order.
-            versions.sort_by(|a, b| a.cmp_precedence(b));
-            let current = last_policy(c);
-            let k = spec.policy.soak_days as f64;
-            let mut higher_ready = false;
-            let start = out.len();
-            for v in versions.iter().rev() {
-                let (vs, org_blocked) = facts.entry(VersionKey(v)).or_insert_with(|| {
-                    let vs = v.to_string();
-                    let blocked = self
-                        .org_policy
-                        .blocked_versions
-                        .iter()
-                        .any(|p| self.blocked.matches(p, &vs));
-                    (vs, blocked)
-                });
-                // A marker, or `None` for the remaining soak days.
-                let marker = match current {
-                    Some(p) if p.version.as_ref() == Some(*v) => match p.state {
-                        PolicyState::Scheduled => Some(-1.0),
-                        PolicyState::Started | PolicyState::Delayed => {
-                            let long = p.next_run.is_some_and(|t| {
-                                now.duration_since(t) >= SignedDuration::from_hours(6)
-                            });
-                            Some(if long { -3.0 } else { -2.0 })
-                        }
-                        _ => None,
-                    },
-                    _ if *org_blocked
-                        || spec
-                            .policy
-                            .blocked_versions
-                            .iter()
-                            .any(|p| self.blocked.matches(p, vs)) =>
-                    {
-                        Some(-4.0)
+        let spec = &specs[i];
+        let c: &'a Cluster = spec.cluster;
+        let mut versions = std::mem::take(&mut self.scratch);
+        upgrades_into(c, &mut versions);
+        // Deviation (R126 step 1, G29): sort rather than trust OCM's order.
+        sort_ascending(&mut versions);
+        let current = last_policy(c);
+        let needed = spec.policy.soak_days as f64;
+        let mut higher_ready = false;
+        let start = out.len();
+        // One string per cluster, shared by its rows.
+        let mut external_id: Option<Arc<str>> = None;
+        for &v in versions.iter().rev() {
+            let id = self.version(v);
+            let facts = &self.version_facts[id];
+            // A marker, or `None` for the remaining soak days.
+            let marker = match current {
+                Some(p) if p.version.as_ref() == Some(v) => match p.state {
+                    PolicyState::Scheduled => Some(-1.0),
+                    PolicyState::Started | PolicyState::Delayed => {
+                        let long = p.next_run.is_some_and(|t| {
+                            now.duration_since(t) >= SignedDuration::from_hours(6)
+                        });
+                        Some(if long { -3.0 } else { -2.0 })
                     }
                     _ => None,
-                };
-                let value = match marker {
-                    Some(m) => m,
-                    // Remaining days are never negative, and a version below a
-                    // ready one is reported only with a marker: its soak days
-                    // need not be looked up.
-                    None if higher_ready => continue,
-                    None => {
-                        let soaked = spec
-                            .policy
-                            .workloads
-                            .iter()
-                            .map(|w| {
-                                *soaked_cache
-                                    .entry((VersionKey(v), w.as_str()))
-                                    .or_insert_with(|| {
-                                        (self.table.soak_days(vs, w) * 100.0).round() / 100.0
-                                    })
-                            })
-                            .fold(f64::INFINITY, f64::min);
-                        (k - soaked).max(0.0)
-                    }
-                };
-                if value == 0.0 || (-3.0..=-1.0).contains(&value) {
-                    higher_ready = true;
+                },
+                _ if facts.org_blocked.is_some()
+                    || spec
+                        .policy
+                        .blocked_versions
+                        .iter()
+                        .any(|p| self.blocked.matches(p, &facts.text)) =>
+                {
+                    Some(-4.0)
                 }
-                out.push(RemainingSoak {
-                    external_id: c.external_id.clone(),
-                    version: vs.clone(),
-                    value,
-                });
+                _ => None,
+            };
+            let value = match marker {
+                Some(m) => m,
+                // Remaining days are never negative, and a version below a
+                // ready one is reported only with a marker: its soak days
+                // need not be looked up.
+                None if higher_ready => continue,
+                None => {
+                    let mut soaked = f64::INFINITY;
+                    for k in self.workload_start[i]..self.workload_start[i + 1] {
+                        let days = self.soak_days(id, self.workload_ids[k]);
+                        soaked = f64::min(soaked, (days * 100.0).round() / 100.0);
+                    }
+                    (needed - soaked).max(0.0)
+                }
+            };
+            if value == 0.0 || (-3.0..=-1.0).contains(&value) {
+                higher_ready = true;
             }
-            out[start..].reverse();
+            out.push(RemainingSoak {
+                external_id: Arc::clone(
+                    external_id.get_or_insert_with(|| c.external_id.as_str().into()),
+                ),
+                version: Arc::clone(&self.version_facts[id].text),
+                value,
+            });
         }
+        out[start..].reverse();
+        self.scratch = versions;
     }
 }
 
-/// Per distinct version: its string and whether the organization blocks it;
-/// per (version, workload): rounded soak days. A fleet has thousands of clusters
-/// but few versions, and formatting and regex matching per cluster and version
-/// would dominate the remaining-soak report (R126).
+/// What the decisions need of one distinct version.
+struct VersionFacts<'p> {
+    text: Arc<str>,
+    /// The first organization pattern blocking it.
+    org_blocked: Option<&'p str>,
+}
+
+/// Dense ids of distinct versions, in order of first sight. Versions without
+/// pre-release or build identifiers (nearly all) are keyed by their three
+/// numbers: comparing those is cheaper than comparing versions, whose
+/// identifiers showed in profiles of the per-cluster, per-version lookups.
 #[derive(Default)]
-struct SoakReportCache<'p> {
-    facts: FxHashMap<VersionKey<'p>, (String, bool)>,
-    soaked: FxHashMap<(VersionKey<'p>, &'p str), f64>,
+struct VersionIds<'a> {
+    plain: FxHashMap<(u64, u64, u64), usize>,
+    other: FxHashMap<VersionKey<'a>, usize>,
+    len: usize,
+}
+
+impl<'a> VersionIds<'a> {
+    /// The id of `v`, and whether it was given now.
+    fn id(&mut self, v: &'a Version) -> (usize, bool) {
+        let next = self.len;
+        let id = if v.pre.is_empty() && v.build.is_empty() {
+            *self
+                .plain
+                .entry((v.major, v.minor, v.patch))
+                .or_insert(next)
+        } else {
+            *self.other.entry(VersionKey(v)).or_insert(next)
+        };
+        let new = id == next;
+        if new {
+            self.len += 1;
+        }
+        (id, new)
+    }
+}
+
+/// Sort versions by precedence, stably. OCM lists them in that order already,
+/// and checking is cheaper than sorting (which allocates for longer lists).
+fn sort_ascending(versions: &mut [&Version]) {
+    if !versions.is_sorted_by(|a, b| a.cmp_precedence(b).is_le()) {
+        versions.sort_by(|a, b| a.cmp_precedence(b));
+    }
+}
+
+/// Sort versions by descending precedence, stably: a list in strictly
+/// ascending order is reversed (with no equal versions, that is the stable
+/// order; with some, reversing would swap them).
+fn sort_descending(versions: &mut [&Version]) {
+    if versions.is_sorted_by(|a, b| a.cmp_precedence(b).is_lt()) {
+        versions.reverse();
+    } else {
+        versions.sort_by(|a, b| b.cmp_precedence(a));
+    }
 }
 
 pub(crate) fn describe_policies(policies: &[&UpgradePolicy]) -> String {
