@@ -285,14 +285,14 @@ fn plan_with_verdicts(
     let mut explanations: Vec<(usize, Explanation)> = Vec::with_capacity(input.clusters.len());
     let mut specs: Vec<Spec<'_>> = Vec::with_capacity(input.clusters.len());
     let mut valid: Vec<ValidCluster> = Vec::with_capacity(input.clusters.len());
+    let mut texts = VersionTexts::default();
     // Issue 15 item 10: every blocked-version pattern is decided against every
     // version it can meet while validating, each pair once; a pattern out of its
     // backtracking budget is a label error here, never a slow decision.
     for (position, cluster) in input.clusters.iter().copied().enumerate() {
-        let policy = match parsed
-            .cluster(cluster)
-            .and_then(|p| evaluate_blocked(blocked, &p.blocked_versions, [cluster]).map(|()| p))
-        {
+        let policy = match parsed.cluster(cluster).and_then(|p| {
+            evaluate_blocked(blocked, &mut texts, &p.blocked_versions, [cluster]).map(|()| p)
+        }) {
             Ok(p) => p,
             Err(messages) => {
                 explanations.push((
@@ -353,6 +353,7 @@ fn plan_with_verdicts(
     }
     if let Err(messages) = evaluate_blocked(
         blocked,
+        &mut texts,
         &org_policy.blocked_versions,
         specs.iter().map(|s| s.cluster),
     ) {
@@ -574,6 +575,7 @@ fn warnings(
 /// label error of `blocked-versions` when one is out of its budget.
 fn evaluate_blocked<'c>(
     blocked: &mut BlockedVerdicts,
+    texts: &mut VersionTexts<'c>,
     patterns: &[VersionPattern],
     clusters: impl IntoIterator<Item = &'c Cluster>,
 ) -> Result<(), Vec<String>> {
@@ -581,23 +583,55 @@ fn evaluate_blocked<'c>(
         return Ok(());
     }
     // Distinct versions first: a fleet has thousands of clusters but few versions.
-    // Keyed by numbers only ([`VersionKey`]): hashing every cluster's versions
-    // in full (identifier strings too) was most of this function in profiles.
-    // The union of [`available_upgrades`] is OCM's lists plus the version of
-    // every cluster with a node pool behind, so no per-cluster list is built.
-    let mut distinct: rustc_hash::FxHashSet<VersionKey<'_>> = rustc_hash::FxHashSet::default();
-    for c in clusters {
-        distinct.extend(c.available_upgrades.iter().map(VersionKey));
-        if node_pool_behind(c) {
-            distinct.insert(VersionKey(&c.version));
-        }
+    let mut versions = texts.distinct(clusters);
+    // Every pair decided before and within budget (the usual case, every pass
+    // after the first): evaluating would change nothing, so neither the sort
+    // nor the owned strings it takes are needed.
+    if blocked.all_within_budget(patterns, &versions) {
+        return Ok(());
     }
-    let mut versions: Vec<String> = distinct.into_iter().map(|v| v.0.to_string()).collect();
     // Sorted, so that which version an error names never depends on hashing.
     versions.sort_unstable();
     blocked
         .evaluate(patterns, &versions)
         .map_err(|e| vec![format!("label {AUS_PREFIX}{BLOCKED_VERSIONS}: {e}")])
+}
+
+/// The strings of the versions the blocked-version patterns are decided
+/// against, each formatted once per plan: clusters with their own patterns
+/// share most of their versions, and formatting them per cluster showed in
+/// profiles.
+#[derive(Default)]
+struct VersionTexts<'c> {
+    ids: VersionIds<'c>,
+    texts: Vec<String>,
+    /// Per id, the call of [`VersionTexts::distinct`] that last listed it.
+    listed: Vec<u64>,
+    calls: u64,
+}
+
+impl<'c> VersionTexts<'c> {
+    /// The strings of the distinct [`available_upgrades`] of `clusters`, in no
+    /// particular order. Their union is OCM's lists plus the version of every
+    /// cluster with a node pool behind, so no per-cluster list is built.
+    fn distinct(&mut self, clusters: impl IntoIterator<Item = &'c Cluster>) -> Vec<&str> {
+        self.calls += 1;
+        let mut ids: Vec<usize> = Vec::new();
+        for c in clusters {
+            let behind = node_pool_behind(c).then_some(&c.version);
+            for v in c.available_upgrades.iter().chain(behind) {
+                let (id, new) = self.ids.id(v);
+                if new {
+                    self.texts.push(v.to_string());
+                    self.listed.push(0);
+                }
+                if std::mem::replace(&mut self.listed[id], self.calls) != self.calls {
+                    ids.push(id);
+                }
+            }
+        }
+        ids.into_iter().map(|id| self.texts[id].as_str()).collect()
+    }
 }
 
 /// `items` in the order of `order`, a permutation of their indices.
