@@ -637,7 +637,11 @@ impl<'c> VersionTexts<'c> {
 /// `items` in the order of `order`, a permutation of their indices.
 fn permute<T>(items: Vec<T>, order: &[usize]) -> Vec<T> {
     let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
-    order.iter().filter_map(|&i| slots[i].take()).collect()
+    // Allocated once: collecting from `filter_map` would grow the vector step
+    // by step, copying big items each time.
+    let mut out = Vec::with_capacity(order.len());
+    out.extend(order.iter().filter_map(|&i| slots[i].take()));
+    out
 }
 
 /// A rank per distinct version, in precedence order: versions of equal
@@ -755,10 +759,14 @@ pub(crate) fn available_upgrades(c: &Cluster) -> Vec<&Version> {
 /// [`available_upgrades`] into `out`, cleared first.
 fn upgrades_into<'c>(c: &'c Cluster, out: &mut Vec<&'c Version>) {
     out.clear();
-    if node_pool_behind(c) && !c.available_upgrades.contains(&c.version) {
-        out.push(&c.version);
-    }
+    out.extend(catch_up(c));
     out.extend(c.available_upgrades.iter());
+}
+
+/// The control-plane version [`available_upgrades`] puts before OCM's list,
+/// if any.
+fn catch_up(c: &Cluster) -> Option<&Version> {
+    (node_pool_behind(c) && !c.available_upgrades.contains(&c.version)).then_some(&c.version)
 }
 
 /// Whether a node pool of `c` is behind its control plane (R80).
@@ -820,6 +828,13 @@ struct Decider<'p, 'a> {
     /// A spare list of versions, so that each cluster's available upgrades are
     /// not collected into a new allocation.
     scratch: Vec<&'a Version>,
+    /// The upgrades of the cluster the remaining-soak report last listed
+    /// (OCM's list and the version put before it), and those versions sorted
+    /// with their ids. Clusters of one version and channel group are adjacent
+    /// in processing order and have equal lists: comparing a list with the
+    /// last one is cheaper than sorting it and looking its versions up again.
+    soak_list: Option<(&'a [Version], Option<&'a Version>)>,
+    soak_versions: Vec<(&'a Version, usize)>,
     /// `outside-schedule` detail per next slot: formatting instants per cluster
     /// would dominate the explanations.
     closed_details: FxHashMap<Option<Timestamp>, String>,
@@ -884,6 +899,8 @@ impl<'p, 'a> Decider<'p, 'a> {
             workload_ids,
             workload_start,
             scratch: Vec::new(),
+            soak_list: None,
+            soak_versions: Vec::new(),
             marked: vec![false; specs.len()],
             channel_decisions: Vec::new(),
         }
@@ -1391,18 +1408,29 @@ impl<'p, 'a> Decider<'p, 'a> {
         let specs: &'p [Spec<'a>] = self.specs;
         let spec = &specs[i];
         let c: &'a Cluster = spec.cluster;
-        let mut versions = std::mem::take(&mut self.scratch);
-        upgrades_into(c, &mut versions);
-        // Deviation (R126 step 1, G29): sort rather than trust OCM's order.
-        sort_ascending(&mut versions);
+        let list = (c.available_upgrades.as_slice(), catch_up(c));
+        if self.soak_list != Some(list) {
+            let mut versions = std::mem::take(&mut self.scratch);
+            upgrades_into(c, &mut versions);
+            // Deviation (R126 step 1, G29): sort rather than trust OCM's order.
+            sort_ascending(&mut versions);
+            let mut listed = std::mem::take(&mut self.soak_versions);
+            listed.clear();
+            for &v in &versions {
+                listed.push((v, self.version(v)));
+            }
+            self.soak_versions = listed;
+            self.scratch = versions;
+            self.soak_list = Some(list);
+        }
+        let listed = std::mem::take(&mut self.soak_versions);
         let current = last_policy(c);
         let needed = spec.policy.soak_days as f64;
         let mut higher_ready = false;
         let start = out.len();
         // One string per cluster, shared by its rows.
         let mut external_id: Option<Arc<str>> = None;
-        for &v in versions.iter().rev() {
-            let id = self.version(v);
+        for &(v, id) in listed.iter().rev() {
             let facts = &self.version_facts[id];
             // A marker, or `None` for the remaining soak days.
             let marker = match current {
@@ -1454,7 +1482,7 @@ impl<'p, 'a> Decider<'p, 'a> {
             });
         }
         out[start..].reverse();
-        self.scratch = versions;
+        self.soak_versions = listed;
     }
 }
 
