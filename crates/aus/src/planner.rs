@@ -59,7 +59,9 @@ pub struct Faults {
 /// A valid cluster with its parsed policy.
 struct Spec<'a> {
     cluster: &'a Cluster,
-    policy: ClusterPolicy,
+    /// Shared with [`ParsedLabels`]: copying a policy (its sector name, a
+    /// handful of shared lists) per cluster and plan showed in profiles.
+    policy: Arc<ClusterPolicy>,
     sector: Option<usize>,
     /// Discovery position, for output order.
     position: usize,
@@ -173,7 +175,7 @@ struct ParsedOrg {
 #[derive(Debug)]
 struct ParsedCluster {
     labels: BTreeMap<String, String>,
-    parsed: Result<ClusterPolicy, Vec<String>>,
+    parsed: Result<Arc<ClusterPolicy>, Vec<String>>,
     used_in: u64,
 }
 
@@ -228,14 +230,14 @@ impl ParsedLabels {
     }
 
     /// The cluster's policy, or its label errors.
-    fn cluster(&mut self, cluster: &Cluster) -> Result<ClusterPolicy, Vec<String>> {
+    fn cluster(&mut self, cluster: &Cluster) -> Result<Arc<ClusterPolicy>, Vec<String>> {
         if let Some(kept) = self.clusters.get_mut(cluster.id.as_str())
             && kept.labels == cluster.labels
         {
             kept.used_in = self.pass;
             return kept.parsed.clone();
         }
-        let parsed = ClusterPolicy::parse_with(&mut self.parser, &cluster.labels);
+        let parsed = ClusterPolicy::parse_with(&mut self.parser, &cluster.labels).map(Arc::new);
         self.clusters.insert(
             cluster.id.clone(),
             ParsedCluster {
