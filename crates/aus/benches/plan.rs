@@ -8,7 +8,10 @@
 //! reconciler calls (with the facts of its metrics); `plan_org_decisions` is the
 //! same pass without them (`PlanOptions { metric_facts: false }`, as
 //! `srecap aus plan` runs it); `plan_fleet` adds discovery and the inheritance
-//! network.
+//! network. `plan_org_late` is `plan_org` 300 days after the history was
+//! written, as late passes of a year's forecast see it: every cluster is
+//! offered many versions that have not soaked yet, so the per-cluster,
+//! per-version work (the remaining-soak report, candidates) dominates.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -17,13 +20,17 @@ use criterion::measurement::WallTime;
 use criterion::{
     BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
 };
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use srecap_aus::planner::{OrgInput, PlanOptions, plan_org, plan_org_with};
 use srecap_aus::{FleetOptions, plan_fleet};
 use srecap_fleet::synthetic::{FleetShape, generate};
 use srecap_fleet::{Cluster, Fleet};
 
 const SIZES: [usize; 3] = [1_000, 10_000, 100_000];
+/// Fewer sizes for the late case: it is about the work per cluster.
+const LATE_SIZES: [usize; 2] = [1_000, 10_000];
+/// How long after the history `plan_org_late` plans.
+const LATE_DAYS: i64 = 300;
 const SEED: u64 = 2026;
 
 fn now() -> Timestamp {
@@ -63,6 +70,19 @@ fn planner(c: &mut Criterion) {
             !plan.has_validation_errors() && !plan.actions.is_empty(),
             "the benchmark fleet must plan actions"
         );
+        configure(&mut group, n);
+        group.bench_with_input(BenchmarkId::from_parameter(n), &input, |b, input| {
+            b.iter(|| plan_org(black_box(input)));
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("plan_org_late");
+    for n in LATE_SIZES {
+        let mut fleet = generate(&FleetShape::benchmark(n), SEED, now());
+        fleet.now = now() + SignedDuration::from_hours(24 * LATE_DAYS);
+        fleet.refresh_available_upgrades();
+        let input = org_input(&fleet);
         configure(&mut group, n);
         group.bench_with_input(BenchmarkId::from_parameter(n), &input, |b, input| {
             b.iter(|| plan_org(black_box(input)));

@@ -26,22 +26,35 @@ impl BlockedVerdicts {
     pub(crate) fn evaluate(
         &mut self,
         patterns: &[VersionPattern],
-        versions: &[String],
+        versions: &[&str],
     ) -> Result<(), PatternTooCostly> {
         for p in patterns {
             let verdicts = self.by_pattern.entry(p.as_str().to_owned()).or_default();
-            for v in versions {
+            for &v in versions {
                 let verdict = if let Some(known) = verdicts.get(v) {
                     known.clone()
                 } else {
                     let verdict = p.try_matches(v);
-                    verdicts.insert(v.clone(), verdict.clone());
+                    verdicts.insert(v.to_owned(), verdict.clone());
                     verdict
                 };
                 verdict?;
             }
         }
         Ok(())
+    }
+
+    /// Whether every pair of `patterns` and `versions` has a verdict within
+    /// budget already, so that [`BlockedVerdicts::evaluate`] would return `Ok`
+    /// without evaluating anything, in whatever order it is given the versions.
+    pub(crate) fn all_within_budget(&self, patterns: &[VersionPattern], versions: &[&str]) -> bool {
+        patterns.iter().all(|p| {
+            self.by_pattern.get(p.as_str()).is_some_and(|verdicts| {
+                versions
+                    .iter()
+                    .all(|&v| verdicts.get(v).is_some_and(Result::is_ok))
+            })
+        })
     }
 
     /// How many verdicts are kept.
@@ -74,7 +87,7 @@ mod tests {
         // Costly on 4.12 versions only, so it passes the probes of `parse`.
         let hostile = VersionPattern::parse(r"^4\.12(.?){60}\1.{60}").unwrap();
         let mut verdicts = BlockedVerdicts::default();
-        let versions = ["4.12.1".to_owned(), "4.12.2".to_owned()];
+        let versions = ["4.12.1", "4.12.2"];
         verdicts
             .evaluate(std::slice::from_ref(&ok), &versions)
             .unwrap();
@@ -92,5 +105,8 @@ mod tests {
             err
         );
         assert!(verdicts.matches(&hostile, "4.12.1"), "out of budget blocks");
+        assert!(verdicts.all_within_budget(std::slice::from_ref(&ok), &versions));
+        assert!(!verdicts.all_within_budget(std::slice::from_ref(&hostile), &versions));
+        assert!(!verdicts.all_within_budget(std::slice::from_ref(&ok), &["4.13.0"]));
     }
 }

@@ -159,8 +159,10 @@ pub struct MissingGates {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RemainingSoak {
-    pub external_id: String,
-    pub version: String,
+    /// Shared by the cluster's rows, and the version by every row of that
+    /// version: a row per cluster and available version made two strings each.
+    pub external_id: Arc<str>,
+    pub version: Arc<str>,
     /// Days left, or a marker: -1 scheduled, -2 started, -3 started >= 6 h ago,
     /// -4 blocked.
     pub value: f64,

@@ -1,7 +1,6 @@
 //! The per-organization decision procedure (§8) and its lock bookkeeping (§5).
 
 use std::collections::BTreeMap;
-use std::rc::Rc;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -60,7 +59,9 @@ pub struct Faults {
 /// A valid cluster with its parsed policy.
 struct Spec<'a> {
     cluster: &'a Cluster,
-    policy: ClusterPolicy,
+    /// Shared with [`ParsedLabels`]: copying a policy (its sector name, a
+    /// handful of shared lists) per cluster and plan showed in profiles.
+    policy: Arc<ClusterPolicy>,
     sector: Option<usize>,
     /// Discovery position, for output order.
     position: usize,
@@ -174,7 +175,7 @@ struct ParsedOrg {
 #[derive(Debug)]
 struct ParsedCluster {
     labels: BTreeMap<String, String>,
-    parsed: Result<ClusterPolicy, Vec<String>>,
+    parsed: Result<Arc<ClusterPolicy>, Vec<String>>,
     used_in: u64,
 }
 
@@ -229,14 +230,14 @@ impl ParsedLabels {
     }
 
     /// The cluster's policy, or its label errors.
-    fn cluster(&mut self, cluster: &Cluster) -> Result<ClusterPolicy, Vec<String>> {
+    fn cluster(&mut self, cluster: &Cluster) -> Result<Arc<ClusterPolicy>, Vec<String>> {
         if let Some(kept) = self.clusters.get_mut(cluster.id.as_str())
             && kept.labels == cluster.labels
         {
             kept.used_in = self.pass;
             return kept.parsed.clone();
         }
-        let parsed = ClusterPolicy::parse_with(&mut self.parser, &cluster.labels);
+        let parsed = ClusterPolicy::parse_with(&mut self.parser, &cluster.labels).map(Arc::new);
         self.clusters.insert(
             cluster.id.clone(),
             ParsedCluster {
@@ -286,14 +287,14 @@ fn plan_with_verdicts(
     let mut explanations: Vec<(usize, Explanation)> = Vec::with_capacity(input.clusters.len());
     let mut specs: Vec<Spec<'_>> = Vec::with_capacity(input.clusters.len());
     let mut valid: Vec<ValidCluster> = Vec::with_capacity(input.clusters.len());
+    let mut texts = VersionTexts::default();
     // Issue 15 item 10: every blocked-version pattern is decided against every
     // version it can meet while validating, each pair once; a pattern out of its
     // backtracking budget is a label error here, never a slow decision.
     for (position, cluster) in input.clusters.iter().copied().enumerate() {
-        let policy = match parsed
-            .cluster(cluster)
-            .and_then(|p| evaluate_blocked(blocked, &p.blocked_versions, [cluster]).map(|()| p))
-        {
+        let policy = match parsed.cluster(cluster).and_then(|p| {
+            evaluate_blocked(blocked, &mut texts, &p.blocked_versions, [cluster]).map(|()| p)
+        }) {
             Ok(p) => p,
             Err(messages) => {
                 explanations.push((
@@ -354,6 +355,7 @@ fn plan_with_verdicts(
     }
     if let Err(messages) = evaluate_blocked(
         blocked,
+        &mut texts,
         &org_policy.blocked_versions,
         specs.iter().map(|s| s.cluster),
     ) {
@@ -575,6 +577,7 @@ fn warnings(
 /// label error of `blocked-versions` when one is out of its budget.
 fn evaluate_blocked<'c>(
     blocked: &mut BlockedVerdicts,
+    texts: &mut VersionTexts<'c>,
     patterns: &[VersionPattern],
     clusters: impl IntoIterator<Item = &'c Cluster>,
 ) -> Result<(), Vec<String>> {
@@ -582,9 +585,13 @@ fn evaluate_blocked<'c>(
         return Ok(());
     }
     // Distinct versions first: a fleet has thousands of clusters but few versions.
-    let distinct: rustc_hash::FxHashSet<&Version> =
-        clusters.into_iter().flat_map(available_upgrades).collect();
-    let mut versions: Vec<String> = distinct.into_iter().map(ToString::to_string).collect();
+    let mut versions = texts.distinct(clusters);
+    // Every pair decided before and within budget (the usual case, every pass
+    // after the first): evaluating would change nothing, so neither the sort
+    // nor the owned strings it takes are needed.
+    if blocked.all_within_budget(patterns, &versions) {
+        return Ok(());
+    }
     // Sorted, so that which version an error names never depends on hashing.
     versions.sort_unstable();
     blocked
@@ -592,10 +599,51 @@ fn evaluate_blocked<'c>(
         .map_err(|e| vec![format!("label {AUS_PREFIX}{BLOCKED_VERSIONS}: {e}")])
 }
 
+/// The strings of the versions the blocked-version patterns are decided
+/// against, each formatted once per plan: clusters with their own patterns
+/// share most of their versions, and formatting them per cluster showed in
+/// profiles.
+#[derive(Default)]
+struct VersionTexts<'c> {
+    ids: VersionIds<'c>,
+    texts: Vec<String>,
+    /// Per id, the call of [`VersionTexts::distinct`] that last listed it.
+    listed: Vec<u64>,
+    calls: u64,
+}
+
+impl<'c> VersionTexts<'c> {
+    /// The strings of the distinct [`available_upgrades`] of `clusters`, in no
+    /// particular order. Their union is OCM's lists plus the version of every
+    /// cluster with a node pool behind, so no per-cluster list is built.
+    fn distinct(&mut self, clusters: impl IntoIterator<Item = &'c Cluster>) -> Vec<&str> {
+        self.calls += 1;
+        let mut ids: Vec<usize> = Vec::new();
+        for c in clusters {
+            let behind = node_pool_behind(c).then_some(&c.version);
+            for v in c.available_upgrades.iter().chain(behind) {
+                let (id, new) = self.ids.id(v);
+                if new {
+                    self.texts.push(v.to_string());
+                    self.listed.push(0);
+                }
+                if std::mem::replace(&mut self.listed[id], self.calls) != self.calls {
+                    ids.push(id);
+                }
+            }
+        }
+        ids.into_iter().map(|id| self.texts[id].as_str()).collect()
+    }
+}
+
 /// `items` in the order of `order`, a permutation of their indices.
 fn permute<T>(items: Vec<T>, order: &[usize]) -> Vec<T> {
     let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
-    order.iter().filter_map(|&i| slots[i].take()).collect()
+    // Allocated once: collecting from `filter_map` would grow the vector step
+    // by step, copying big items each time.
+    let mut out = Vec::with_capacity(order.len());
+    out.extend(order.iter().filter_map(|&i| slots[i].take()));
+    out
 }
 
 /// A rank per distinct version, in precedence order: versions of equal
@@ -705,18 +753,29 @@ pub(crate) fn existing_policies(c: &Cluster) -> Vec<&UpgradePolicy> {
 /// Available upgrades of a cluster (R80): OCM's list, with the control-plane version
 /// prepended when a node pool is behind (the node-pool catch-up target).
 pub(crate) fn available_upgrades(c: &Cluster) -> Vec<&Version> {
-    let oldest = c
-        .node_pools
-        .iter()
-        .map(|p| &p.version)
-        .min_by(|a, b| a.cmp_precedence(b));
-    let behind = oldest.is_some_and(|o| o.cmp_precedence(&c.version).is_lt());
     let mut out: Vec<&Version> = Vec::with_capacity(c.available_upgrades.len() + 1);
-    if behind && !c.available_upgrades.contains(&c.version) {
-        out.push(&c.version);
-    }
-    out.extend(c.available_upgrades.iter());
+    upgrades_into(c, &mut out);
     out
+}
+
+/// [`available_upgrades`] into `out`, cleared first.
+fn upgrades_into<'c>(c: &'c Cluster, out: &mut Vec<&'c Version>) {
+    out.clear();
+    out.extend(catch_up(c));
+    out.extend(c.available_upgrades.iter());
+}
+
+/// The control-plane version [`available_upgrades`] puts before OCM's list,
+/// if any.
+fn catch_up(c: &Cluster) -> Option<&Version> {
+    (node_pool_behind(c) && !c.available_upgrades.contains(&c.version)).then_some(&c.version)
+}
+
+/// Whether a node pool of `c` is behind its control plane (R80).
+fn node_pool_behind(c: &Cluster) -> bool {
+    c.node_pools
+        .iter()
+        .any(|p| p.version.cmp_precedence(&c.version).is_lt())
 }
 
 /// The last of [`existing_policies`], without collecting them.
@@ -750,12 +809,34 @@ struct Decider<'p, 'a> {
     /// (sector, workload) -> (dependency sector, its lowest version): the binding
     /// floor over the first-populated dependencies (R89), memoised.
     dependency_floor: FxHashMap<(usize, &'p str), Option<(usize, &'a Version)>>,
-    /// Per distinct version: its string and the organization pattern blocking it
-    /// (a fleet has thousands of clusters but few versions; formatting and regex
-    /// matching per cluster and candidate dominated the decision loop).
-    version_facts: FxHashMap<VersionKey<'a>, (Rc<str>, Option<&'p str>)>,
-    /// Soak days per (version, workload), from the aggregated table.
-    soaked: FxHashMap<(VersionKey<'a>, &'p str), f64>,
+    /// Dense ids of the distinct versions met so far.
+    versions: VersionIds<'a>,
+    /// Per version id: its string and the organization pattern blocking it (a
+    /// fleet has thousands of clusters but few versions; formatting and regex
+    /// matching per cluster and candidate dominated the decision loop). Shared
+    /// by the decisions and the remaining-soak report, whose rows share the
+    /// string.
+    version_facts: Vec<VersionFacts<'p>>,
+    /// Soak days per version id and workload id (`None`: not looked up yet),
+    /// from the aggregated table: indexed rather than hashed by version and
+    /// workload name, which showed in profiles once per cluster and version.
+    soaked: Vec<Option<f64>>,
+    /// Distinct workload names, by workload id.
+    workload_names: Vec<&'p str>,
+    /// The workload ids of every spec, spec `i`'s from `workload_start[i]` to
+    /// `workload_start[i + 1]`.
+    workload_ids: Vec<usize>,
+    workload_start: Vec<usize>,
+    /// A spare list of versions, so that each cluster's available upgrades are
+    /// not collected into a new allocation.
+    scratch: Vec<&'a Version>,
+    /// The upgrades of the cluster the remaining-soak report last listed
+    /// (OCM's list and the version put before it), and those versions sorted
+    /// with their ids. Clusters of one version and channel group are adjacent
+    /// in processing order and have equal lists: comparing a list with the
+    /// last one is cheaper than sorting it and looking its versions up again.
+    soak_list: Option<(&'a [Version], Option<&'a Version>)>,
+    soak_versions: Vec<(&'a Version, usize)>,
     /// `outside-schedule` detail per next slot: formatting instants per cluster
     /// would dominate the explanations.
     closed_details: FxHashMap<Option<Timestamp>, String>,
@@ -781,6 +862,21 @@ impl<'p, 'a> Decider<'p, 'a> {
         blocked: &'p BlockedVerdicts,
         timing: Timing,
     ) -> Self {
+        let mut workload_index: FxHashMap<&'p str, usize> = FxHashMap::default();
+        let mut workload_names: Vec<&'p str> = Vec::new();
+        let mut workload_ids: Vec<usize> = Vec::with_capacity(2 * specs.len());
+        let mut workload_start: Vec<usize> = Vec::with_capacity(specs.len() + 1);
+        workload_start.push(0);
+        for spec in specs {
+            for w in spec.policy.workloads.iter() {
+                let id = *workload_index.entry(w.as_str()).or_insert_with(|| {
+                    workload_names.push(w.as_str());
+                    workload_names.len() - 1
+                });
+                workload_ids.push(id);
+            }
+            workload_start.push(workload_ids.len());
+        }
         Decider {
             timing,
             input,
@@ -798,8 +894,15 @@ impl<'p, 'a> Decider<'p, 'a> {
             windows: FxHashMap::default(),
             next_channels: FxHashMap::default(),
             closed_details: FxHashMap::default(),
-            version_facts: FxHashMap::default(),
-            soaked: FxHashMap::default(),
+            versions: VersionIds::default(),
+            version_facts: Vec::new(),
+            soaked: Vec::new(),
+            workload_names,
+            workload_ids,
+            workload_start,
+            scratch: Vec::new(),
+            soak_list: None,
+            soak_versions: Vec::new(),
             marked: vec![false; specs.len()],
             channel_decisions: Vec::new(),
         }
@@ -937,31 +1040,35 @@ impl<'p, 'a> Decider<'p, 'a> {
             .or_insert_with(|| schedule::window(schedule, now, timing.delay, timing.window))
     }
 
-    /// A version's string and the organization pattern blocking it, cached.
-    fn facts(&mut self, v: &'a Version) -> (Rc<str>, Option<&'p str>) {
-        let org: &'p OrgPolicy = self.org_policy;
-        let verdicts: &'p BlockedVerdicts = self.blocked;
-        self.version_facts
-            .entry(VersionKey(v))
-            .or_insert_with(|| {
-                let vs: Rc<str> = v.to_string().into();
-                let blocked = org
-                    .blocked_versions
-                    .iter()
-                    .find(|p| verdicts.matches(p, &vs))
-                    .map(VersionPattern::as_str);
-                (vs, blocked)
-            })
-            .clone()
+    /// The id of a version, its [`VersionFacts`] computed on first sight.
+    fn version(&mut self, v: &'a Version) -> usize {
+        let (id, new) = self.versions.id(v);
+        if new {
+            let text: Arc<str> = v.to_string().into();
+            let org_blocked = self
+                .org_policy
+                .blocked_versions
+                .iter()
+                .find(|p| self.blocked.matches(p, &text))
+                .map(VersionPattern::as_str);
+            self.version_facts.push(VersionFacts { text, org_blocked });
+            self.soaked
+                .resize(self.soaked.len() + self.workload_names.len(), None);
+        }
+        id
     }
 
-    /// Soak days of `v` for `workload` (0 when absent), cached.
-    fn soak_days(&mut self, v: &'a Version, vs: &str, workload: &'p str) -> f64 {
-        let table = self.table;
-        *self
-            .soaked
-            .entry((VersionKey(v), workload))
-            .or_insert_with(|| table.soak_days(vs, workload))
+    /// Soak days of version `id` for workload `w` (0 when absent), cached.
+    fn soak_days(&mut self, id: usize, w: usize) -> f64 {
+        let slot = id * self.workload_names.len() + w;
+        if let Some(days) = self.soaked[slot] {
+            return days;
+        }
+        let days = self
+            .table
+            .soak_days(&self.version_facts[id].text, self.workload_names[w]);
+        self.soaked[slot] = Some(days);
+        days
     }
 
     /// The first pattern (organization's, then cluster's) blocking the version
@@ -1011,7 +1118,7 @@ impl<'p, 'a> Decider<'p, 'a> {
         &mut self,
         i: usize,
         candidate: &'a Version,
-        version: &str,
+        (id, version): (usize, &str),
         explain_it: bool,
     ) -> Result<(), Option<Explanation>> {
         let specs: &'p [Spec<'a>] = self.specs;
@@ -1059,8 +1166,8 @@ impl<'p, 'a> Decider<'p, 'a> {
         }
         let needed = spec.policy.soak_days as f64;
         let mut met = true;
-        for w in spec.policy.workloads.iter() {
-            if self.soak_days(candidate, version, w) < needed {
+        for k in self.workload_start[i]..self.workload_start[i + 1] {
+            if self.soak_days(id, self.workload_ids[k]) < needed {
                 met = false;
                 break;
             }
@@ -1090,9 +1197,21 @@ impl<'p, 'a> Decider<'p, 'a> {
     /// R88: the highest candidate that is not blocked and meets its conditions, or
     /// the explanation of why none qualifies.
     fn choose(&mut self, i: usize) -> Result<Version, Explanation> {
+        let mut candidates = std::mem::take(&mut self.scratch);
+        upgrades_into(self.specs[i].cluster, &mut candidates);
+        sort_descending(&mut candidates);
+        let chosen = self.choose_among(i, &candidates);
+        self.scratch = candidates;
+        chosen
+    }
+
+    /// [`Decider::choose`] among `candidates`, highest first.
+    fn choose_among(
+        &mut self,
+        i: usize,
+        candidates: &[&'a Version],
+    ) -> Result<Version, Explanation> {
         let cluster = self.specs[i].cluster;
-        let mut candidates: Vec<&Version> = available_upgrades(cluster);
-        candidates.sort_by(|a, b| b.cmp_precedence(a));
         if candidates.is_empty() {
             return Err(explain(
                 cluster,
@@ -1102,13 +1221,15 @@ impl<'p, 'a> Decider<'p, 'a> {
         }
         let mut first_failure: Option<Explanation> = None;
         let mut blocked: Vec<String> = Vec::new();
-        for candidate in candidates {
-            let (version, org) = self.facts(candidate);
+        for &candidate in candidates {
+            let id = self.version(candidate);
+            let facts = &self.version_facts[id];
+            let (version, org) = (Arc::clone(&facts.text), facts.org_blocked);
             if let Some(p) = self.blocked_by(i, &version, org) {
                 blocked.push(format!("{version} by {p}"));
                 continue;
             }
-            match self.conditions(i, candidate, &version, first_failure.is_none()) {
+            match self.conditions(i, candidate, (id, &version), first_failure.is_none()) {
                 Ok(()) => return Ok(candidate.clone()),
                 Err(e) => {
                     if first_failure.is_none() {
@@ -1161,11 +1282,10 @@ impl<'p, 'a> Decider<'p, 'a> {
         // tables are filled and the remaining soak days (R126, before this pass's
         // decisions) reported in the same walk: each visit of a cluster is a
         // cache miss on a big fleet.
-        let mut soak_report = SoakReportCache::default();
         for i in 0..self.specs.len() {
             self.count_sector_member(i);
             if let Some(out) = remaining.as_deref_mut() {
-                self.remaining_soak(i, &mut soak_report, out);
+                self.remaining_soak(i, out);
             }
             if self.specs[i].cluster.has_any_policy() {
                 self.mark(i);
@@ -1285,108 +1405,144 @@ impl<'p, 'a> Decider<'p, 'a> {
 
     /// R126: remaining soak days of cluster `i` per available version, before
     /// this pass's decisions, appended to `out`.
-    fn remaining_soak(
-        &self,
-        i: usize,
-        cache: &mut SoakReportCache<'p>,
-        out: &mut Vec<RemainingSoak>,
-    ) {
-        let SoakReportCache {
-            facts,
-            soaked: soaked_cache,
-        } = cache;
+    fn remaining_soak(&mut self, i: usize, out: &mut Vec<RemainingSoak>) {
         let now = self.input.now;
         let specs: &'p [Spec<'a>] = self.specs;
-        {
-            let spec = &specs[i];
-            let c: &'a Cluster = spec.cluster;
-            let mut versions: Vec<&'a Version> = available_upgrades(c);
-            if versions.is_empty() {
-                return;
-            }
+        let spec = &specs[i];
+        let c: &'a Cluster = spec.cluster;
+        let list = (c.available_upgrades.as_slice(), catch_up(c));
+        if self.soak_list != Some(list) {
+            let mut versions = std::mem::take(&mut self.scratch);
+            upgrades_into(c, &mut versions);
             // Deviation (R126 step 1, G29): sort rather than trust OCM's order.
-            versions.sort_by(|a, b| a.cmp_precedence(b));
-            let current = last_policy(c);
-            let k = spec.policy.soak_days as f64;
-            let mut higher_ready = false;
-            let start = out.len();
-            for v in versions.iter().rev() {
-                let (vs, org_blocked) = facts.entry(VersionKey(v)).or_insert_with(|| {
-                    let vs = v.to_string();
-                    let blocked = self
-                        .org_policy
-                        .blocked_versions
-                        .iter()
-                        .any(|p| self.blocked.matches(p, &vs));
-                    (vs, blocked)
-                });
-                // A marker, or `None` for the remaining soak days.
-                let marker = match current {
-                    Some(p) if p.version.as_ref() == Some(*v) => match p.state {
-                        PolicyState::Scheduled => Some(-1.0),
-                        PolicyState::Started | PolicyState::Delayed => {
-                            let long = p.next_run.is_some_and(|t| {
-                                now.duration_since(t) >= SignedDuration::from_hours(6)
-                            });
-                            Some(if long { -3.0 } else { -2.0 })
-                        }
-                        _ => None,
-                    },
-                    _ if *org_blocked
-                        || spec
-                            .policy
-                            .blocked_versions
-                            .iter()
-                            .any(|p| self.blocked.matches(p, vs)) =>
-                    {
-                        Some(-4.0)
+            sort_ascending(&mut versions);
+            let mut listed = std::mem::take(&mut self.soak_versions);
+            listed.clear();
+            for &v in &versions {
+                listed.push((v, self.version(v)));
+            }
+            self.soak_versions = listed;
+            self.scratch = versions;
+            self.soak_list = Some(list);
+        }
+        let listed = std::mem::take(&mut self.soak_versions);
+        let current = last_policy(c);
+        let needed = spec.policy.soak_days as f64;
+        let mut higher_ready = false;
+        let start = out.len();
+        // One string per cluster, shared by its rows.
+        let mut external_id: Option<Arc<str>> = None;
+        for &(v, id) in listed.iter().rev() {
+            let facts = &self.version_facts[id];
+            // A marker, or `None` for the remaining soak days.
+            let marker = match current {
+                Some(p) if p.version.as_ref() == Some(v) => match p.state {
+                    PolicyState::Scheduled => Some(-1.0),
+                    PolicyState::Started | PolicyState::Delayed => {
+                        let long = p.next_run.is_some_and(|t| {
+                            now.duration_since(t) >= SignedDuration::from_hours(6)
+                        });
+                        Some(if long { -3.0 } else { -2.0 })
                     }
                     _ => None,
-                };
-                let value = match marker {
-                    Some(m) => m,
-                    // Remaining days are never negative, and a version below a
-                    // ready one is reported only with a marker: its soak days
-                    // need not be looked up.
-                    None if higher_ready => continue,
-                    None => {
-                        let soaked = spec
-                            .policy
-                            .workloads
-                            .iter()
-                            .map(|w| {
-                                *soaked_cache
-                                    .entry((VersionKey(v), w.as_str()))
-                                    .or_insert_with(|| {
-                                        (self.table.soak_days(vs, w) * 100.0).round() / 100.0
-                                    })
-                            })
-                            .fold(f64::INFINITY, f64::min);
-                        (k - soaked).max(0.0)
-                    }
-                };
-                if value == 0.0 || (-3.0..=-1.0).contains(&value) {
-                    higher_ready = true;
+                },
+                _ if facts.org_blocked.is_some()
+                    || spec
+                        .policy
+                        .blocked_versions
+                        .iter()
+                        .any(|p| self.blocked.matches(p, &facts.text)) =>
+                {
+                    Some(-4.0)
                 }
-                out.push(RemainingSoak {
-                    external_id: c.external_id.clone(),
-                    version: vs.clone(),
-                    value,
-                });
+                _ => None,
+            };
+            let value = match marker {
+                Some(m) => m,
+                // Remaining days are never negative, and a version below a
+                // ready one is reported only with a marker: its soak days
+                // need not be looked up.
+                None if higher_ready => continue,
+                None => {
+                    let mut soaked = f64::INFINITY;
+                    for k in self.workload_start[i]..self.workload_start[i + 1] {
+                        let days = self.soak_days(id, self.workload_ids[k]);
+                        soaked = f64::min(soaked, (days * 100.0).round() / 100.0);
+                    }
+                    (needed - soaked).max(0.0)
+                }
+            };
+            if value == 0.0 || (-3.0..=-1.0).contains(&value) {
+                higher_ready = true;
             }
-            out[start..].reverse();
+            out.push(RemainingSoak {
+                external_id: Arc::clone(
+                    external_id.get_or_insert_with(|| c.external_id.as_str().into()),
+                ),
+                version: Arc::clone(&self.version_facts[id].text),
+                value,
+            });
         }
+        out[start..].reverse();
+        self.soak_versions = listed;
     }
 }
 
-/// Per distinct version: its string and whether the organization blocks it;
-/// per (version, workload): rounded soak days. A fleet has thousands of clusters
-/// but few versions, and formatting and regex matching per cluster and version
-/// would dominate the remaining-soak report (R126).
+/// What the decisions need of one distinct version.
+struct VersionFacts<'p> {
+    text: Arc<str>,
+    /// The first organization pattern blocking it.
+    org_blocked: Option<&'p str>,
+}
+
+/// Dense ids of distinct versions, in order of first sight. Versions without
+/// pre-release or build identifiers (nearly all) are keyed by their three
+/// numbers: comparing those is cheaper than comparing versions, whose
+/// identifiers showed in profiles of the per-cluster, per-version lookups.
 #[derive(Default)]
-struct SoakReportCache<'p> {
-    facts: FxHashMap<VersionKey<'p>, (String, bool)>,
-    soaked: FxHashMap<(VersionKey<'p>, &'p str), f64>,
+struct VersionIds<'a> {
+    plain: FxHashMap<(u64, u64, u64), usize>,
+    other: FxHashMap<VersionKey<'a>, usize>,
+    len: usize,
+}
+
+impl<'a> VersionIds<'a> {
+    /// The id of `v`, and whether it was given now.
+    fn id(&mut self, v: &'a Version) -> (usize, bool) {
+        let next = self.len;
+        let id = if v.pre.is_empty() && v.build.is_empty() {
+            *self
+                .plain
+                .entry((v.major, v.minor, v.patch))
+                .or_insert(next)
+        } else {
+            *self.other.entry(VersionKey(v)).or_insert(next)
+        };
+        let new = id == next;
+        if new {
+            self.len += 1;
+        }
+        (id, new)
+    }
+}
+
+/// Sort versions by precedence, stably. OCM lists them in that order already,
+/// and checking is cheaper than sorting (which allocates for longer lists).
+fn sort_ascending(versions: &mut [&Version]) {
+    if !versions.is_sorted_by(|a, b| a.cmp_precedence(b).is_le()) {
+        versions.sort_by(|a, b| a.cmp_precedence(b));
+    }
+}
+
+/// Sort versions by descending precedence, stably: a list in strictly
+/// ascending order is reversed (with no equal versions, that is the stable
+/// order; with some, reversing would swap them).
+fn sort_descending(versions: &mut [&Version]) {
+    if versions.is_sorted_by(|a, b| a.cmp_precedence(b).is_lt()) {
+        versions.reverse();
+    } else {
+        versions.sort_by(|a, b| b.cmp_precedence(a));
+    }
 }
 
 pub(crate) fn describe_policies(policies: &[&UpgradePolicy]) -> String {

@@ -1244,8 +1244,8 @@ fn r80_r126_remaining_soak_days_w20_rows() {
         o.details
             .remaining_soak_days
             .iter()
-            .filter(|r: &&RemainingSoak| r.external_id == format!("{row}-uuid"))
-            .map(|r| (r.version.clone(), r.value))
+            .filter(|r: &&RemainingSoak| *r.external_id == format!("{row}-uuid"))
+            .map(|r| (r.version.to_string(), r.value))
             .collect()
     };
     let expected: [(&str, &[(&str, f64)]); 14] = [
