@@ -46,7 +46,18 @@ fn transport() -> Transport {
     }
 }
 
-fn run(days: i64) -> (Duration, u64, usize) {
+/// What one simulation run gives: wall time, passes, upgrade policies, the
+/// auditor's violations and the problems reported (failed passes or
+/// organizations, refused writes).
+struct Run {
+    wall: Duration,
+    passes: u64,
+    upgrades: usize,
+    violations: usize,
+    problems: usize,
+}
+
+fn run(days: i64) -> Run {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let options = Options {
         horizon: SignedDuration::from_hours(24 * days),
@@ -58,11 +69,13 @@ fn run(days: i64) -> (Duration, u64, usize) {
     let sim = rt
         .block_on(simulate(fleet, &options, &mut |_, _| {}))
         .unwrap();
-    (
-        started.elapsed(),
-        sim.timeline.passes,
-        sim.timeline.upgrades.len(),
-    )
+    Run {
+        wall: started.elapsed(),
+        passes: sim.timeline.passes,
+        upgrades: sim.timeline.upgrades.len(),
+        violations: sim.violations.len(),
+        problems: sim.problems.len(),
+    }
 }
 
 fn peak_rss_kib() -> Option<u64> {
@@ -81,7 +94,12 @@ fn one_day(c: &mut Criterion) {
         b.iter(|| run(1));
     });
     group.finish();
-    let (wall, passes, upgrades) = run(1);
+    let Run {
+        wall,
+        passes,
+        upgrades,
+        ..
+    } = run(1);
     println!(
         "1 day: {passes} passes in {wall:.2?} = {:.1} passes/s, {upgrades} policies",
         passes as f64 / wall.as_secs_f64()
@@ -144,12 +162,18 @@ fn main() {
         .ok()
         .and_then(|d| d.parse::<i64>().ok())
     {
-        let (wall, passes, upgrades) = run(days);
+        let r = run(days);
         println!(
-            "{CLUSTERS} clusters, {days} days hourly, {:?} transport: {passes} passes in {wall:.1?} \
-             = {:.1} passes/s, {upgrades} upgrade policies, peak RSS {} MiB",
+            "{CLUSTERS} clusters, {days} days hourly, {:?} transport: {} passes in {:.1?} \
+             = {:.1} passes/s, {} upgrade policies, {} auditor violations, {} problems, \
+             peak RSS {} MiB",
             transport(),
-            passes as f64 / wall.as_secs_f64(),
+            r.passes,
+            r.wall,
+            r.passes as f64 / r.wall.as_secs_f64(),
+            r.upgrades,
+            r.violations,
+            r.problems,
             peak_rss_kib().map_or_else(|| "?".to_owned(), |k| (k / 1024).to_string())
         );
         return;
