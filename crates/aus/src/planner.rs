@@ -820,7 +820,9 @@ struct Decider<'p, 'a> {
     /// Soak days per version id and workload id (`None`: not looked up yet),
     /// from the aggregated table: indexed rather than hashed by version and
     /// workload name, which showed in profiles once per cluster and version.
-    soaked: Vec<Option<f64>>,
+    /// With them, rounded to hundredths as the remaining-soak report shows
+    /// them: rounding (a libm call) once per row and workload showed too.
+    soaked: Vec<Option<(f64, f64)>>,
     /// Distinct workload names, by workload id.
     workload_names: Vec<&'p str>,
     /// The workload ids of every spec, spec `i`'s from `workload_start[i]` to
@@ -1060,15 +1062,21 @@ impl<'p, 'a> Decider<'p, 'a> {
 
     /// Soak days of version `id` for workload `w` (0 when absent), cached.
     fn soak_days(&mut self, id: usize, w: usize) -> f64 {
+        self.soak_entry(id, w).0
+    }
+
+    /// [`Decider::soak_days`] and those days rounded to hundredths, cached.
+    fn soak_entry(&mut self, id: usize, w: usize) -> (f64, f64) {
         let slot = id * self.workload_names.len() + w;
-        if let Some(days) = self.soaked[slot] {
-            return days;
+        if let Some(entry) = self.soaked[slot] {
+            return entry;
         }
         let days = self
             .table
             .soak_days(&self.version_facts[id].text, self.workload_names[w]);
-        self.soaked[slot] = Some(days);
-        days
+        let entry = (days, (days * 100.0).round() / 100.0);
+        self.soaked[slot] = Some(entry);
+        entry
     }
 
     /// The first pattern (organization's, then cluster's) blocking the version
@@ -1473,8 +1481,8 @@ impl<'p, 'a> Decider<'p, 'a> {
                 None => {
                     let mut soaked = f64::INFINITY;
                     for k in self.workload_start[i]..self.workload_start[i + 1] {
-                        let days = self.soak_days(id, self.workload_ids[k]);
-                        soaked = f64::min(soaked, (days * 100.0).round() / 100.0);
+                        let (_, rounded) = self.soak_entry(id, self.workload_ids[k]);
+                        soaked = f64::min(soaked, rounded);
                     }
                     (needed - soaked).max(0.0)
                 }
