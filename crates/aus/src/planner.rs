@@ -17,8 +17,8 @@ use crate::labels::{AUS_PREFIX, BLOCKED_VERSIONS, CLUSTER_LABELS};
 use crate::approver;
 use crate::channel;
 use crate::plan::{
-    Action, ChannelDecision, Explanation, MissingGates, OrgDetails, OrgPlan, Reason, RemainingSoak,
-    ValidCluster, ValidationErrors, Warning,
+    Action, ChannelDecision, Explanation, MissingGates, OrgDetails, OrgPlan, Reason,
+    RemainingSoakDays, ValidCluster, ValidationErrors, Warning,
 };
 use crate::policy::{ClusterPolicy, OrgPolicy};
 use crate::schedule::{self, Timing, Window};
@@ -458,6 +458,16 @@ fn plan_with_verdicts(
             .metric_facts
             .then_some(&mut details.remaining_soak_days),
     );
+    if options.metric_facts {
+        // The rows refer to versions by the decisions' ids.
+        details.remaining_soak_days.set_versions(
+            decider
+                .version_facts
+                .iter()
+                .map(|f| Arc::clone(&f.text))
+                .collect(),
+        );
+    }
 
     let mut all_actions = actions;
     all_actions.extend(switches);
@@ -1284,7 +1294,7 @@ impl<'p, 'a> Decider<'p, 'a> {
         &mut self,
         explanations: &mut Vec<(usize, Explanation)>,
         missing_gates: &mut Vec<MissingGates>,
-        mut remaining: Option<&mut Vec<RemainingSoak>>,
+        mut remaining: Option<&mut RemainingSoakDays>,
     ) -> (Vec<Action>, Vec<Action>) {
         // R56: clusters with any existing policy hold their mutexes. The sector
         // tables are filled and the remaining soak days (R126, before this pass's
@@ -1413,7 +1423,7 @@ impl<'p, 'a> Decider<'p, 'a> {
 
     /// R126: remaining soak days of cluster `i` per available version, before
     /// this pass's decisions, appended to `out`.
-    fn remaining_soak(&mut self, i: usize, out: &mut Vec<RemainingSoak>) {
+    fn remaining_soak(&mut self, i: usize, out: &mut RemainingSoakDays) {
         let now = self.input.now;
         let specs: &'p [Spec<'a>] = self.specs;
         let spec = &specs[i];
@@ -1444,9 +1454,8 @@ impl<'p, 'a> Decider<'p, 'a> {
         let current = last_policy(c);
         let needed = spec.policy.soak_days as f64;
         let mut higher_ready = false;
-        let start = out.len();
-        // One string per cluster, shared by its rows.
-        let mut external_id: Option<Arc<str>> = None;
+        let rows = out.rows_mut();
+        let start = rows.len();
         for &(v, id) in listed.iter().rev() {
             let facts = &self.version_facts[id];
             // A marker, or `None` for the remaining soak days.
@@ -1490,15 +1499,10 @@ impl<'p, 'a> Decider<'p, 'a> {
             if value == 0.0 || (-3.0..=-1.0).contains(&value) {
                 higher_ready = true;
             }
-            out.push(RemainingSoak {
-                external_id: Arc::clone(
-                    external_id.get_or_insert_with(|| c.external_id.as_str().into()),
-                ),
-                version: Arc::clone(&self.version_facts[id].text),
-                value,
-            });
+            rows.push((id, value));
         }
-        out[start..].reverse();
+        rows[start..].reverse();
+        out.end_cluster(&c.external_id);
         self.soak_versions = listed;
     }
 }
