@@ -1518,18 +1518,69 @@ struct VersionFacts<'p> {
 /// pre-release or build identifiers (nearly all) are keyed by their three
 /// numbers: comparing those is cheaper than comparing versions, whose
 /// identifiers showed in profiles of the per-cluster, per-version lookups.
+/// Plain versions with small numbers (every OpenShift version) are found by
+/// indexing, without hashing: a table per major and minor, by patch. Hashing
+/// the three numbers was most of a lookup, and a plan looks up every
+/// available version of every cluster (half a million late in a year).
 #[derive(Default)]
 struct VersionIds<'a> {
+    /// Per `major * MINORS + minor`, ids by patch (`usize::MAX`: none yet).
+    small: Vec<Vec<usize>>,
     plain: FxHashMap<(u64, u64, u64), usize>,
     other: FxHashMap<VersionKey<'a>, usize>,
     len: usize,
 }
 
 impl<'a> VersionIds<'a> {
+    /// Bounds of the numbers of the versions found by indexing.
+    const MAJORS: u64 = 64;
+    const MINORS: u64 = 256;
+    const PATCHES: u64 = 1024;
+
     /// The id of `v`, and whether it was given now.
+    #[inline]
     fn id(&mut self, v: &'a Version) -> (usize, bool) {
+        // The usual case inlined, the rest out of line: as one function the
+        // lookup was not inlined and its calls cost more than the hashing saved.
+        match Self::small_slot(v).and_then(|(row, patch)| self.small.get(row)?.get(patch)) {
+            Some(&id) if id != usize::MAX => (id, false),
+            _ => self.id_slow(v),
+        }
+    }
+
+    /// The row and patch of `v` in `small`, if it is plain with small numbers.
+    #[inline]
+    fn small_slot(v: &Version) -> Option<(usize, usize)> {
+        if v.major < Self::MAJORS
+            && v.minor < Self::MINORS
+            && v.patch < Self::PATCHES
+            && v.pre.is_empty()
+            && v.build.is_empty()
+        {
+            // In range of `usize` by the bounds just checked.
+            let row = usize::try_from(v.major * Self::MINORS + v.minor).ok()?;
+            let patch = usize::try_from(v.patch).ok()?;
+            Some((row, patch))
+        } else {
+            None
+        }
+    }
+
+    /// [`VersionIds::id`] of a version not in `small`.
+    #[inline(never)]
+    fn id_slow(&mut self, v: &'a Version) -> (usize, bool) {
         let next = self.len;
-        let id = if v.pre.is_empty() && v.build.is_empty() {
+        let id = if let Some((row, patch)) = Self::small_slot(v) {
+            if self.small.len() <= row {
+                self.small.resize_with(row + 1, Vec::new);
+            }
+            let patches = &mut self.small[row];
+            if patches.len() <= patch {
+                patches.resize(patch + 1, usize::MAX);
+            }
+            patches[patch] = next;
+            next
+        } else if v.pre.is_empty() && v.build.is_empty() {
             *self
                 .plain
                 .entry((v.major, v.minor, v.patch))
