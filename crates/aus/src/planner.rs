@@ -369,19 +369,11 @@ fn plan_with_verdicts(
     // that an unstable sort gives the stable order: comparing versions through
     // the specs n·log n times showed in profiles.
     let ranks = precedence_ranks(specs.iter().map(|s| &s.cluster.version));
-    let mut keys: Vec<(usize, u64, usize)> = specs
+    let keys: Vec<(usize, u64)> = specs
         .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            (
-                ranks[&VersionKey(&s.cluster.version)],
-                s.policy.soak_days,
-                i,
-            )
-        })
+        .map(|s| (ranks[&VersionKey(&s.cluster.version)], s.policy.soak_days))
         .collect();
-    keys.sort_unstable();
-    let order: Vec<usize> = keys.into_iter().map(|(_, _, i)| i).collect();
+    let order = stable_order(&keys);
     let specs = permute(specs, &order);
 
     let mut details = OrgDetails {
@@ -675,6 +667,43 @@ fn precedence_ranks<'v>(
         ranks.insert(VersionKey(v), rank);
     }
     ranks
+}
+
+/// The indices of `keys` ordered by key, equal keys by index: what a stable
+/// sort gives. Placed by counting rather than sorted: a fleet has thousands of
+/// clusters but few distinct (version rank, soak days) keys, and sorting the
+/// clusters showed in profiles.
+fn stable_order(keys: &[(usize, u64)]) -> Vec<usize> {
+    let mut bucket_of: FxHashMap<(usize, u64), usize> = FxHashMap::default();
+    let mut distinct: Vec<(usize, u64)> = Vec::new();
+    let mut counts: Vec<usize> = Vec::new();
+    let buckets: Vec<usize> = keys
+        .iter()
+        .map(|&k| {
+            let b = *bucket_of.entry(k).or_insert_with(|| {
+                distinct.push(k);
+                counts.push(0);
+                distinct.len() - 1
+            });
+            counts[b] += 1;
+            b
+        })
+        .collect();
+    let mut by_key: Vec<usize> = (0..distinct.len()).collect();
+    by_key.sort_unstable_by_key(|&b| distinct[b]);
+    // Where each bucket's next index goes.
+    let mut next = vec![0; distinct.len()];
+    let mut start = 0;
+    for b in by_key {
+        next[b] = start;
+        start += counts[b];
+    }
+    let mut order = vec![0; keys.len()];
+    for (i, b) in buckets.into_iter().enumerate() {
+        order[next[b]] = i;
+        next[b] += 1;
+    }
+    order
 }
 
 /// Explanations by discovery position, in that order. Placed rather than sorted:
@@ -1683,4 +1712,22 @@ pub fn by_org<'a>(
         map.entry(c.organization.as_str()).or_default().push(c);
     }
     map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stable_order;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// R53's processing order: counting gives what a stable sort by key gives.
+        #[test]
+        fn stable_order_is_a_stable_sort_by_key(
+            keys in proptest::collection::vec((0..6_usize, 0..4_u64), 0..80)
+        ) {
+            let mut sorted: Vec<usize> = (0..keys.len()).collect();
+            sorted.sort_by_key(|&i| keys[i]);
+            prop_assert_eq!(stable_order(&keys), sorted);
+        }
+    }
 }
