@@ -862,6 +862,14 @@ struct Decider<'p, 'a> {
     /// With them, rounded to hundredths as the remaining-soak report shows
     /// them: rounding (a libm call) once per row and workload showed too.
     soaked: Vec<Option<(f64, f64)>>,
+    /// Per spec, the id of its list of blocked-version patterns (`None`: it
+    /// has none); clusters whose lists are equal share the id.
+    pattern_lists: Vec<Option<usize>>,
+    /// Per pattern list id and version id, its verdict: the position of the
+    /// first pattern blocking the version, if any.
+    /// Looking every pattern's verdict up (two hashed strings) per cluster and
+    /// version showed in profiles of the remaining-soak report.
+    pattern_verdicts: Vec<Vec<ListVerdict>>,
     /// Distinct workload names, by workload id.
     workload_names: Vec<&'p str>,
     /// The workload ids of every spec, spec `i`'s from `workload_start[i]` to
@@ -918,6 +926,19 @@ impl<'p, 'a> Decider<'p, 'a> {
             }
             workload_start.push(workload_ids.len());
         }
+        let mut list_index: FxHashMap<Vec<&'p str>, usize> = FxHashMap::default();
+        let pattern_lists: Vec<Option<usize>> = specs
+            .iter()
+            .map(|spec| {
+                let patterns = &spec.policy.blocked_versions;
+                (!patterns.is_empty()).then(|| {
+                    let key = patterns.iter().map(VersionPattern::as_str).collect();
+                    let next = list_index.len();
+                    *list_index.entry(key).or_insert(next)
+                })
+            })
+            .collect();
+        let pattern_verdicts = vec![Vec::new(); list_index.len()];
         Decider {
             timing,
             input,
@@ -938,6 +959,8 @@ impl<'p, 'a> Decider<'p, 'a> {
             versions: VersionIds::default(),
             version_facts: Vec::new(),
             soaked: Vec::new(),
+            pattern_lists,
+            pattern_verdicts,
             workload_names,
             workload_ids,
             workload_start,
@@ -1118,21 +1141,50 @@ impl<'p, 'a> Decider<'p, 'a> {
         entry
     }
 
-    /// The first pattern (organization's, then cluster's) blocking the version
-    /// whose [`Decider::facts`] are `vs` and `org`.
-    fn blocked_by(&self, i: usize, vs: &str, org: Option<&'p str>) -> Option<&'p str> {
+    /// The first pattern (organization's, then cluster's) blocking version
+    /// `id`, whose organization pattern is `org`.
+    fn blocked_by(&mut self, i: usize, id: usize, org: Option<&'p str>) -> Option<&'p str> {
         if self.input.faults.ignore_blocked_versions {
             return None;
         }
+        org.or_else(|| self.cluster_blocked(i, id))
+    }
+
+    /// The first of cluster `i`'s own patterns blocking version `id`, its
+    /// verdict cached per pattern list and version. Inlined up to the check for
+    /// patterns, which most clusters have none of: the report asks per row.
+    #[inline]
+    fn cluster_blocked(&mut self, i: usize, id: usize) -> Option<&'p str> {
+        let list = self.pattern_lists[i]?;
+        self.list_blocked(i, list, id)
+    }
+
+    /// [`Decider::cluster_blocked`] of a cluster with patterns, list `list`:
+    /// out of line, so that the check before it is inlined.
+    #[inline(never)]
+    fn list_blocked(&mut self, i: usize, list: usize, id: usize) -> Option<&'p str> {
         let specs: &'p [Spec<'a>] = self.specs;
-        org.or_else(|| {
-            specs[i]
-                .policy
-                .blocked_versions
-                .iter()
-                .find(|p| self.blocked.matches(p, vs))
-                .map(VersionPattern::as_str)
-        })
+        let patterns: &'p [VersionPattern] = &specs[i].policy.blocked_versions;
+        let verdicts = &mut self.pattern_verdicts[list];
+        if verdicts.len() <= id {
+            verdicts.resize(
+                self.version_facts.len().max(id + 1),
+                ListVerdict::NotLookedUp,
+            );
+        }
+        let first = match verdicts[id] {
+            ListVerdict::Clear => None,
+            ListVerdict::BlockedBy(k) => Some(k),
+            ListVerdict::NotLookedUp => {
+                let text = &self.version_facts[id].text;
+                let blocked = self.blocked;
+                let first = patterns.iter().position(|p| blocked.matches(p, text));
+                self.pattern_verdicts[list][id] =
+                    first.map_or(ListVerdict::Clear, ListVerdict::BlockedBy);
+                first
+            }
+        };
+        first.map(|k| patterns[k].as_str())
     }
 
     /// The lowest version among the first-populated dependencies of `sector` for
@@ -1272,7 +1324,7 @@ impl<'p, 'a> Decider<'p, 'a> {
             let id = self.version(candidate);
             let facts = &self.version_facts[id];
             let (version, org) = (Arc::clone(&facts.text), facts.org_blocked);
-            if let Some(p) = self.blocked_by(i, &version, org) {
+            if let Some(p) = self.blocked_by(i, id, org) {
                 blocked.push(format!("{version} by {p}"));
                 continue;
             }
@@ -1483,10 +1535,11 @@ impl<'p, 'a> Decider<'p, 'a> {
         let current = last_policy(c);
         let needed = spec.policy.soak_days as f64;
         let mut higher_ready = false;
+        let patterns = self.pattern_lists[i];
         let rows = out.rows_mut();
         let start = rows.len();
         for &(v, id) in listed.iter().rev() {
-            let facts = &self.version_facts[id];
+            let org_blocked = self.version_facts[id].org_blocked.is_some();
             // A marker, or `None` for the remaining soak days.
             let marker = match current {
                 Some(p) if p.version.as_ref() == Some(v) => match p.state {
@@ -1499,12 +1552,8 @@ impl<'p, 'a> Decider<'p, 'a> {
                     }
                     _ => None,
                 },
-                _ if facts.org_blocked.is_some()
-                    || spec
-                        .policy
-                        .blocked_versions
-                        .iter()
-                        .any(|p| self.blocked.matches(p, &facts.text)) =>
+                _ if org_blocked
+                    || patterns.is_some_and(|list| self.list_blocked(i, list, id).is_some()) =>
                 {
                     Some(-4.0)
                 }
@@ -1534,6 +1583,15 @@ impl<'p, 'a> Decider<'p, 'a> {
         out.end_cluster(&c.external_id);
         self.soak_versions = listed;
     }
+}
+
+/// A pattern list's verdict on one version ([`Decider::list_blocked`]).
+#[derive(Clone, Copy)]
+enum ListVerdict {
+    NotLookedUp,
+    Clear,
+    /// Blocked, first by the list's pattern at this position.
+    BlockedBy(usize),
 }
 
 /// What the decisions need of one distinct version.
