@@ -1105,21 +1105,30 @@ impl<'p, 'a> Decider<'p, 'a> {
     }
 
     /// The id of a version, its [`VersionFacts`] computed on first sight.
+    /// Inlined, the first sight out of line: the decisions and the report ask
+    /// per cluster and candidate, and the call cost more than the lookup.
+    #[inline]
     fn version(&mut self, v: &'a Version) -> usize {
         let (id, new) = self.versions.id(v);
         if new {
-            let text: Arc<str> = v.to_string().into();
-            let org_blocked = self
-                .org_policy
-                .blocked_versions
-                .iter()
-                .find(|p| self.blocked.matches(p, &text))
-                .map(VersionPattern::as_str);
-            self.version_facts.push(VersionFacts { text, org_blocked });
-            self.soaked
-                .resize(self.soaked.len() + self.workload_names.len(), None);
+            self.first_sight(v);
         }
         id
+    }
+
+    /// The [`VersionFacts`] of a version given its id now.
+    #[inline(never)]
+    fn first_sight(&mut self, v: &'a Version) {
+        let text: Arc<str> = v.to_string().into();
+        let org_blocked = self
+            .org_policy
+            .blocked_versions
+            .iter()
+            .find(|p| self.blocked.matches(p, &text))
+            .map(VersionPattern::as_str);
+        self.version_facts.push(VersionFacts { text, org_blocked });
+        self.soaked
+            .resize(self.soaked.len() + self.workload_names.len(), None);
     }
 
     /// Soak days of version `id` for workload `w` (0 when absent), cached.
