@@ -105,7 +105,7 @@ pub struct OrgDetails {
     /// Clusters held back by missing gate agreements (R92 (b)).
     pub missing_gates: Vec<MissingGates>,
     /// Remaining soak days per cluster and version (R126), before this pass's actions.
-    pub remaining_soak_days: Vec<RemainingSoak>,
+    pub remaining_soak_days: RemainingSoakDays,
     /// Every cluster that came to a channel-switch decision (R100), in
     /// decision order, so that [`crate::facts::complete_channels`] can finish
     /// the plan once their channels are read instead of planning again.
@@ -157,15 +157,105 @@ pub struct MissingGates {
     pub detail: String,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct RemainingSoak {
-    /// Shared by the cluster's rows, and the version by every row of that
-    /// version: a row per cluster and available version made two strings each.
-    pub external_id: Arc<str>,
-    pub version: Arc<str>,
+/// One row of [`RemainingSoakDays`]: remaining soak days of a cluster for one
+/// of its available versions (R126).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RemainingSoak<'a> {
+    pub external_id: &'a str,
+    pub version: &'a str,
     /// Days left, or a marker: -1 scheduled, -2 started, -3 started >= 6 h ago,
     /// -4 blocked.
     pub value: f64,
+}
+
+/// The remaining-soak rows of a plan (R126), grouped by cluster, each
+/// cluster's rows by ascending version. Stored as a version table, the
+/// clusters' external ids in one string and rows of (version id, value): a
+/// row per cluster and available version (hundreds of thousands late in a
+/// year) held two shared strings each, whose reference counts were a third
+/// of the decision loop's time, and freeing them a good part of dropping a
+/// plan. [`RemainingSoakDays::iter`] gives the rows.
+#[derive(Clone, Default)]
+pub struct RemainingSoakDays {
+    /// Version strings by id (the planner's dense version ids).
+    versions: Vec<Arc<str>>,
+    /// Every cluster's external id, one after the other.
+    external_ids: String,
+    /// Per cluster with rows: the end of its external id in `external_ids` and
+    /// the end of its rows in `rows`.
+    clusters: Vec<(usize, usize)>,
+    /// (version id, value).
+    rows: Vec<(usize, f64)>,
+}
+
+impl RemainingSoakDays {
+    /// The rows, cluster by cluster.
+    pub fn iter(&self) -> impl Iterator<Item = RemainingSoak<'_>> + Clone {
+        let mut id_start = 0;
+        let mut row_start = 0;
+        self.clusters.iter().flat_map(move |&(id_end, row_end)| {
+            let external_id = &self.external_ids[id_start..id_end];
+            let rows = &self.rows[row_start..row_end];
+            (id_start, row_start) = (id_end, row_end);
+            rows.iter().map(move |&(version, value)| RemainingSoak {
+                external_id,
+                version: &self.versions[version],
+                value,
+            })
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The rows, to append the next cluster's to, then
+    /// [`RemainingSoakDays::end_cluster`].
+    pub(crate) fn rows_mut(&mut self) -> &mut Vec<(usize, f64)> {
+        &mut self.rows
+    }
+
+    /// The rows appended since the last call are `external_id`'s; a cluster
+    /// without rows is not stored.
+    pub(crate) fn end_cluster(&mut self, external_id: &str) {
+        if self.clusters.last().map_or(0, |c| c.1) < self.rows.len() {
+            self.external_ids.push_str(external_id);
+            self.clusters
+                .push((self.external_ids.len(), self.rows.len()));
+        }
+    }
+
+    /// The version strings by id the rows refer to.
+    pub(crate) fn set_versions(&mut self, versions: Vec<Arc<str>>) {
+        self.versions = versions;
+    }
+}
+
+impl<'a> IntoIterator for &'a RemainingSoakDays {
+    type Item = RemainingSoak<'a>;
+    type IntoIter = Box<dyn Iterator<Item = RemainingSoak<'a>> + 'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
+/// Equal rows, whatever their version ids.
+impl PartialEq for RemainingSoakDays {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+/// As the list of rows it was before rows were grouped: the same text.
+impl fmt::Debug for RemainingSoakDays {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 /// Validation errors of an organization (R51).

@@ -17,8 +17,8 @@ use crate::labels::{AUS_PREFIX, BLOCKED_VERSIONS, CLUSTER_LABELS};
 use crate::approver;
 use crate::channel;
 use crate::plan::{
-    Action, ChannelDecision, Explanation, MissingGates, OrgDetails, OrgPlan, Reason, RemainingSoak,
-    ValidCluster, ValidationErrors, Warning,
+    Action, ChannelDecision, Explanation, MissingGates, OrgDetails, OrgPlan, Reason,
+    RemainingSoakDays, ValidCluster, ValidationErrors, Warning,
 };
 use crate::policy::{ClusterPolicy, OrgPolicy};
 use crate::schedule::{self, Timing, Window};
@@ -369,19 +369,11 @@ fn plan_with_verdicts(
     // that an unstable sort gives the stable order: comparing versions through
     // the specs n·log n times showed in profiles.
     let ranks = precedence_ranks(specs.iter().map(|s| &s.cluster.version));
-    let mut keys: Vec<(usize, u64, usize)> = specs
+    let keys: Vec<(usize, u64)> = specs
         .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            (
-                ranks[&VersionKey(&s.cluster.version)],
-                s.policy.soak_days,
-                i,
-            )
-        })
+        .map(|s| (ranks[&VersionKey(&s.cluster.version)], s.policy.soak_days))
         .collect();
-    keys.sort_unstable();
-    let order: Vec<usize> = keys.into_iter().map(|(_, _, i)| i).collect();
+    let order = stable_order(&keys);
     let specs = permute(specs, &order);
 
     let mut details = OrgDetails {
@@ -458,6 +450,16 @@ fn plan_with_verdicts(
             .metric_facts
             .then_some(&mut details.remaining_soak_days),
     );
+    if options.metric_facts {
+        // The rows refer to versions by the decisions' ids.
+        details.remaining_soak_days.set_versions(
+            decider
+                .version_facts
+                .iter()
+                .map(|f| Arc::clone(&f.text))
+                .collect(),
+        );
+    }
 
     let mut all_actions = actions;
     all_actions.extend(switches);
@@ -667,6 +669,43 @@ fn precedence_ranks<'v>(
     ranks
 }
 
+/// The indices of `keys` ordered by key, equal keys by index: what a stable
+/// sort gives. Placed by counting rather than sorted: a fleet has thousands of
+/// clusters but few distinct (version rank, soak days) keys, and sorting the
+/// clusters showed in profiles.
+fn stable_order(keys: &[(usize, u64)]) -> Vec<usize> {
+    let mut bucket_of: FxHashMap<(usize, u64), usize> = FxHashMap::default();
+    let mut distinct: Vec<(usize, u64)> = Vec::new();
+    let mut counts: Vec<usize> = Vec::new();
+    let buckets: Vec<usize> = keys
+        .iter()
+        .map(|&k| {
+            let b = *bucket_of.entry(k).or_insert_with(|| {
+                distinct.push(k);
+                counts.push(0);
+                distinct.len() - 1
+            });
+            counts[b] += 1;
+            b
+        })
+        .collect();
+    let mut by_key: Vec<usize> = (0..distinct.len()).collect();
+    by_key.sort_unstable_by_key(|&b| distinct[b]);
+    // Where each bucket's next index goes.
+    let mut next = vec![0; distinct.len()];
+    let mut start = 0;
+    for b in by_key {
+        next[b] = start;
+        start += counts[b];
+    }
+    let mut order = vec![0; keys.len()];
+    for (i, b) in buckets.into_iter().enumerate() {
+        order[next[b]] = i;
+        next[b] += 1;
+    }
+    order
+}
+
 /// Explanations by discovery position, in that order. Placed rather than sorted:
 /// every cluster has at most one, and sorting thousands of them showed in
 /// profiles. A position given twice falls back to a stable sort, keeping both.
@@ -820,7 +859,17 @@ struct Decider<'p, 'a> {
     /// Soak days per version id and workload id (`None`: not looked up yet),
     /// from the aggregated table: indexed rather than hashed by version and
     /// workload name, which showed in profiles once per cluster and version.
-    soaked: Vec<Option<f64>>,
+    /// With them, rounded to hundredths as the remaining-soak report shows
+    /// them: rounding (a libm call) once per row and workload showed too.
+    soaked: Vec<Option<(f64, f64)>>,
+    /// Per spec, the id of its list of blocked-version patterns (`None`: it
+    /// has none); clusters whose lists are equal share the id.
+    pattern_lists: Vec<Option<usize>>,
+    /// Per pattern list id and version id, its verdict: the position of the
+    /// first pattern blocking the version, if any.
+    /// Looking every pattern's verdict up (two hashed strings) per cluster and
+    /// version showed in profiles of the remaining-soak report.
+    pattern_verdicts: Vec<Vec<ListVerdict>>,
     /// Distinct workload names, by workload id.
     workload_names: Vec<&'p str>,
     /// The workload ids of every spec, spec `i`'s from `workload_start[i]` to
@@ -877,6 +926,19 @@ impl<'p, 'a> Decider<'p, 'a> {
             }
             workload_start.push(workload_ids.len());
         }
+        let mut list_index: FxHashMap<Vec<&'p str>, usize> = FxHashMap::default();
+        let pattern_lists: Vec<Option<usize>> = specs
+            .iter()
+            .map(|spec| {
+                let patterns = &spec.policy.blocked_versions;
+                (!patterns.is_empty()).then(|| {
+                    let key = patterns.iter().map(VersionPattern::as_str).collect();
+                    let next = list_index.len();
+                    *list_index.entry(key).or_insert(next)
+                })
+            })
+            .collect();
+        let pattern_verdicts = vec![Vec::new(); list_index.len()];
         Decider {
             timing,
             input,
@@ -897,6 +959,8 @@ impl<'p, 'a> Decider<'p, 'a> {
             versions: VersionIds::default(),
             version_facts: Vec::new(),
             soaked: Vec::new(),
+            pattern_lists,
+            pattern_verdicts,
             workload_names,
             workload_ids,
             workload_start,
@@ -1041,51 +1105,95 @@ impl<'p, 'a> Decider<'p, 'a> {
     }
 
     /// The id of a version, its [`VersionFacts`] computed on first sight.
+    /// Inlined, the first sight out of line: the decisions and the report ask
+    /// per cluster and candidate, and the call cost more than the lookup.
+    #[inline]
     fn version(&mut self, v: &'a Version) -> usize {
         let (id, new) = self.versions.id(v);
         if new {
-            let text: Arc<str> = v.to_string().into();
-            let org_blocked = self
-                .org_policy
-                .blocked_versions
-                .iter()
-                .find(|p| self.blocked.matches(p, &text))
-                .map(VersionPattern::as_str);
-            self.version_facts.push(VersionFacts { text, org_blocked });
-            self.soaked
-                .resize(self.soaked.len() + self.workload_names.len(), None);
+            self.first_sight(v);
         }
         id
     }
 
+    /// The [`VersionFacts`] of a version given its id now.
+    #[inline(never)]
+    fn first_sight(&mut self, v: &'a Version) {
+        let text: Arc<str> = v.to_string().into();
+        let org_blocked = self
+            .org_policy
+            .blocked_versions
+            .iter()
+            .find(|p| self.blocked.matches(p, &text))
+            .map(VersionPattern::as_str);
+        self.version_facts.push(VersionFacts { text, org_blocked });
+        self.soaked
+            .resize(self.soaked.len() + self.workload_names.len(), None);
+    }
+
     /// Soak days of version `id` for workload `w` (0 when absent), cached.
     fn soak_days(&mut self, id: usize, w: usize) -> f64 {
+        self.soak_entry(id, w).0
+    }
+
+    /// [`Decider::soak_days`] and those days rounded to hundredths, cached.
+    fn soak_entry(&mut self, id: usize, w: usize) -> (f64, f64) {
         let slot = id * self.workload_names.len() + w;
-        if let Some(days) = self.soaked[slot] {
-            return days;
+        if let Some(entry) = self.soaked[slot] {
+            return entry;
         }
         let days = self
             .table
             .soak_days(&self.version_facts[id].text, self.workload_names[w]);
-        self.soaked[slot] = Some(days);
-        days
+        let entry = (days, (days * 100.0).round() / 100.0);
+        self.soaked[slot] = Some(entry);
+        entry
     }
 
-    /// The first pattern (organization's, then cluster's) blocking the version
-    /// whose [`Decider::facts`] are `vs` and `org`.
-    fn blocked_by(&self, i: usize, vs: &str, org: Option<&'p str>) -> Option<&'p str> {
+    /// The first pattern (organization's, then cluster's) blocking version
+    /// `id`, whose organization pattern is `org`.
+    fn blocked_by(&mut self, i: usize, id: usize, org: Option<&'p str>) -> Option<&'p str> {
         if self.input.faults.ignore_blocked_versions {
             return None;
         }
+        org.or_else(|| self.cluster_blocked(i, id))
+    }
+
+    /// The first of cluster `i`'s own patterns blocking version `id`, its
+    /// verdict cached per pattern list and version. Inlined up to the check for
+    /// patterns, which most clusters have none of: the report asks per row.
+    #[inline]
+    fn cluster_blocked(&mut self, i: usize, id: usize) -> Option<&'p str> {
+        let list = self.pattern_lists[i]?;
+        self.list_blocked(i, list, id)
+    }
+
+    /// [`Decider::cluster_blocked`] of a cluster with patterns, list `list`:
+    /// out of line, so that the check before it is inlined.
+    #[inline(never)]
+    fn list_blocked(&mut self, i: usize, list: usize, id: usize) -> Option<&'p str> {
         let specs: &'p [Spec<'a>] = self.specs;
-        org.or_else(|| {
-            specs[i]
-                .policy
-                .blocked_versions
-                .iter()
-                .find(|p| self.blocked.matches(p, vs))
-                .map(VersionPattern::as_str)
-        })
+        let patterns: &'p [VersionPattern] = &specs[i].policy.blocked_versions;
+        let verdicts = &mut self.pattern_verdicts[list];
+        if verdicts.len() <= id {
+            verdicts.resize(
+                self.version_facts.len().max(id + 1),
+                ListVerdict::NotLookedUp,
+            );
+        }
+        let first = match verdicts[id] {
+            ListVerdict::Clear => None,
+            ListVerdict::BlockedBy(k) => Some(k),
+            ListVerdict::NotLookedUp => {
+                let text = &self.version_facts[id].text;
+                let blocked = self.blocked;
+                let first = patterns.iter().position(|p| blocked.matches(p, text));
+                self.pattern_verdicts[list][id] =
+                    first.map_or(ListVerdict::Clear, ListVerdict::BlockedBy);
+                first
+            }
+        };
+        first.map(|k| patterns[k].as_str())
     }
 
     /// The lowest version among the first-populated dependencies of `sector` for
@@ -1225,7 +1333,7 @@ impl<'p, 'a> Decider<'p, 'a> {
             let id = self.version(candidate);
             let facts = &self.version_facts[id];
             let (version, org) = (Arc::clone(&facts.text), facts.org_blocked);
-            if let Some(p) = self.blocked_by(i, &version, org) {
+            if let Some(p) = self.blocked_by(i, id, org) {
                 blocked.push(format!("{version} by {p}"));
                 continue;
             }
@@ -1276,7 +1384,7 @@ impl<'p, 'a> Decider<'p, 'a> {
         &mut self,
         explanations: &mut Vec<(usize, Explanation)>,
         missing_gates: &mut Vec<MissingGates>,
-        mut remaining: Option<&mut Vec<RemainingSoak>>,
+        mut remaining: Option<&mut RemainingSoakDays>,
     ) -> (Vec<Action>, Vec<Action>) {
         // R56: clusters with any existing policy hold their mutexes. The sector
         // tables are filled and the remaining soak days (R126, before this pass's
@@ -1405,13 +1513,20 @@ impl<'p, 'a> Decider<'p, 'a> {
 
     /// R126: remaining soak days of cluster `i` per available version, before
     /// this pass's decisions, appended to `out`.
-    fn remaining_soak(&mut self, i: usize, out: &mut Vec<RemainingSoak>) {
+    fn remaining_soak(&mut self, i: usize, out: &mut RemainingSoakDays) {
         let now = self.input.now;
         let specs: &'p [Spec<'a>] = self.specs;
         let spec = &specs[i];
         let c: &'a Cluster = spec.cluster;
         let list = (c.available_upgrades.as_slice(), catch_up(c));
-        if self.soak_list != Some(list) {
+        if !self.soak_list.is_some_and(|last| {
+            same_versions(last.0, list.0)
+                && match (last.1, list.1) {
+                    (None, None) => true,
+                    (Some(a), Some(b)) => same_version(a, b),
+                    _ => false,
+                }
+        }) {
             let mut versions = std::mem::take(&mut self.scratch);
             upgrades_into(c, &mut versions);
             // Deviation (R126 step 1, G29): sort rather than trust OCM's order.
@@ -1429,11 +1544,11 @@ impl<'p, 'a> Decider<'p, 'a> {
         let current = last_policy(c);
         let needed = spec.policy.soak_days as f64;
         let mut higher_ready = false;
-        let start = out.len();
-        // One string per cluster, shared by its rows.
-        let mut external_id: Option<Arc<str>> = None;
+        let patterns = self.pattern_lists[i];
+        let rows = out.rows_mut();
+        let start = rows.len();
         for &(v, id) in listed.iter().rev() {
-            let facts = &self.version_facts[id];
+            let org_blocked = self.version_facts[id].org_blocked.is_some();
             // A marker, or `None` for the remaining soak days.
             let marker = match current {
                 Some(p) if p.version.as_ref() == Some(v) => match p.state {
@@ -1446,12 +1561,8 @@ impl<'p, 'a> Decider<'p, 'a> {
                     }
                     _ => None,
                 },
-                _ if facts.org_blocked.is_some()
-                    || spec
-                        .policy
-                        .blocked_versions
-                        .iter()
-                        .any(|p| self.blocked.matches(p, &facts.text)) =>
+                _ if org_blocked
+                    || patterns.is_some_and(|list| self.list_blocked(i, list, id).is_some()) =>
                 {
                     Some(-4.0)
                 }
@@ -1466,8 +1577,8 @@ impl<'p, 'a> Decider<'p, 'a> {
                 None => {
                     let mut soaked = f64::INFINITY;
                     for k in self.workload_start[i]..self.workload_start[i + 1] {
-                        let days = self.soak_days(id, self.workload_ids[k]);
-                        soaked = f64::min(soaked, (days * 100.0).round() / 100.0);
+                        let (_, rounded) = self.soak_entry(id, self.workload_ids[k]);
+                        soaked = f64::min(soaked, rounded);
                     }
                     (needed - soaked).max(0.0)
                 }
@@ -1475,17 +1586,21 @@ impl<'p, 'a> Decider<'p, 'a> {
             if value == 0.0 || (-3.0..=-1.0).contains(&value) {
                 higher_ready = true;
             }
-            out.push(RemainingSoak {
-                external_id: Arc::clone(
-                    external_id.get_or_insert_with(|| c.external_id.as_str().into()),
-                ),
-                version: Arc::clone(&self.version_facts[id].text),
-                value,
-            });
+            rows.push((id, value));
         }
-        out[start..].reverse();
+        rows[start..].reverse();
+        out.end_cluster(&c.external_id);
         self.soak_versions = listed;
     }
+}
+
+/// A pattern list's verdict on one version ([`Decider::list_blocked`]).
+#[derive(Clone, Copy)]
+enum ListVerdict {
+    NotLookedUp,
+    Clear,
+    /// Blocked, first by the list's pattern at this position.
+    BlockedBy(usize),
 }
 
 /// What the decisions need of one distinct version.
@@ -1499,18 +1614,69 @@ struct VersionFacts<'p> {
 /// pre-release or build identifiers (nearly all) are keyed by their three
 /// numbers: comparing those is cheaper than comparing versions, whose
 /// identifiers showed in profiles of the per-cluster, per-version lookups.
+/// Plain versions with small numbers (every OpenShift version) are found by
+/// indexing, without hashing: a table per major and minor, by patch. Hashing
+/// the three numbers was most of a lookup, and a plan looks up every
+/// available version of every cluster (half a million late in a year).
 #[derive(Default)]
 struct VersionIds<'a> {
+    /// Per `major * MINORS + minor`, ids by patch (`usize::MAX`: none yet).
+    small: Vec<Vec<usize>>,
     plain: FxHashMap<(u64, u64, u64), usize>,
     other: FxHashMap<VersionKey<'a>, usize>,
     len: usize,
 }
 
 impl<'a> VersionIds<'a> {
+    /// Bounds of the numbers of the versions found by indexing.
+    const MAJORS: u64 = 64;
+    const MINORS: u64 = 256;
+    const PATCHES: u64 = 1024;
+
     /// The id of `v`, and whether it was given now.
+    #[inline]
     fn id(&mut self, v: &'a Version) -> (usize, bool) {
+        // The usual case inlined, the rest out of line: as one function the
+        // lookup was not inlined and its calls cost more than the hashing saved.
+        match Self::small_slot(v).and_then(|(row, patch)| self.small.get(row)?.get(patch)) {
+            Some(&id) if id != usize::MAX => (id, false),
+            _ => self.id_slow(v),
+        }
+    }
+
+    /// The row and patch of `v` in `small`, if it is plain with small numbers.
+    #[inline]
+    fn small_slot(v: &Version) -> Option<(usize, usize)> {
+        if v.major < Self::MAJORS
+            && v.minor < Self::MINORS
+            && v.patch < Self::PATCHES
+            && v.pre.is_empty()
+            && v.build.is_empty()
+        {
+            // In range of `usize` by the bounds just checked.
+            let row = usize::try_from(v.major * Self::MINORS + v.minor).ok()?;
+            let patch = usize::try_from(v.patch).ok()?;
+            Some((row, patch))
+        } else {
+            None
+        }
+    }
+
+    /// [`VersionIds::id`] of a version not in `small`.
+    #[inline(never)]
+    fn id_slow(&mut self, v: &'a Version) -> (usize, bool) {
         let next = self.len;
-        let id = if v.pre.is_empty() && v.build.is_empty() {
+        let id = if let Some((row, patch)) = Self::small_slot(v) {
+            if self.small.len() <= row {
+                self.small.resize_with(row + 1, Vec::new);
+            }
+            let patches = &mut self.small[row];
+            if patches.len() <= patch {
+                patches.resize(patch + 1, usize::MAX);
+            }
+            patches[patch] = next;
+            next
+        } else if v.pre.is_empty() && v.build.is_empty() {
             *self
                 .plain
                 .entry((v.major, v.minor, v.patch))
@@ -1524,6 +1690,23 @@ impl<'a> VersionIds<'a> {
         }
         (id, new)
     }
+}
+
+/// `a == b` for versions, cheaper on plain ones: their numbers are compared
+/// first and their (nearly always empty) identifiers by an inlined emptiness
+/// check. The derived comparison called two identifier comparisons per version,
+/// about a million per plan in the remaining-soak report of a late, big fleet.
+fn same_version(a: &Version, b: &Version) -> bool {
+    a.major == b.major
+        && a.minor == b.minor
+        && a.patch == b.patch
+        && ((a.pre.is_empty() && b.pre.is_empty()) || a.pre == b.pre)
+        && ((a.build.is_empty() && b.build.is_empty()) || a.build == b.build)
+}
+
+/// `a == b` for lists of versions, by [`same_version`].
+fn same_versions(a: &[Version], b: &[Version]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_version(x, y))
 }
 
 /// Sort versions by precedence, stably. OCM lists them in that order already,
@@ -1596,4 +1779,22 @@ pub fn by_org<'a>(
         map.entry(c.organization.as_str()).or_default().push(c);
     }
     map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stable_order;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// R53's processing order: counting gives what a stable sort by key gives.
+        #[test]
+        fn stable_order_is_a_stable_sort_by_key(
+            keys in proptest::collection::vec((0..6_usize, 0..4_u64), 0..80)
+        ) {
+            let mut sorted: Vec<usize> = (0..keys.len()).collect();
+            sorted.sort_by_key(|&i| keys[i]);
+            prop_assert_eq!(stable_order(&keys), sorted);
+        }
+    }
 }

@@ -1244,7 +1244,7 @@ fn r80_r126_remaining_soak_days_w20_rows() {
         o.details
             .remaining_soak_days
             .iter()
-            .filter(|r: &&RemainingSoak| *r.external_id == format!("{row}-uuid"))
+            .filter(|r: &RemainingSoak<'_>| r.external_id == format!("{row}-uuid"))
             .map(|r| (r.version.to_string(), r.value))
             .collect()
     };

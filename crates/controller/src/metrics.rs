@@ -1109,8 +1109,8 @@ impl PassSeries {
                 .get_or_create(&c::AUS_REMAINING_SOAK_DAYS.label_pairs(&[
                     INTEGRATION,
                     env,
-                    &r.external_id,
-                    &r.version,
+                    r.external_id,
+                    r.version,
                 ]))
                 .set(r.value);
         }
@@ -1169,8 +1169,8 @@ impl PassSeries {
                     .get_or_create(&c::AUS_ADDON_REMAINING_SOAK_DAYS.label_pairs(&[
                         ADDON_INTEGRATION,
                         env,
-                        &r.external_id,
-                        &r.version,
+                        r.external_id,
+                        r.version,
                         addon,
                     ]))
                     .set(r.value);
