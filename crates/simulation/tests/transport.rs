@@ -88,6 +88,31 @@ fn seen(d: srecap_controller::ocm::Discovered) -> Seen {
     )
 }
 
+/// One simulator of `examples/fleet.yaml` read both ways: over HTTP and in
+/// process.
+struct Transports {
+    sim: srecap_sim::Simulator,
+    running: srecap_sim::RunningSim,
+    http: srecap_controller::HttpOcm,
+    direct: srecap_simulation::InProcessOcm,
+}
+
+async fn transports() -> Transports {
+    let sim = srecap_sim::Simulator::new(
+        load("examples/fleet.yaml"),
+        srecap_sim::SimConfig::default(),
+    );
+    let running = srecap_sim::spawn(sim.clone()).await.unwrap();
+    let client =
+        srecap_simulation::rollout::client(&running.base_url(), &running.token_url(), 4).unwrap();
+    Transports {
+        http: srecap_controller::HttpOcm::new(client, 4),
+        direct: srecap_simulation::InProcessOcm::new(sim.clone()),
+        sim,
+        running,
+    }
+}
+
 /// The in-process discovery keeps the label maps it built while no label is
 /// written; every kind of label write between two discoveries still reaches
 /// it, as it reaches the HTTP discovery.
@@ -96,15 +121,12 @@ async fn discovery_follows_label_writes_under_both_transports() {
     use srecap_controller::ocm::Ocm;
     use srecap_sim::world::LabelOwner;
 
-    let sim = srecap_sim::Simulator::new(
-        load("examples/fleet.yaml"),
-        srecap_sim::SimConfig::default(),
-    );
-    let running = srecap_sim::spawn(sim.clone()).await.unwrap();
-    let client =
-        srecap_simulation::rollout::client(&running.base_url(), &running.token_url(), 4).unwrap();
-    let http = srecap_controller::HttpOcm::new(client, 4);
-    let direct = srecap_simulation::InProcessOcm::new(sim.clone());
+    let Transports {
+        sim,
+        running,
+        http,
+        direct,
+    } = transports().await;
     let both = || async {
         let a = seen(direct.discover().await.unwrap());
         let b = seen(http.discover().await.unwrap());
@@ -156,15 +178,12 @@ async fn service_logs_sent_since_an_instant_under_both_transports() {
     use srecap_controller::feedback::{Notice, NoticeSeverity};
     use srecap_controller::ocm::Ocm;
 
-    let sim = srecap_sim::Simulator::new(
-        load("examples/fleet.yaml"),
-        srecap_sim::SimConfig::default(),
-    );
-    let running = srecap_sim::spawn(sim.clone()).await.unwrap();
-    let client =
-        srecap_simulation::rollout::client(&running.base_url(), &running.token_url(), 4).unwrap();
-    let http = srecap_controller::HttpOcm::new(client, 4);
-    let direct = srecap_simulation::InProcessOcm::new(sim.clone());
+    let Transports {
+        sim,
+        running,
+        http,
+        direct,
+    } = transports().await;
     let uuid = sim.fleet().clusters[0].external_id.clone();
     let notice = |description: &str| Notice {
         cluster_uuid: uuid.clone(),
