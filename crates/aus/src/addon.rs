@@ -163,7 +163,7 @@ fn synthetic_cluster(c: &AddonCluster<'_>, addon_id: &str) -> Cluster {
         sts: c.cluster.sts,
         state: c.cluster.state.clone(),
         healthy: c.cluster.healthy,
-        labels: labels_of(c.settings, addon_id),
+        labels: labels_of(c.settings, addon_id).into(),
         node_pools: Vec::new(),
         // An existing add-on policy holds the installation (R82, R117).
         upgrade_policies: c.policies.to_vec(),
@@ -283,7 +283,7 @@ mod tests {
             sts: true,
             state: "ready".to_owned(),
             healthy: true,
-            labels: BTreeMap::new(),
+            labels: BTreeMap::new().into(),
             node_pools: Vec::new(),
             upgrade_policies: Vec::new(),
             gate_agreements: Vec::new(),

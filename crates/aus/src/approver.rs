@@ -285,7 +285,7 @@ mod tests {
             sts,
             state: "ready".into(),
             healthy: true,
-            labels,
+            labels: labels.into(),
             node_pools: vec![],
             upgrade_policies: vec![],
             gate_agreements: agreed.iter().map(|s| (*s).to_owned()).collect(),

@@ -130,7 +130,7 @@ mod tests {
             sts,
             state: "ready".into(),
             healthy: true,
-            labels: std::collections::BTreeMap::default(),
+            labels: std::collections::BTreeMap::default().into(),
             node_pools: vec![],
             upgrade_policies: vec![],
             gate_agreements: agreed.iter().map(|s| (*s).to_owned()).collect(),

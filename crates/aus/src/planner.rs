@@ -1,6 +1,7 @@
 //! The per-organization decision procedure (§8) and its lock bookkeeping (§5).
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -174,7 +175,9 @@ struct ParsedOrg {
 
 #[derive(Debug)]
 struct ParsedCluster {
-    labels: BTreeMap<String, String>,
+    /// Shared with the cluster: the comparison with the next pass's labels
+    /// is a pointer comparison while they are the same map.
+    labels: Arc<BTreeMap<String, String>>,
     parsed: Result<Arc<ClusterPolicy>, Vec<String>>,
     used_in: u64,
 }
@@ -886,6 +889,15 @@ struct Decider<'p, 'a> {
     /// last one is cheaper than sorting it and looking its versions up again.
     soak_list: Option<(&'a [Version], Option<&'a Version>)>,
     soak_versions: Vec<(&'a Version, usize)>,
+    /// Rows already reported for the current list by clusters without a
+    /// policy and without blocked-version patterns: (soak days needed, the
+    /// cluster's workload ids as a range of `workload_ids`, its rows as a
+    /// range of the report's). Such a cluster's rows depend on nothing else,
+    /// and most clusters of one version share soak days and workloads: they
+    /// copy the rows instead of looking every version up again (the report
+    /// was a fifth of a plan late in a year-long forecast). A few entries,
+    /// searched in order; cleared when the list changes.
+    soak_rows: Vec<(u64, Range<usize>, Range<usize>)>,
     /// `outside-schedule` detail per next slot: formatting instants per cluster
     /// would dominate the explanations.
     closed_details: FxHashMap<Option<Timestamp>, String>,
@@ -967,6 +979,7 @@ impl<'p, 'a> Decider<'p, 'a> {
             scratch: Vec::new(),
             soak_list: None,
             soak_versions: Vec::new(),
+            soak_rows: Vec::new(),
             marked: vec![false; specs.len()],
             channel_decisions: Vec::new(),
         }
@@ -1539,12 +1552,26 @@ impl<'p, 'a> Decider<'p, 'a> {
             self.soak_versions = listed;
             self.scratch = versions;
             self.soak_list = Some(list);
+            self.soak_rows.clear();
+        }
+        let current = last_policy(c);
+        let patterns = self.pattern_lists[i];
+        let workloads = self.workload_start[i]..self.workload_start[i + 1];
+        let plain = current.is_none() && patterns.is_none() && copy_soak_rows();
+        if plain
+            && let Some((_, _, same)) = self.soak_rows.iter().find(|(days, w, _)| {
+                *days == spec.policy.soak_days
+                    && self.workload_ids[w.clone()] == self.workload_ids[workloads.clone()]
+            })
+        {
+            let same = same.clone();
+            out.rows_mut().extend_from_within(same);
+            out.end_cluster(&c.external_id);
+            return;
         }
         let listed = std::mem::take(&mut self.soak_versions);
-        let current = last_policy(c);
         let needed = spec.policy.soak_days as f64;
         let mut higher_ready = false;
-        let patterns = self.pattern_lists[i];
         let rows = out.rows_mut();
         let start = rows.len();
         for &(v, id) in listed.iter().rev() {
@@ -1589,9 +1616,34 @@ impl<'p, 'a> Decider<'p, 'a> {
             rows.push((id, value));
         }
         rows[start..].reverse();
+        let end = rows.len();
         out.end_cluster(&c.external_id);
         self.soak_versions = listed;
+        if plain && self.soak_rows.len() < SOAK_ROWS_KEPT {
+            self.soak_rows
+                .push((spec.policy.soak_days, workloads, start..end));
+        }
     }
+}
+
+/// Rows of [`Decider::soak_rows`] a plan keeps for one list of versions.
+const SOAK_ROWS_KEPT: usize = 8;
+
+/// Whether clusters copy rows from [`Decider::soak_rows`]; a test turns it
+/// off to compare with the rows computed for every cluster.
+#[cfg(not(test))]
+const fn copy_soak_rows() -> bool {
+    true
+}
+
+#[cfg(test)]
+thread_local! {
+    static COPY_SOAK_ROWS: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+#[cfg(test)]
+fn copy_soak_rows() -> bool {
+    COPY_SOAK_ROWS.get()
 }
 
 /// A pattern list's verdict on one version ([`Decider::list_blocked`]).
@@ -1783,8 +1835,43 @@ pub fn by_org<'a>(
 
 #[cfg(test)]
 mod tests {
-    use super::stable_order;
+    use super::{COPY_SOAK_ROWS, stable_order};
+    use crate::{FleetOptions, plan_fleet};
+    use jiff::{SignedDuration, Timestamp};
     use proptest::prelude::*;
+    use srecap_fleet::synthetic::{FleetShape, generate};
+
+    /// R126: the rows a cluster copies from an earlier one
+    /// ([`super::Decider::soak_rows`]) are the rows it would have computed, on
+    /// fleets with policies, blocked versions and histories, early and late
+    /// in a year of releases.
+    #[test]
+    fn copied_remaining_soak_rows_are_the_computed_ones() {
+        let start: Timestamp = "2026-11-21T10:00:00Z".parse().expect("valid instant");
+        let shape = FleetShape {
+            future_days: 200,
+            ..FleetShape::benchmark(150)
+        };
+        let mut copies = 0;
+        for (seed, days) in [(1, 0), (7, 60), (42, 180)] {
+            let mut fleet = generate(&shape, seed, start);
+            fleet.now = start + SignedDuration::from_hours(24 * days);
+            fleet.refresh_available_upgrades();
+            let plans = |copy: bool| {
+                COPY_SOAK_ROWS.set(copy);
+                let plan = plan_fleet(&fleet, fleet.now, &FleetOptions::default());
+                COPY_SOAK_ROWS.set(true);
+                plan.organizations
+                    .iter()
+                    .map(|o| format!("{:?}", o.details.remaining_soak_days))
+                    .collect::<Vec<_>>()
+            };
+            let (copied, computed) = (plans(true), plans(false));
+            assert_eq!(copied, computed, "seed {seed}, day {days}");
+            copies += computed.iter().map(String::len).sum::<usize>();
+        }
+        assert!(copies > 0, "the fleets report remaining soak days");
+    }
 
     proptest! {
         /// R53's processing order: counting gives what a stable sort by key gives.

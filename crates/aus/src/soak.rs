@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use jiff::Timestamp;
 use semver::Version;
@@ -78,29 +78,20 @@ pub fn check_in(history: &mut VersionData, reports: &[Report<'_>], now: Timestam
                 .workloads
                 .entry(workload.to_owned())
                 .or_default();
-        let (repeats, fresh) = {
-            let mut seen: FxHashSet<&str> = FxHashSet::default();
-            seen.reserve(entry.reporting.len());
-            seen.extend(entry.reporting.iter().map(String::as_str));
-            let mut fresh: Vec<&str> = Vec::new();
-            let mut fresh_set: FxHashSet<&str> = FxHashSet::default();
-            let mut repeats = 0_usize;
-            for name in names {
-                if seen.contains(name) || fresh_set.contains(name) {
-                    repeats += 1;
-                } else {
-                    fresh_set.insert(name);
-                    fresh.push(name);
-                }
+        // A name already listed (or listed earlier in this pass) repeats and
+        // soaks; a new one is recorded and adds nothing. The list is shared
+        // with the stored history and copied only when a name is new.
+        let mut repeats = 0_usize;
+        for name in names {
+            if !entry.reporting.insert(name) {
+                repeats += 1;
             }
-            (repeats, fresh)
-        };
+        }
         // One addition per reporting cluster, as the reference accumulates: the
         // same floating-point sums for the same reports.
         for _ in 0..repeats {
             entry.soak_days += delta_days;
         }
-        entry.reporting.extend(fresh.into_iter().map(str::to_owned));
     }
     if !backwards {
         history.check_in = Some(now);

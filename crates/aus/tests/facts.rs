@@ -34,7 +34,7 @@ fn cluster(id: &str, version: &str, available: &[&str]) -> Cluster {
         sts: false,
         state: "ready".into(),
         healthy: true,
-        labels: BTreeMap::new(),
+        labels: BTreeMap::new().into(),
         node_pools: Vec::new(),
         upgrade_policies: Vec::new(),
         gate_agreements: Vec::new(),

@@ -30,10 +30,10 @@ fn parsed_labels_kept_across_passes_plan_as_parsing_afresh_on_every_golden_fleet
                 .collect();
             for c in &clusters {
                 let key = (org.id.clone(), c.id.clone());
-                if seen.get(&key).is_some_and(|l| *l != c.labels) {
+                if seen.get(&key).is_some_and(|l| *l != *c.labels) {
                     relabelled += 1;
                 }
-                seen.insert(key, c.labels.clone());
+                seen.insert(key, (*c.labels).clone());
             }
             let input = golden_fleets::org_input(fleet, org, clusters, &empty);
             let parsed = kept.entry(org.id.clone()).or_default();

@@ -233,7 +233,7 @@ fn fleet_of(case: &Case) -> Fleet {
 }
 
 fn set_label(c: &mut Cluster, key: &str, value: &str) {
-    c.labels.insert(format!("{AUS}{key}"), value.to_owned());
+    std::sync::Arc::make_mut(&mut c.labels).insert(format!("{AUS}{key}"), value.to_owned());
 }
 
 fn escaped(v: &Version) -> String {
@@ -265,7 +265,7 @@ fn apply(fleet: &mut Fleet, mutation: &Mutation, now: Timestamp) {
             match which {
                 Some(kth) => set_label(cluster, "sector", &sector_name(*kth)),
                 None => {
-                    cluster.labels.remove(&format!("{AUS}sector"));
+                    std::sync::Arc::make_mut(&mut cluster.labels).remove(&format!("{AUS}sector"));
                 }
             }
         }
@@ -294,8 +294,7 @@ fn apply(fleet: &mut Fleet, mutation: &Mutation, now: Timestamp) {
                 }
             }
         }
-        Mutation::DropAus(at) => fleet.clusters[pick(at)]
-            .labels
+        Mutation::DropAus(at) => std::sync::Arc::make_mut(&mut fleet.clusters[pick(at)].labels)
             .retain(|key, _| !key.starts_with(AUS)),
         Mutation::State(at, state) => (*state).clone_into(&mut fleet.clusters[pick(at)].state),
         Mutation::ToggleHealth(at) => {

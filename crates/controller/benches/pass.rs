@@ -120,7 +120,7 @@ fn fleet(clusters: usize, invalid_fraction: f64, opted_out_fraction: f64) -> Fle
     )]
     let out = (n as f64 * opted_out_fraction) as usize;
     for c in f.clusters.iter_mut().take(out) {
-        c.labels
+        std::sync::Arc::make_mut(&mut c.labels)
             .retain(|k, _| !k.starts_with("sre-capabilities.aus."));
     }
     f

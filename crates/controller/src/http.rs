@@ -565,7 +565,7 @@ fn convert_cluster(
         state: "ready".to_owned(),
         // No health provider is configured: every cluster soaks (R47–R49).
         healthy: true,
-        labels,
+        labels: labels.into(),
         node_pools: Vec::new(),
         upgrade_policies: Vec::new(),
         gate_agreements: Vec::new(),

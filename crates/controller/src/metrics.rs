@@ -1276,7 +1276,7 @@ mod tests {
             sts: false,
             state: "ready".into(),
             healthy: true,
-            labels: BTreeMap::default(),
+            labels: BTreeMap::default().into(),
             node_pools: vec![],
             upgrade_policies: vec![UpgradePolicy {
                 id: "p".into(),

@@ -16,10 +16,11 @@
 //! time-travel simulation all build their fleet here, through [`Ocm`], with
 //! the environment name as a parameter.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use jiff::Timestamp;
+use rustc_hash::FxHashMap;
 use srecap_aus::facts::{self, Known, Missing};
 use srecap_aus::inheritance::Network;
 use srecap_fleet::{Cluster, Fleet, VersionGate};
@@ -182,8 +183,8 @@ pub struct OrgFacts {
     /// place (`Arc::make_mut`) once they have finished with it.
     clusters: Arc<Vec<Cluster>>,
     known: Known,
-    /// Position by cluster id.
-    index: HashMap<String, usize>,
+    /// Position by cluster id (Fx: asked per cluster and round of every pass).
+    index: FxHashMap<String, usize>,
 }
 
 impl OrgFacts {

@@ -685,7 +685,7 @@ clusters:
     unknown.name = "unknown".into();
     unknown.id = "unknown-id".into();
     unknown.external_id = "unknown-uuid".into();
-    unknown.labels.insert(
+    std::sync::Arc::make_mut(&mut unknown.labels).insert(
         "sre-capabilities.aus.version-gate-approvals".into(),
         "api.openshift.com/gate-ocp,api.openshift.com/gate-ingress,api.openshift.com/gate-new"
             .into(),

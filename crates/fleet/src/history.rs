@@ -1,7 +1,11 @@
 //! AUS soak history ("version data") as AUS stores it, per organization.
 
 use std::collections::BTreeMap;
+use std::hash::BuildHasher;
 use std::sync::Arc;
+
+use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
 
 use jiff::Timestamp;
 use jiff::civil::DateTime;
@@ -47,7 +51,142 @@ pub struct WorkloadHistory {
     pub soak_days: f64,
     /// Names of the clusters that reported this version and workload.
     #[serde(default)]
-    pub reporting: Vec<String>,
+    pub reporting: Reporting,
+}
+
+/// Names of the clusters that reported a version and workload, in the order
+/// they first reported (stored as a plain list).
+///
+/// Every pass adds soak days to the versions its clusters run, so it copies
+/// those versions' histories; the names change only when a cluster reports a
+/// version for the first time. They are therefore shared (`Arc`, copied on
+/// the first write), and carry a hash index so that "has this cluster
+/// reported?" is one lookup rather than a set built from the whole list on
+/// every pass: both showed in profiles of a year-long forecast.
+#[derive(Clone, Default)]
+pub struct Reporting(Arc<ReportingNames>);
+
+#[derive(Clone, Default)]
+struct ReportingNames {
+    /// As stored, duplicates included (older documents may have them).
+    names: Vec<String>,
+    /// Position of the first occurrence of each distinct name in `names`.
+    index: HashTable<usize>,
+}
+
+fn name_hash(name: &str) -> u64 {
+    FxBuildHasher.hash_one(name)
+}
+
+impl Reporting {
+    /// Has `name` reported?
+    pub fn contains(&self, name: &str) -> bool {
+        let names = &self.0.names;
+        self.0
+            .index
+            .find(name_hash(name), |&i| names[i] == name)
+            .is_some()
+    }
+
+    /// Append `name`, as a list would (a name already there is listed again).
+    pub fn push(&mut self, name: String) {
+        let inner = Arc::make_mut(&mut self.0);
+        let hash = name_hash(&name);
+        let names = &inner.names;
+        if inner.index.find(hash, |&i| names[i] == name).is_none() {
+            let position = names.len();
+            inner
+                .index
+                .insert_unique(hash, position, |&i| name_hash(&names[i]));
+        }
+        inner.names.push(name);
+    }
+
+    /// Append `name` unless it is listed; whether it was appended.
+    pub fn insert(&mut self, name: &str) -> bool {
+        if self.contains(name) {
+            return false;
+        }
+        self.push(name.to_owned());
+        true
+    }
+
+    /// The names, in order.
+    pub fn as_slice(&self) -> &[String] {
+        &self.0.names
+    }
+}
+
+impl std::ops::Deref for Reporting {
+    type Target = [String];
+
+    fn deref(&self) -> &[String] {
+        self.as_slice()
+    }
+}
+
+impl std::fmt::Debug for Reporting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
+impl PartialEq for Reporting {
+    fn eq(&self, other: &Reporting) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl<S: AsRef<str>> PartialEq<[S]> for Reporting {
+    fn eq(&self, other: &[S]) -> bool {
+        self.len() == other.len() && self.iter().zip(other).all(|(a, b)| a == b.as_ref())
+    }
+}
+
+impl<S: AsRef<str>, const N: usize> PartialEq<[S; N]> for Reporting {
+    fn eq(&self, other: &[S; N]) -> bool {
+        *self == other[..]
+    }
+}
+
+impl<S: AsRef<str>> PartialEq<Vec<S>> for Reporting {
+    fn eq(&self, other: &Vec<S>) -> bool {
+        *self == other[..]
+    }
+}
+
+impl Extend<String> for Reporting {
+    fn extend<I: IntoIterator<Item = String>>(&mut self, names: I) {
+        for name in names {
+            self.push(name);
+        }
+    }
+}
+
+impl FromIterator<String> for Reporting {
+    fn from_iter<I: IntoIterator<Item = String>>(names: I) -> Reporting {
+        let mut reporting = Reporting::default();
+        reporting.extend(names);
+        reporting
+    }
+}
+
+impl From<Vec<String>> for Reporting {
+    fn from(names: Vec<String>) -> Reporting {
+        names.into_iter().collect()
+    }
+}
+
+impl Serialize for Reporting {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.as_slice().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Reporting {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Reporting, D::Error> {
+        Vec::<String>::deserialize(deserializer).map(Reporting::from)
+    }
 }
 
 /// Lowest versions of the organization's clusters (R69).
@@ -102,6 +241,33 @@ mod tests {
 
     fn at(text: &str) -> Timestamp {
         text.parse().expect("valid test instant")
+    }
+
+    #[test]
+    fn reporting_is_a_list_with_a_lookup_and_is_stored_as_the_list() {
+        // Duplicates in a stored list (older documents) are kept as written.
+        let mut r: Reporting =
+            serde_json::from_str(r#"["c1", "c2", "c1"]"#).expect("a list of names");
+        assert_eq!(r, ["c1", "c2", "c1"]);
+        assert!(r.contains("c1") && r.contains("c2") && !r.contains("c3"));
+        assert!(!r.insert("c2"), "a listed name is not appended again");
+        let shared = r.clone();
+        assert!(r.insert("c3"));
+        r.push("c1".to_owned());
+        assert_eq!(r, ["c1", "c2", "c1", "c3", "c1"]);
+        assert!(r.contains("c3"));
+        // The copy taken before is untouched (copy on write).
+        assert_eq!(shared, ["c1", "c2", "c1"]);
+        assert!(!shared.contains("c3"));
+        assert_eq!(
+            serde_json::to_string(&r).expect("serializable"),
+            r#"["c1","c2","c1","c3","c1"]"#
+        );
+        assert_eq!(format!("{r:?}"), r#"["c1", "c2", "c1", "c3", "c1"]"#);
+        // Many names: every one is found, none that is not there.
+        let many: Reporting = (0..5000).map(|i| format!("cluster-{i}")).collect();
+        assert!((0..5000).all(|i| many.contains(&format!("cluster-{i}"))));
+        assert!(!many.contains("cluster-5000") && !many.contains(""));
     }
 
     #[test]

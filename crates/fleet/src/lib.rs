@@ -27,7 +27,7 @@ pub mod model;
 pub mod scenario;
 pub mod synthetic;
 
-pub use history::{Stats, VersionData, VersionHistory, WorkloadHistory};
+pub use history::{Reporting, Stats, VersionData, VersionHistory, WorkloadHistory};
 pub use identity::{
     ClusterAuth, IdentityProvider, InitialAccessToken, OpenIdSettings, Secrets, Sso, SsoClient,
     SsoRealm,

@@ -1,6 +1,7 @@
 //! The fleet as OCM shows it at one instant.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use semver::Version;
@@ -120,8 +121,10 @@ pub struct Cluster {
     pub state: String,
     /// What the health provider reports.
     pub healthy: bool,
-    /// Subscription labels.
-    pub labels: BTreeMap<String, String>,
+    /// Subscription labels. Shared: a pass reads them for every cluster and
+    /// they rarely change, so a copy of the cluster (discovery in process, a
+    /// planner's label cache) shares them instead of copying every string.
+    pub labels: Arc<BTreeMap<String, String>>,
     /// Node pools (ROSA HCP only), in OCM's order.
     pub node_pools: Vec<NodePool>,
     /// Existing upgrade policies: classic ones, or control-plane ones for ROSA HCP.

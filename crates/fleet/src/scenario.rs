@@ -389,7 +389,7 @@ fn build_cluster(
         sts: doc.sts.unwrap_or(false),
         state: doc.state.unwrap_or_else(|| "ready".to_owned()),
         healthy: doc.healthy.unwrap_or(true),
-        labels: labels(doc.labels),
+        labels: labels(doc.labels).into(),
         node_pools,
         upgrade_policies: policies(doc.upgrade_policies),
         gate_agreements: doc.gate_agreements.unwrap_or_default(),
@@ -694,7 +694,7 @@ fn build_version_data(
                     .map(|(workload, w)| {
                         let history = WorkloadHistory {
                             soak_days: w.soak_days.map_or(0.0, |d| d.0),
-                            reporting: w.reporting.unwrap_or_default(),
+                            reporting: w.reporting.unwrap_or_default().into(),
                         };
                         (workload, history)
                     })

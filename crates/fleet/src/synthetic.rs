@@ -494,7 +494,7 @@ impl OrgGenerator<'_> {
                 sts,
                 state: "ready".to_owned(),
                 healthy: !self.chance(shape.unhealthy_fraction),
-                labels,
+                labels: labels.into(),
                 node_pools,
                 upgrade_policies: Vec::new(),
                 gate_agreements: Vec::new(),
@@ -693,7 +693,7 @@ impl OrgGenerator<'_> {
                     w.clone(),
                     WorkloadHistory {
                         soak_days: (age * rate * 100.0).round() / 100.0,
-                        reporting: Vec::new(),
+                        reporting: crate::Reporting::default(),
                     },
                 );
             }

@@ -89,7 +89,7 @@ fn minimal_scenario_gets_every_documented_default() {
             sts: false,
             state: "ready".to_owned(),
             healthy: true,
-            labels: BTreeMap::new(),
+            labels: BTreeMap::new().into(),
             node_pools: vec![],
             upgrade_policies: vec![UpgradePolicy {
                 id: "up-1".to_owned(),
@@ -286,7 +286,8 @@ version_data:
             ("sre-capabilities.aus.schedule", "0 * * * *"),
             ("sre-capabilities.aus.soak-days", "2"),
             ("sre-capabilities.aus.workloads", "wl-1"),
-        ]),
+        ])
+        .into(),
         node_pools: vec![NodePool {
             id: "workers".to_owned(),
             version: v("4.14.4"),
@@ -376,7 +377,7 @@ fn label_scalars_become_their_text() {
         \x20 labels: {int: 2, float: 2.5, whole-float: 2.0, yes: true, no: false, quoted: '2', text: 50%}\n",
     );
     assert_eq!(
-        fleet.clusters[0].labels,
+        *fleet.clusters[0].labels,
         labels(&[
             ("float", "2.5"),
             ("int", "2"),

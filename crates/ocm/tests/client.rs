@@ -57,7 +57,7 @@ fn cluster(name: &str, org: &str, version: &str) -> Cluster {
         sts: false,
         state: "ready".to_owned(),
         healthy: true,
-        labels: BTreeMap::new(),
+        labels: BTreeMap::new().into(),
         node_pools: Vec::new(),
         upgrade_policies: Vec::new(),
         gate_agreements: Vec::new(),
@@ -87,14 +87,14 @@ fn small_fleet() -> Fleet {
     let now = t0();
     let day = SignedDuration::from_hours(24);
     let mut prod1 = cluster("prod-1", "org-a", "4.14.5");
-    prod1.labels = aus_labels();
+    prod1.labels = aus_labels().into();
     prod1.available_channels = vec!["stable-4.14".into(), "stable-4.15".into()];
     let mut prod2 = cluster("prod-2", "org-a", "4.14.5");
-    prod2.labels = labels(&[("other.label", "x")]);
+    prod2.labels = labels(&[("other.label", "x")]).into();
     let mut hcp = cluster("hcp-1", "org-b", "4.14.6");
     hcp.product = Product::Rosa;
     hcp.hypershift = true;
-    hcp.labels = aus_labels();
+    hcp.labels = aus_labels().into();
     hcp.node_pools = vec![NodePool {
         id: "workers".into(),
         version: v("4.14.5"),

@@ -55,7 +55,7 @@ fn cluster(name: &str, org: &str, version: &str) -> Cluster {
         sts: false,
         state: "ready".to_owned(),
         healthy: true,
-        labels: BTreeMap::new(),
+        labels: BTreeMap::new().into(),
         node_pools: Vec::new(),
         upgrade_policies: Vec::new(),
         gate_agreements: Vec::new(),
@@ -81,14 +81,15 @@ fn fleet() -> Fleet {
         ("sre-capabilities.aus.workloads", "wl-1"),
         ("sre-capabilities.aus.schedule", "0 * * * *"),
         ("sre-capabilities.aus.soak-days", "2"),
-    ]);
+    ])
+    .into();
     prod1.available_channels = vec!["stable-4.14".into(), "stable-4.15".into()];
     let mut prod2 = cluster("prod-2", "org-a", "4.14.5");
     prod2.product = Product::Rosa;
     prod2.sts = true;
     prod2.available_upgrades = vec![v("4.14.6"), v("4.15.0")];
     prod2.available_upgrades_explicit = true;
-    prod2.labels = labels(&[("sre-capabilities.aus.workloads", "wl-2")]);
+    prod2.labels = labels(&[("sre-capabilities.aus.workloads", "wl-2")]).into();
     let mut hcp = cluster("hcp-1", "org-b", "4.14.6");
     hcp.product = Product::Rosa;
     hcp.hypershift = true;
@@ -97,7 +98,7 @@ fn fleet() -> Fleet {
         version: v("4.14.5"),
         upgrade_policies: Vec::new(),
     }];
-    hcp.labels = labels(&[("other.label", "x")]);
+    hcp.labels = labels(&[("other.label", "x")]).into();
     Fleet {
         now,
         environment: "production".into(),

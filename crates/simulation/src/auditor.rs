@@ -16,7 +16,11 @@
 //! bound broke the soak promise for certain; the auditor never reports a
 //! false violation for the sake of catching a marginal one.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+// Fx hashing: every map here is asked per cluster and pass, and SipHash showed
+// in profiles of year-long forecasts; the keys are ours, not an attacker's.
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -569,7 +573,7 @@ fn sector_breach(
     };
     for w in &cl.workloads {
         let mut found = Vec::new();
-        let mut visited = HashSet::new();
+        let mut visited = HashSet::default();
         populated(sector, w, org, &members, &mut visited, &mut found);
         for d in found {
             let lowest = members(&d, w)

@@ -139,7 +139,8 @@ struct AusLabels {
     /// [`World::label_writes`] and the number of labels the maps were built
     /// from.
     built_at: Option<(u64, usize)>,
-    by_sub: HashMap<String, BTreeMap<String, String>>,
+    /// Shared with the clusters discovery lists (`Cluster::labels`).
+    by_sub: HashMap<String, Arc<BTreeMap<String, String>>>,
     by_org: BTreeMap<String, BTreeMap<String, String>>,
 }
 
@@ -156,7 +157,9 @@ impl AusLabels {
                 continue;
             }
             let map = match &l.owner {
-                LabelOwner::Subscription(sub) => self.by_sub.entry(sub.clone()).or_default(),
+                LabelOwner::Subscription(sub) => {
+                    Arc::make_mut(self.by_sub.entry(sub.clone()).or_default())
+                }
                 LabelOwner::Organization(org) => self.by_org.entry(org.clone()).or_default(),
             };
             map.insert(l.key.clone(), l.value.clone());
@@ -182,7 +185,7 @@ fn discover(w: &World, labels: &AusLabels) -> Discovered {
         .collect();
     // R17: OCM's order, by creation time.
     records.sort_by_key(|rec| rec.created_at);
-    let mut upgrades = HashMap::new();
+    let mut upgrades = FxHashMap::default();
     let clusters = records
         .into_iter()
         .map(|rec| {
@@ -250,7 +253,7 @@ fn org_clusters(w: &World, org_id: &str) -> Vec<Cluster> {
     records
         .into_iter()
         .map(|rec| Cluster {
-            labels: std::collections::BTreeMap::new(),
+            labels: Arc::default(),
             upgrade_policies: Vec::new(),
             node_pools: Vec::new(),
             gate_agreements: Vec::new(),

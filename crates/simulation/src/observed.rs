@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
 use semver::Version;
 use srecap_sim::World;
 use srecap_sim::world::{LabelOwner, PolicyScope};
@@ -55,8 +56,8 @@ pub struct ObservedOrg {
 pub struct Observed {
     pub clusters: Vec<ObservedCluster>,
     pub organizations: Vec<ObservedOrg>,
-    /// Cluster id -> position in `clusters`.
-    index: HashMap<String, usize>,
+    /// Cluster id -> position in `clusters` (Fx: asked per cluster and pass).
+    index: FxHashMap<String, usize>,
     /// [`World::label_writes`] the label maps were built at.
     label_writes: Option<u64>,
 }

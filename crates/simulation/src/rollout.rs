@@ -374,6 +374,10 @@ fn created(
     fresh: Vec<(String, Option<String>, UpgradePolicy)>,
     report: Option<&PassReport>,
 ) -> Vec<New> {
+    // Most passes create nothing: no index of the fleet for them.
+    if fresh.is_empty() {
+        return Vec::new();
+    }
     let hcp: HashMap<&str, bool> = before
         .clusters
         .iter()

@@ -80,7 +80,10 @@ type Seen = (
 /// What discovery found: each cluster and organization with its labels.
 fn seen(d: srecap_controller::ocm::Discovered) -> Seen {
     (
-        d.clusters.into_iter().map(|c| (c.id, c.labels)).collect(),
+        d.clusters
+            .into_iter()
+            .map(|c| (c.id, std::sync::Arc::unwrap_or_clone(c.labels)))
+            .collect(),
         d.organizations
             .into_iter()
             .map(|o| (o.id, o.labels))

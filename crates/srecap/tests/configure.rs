@@ -32,7 +32,7 @@ impl Env {
             srecap_fleet::load_scenario(&repo().join("examples/fleet.yaml"), Timestamp::UNIX_EPOCH)
                 .unwrap();
         for c in &mut fleet.clusters {
-            c.labels.insert("owner".into(), "team-a".into());
+            std::sync::Arc::make_mut(&mut c.labels).insert("owner".into(), "team-a".into());
         }
         fleet.organizations[0]
             .labels
@@ -112,6 +112,7 @@ impl Env {
             .find(|c| c.name == name)
             .unwrap()
             .labels
+            .as_ref()
             .clone()
     }
 

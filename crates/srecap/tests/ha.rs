@@ -209,9 +209,9 @@ impl World {
             .iter_mut()
             .filter(|c| c.labels.contains_key("sre-capabilities.aus.schedule"))
         {
-            c.labels
+            std::sync::Arc::make_mut(&mut c.labels)
                 .insert("sre-capabilities.aus.schedule".into(), "* * * * *".into());
-            c.labels
+            std::sync::Arc::make_mut(&mut c.labels)
                 .insert("sre-capabilities.aus.soak-days".into(), "0".into());
         }
         let runtime = tokio::runtime::Builder::new_multi_thread()

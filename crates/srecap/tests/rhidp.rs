@@ -427,6 +427,7 @@ clusters:
             .find(|c| c.name == cluster)
             .unwrap()
             .labels
+            .as_ref()
             .clone()
     };
     let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {

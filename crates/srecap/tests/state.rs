@@ -55,14 +55,14 @@ fn history(seed: f64) -> VersionData {
                     "batch".to_owned(),
                     WorkloadHistory {
                         soak_days: seed * 0.1 + 0.2,
-                        reporting: vec!["c1".into(), "c2".into()],
+                        reporting: vec!["c1".to_owned(), "c2".to_owned()].into(),
                     },
                 ),
                 (
                     "web".to_owned(),
                     WorkloadHistory {
                         soak_days: 14.0 * 0.1,
-                        reporting: vec![],
+                        reporting: Vec::new().into(),
                     },
                 ),
             ]

@@ -67,7 +67,7 @@ mod tests {
                     "batch".to_owned(),
                     WorkloadHistory {
                         soak_days: days,
-                        reporting: vec!["c1".into()],
+                        reporting: vec!["c1".to_owned()].into(),
                     },
                 )]
                 .into(),

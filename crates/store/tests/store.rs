@@ -27,7 +27,7 @@ use jiff::{SignedDuration, Timestamp};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use sqlx::{Connection as _, Executor as _};
-use srecap_fleet::{Stats, VersionData, VersionHistory, WorkloadHistory};
+use srecap_fleet::{Reporting, Stats, VersionData, VersionHistory, WorkloadHistory};
 use srecap_store::{
     HistoryStore, HistoryTxn, Lease, SealingKey, StateKey, Store, StoreError, StoreUrl,
 };
@@ -103,7 +103,7 @@ fn counter(count: usize, names: Vec<String>) -> VersionData {
                 "w".to_owned(),
                 WorkloadHistory {
                     soak_days: count as f64,
-                    reporting: names,
+                    reporting: names.into(),
                 },
             )]
             .into(),
@@ -116,7 +116,7 @@ fn count_of(history: Option<&VersionData>) -> (f64, Vec<String>) {
     history
         .and_then(|h| h.versions.get("4.0.0"))
         .and_then(|v| v.workloads.get("w"))
-        .map_or((0.0, Vec::new()), |w| (w.soak_days, w.reporting.clone()))
+        .map_or((0.0, Vec::new()), |w| (w.soak_days, w.reporting.to_vec()))
 }
 
 // ---- behaviours shared by both backends -------------------------------------
@@ -1216,7 +1216,7 @@ const CRASH_BASE: &str = "2030-01-01T00:00:00Z";
 /// have many chances to leave a mix. (Run with `journal_mode=OFF` instead of
 /// WAL, this test caught torn histories in about one run of three.)
 fn generation(i: i64) -> VersionData {
-    let names = |entry: &str| {
+    let names = |entry: &str| -> Reporting {
         (0..1500)
             .map(|n| format!("{entry}-cluster-{n}-gen-{i}"))
             .collect()

@@ -46,7 +46,7 @@ pub fn snapshot(fleet: &Fleet, only: Option<&str>) -> Snapshot {
             organization_id: c.organization.clone(),
             console_url: c.auth.console_url.clone(),
             external_auth: c.auth.external_auth,
-            labels: c.labels.clone(),
+            labels: (*c.labels).clone(),
         });
         let listed = c
             .auth
