@@ -84,6 +84,7 @@
 pub mod addons;
 pub mod api;
 pub mod auth;
+pub mod by_cluster;
 pub mod config;
 pub mod control;
 pub mod error;

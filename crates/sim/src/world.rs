@@ -29,6 +29,7 @@ use srecap_fleet::{
     VersionGate,
 };
 
+use crate::by_cluster::ByCluster;
 use crate::config::SimConfig;
 
 /// Why an operation on the world was refused.
@@ -341,6 +342,11 @@ pub struct World {
     /// selections of an older generation are stale.
     pub generation: u64,
     pub query_cache: HashMap<String, CachedQuery>,
+    /// Gate agreements by cluster id, service logs by cluster uuid and by
+    /// cluster id ([`ByCluster`], brought up to date by whoever reads them).
+    pub agreements_by_cluster: ByCluster,
+    pub service_logs_by_uuid: ByCluster,
+    pub service_logs_by_id: ByCluster,
     /// Fleet-wide collections as rendered `(search view, served JSON)`, per
     /// generation, shared by the queries of that generation.
     pub render_cache: HashMap<String, (u64, std::sync::Arc<Rendered>)>,
@@ -391,6 +397,9 @@ impl World {
             label_writes: 0,
             generation: 0,
             query_cache: HashMap::new(),
+            agreements_by_cluster: ByCluster::default(),
+            service_logs_by_uuid: ByCluster::default(),
+            service_logs_by_id: ByCluster::default(),
             render_cache: HashMap::new(),
             label_memo: RenderMemo::default(),
             cluster_memo: RenderMemo::default(),

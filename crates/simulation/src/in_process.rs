@@ -34,7 +34,8 @@ use srecap_fleet::{
 };
 use srecap_ocm::OcmError;
 use srecap_ocm::model::ApiErrorBody;
-use srecap_sim::world::{LabelOwner, PolicyScope};
+use srecap_sim::by_cluster::ByCluster;
+use srecap_sim::world::{LabelOwner, PolicyRecord, PolicyScope};
 use srecap_sim::{PolicyRequest, Rejection, ServiceLogRequest, Simulator, World};
 
 /// The AUS label prefix (`sre-capabilities.aus.%` in OCM's search syntax).
@@ -61,51 +62,6 @@ impl InProcessOcm {
             service_logs: Arc::default(),
             labels: Arc::default(),
         }
-    }
-}
-
-/// Positions of a world list's records by cluster, in the world's order.
-/// The world keeps gate agreements and service logs in one list each for the
-/// whole fleet; they only grow over a simulated year, and scanning them for
-/// every read showed in profiles. They are appended to (a deletion shifts
-/// them), so the index takes in only what was appended since the last read,
-/// and starts over when the list shifted.
-#[derive(Debug, Default)]
-struct ByCluster {
-    /// How many of the list's records are indexed, and the id of the last of
-    /// them: ids are never reused, so a list that still has that id there
-    /// only grew.
-    indexed: usize,
-    last_id: Option<String>,
-    positions: FxHashMap<String, Vec<usize>>,
-}
-
-impl ByCluster {
-    fn update<T>(&mut self, list: &[T], id: impl Fn(&T) -> &str, cluster: impl Fn(&T) -> &str) {
-        let grew = match &self.last_id {
-            None => self.indexed == 0,
-            Some(last) => self
-                .indexed
-                .checked_sub(1)
-                .and_then(|i| list.get(i))
-                .is_some_and(|r| id(r) == last),
-        };
-        if !grew {
-            *self = ByCluster::default();
-        }
-        for (i, r) in list.iter().enumerate().skip(self.indexed) {
-            self.positions
-                .entry(cluster(r).to_owned())
-                .or_default()
-                .push(i);
-        }
-        self.indexed = list.len();
-        self.last_id = list.last().map(|r| id(r).to_owned());
-    }
-
-    /// Positions of the cluster's records, oldest first.
-    fn of(&self, cluster: &str) -> &[usize] {
-        self.positions.get(cluster).map_or(&[], Vec::as_slice)
     }
 }
 
@@ -266,7 +222,13 @@ fn org_clusters(w: &World, org_id: &str) -> Vec<Cluster> {
 const ADD: &str = "/api/addons_mgmt/v1";
 
 /// Existing policies and node pools of one cluster.
-fn details(w: &World, c: &ClusterRef) -> Result<ClusterDetails, PassError> {
+/// A cluster's details; `policies` are the world's policies of that cluster
+/// (every scope), in the world's order.
+fn details(
+    w: &World,
+    c: &ClusterRef,
+    policies: &[&PolicyRecord],
+) -> Result<ClusterDetails, PassError> {
     let rec = w
         .cluster(&c.id)
         .map_err(|r| api_error("GET", format!("{CS}/clusters/{}", c.id), r))?;
@@ -275,11 +237,13 @@ fn details(w: &World, c: &ClusterRef) -> Result<ClusterDetails, PassError> {
     } else {
         PolicyScope::Classic
     };
-    let policies = w
-        .policies_of(&c.id, &top)
-        .into_iter()
-        .map(|p| p.policy.clone())
-        .collect();
+    let of = |scope: &PolicyScope| {
+        policies
+            .iter()
+            .filter(|p| p.scope == *scope)
+            .map(|p| p.policy.clone())
+            .collect()
+    };
     let node_pools = if c.hcp {
         rec.cluster
             .node_pools
@@ -287,16 +251,13 @@ fn details(w: &World, c: &ClusterRef) -> Result<ClusterDetails, PassError> {
             .map(|pool| NodePool {
                 id: pool.id.clone(),
                 version: pool.version.clone(),
-                upgrade_policies: w
-                    .policies_of(&c.id, &PolicyScope::NodePool(pool.id.clone()))
-                    .into_iter()
-                    .map(|p| p.policy.clone())
-                    .collect(),
+                upgrade_policies: of(&PolicyScope::NodePool(pool.id.clone())),
             })
             .collect()
     } else {
         Vec::new()
     };
+    let policies = of(&top);
     Ok(ClusterDetails {
         policies,
         node_pools,
@@ -322,9 +283,17 @@ impl Ocm for InProcessOcm {
         clusters: Vec<ClusterRef>,
     ) -> OcmResult<'_, HashMap<String, ClusterDetails>> {
         let found = self.sim.read(|w| {
+            // One walk over the world's policies per call, not one per cluster.
+            let mut by_cluster: FxHashMap<&str, Vec<&PolicyRecord>> = FxHashMap::default();
+            for p in &w.policies {
+                by_cluster.entry(p.cluster_id.as_str()).or_default().push(p);
+            }
             clusters
                 .iter()
-                .map(|c| Ok((c.id.clone(), details(w, c)?)))
+                .map(|c| {
+                    let policies = by_cluster.get(c.id.as_str()).map_or(&[][..], Vec::as_slice);
+                    Ok((c.id.clone(), details(w, c, policies)?))
+                })
                 .collect::<Result<HashMap<_, _>, PassError>>()
         });
         Box::pin(async move { found })
@@ -562,39 +531,5 @@ impl Ocm for InProcessOcm {
                 )
             });
         Box::pin(async move { done })
-    }
-}
-
-#[cfg(test)]
-mod by_cluster_tests {
-    use super::ByCluster;
-
-    fn index(list: &[(&str, &str)], by: &mut ByCluster) {
-        by.update(list, |r| r.0, |r| r.1);
-    }
-
-    #[test]
-    fn takes_in_what_was_appended_and_starts_over_when_the_list_shifted() {
-        let mut by = ByCluster::default();
-        let mut list = vec![("a1", "c1"), ("a2", "c2")];
-        index(&list, &mut by);
-        assert_eq!(by.of("c1"), [0]);
-        list.push(("a3", "c1"));
-        index(&list, &mut by);
-        assert_eq!(by.of("c1"), [0, 2]);
-        assert_eq!(by.of("c2"), [1]);
-        assert!(by.of("c3").is_empty());
-        // A deletion shifts the list: the positions are rebuilt.
-        list.remove(0);
-        index(&list, &mut by);
-        assert_eq!(by.of("c1"), [1]);
-        assert_eq!(by.of("c2"), [0]);
-        // Emptied, then refilled with new ids.
-        list.clear();
-        index(&list, &mut by);
-        assert!(by.of("c1").is_empty());
-        list.push(("a4", "c2"));
-        index(&list, &mut by);
-        assert_eq!(by.of("c2"), [0]);
     }
 }

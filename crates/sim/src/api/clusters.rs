@@ -476,12 +476,14 @@ async fn list_agreements(
     let cap = sim.config().max_page_size;
     sim.with_world_read(|w| {
         w.cluster(&id).map_err(reject(SERVICE, w.now))?;
+        w.agreements_by_cluster
+            .update(&w.agreements, |a| &a.id, |a| &a.cluster_id);
         let items: Vec<(Value, Value)> = w
-            .agreements
+            .agreements_by_cluster
+            .of(&id)
             .iter()
-            .filter(|a| a.cluster_id == id)
-            .map(|a| {
-                let v = w.render_agreement(a);
+            .map(|&i| {
+                let v = w.render_agreement(&w.agreements[i]);
                 (v.clone(), v)
             })
             .collect();

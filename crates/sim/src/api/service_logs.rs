@@ -78,16 +78,48 @@ async fn get_log(
     })
 }
 
+/// Which logs a listing looks at before its filter: all of them, or those of
+/// a cluster found by uuid, by id, or by either.
+enum Candidates<'a> {
+    All,
+    Uuid(&'a str),
+    Id(&'a str),
+    UuidOrId(&'a str),
+}
+
+/// Positions of the candidate logs, in the world's (creation) order: a
+/// cluster's come from the indexes, not from a scan of every log.
+fn candidates(w: &mut World, which: &Candidates<'_>) -> Vec<usize> {
+    w.service_logs_by_uuid
+        .update(&w.service_logs, |l| &l.id, |l| &l.cluster_uuid);
+    w.service_logs_by_id
+        .update(&w.service_logs, |l| &l.id, |l| &l.cluster_id);
+    match *which {
+        Candidates::All => (0..w.service_logs.len()).collect(),
+        Candidates::Uuid(uuid) => w.service_logs_by_uuid.of(uuid).to_vec(),
+        Candidates::Id(id) => w.service_logs_by_id.of(id).to_vec(),
+        Candidates::UuidOrId(key) => {
+            let mut both = w.service_logs_by_uuid.of(key).to_vec();
+            both.extend_from_slice(w.service_logs_by_id.of(key));
+            both.sort_unstable();
+            both.dedup();
+            both
+        }
+    }
+}
+
 fn list_logs(
     sim: &Simulator,
     params: &Params,
+    which: &Candidates<'_>,
     keep: impl Fn(&ServiceLog) -> bool,
 ) -> Result<Response, ApiError> {
     let cap = sim.config().max_page_size;
     sim.with_world(|w| {
-        let items: Vec<(Value, Value)> = w
-            .service_logs
-            .iter()
+        let positions = candidates(w, which);
+        let items: Vec<(Value, Value)> = positions
+            .into_iter()
+            .map(|i| &w.service_logs[i])
             .filter(|l| keep(l))
             .map(|l| {
                 let v = World::render_service_log(l);
@@ -99,7 +131,7 @@ fn list_logs(
 }
 
 async fn list_all(State(sim): State<Simulator>, params: Params) -> Result<Response, ApiError> {
-    list_logs(&sim, &params, |_| true)
+    list_logs(&sim, &params, &Candidates::All, |_| true)
 }
 
 async fn list_for_cluster_query(
@@ -115,7 +147,12 @@ async fn list_for_cluster_query(
         )
         .at(sim.now()));
     }
-    list_logs(&sim, &params, |l| {
+    let which = match (&uuid, &id) {
+        (Some(uuid), _) => Candidates::Uuid(uuid),
+        (None, Some(id)) => Candidates::Id(id),
+        (None, None) => Candidates::All,
+    };
+    list_logs(&sim, &params, &which, |l| {
         !l.internal_only
             && uuid.as_ref().is_none_or(|u| &l.cluster_uuid == u)
             && id.as_ref().is_none_or(|i| &l.cluster_id == i)
@@ -127,7 +164,7 @@ async fn list_for_cluster_path(
     Path(cluster): Path<String>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    list_logs(&sim, &params, |l| {
+    list_logs(&sim, &params, &Candidates::UuidOrId(&cluster), |l| {
         !l.internal_only && (l.cluster_uuid == cluster || l.cluster_id == cluster)
     })
 }
