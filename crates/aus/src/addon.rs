@@ -154,7 +154,7 @@ fn synthetic_cluster(c: &AddonCluster<'_>, addon_id: &str) -> Cluster {
         channel_group: c.cluster.channel_group.clone(),
         // No channel and none offered: never a channel switch (R115).
         channel: String::new(),
-        available_upgrades: c.available.clone(),
+        available_upgrades: c.available.clone().into(),
         available_upgrades_explicit: true,
         available_channels: Vec::new(),
         // Never HCP: node-pool logic stays inert (R115).
@@ -275,7 +275,7 @@ mod tests {
             version: v("4.15.3"),
             channel_group: "stable".to_owned(),
             channel: "stable-4.15".to_owned(),
-            available_upgrades: vec![v("4.15.4")],
+            available_upgrades: vec![v("4.15.4")].into(),
             available_upgrades_explicit: true,
             available_channels: Vec::new(),
             product: Product::Rosa,

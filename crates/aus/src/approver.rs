@@ -22,8 +22,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use srecap_fleet::{Cluster, VersionGate};
 
 use crate::gate::{self, GATE_OCP};
-use crate::labels::{AUS_PREFIX, VERSION_GATE_APPROVALS};
 use crate::plan::Reason;
+
+/// `sre-capabilities.aus.version-gate-approvals` (R109), the label
+/// [`Handlers::from_labels`] reads.
+const APPROVALS_LABEL: &str = "sre-capabilities.aus.version-gate-approvals";
 
 /// The handler labels a cluster lets the approver acknowledge (R109).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,9 +52,9 @@ impl Handlers {
     /// From a cluster's subscription labels: the CSV value of
     /// `sre-capabilities.aus.version-gate-approvals` (R109).
     pub fn from_labels(labels: &BTreeMap<String, String>) -> Handlers {
-        let key = format!("{AUS_PREFIX}{VERSION_GATE_APPROVALS}");
+        // Asked of most clusters in every pass: the key is not formatted per call.
         let items: Vec<&str> = labels
-            .get(&key)
+            .get(APPROVALS_LABEL)
             .map(|v| v.split(',').collect())
             .unwrap_or_default();
         Handlers::from_items(&items)
@@ -258,7 +261,16 @@ pub fn missing_with_take<'g>(
 mod tests {
     use super::*;
     use crate::gate::{GATE_INGRESS, GATE_STS};
+    use crate::labels::{AUS_PREFIX, VERSION_GATE_APPROVALS};
     use srecap_fleet::Product;
+
+    #[test]
+    fn r109_the_approvals_label_is_the_aus_setting() {
+        assert_eq!(
+            APPROVALS_LABEL,
+            format!("{AUS_PREFIX}{VERSION_GATE_APPROVALS}")
+        );
+    }
 
     fn cluster(sts: bool, available: &[&str], agreed: &[&str], approvals: Option<&str>) -> Cluster {
         let mut labels =

@@ -150,7 +150,9 @@ pub fn missing(
         };
         if cluster.available_channels.is_empty()
             && !known.knows_channels(&cluster.id)
-            && channel::next_channel(&cluster.channel).is_some()
+            // `next_channel` is `Some` exactly for y-stream channels; asking
+            // this of every waiting cluster need not format the name.
+            && channel::y_stream(&cluster.channel).is_some()
         {
             out.channels.push(cluster.id.clone());
         }

@@ -57,7 +57,7 @@ pub fn applicable_gates<'g>(
 ) -> impl Iterator<Item = &'g VersionGate> {
     let own = (cluster.version.major, cluster.version.minor);
     let mut offered: Vec<(u64, u64)> = Vec::new();
-    for v in &cluster.available_upgrades {
+    for v in cluster.available_upgrades.iter() {
         let minor = (v.major, v.minor);
         if minor > own && !offered.contains(&minor) {
             offered.push(minor);

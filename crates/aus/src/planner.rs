@@ -1531,7 +1531,7 @@ impl<'p, 'a> Decider<'p, 'a> {
         let specs: &'p [Spec<'a>] = self.specs;
         let spec = &specs[i];
         let c: &'a Cluster = spec.cluster;
-        let list = (c.available_upgrades.as_slice(), catch_up(c));
+        let list = (&*c.available_upgrades, catch_up(c));
         if !self.soak_list.is_some_and(|last| {
             same_versions(last.0, list.0)
                 && match (last.1, list.1) {
@@ -1758,7 +1758,10 @@ fn same_version(a: &Version, b: &Version) -> bool {
 
 /// `a == b` for lists of versions, by [`same_version`].
 fn same_versions(a: &[Version], b: &[Version]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_version(x, y))
+    // Lists of one version are usually one shared list (`Cluster::available_upgrades`).
+    a.len() == b.len()
+        && (std::ptr::eq(a.as_ptr(), b.as_ptr())
+            || a.iter().zip(b).all(|(x, y)| same_version(x, y)))
 }
 
 /// Sort versions by precedence, stably. OCM lists them in that order already,

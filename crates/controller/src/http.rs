@@ -551,7 +551,7 @@ fn convert_cluster(
             .clone()
             .unwrap_or_else(|| srecap_fleet::model::default_channel(&channel_group, &version)),
         channel_group,
-        available_upgrades,
+        available_upgrades: available_upgrades.into(),
         available_upgrades_explicit: true,
         available_channels: c
             .version

@@ -1268,7 +1268,7 @@ mod tests {
             version: "4.15.1".parse().unwrap(),
             channel_group: "stable".into(),
             channel: "stable-4.15".into(),
-            available_upgrades: vec![],
+            available_upgrades: Vec::new().into(),
             available_upgrades_explicit: true,
             available_channels: vec![],
             product: Product::Osd,

@@ -315,20 +315,24 @@ impl OrgFacts {
     /// Read what `missing` names and remember that it was read.
     pub async fn read(&mut self, ocm: &dyn Ocm, missing: &Missing) -> Result<(), PassError> {
         if !missing.gate_agreements.is_empty() {
-            let agreements = ocm.gate_agreements(missing.gate_agreements.clone()).await?;
+            let mut agreements = ocm.gate_agreements(missing.gate_agreements.clone()).await?;
             for id in &missing.gate_agreements {
-                if let Some(&i) = self.index.get(id) {
-                    self.clusters_mut()[i].gate_agreements =
-                        agreements.get(id).cloned().unwrap_or_default();
+                // Taken out of the answer rather than copied; a cluster named
+                // twice keeps what its first mention set.
+                let read = agreements.remove(id);
+                if let Some(&i) = self.index.get(id)
+                    && (read.is_some() || !self.known.knows_agreements(id))
+                {
+                    self.clusters_mut()[i].gate_agreements = read.unwrap_or_default();
                 }
                 self.known.learned_agreements(id);
             }
         }
         if !missing.channels.is_empty() {
-            let channels = ocm.available_channels(missing.channels.clone()).await?;
+            let mut channels = ocm.available_channels(missing.channels.clone()).await?;
             for id in &missing.channels {
-                if let (Some(&i), Some(ch)) = (self.index.get(id), channels.get(id)) {
-                    self.clusters_mut()[i].available_channels.clone_from(ch);
+                if let (Some(&i), Some(ch)) = (self.index.get(id), channels.remove(id)) {
+                    self.clusters_mut()[i].available_channels = ch;
                 }
                 self.known.learned_channels(id);
             }

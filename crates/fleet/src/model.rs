@@ -106,8 +106,11 @@ pub struct Cluster {
     pub version: Version,
     pub channel_group: String,
     pub channel: String,
-    /// Upgrades OCM offers, in OCM's order.
-    pub available_upgrades: Vec<Version>,
+    /// Upgrades OCM offers, in OCM's order. Shared: every cluster of one
+    /// version and channel group is offered the same list, so in-process
+    /// discovery hands out one list per version instead of copying it per
+    /// cluster and pass, and the planner finds equal lists by address.
+    pub available_upgrades: Arc<[Version]>,
     /// True when the scenario listed `available_upgrades` itself rather than having
     /// them derived from `releases`; the simulator then keeps the list as given.
     pub available_upgrades_explicit: bool,
@@ -291,7 +294,8 @@ impl Fleet {
             .filter(|c| !c.available_upgrades_explicit)
         {
             cluster.available_upgrades =
-                derive_available_upgrades(releases, &cluster.version, &cluster.channel_group, now);
+                derive_available_upgrades(releases, &cluster.version, &cluster.channel_group, now)
+                    .into();
         }
     }
 }

@@ -381,7 +381,7 @@ fn build_cluster(
         version,
         channel_group,
         channel,
-        available_upgrades,
+        available_upgrades: available_upgrades.into(),
         available_upgrades_explicit,
         available_channels: doc.available_channels.unwrap_or_default(),
         product,

@@ -486,7 +486,7 @@ impl OrgGenerator<'_> {
                 version,
                 channel_group: channel_group.to_owned(),
                 channel,
-                available_upgrades,
+                available_upgrades: available_upgrades.into(),
                 available_upgrades_explicit: false,
                 available_channels,
                 product,
@@ -835,7 +835,7 @@ mod tests {
         assert!(fleet.clusters.iter().any(Cluster::has_any_policy));
         for c in &fleet.clusters {
             assert_eq!(
-                c.available_upgrades,
+                *c.available_upgrades,
                 fleet.derive_available_upgrades(&c.version, &c.channel_group, now())
             );
             for key in ["workloads", "soak-days", "schedule"] {

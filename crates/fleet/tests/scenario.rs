@@ -81,7 +81,7 @@ fn minimal_scenario_gets_every_documented_default() {
             version: v("4.14.5"),
             channel_group: "stable".to_owned(),
             channel: "stable-4.14".to_owned(),
-            available_upgrades: vec![],
+            available_upgrades: Vec::new().into(),
             available_upgrades_explicit: false,
             available_channels: vec![],
             product: Product::Osd,
@@ -274,7 +274,7 @@ version_data:
         channel_group: "fast".to_owned(),
         channel: "fast-4.15".to_owned(),
         // Kept as given, in the given order: OCM's order is the scenario's.
-        available_upgrades: versions(&["4.15.0", "4.14.6"]),
+        available_upgrades: versions(&["4.15.0", "4.14.6"]).into(),
         available_upgrades_explicit: true,
         available_channels: vec!["fast-4.14".to_owned(), "fast-4.15".to_owned()],
         product: Product::Rosa,
@@ -849,7 +849,7 @@ fn available_upgrades_are_derived_from_releases() {
     // after now), 4.17.0 (x.y+2), 5.0.0 (next major). Included: published exactly at
     // now. Order is semver: 4.15.9 < 4.15.10, rc.2 < rc.10 < 4.16.0.
     assert_eq!(
-        cluster.available_upgrades,
+        cluster.available_upgrades.to_vec(),
         versions(&[
             "4.15.9",
             "4.15.10",
@@ -870,10 +870,10 @@ fn derivation_uses_the_clusters_channel_group() {
          - {name: d, organization: org-a, version: 4.16.0, channel_group: candidate}\n",
     );
     assert_eq!(
-        fleet.clusters[0].available_upgrades,
+        fleet.clusters[0].available_upgrades.to_vec(),
         versions(&["4.15.10", "4.16.1"])
     );
-    assert_eq!(fleet.clusters[1].available_upgrades, vec![]);
+    assert_eq!(fleet.clusters[1].available_upgrades.to_vec(), vec![]);
 }
 
 #[test]
@@ -882,7 +882,7 @@ fn explicit_available_upgrades_win_over_releases() {
         "- {name: c, organization: org-a, version: 4.15.3, available_upgrades: []}\n",
     );
     assert!(fleet.clusters[0].available_upgrades_explicit);
-    assert_eq!(fleet.clusters[0].available_upgrades, vec![]);
+    assert_eq!(fleet.clusters[0].available_upgrades.to_vec(), vec![]);
 }
 
 #[test]
@@ -892,16 +892,19 @@ fn moving_now_refreshes_derived_upgrades_only() {
          - {name: d, organization: org-a, version: 4.16.0, available_upgrades: [4.16.2]}\n",
     );
     assert_eq!(
-        fleet.clusters[0].available_upgrades,
+        fleet.clusters[0].available_upgrades.to_vec(),
         versions(&["4.16.2", "4.17.0"])
     );
     fleet.now = at("2026-12-01T00:00:00Z");
     fleet.refresh_available_upgrades();
     assert_eq!(
-        fleet.clusters[0].available_upgrades,
+        fleet.clusters[0].available_upgrades.to_vec(),
         versions(&["4.16.2", "4.16.3", "4.17.0"])
     );
-    assert_eq!(fleet.clusters[1].available_upgrades, versions(&["4.16.2"]));
+    assert_eq!(
+        fleet.clusters[1].available_upgrades.to_vec(),
+        versions(&["4.16.2"])
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -1070,7 +1073,7 @@ fn the_documented_example_loads_with_every_documented_default() {
     assert_eq!(prod.id, "prod-1-id");
     assert_eq!(prod.external_id, "prod-1-uuid");
     assert_eq!(prod.channel, "stable-4.14");
-    assert_eq!(prod.available_upgrades, versions(&["4.14.6"]));
+    assert_eq!(prod.available_upgrades.to_vec(), versions(&["4.14.6"]));
     assert_eq!(fleet.addons.installations[0].addon_id, "logging");
     assert_eq!(fleet.addons.installations[0].state, "ready");
     assert!(fleet.version_data.contains_key("org-a"));

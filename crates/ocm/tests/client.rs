@@ -49,7 +49,7 @@ fn cluster(name: &str, org: &str, version: &str) -> Cluster {
         channel: format!("stable-{}.{}", ver.major, ver.minor),
         version: ver,
         channel_group: "stable".to_owned(),
-        available_upgrades: Vec::new(),
+        available_upgrades: Vec::new().into(),
         available_upgrades_explicit: false,
         available_channels: Vec::new(),
         product: Product::Osd,

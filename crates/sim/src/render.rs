@@ -4,11 +4,9 @@
 //! Search runs on a *search view*: the served JSON plus OCM's virtual search
 //! attributes that the object does not carry (a cluster's `organization.id`).
 
-use std::collections::HashMap;
-
+use rustc_hash::FxHashMap;
 use semver::Version;
 use serde_json::{Value, json};
-use srecap_fleet::model::derive_available_upgrades;
 
 use crate::world::{
     AgreementRecord, ClusterRecord, LabelOwner, LabelRecord, OrgRecord, PolicyRecord, PolicyScope,
@@ -337,24 +335,11 @@ impl World {
     /// `organization.id`.
     pub fn rendered_clusters(&mut self) -> Rendered {
         // Clusters on one version share their available upgrades.
-        let mut upgrades: HashMap<(&Version, &str), Vec<Version>> = HashMap::new();
+        let mut upgrades = FxHashMap::default();
+        let (releases, now) = (&self.releases, self.now);
         let objects = self.clusters.iter().map(|rec| {
             let c = &rec.cluster;
-            let available = if c.available_upgrades_explicit {
-                c.available_upgrades.clone()
-            } else {
-                upgrades
-                    .entry((&c.version, c.channel_group.as_str()))
-                    .or_insert_with(|| {
-                        derive_available_upgrades(
-                            &self.releases,
-                            &c.version,
-                            &c.channel_group,
-                            self.now,
-                        )
-                    })
-                    .clone()
-            };
+            let available = crate::world::memo_upgrades(releases, now, rec, &mut upgrades);
             (c.id.as_str(), rec, available)
         });
         self.cluster_memo.render(objects, |rec, available| {

@@ -17,6 +17,7 @@
 //! layer turns it into OCM's error body for the right service.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use rustc_hash::FxHashMap;
@@ -353,7 +354,7 @@ pub struct World {
     pub label_memo: RenderMemo<LabelRecord>,
     /// Clusters with the available upgrades they were rendered with (those
     /// depend on the clock, not on the record).
-    pub cluster_memo: RenderMemo<ClusterRecord, Vec<Version>>,
+    pub cluster_memo: RenderMemo<ClusterRecord, Arc<[Version]>>,
     pub subscription_memo: RenderMemo<ClusterRecord>,
     pub single_cluster_memo: RenderMemo<ClusterRecord, Vec<Version>>,
     /// Cluster position by id, external id and subscription id: every per-cluster
@@ -688,7 +689,7 @@ impl World {
     pub fn available_upgrades(&self, rec: &ClusterRecord) -> Vec<Version> {
         let c = &rec.cluster;
         if c.available_upgrades_explicit {
-            c.available_upgrades.clone()
+            c.available_upgrades.to_vec()
         } else {
             derive_available_upgrades(&self.releases, &c.version, &c.channel_group, self.now)
         }
@@ -700,17 +701,9 @@ impl World {
     pub fn available_upgrades_memo<'a>(
         &self,
         rec: &'a ClusterRecord,
-        memo: &mut FxHashMap<(&'a Version, &'a str), Vec<Version>>,
-    ) -> Vec<Version> {
-        let c = &rec.cluster;
-        if c.available_upgrades_explicit {
-            return c.available_upgrades.clone();
-        }
-        memo.entry((&c.version, c.channel_group.as_str()))
-            .or_insert_with(|| {
-                derive_available_upgrades(&self.releases, &c.version, &c.channel_group, self.now)
-            })
-            .clone()
+        memo: &mut FxHashMap<(&'a Version, &'a str), Arc<[Version]>>,
+    ) -> Arc<[Version]> {
+        memo_upgrades(&self.releases, self.now, rec, memo)
     }
 
     /// Versions a node pool may move to: newer than the pool, not newer than the
@@ -844,7 +837,13 @@ impl World {
         c.version = version.clone();
         // An explicit list stays explicit: OCM still offers the listed releases
         // that are newer than where the cluster now is.
-        c.available_upgrades.retain(|v| v > version);
+        let newer: Vec<Version> = c
+            .available_upgrades
+            .iter()
+            .filter(|v| *v > version)
+            .cloned()
+            .collect();
+        c.available_upgrades = newer.into();
         // Channels for an older minor no longer contain the cluster's version.
         c.available_channels.retain(|ch| {
             parse_channel(ch)
@@ -1543,6 +1542,26 @@ fn parse_minor(text: &str) -> Option<(u64, u64)> {
         return None;
     }
     Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// [`World::available_upgrades_memo`] over the world's releases and clock, for
+/// callers that borrow other parts of the world meanwhile.
+pub(crate) fn memo_upgrades<'a>(
+    releases: &[Release],
+    now: Timestamp,
+    rec: &'a ClusterRecord,
+    memo: &mut FxHashMap<(&'a Version, &'a str), Arc<[Version]>>,
+) -> Arc<[Version]> {
+    let c = &rec.cluster;
+    if c.available_upgrades_explicit {
+        return Arc::clone(&c.available_upgrades);
+    }
+    Arc::clone(
+        memo.entry((&c.version, c.channel_group.as_str()))
+            .or_insert_with(|| {
+                derive_available_upgrades(releases, &c.version, &c.channel_group, now).into()
+            }),
+    )
 }
 
 #[cfg(test)]

@@ -47,7 +47,7 @@ fn cluster(name: &str, org: &str, version: &str) -> Cluster {
         channel: format!("stable-{}.{}", ver.major, ver.minor),
         version: ver,
         channel_group: "stable".to_owned(),
-        available_upgrades: Vec::new(),
+        available_upgrades: Vec::new().into(),
         available_upgrades_explicit: false,
         available_channels: Vec::new(),
         product: Product::Osd,
@@ -87,7 +87,7 @@ fn fleet() -> Fleet {
     let mut prod2 = cluster("prod-2", "org-a", "4.14.5");
     prod2.product = Product::Rosa;
     prod2.sts = true;
-    prod2.available_upgrades = vec![v("4.14.6"), v("4.15.0")];
+    prod2.available_upgrades = vec![v("4.14.6"), v("4.15.0")].into();
     prod2.available_upgrades_explicit = true;
     prod2.labels = labels(&[("sre-capabilities.aus.workloads", "wl-2")]).into();
     let mut hcp = cluster("hcp-1", "org-b", "4.14.6");
@@ -1117,7 +1117,7 @@ async fn one_big_clock_jump_ends_like_small_steps_and_explicit_lists_are_trimmed
     let fleet = h.sim().fleet();
     let prod2 = &fleet.clusters[1];
     assert_eq!(prod2.version, v("4.14.6"));
-    assert_eq!(prod2.available_upgrades, vec![v("4.15.0")]);
+    assert_eq!(prod2.available_upgrades.to_vec(), vec![v("4.15.0")]);
 
     // The clock never goes back.
     let (status, _) = h

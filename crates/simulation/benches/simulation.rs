@@ -66,8 +66,21 @@ fn run(days: i64) -> Run {
     };
     let fleet = fleet();
     let started = Instant::now();
+    // Long runs (the HTTP year takes the best part of an hour) say how far
+    // they got every 30 simulated days, so a run stopped early still gives a
+    // figure.
+    let mut progress = |done: u64, total: u64| {
+        if done.is_multiple_of(24 * 30) && done < total {
+            eprintln!(
+                "  day {} of {}: {:.1?}",
+                done / 24,
+                total / 24,
+                started.elapsed()
+            );
+        }
+    };
     let sim = rt
-        .block_on(simulate(fleet, &options, &mut |_, _| {}))
+        .block_on(simulate(fleet, &options, &mut progress))
         .unwrap();
     Run {
         wall: started.elapsed(),

@@ -96,7 +96,7 @@ struct AusLabels {
     /// from.
     built_at: Option<(u64, usize)>,
     /// Shared with the clusters discovery lists (`Cluster::labels`).
-    by_sub: HashMap<String, Arc<BTreeMap<String, String>>>,
+    by_sub: FxHashMap<String, Arc<BTreeMap<String, String>>>,
     by_org: BTreeMap<String, BTreeMap<String, String>>,
 }
 
@@ -174,7 +174,7 @@ fn discover(w: &World, labels: &AusLabels) -> Discovered {
             }
         })
         .collect();
-    let names: HashMap<&str, &str> = w
+    let names: FxHashMap<&str, &str> = w
         .organizations
         .iter()
         .map(|o| (o.org.id.as_str(), o.org.name.as_str()))

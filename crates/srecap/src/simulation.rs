@@ -345,7 +345,7 @@ fn discover(args: &ForecastArgs, url: &str) -> Result<Fleet, Failure> {
             .context("reading the clusters' policies, agreements and soak history")?;
         let mut releases: Vec<srecap_fleet::Release> = Vec::new();
         for c in &mut fleet.clusters {
-            for v in &c.available_upgrades {
+            for v in c.available_upgrades.iter() {
                 match releases.iter_mut().find(|r| &r.version == v) {
                     Some(r) if r.channel_groups.contains(&c.channel_group) => {}
                     Some(r) => r.channel_groups.push(c.channel_group.clone()),

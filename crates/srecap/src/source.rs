@@ -249,7 +249,8 @@ pub fn load(path: Option<&std::path::Path>, now: Option<Timestamp>) -> Result<Fl
                 &c.version,
                 &c.channel_group,
                 now,
-            );
+            )
+            .into();
         }
     }
     Ok(fleet)
